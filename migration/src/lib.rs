@@ -1,0 +1,51 @@
+//! The schema's history. Every change is a new file listed here in order; a file that has
+//! landed is never edited. No data lives in migrations: admin clients and keys are made at
+//! run time.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_clients;
+mod m20260101_000002_create_users;
+mod m20260101_000003_create_signing_keys;
+mod m20260101_000004_create_browser_sessions;
+mod m20260101_000005_create_consents;
+mod m20260101_000006_create_authorization_requests;
+mod m20260101_000007_create_grants;
+mod m20260101_000008_create_auth_codes;
+mod m20260101_000009_create_refresh_tokens;
+mod m20260101_000010_create_device_codes;
+mod m20260101_000011_create_revocations;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_clients::Migration),
+            Box::new(m20260101_000002_create_users::Migration),
+            Box::new(m20260101_000003_create_signing_keys::Migration),
+            Box::new(m20260101_000004_create_browser_sessions::Migration),
+            Box::new(m20260101_000005_create_consents::Migration),
+            Box::new(m20260101_000006_create_authorization_requests::Migration),
+            Box::new(m20260101_000007_create_grants::Migration),
+            Box::new(m20260101_000008_create_auth_codes::Migration),
+            Box::new(m20260101_000009_create_refresh_tokens::Migration),
+            Box::new(m20260101_000010_create_device_codes::Migration),
+            Box::new(m20260101_000011_create_revocations::Migration),
+        ]
+    }
+}
+
+/// Names the index `idx_<table>_<column>` so every migration spells it the same way.
+pub(crate) fn index_on<T, C>(table: T, column: C, name: &str) -> IndexCreateStatement
+where
+    T: IntoIden + 'static,
+    C: IntoIden + 'static,
+{
+    Index::create()
+        .name(name)
+        .table(table)
+        .col(column)
+        .to_owned()
+}

@@ -1,0 +1,164 @@
+//! Builds the whole application from a `Config`: database, schema, key-encryption key,
+//! signing keys, listener and routes. Tests call `Application::build` on port 0.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use poem::listener::{Acceptor as _, Listener as _, TcpAcceptor, TcpListener};
+use poem::Server;
+use sea_orm::DatabaseConnection;
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::crypto::{CryptoError, KeyedHasher, PasswordHasher};
+use crate::db::{self, DbError};
+use crate::http::router;
+use crate::keys::{self, kek::KekError, KeyCache, KeyError, Kek};
+use crate::oidc::discovery::Metadata;
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+use crate::tasks;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Kek(#[from] KekError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("reading the signing keys: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Everything the server and the CLI share once the database is open: the connection, the
+/// key-encryption key and what derives from it, the key cache.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub keys: Arc<KeyCache>,
+    pub secrets: KeyedHasher,
+    pub passwords: PasswordHasher,
+    pub clock: Clock,
+}
+
+impl Runtime {
+    /// Validates the configuration, connects, migrates, loads (or on first start creates)
+    /// the key-encryption key and the signing keys, and checks that the KEK decrypts them.
+    pub async fn open(config: Config, clock: Clock) -> Result<Self, StartupError> {
+        config.validate()?;
+        let db = db::connect(&config.database_url).await?;
+        db::migrate(&db).await?;
+        let existing = store::keys::list(&db).await?;
+        let kek = Kek::load(
+            config.kek.as_ref().map(|s| s.expose().as_str()),
+            &config.keys_dir,
+            existing.is_empty(),
+        )?;
+        let now = clock.now();
+        // Before anything is written: a KEK that does not decrypt the stored keys stops here,
+        // with a message naming it.
+        keys::kek::check(&kek, existing.iter().map(|k| k.private_jwe.as_str()))
+            .map_err(KeyError::from)?;
+        keys::rotation::ensure_keys(&db, &kek, &config.keys, now).await?;
+        let secrets = kek.derive("client-secret-and-token-hash")?;
+        let keys = Arc::new(KeyCache::load(&db, kek, now).await?);
+        let passwords = PasswordHasher::new(&config.argon2)?;
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            keys,
+            secrets,
+            passwords,
+            clock,
+        })
+    }
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Clock::System).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
+        let runtime = Runtime::open(config, clock).await?;
+        Self::from_runtime(runtime).await
+    }
+
+    pub async fn from_runtime(runtime: Runtime) -> Result<Self, StartupError> {
+        let addr = runtime.config.bind_addr()?;
+        let acceptor = TcpListener::bind(addr)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let local = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+        let issuer: Arc<str> = match &runtime.config.issuer {
+            Some(issuer) => issuer.as_str().into(),
+            None => format!("http://{local}").into(),
+        };
+        let discovery = Bytes::from(Metadata::build(&issuer, router::MOUNTED).to_bytes());
+        let state = AppState {
+            db: runtime.db,
+            config: runtime.config,
+            issuer,
+            keys: runtime.keys,
+            secrets: runtime.secrets,
+            passwords: runtime.passwords,
+            clock: runtime.clock,
+            discovery,
+        };
+        Ok(Self {
+            acceptor,
+            port: local.port(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let refresher = tokio::spawn(tasks::key_refresh::run(self.state.clone()));
+        let app = router::build(self.state.clone());
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
+            .await;
+        refresher.abort();
+        self.state.db.close_by_ref().await.ok();
+        result
+    }
+}

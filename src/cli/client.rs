@@ -1,0 +1,168 @@
+//! `oidcd client ...`
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::CliError;
+use crate::app::Runtime;
+use crate::oauth::registration::{self, ClientRegistration, SecretChoice};
+use crate::store::{self, clients::Client};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client and print it as JSON, secret included (shown this once only).
+    Create(CreateArgs),
+    /// List every client.
+    List,
+    /// Print one client as JSON (never its secret).
+    Show { client_id: String },
+    /// Delete a client and everything issued to it.
+    Delete { client_id: String },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Name shown to users on the consent page.
+    #[arg(long)]
+    name: String,
+    /// Client id; random when left out.
+    #[arg(long = "id")]
+    client_id: Option<String>,
+    /// A secret of at least 32 characters; one is generated when left out.
+    #[arg(long, conflicts_with = "public")]
+    secret: Option<String>,
+    /// A public client (no secret; PKCE S256 required).
+    #[arg(long)]
+    public: bool,
+    /// Redirect URI, exact match (repeat for several).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Where logout may send the user afterwards (repeat for several).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// authorization_code, refresh_token, client_credentials, device_code (repeat for
+    /// several). Default: authorization_code and refresh_token.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// An allowed scope (repeat for several). Default for user-facing clients: openid
+    /// profile email address phone offline_access.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// client_secret_basic (default), client_secret_post, or none (public clients).
+    #[arg(long = "auth-method", value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// An admin client: adds client_credentials and the admin scope.
+    #[arg(long)]
+    admin: bool,
+}
+
+/// A client as printed: RFC 7591 field names.
+#[derive(Serialize)]
+struct ClientView<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    client_name: &'a str,
+    redirect_uris: &'a [String],
+    post_logout_redirect_uris: &'a [String],
+    grant_types: Vec<&'static str>,
+    response_types: &'a [String],
+    scope: String,
+    token_endpoint_auth_method: &'static str,
+    created_at: String,
+}
+
+impl<'a> ClientView<'a> {
+    fn new(c: &'a Client, secret: Option<&'a str>) -> Self {
+        Self {
+            client_id: &c.client_id,
+            client_secret: secret,
+            client_name: &c.name,
+            redirect_uris: &c.redirect_uris,
+            post_logout_redirect_uris: &c.post_logout_redirect_uris,
+            grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
+            response_types: &c.response_types,
+            scope: c.scopes.join(" "),
+            token_endpoint_auth_method: c.token_endpoint_auth_method.as_str(),
+            created_at: crate::clock::rfc3339(c.created_at),
+        }
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Usage(format!("cannot print JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
+    match cmd {
+        ClientCommand::Create(args) => {
+            let secret = match (args.secret, args.public) {
+                (Some(s), _) => SecretChoice::Given(s),
+                (None, true) => SecretChoice::Public,
+                (None, false) => SecretChoice::Generate,
+            };
+            let reg = ClientRegistration {
+                name: args.name,
+                client_id: args.client_id,
+                secret,
+                redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
+                grant_types: args.grant_types,
+                scopes: args.scopes,
+                token_endpoint_auth_method: args.auth_method,
+                admin: args.admin,
+            };
+            let registered =
+                registration::register(&rt.db, reg, &rt.secrets, rt.clock.now()).await?;
+            print_json(&ClientView::new(
+                &registered.client,
+                registered.secret.as_deref(),
+            ))
+        }
+        ClientCommand::List => {
+            let mut after: Option<String> = None;
+            println!("{:<32} {:<24} {:<20} grant types", "client id", "name", "auth method");
+            loop {
+                let page = store::clients::list(&rt.db, after.as_deref(), 200).await?;
+                for c in &page {
+                    let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                    println!(
+                        "{:<32} {:<24} {:<20} {}",
+                        c.client_id,
+                        c.name,
+                        c.token_endpoint_auth_method.as_str(),
+                        grants.join(" ")
+                    );
+                }
+                match page.last() {
+                    Some(last) if page.len() == 200 => after = Some(last.client_id.clone()),
+                    _ => break,
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show { client_id } => {
+            let client = store::clients::get(&rt.db, &client_id)
+                .await
+                .map_err(|e| not_found(e, "client", &client_id))?;
+            print_json(&ClientView::new(&client, None))
+        }
+        ClientCommand::Delete { client_id } => {
+            store::clients::delete(&rt.db, &client_id)
+                .await
+                .map_err(|e| not_found(e, "client", &client_id))?;
+            println!("deleted client {client_id}");
+            Ok(())
+        }
+    }
+}
+
+pub(super) fn not_found(e: store::StoreError, what: &str, id: &str) -> CliError {
+    match e {
+        store::StoreError::NotFound => CliError::Usage(format!("no {what} `{id}`")),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,195 @@
+//! The command line. Every command reads the same configuration as `serve` and works on the
+//! same database, through the same store and key functions the server uses.
+
+mod client;
+mod keys;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{Application, Runtime, StartupError};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::db;
+use crate::keys::KeyError;
+use crate::oauth::registration::RegistrationError;
+use crate::oidc::accounts::AccountError;
+use crate::store::StoreError;
+
+const SETTINGS_HELP: &str = "\
+Settings (a TOML file given by --config, overridden by environment variables):
+  issuer                           OIDCD_ISSUER                 default http://<bind address>
+  bind                             OIDCD_BIND                   default 127.0.0.1:8080
+  database_url                     OIDCD_DATABASE_URL           default sqlite://oidcd.db?mode=rwc
+  kek                              OIDCD_KEK                    default: read or create <keys_dir>/kek
+  keys_dir                         OIDCD_KEYS_DIR               default keys
+  log                              OIDCD_LOG                    default info
+  lifetimes.access_token           OIDCD_ACCESS_TOKEN_LIFETIME  default 1h
+  lifetimes.id_token               OIDCD_ID_TOKEN_LIFETIME      default 1h
+  lifetimes.authorization_code     OIDCD_CODE_LIFETIME          default 60s (at most 10m)
+  lifetimes.authorization_request  OIDCD_AUTHORIZATION_REQUEST_LIFETIME  default 30m
+  lifetimes.refresh_token_idle     OIDCD_REFRESH_IDLE_LIFETIME  default 14d
+  lifetimes.refresh_token_absolute OIDCD_REFRESH_ABSOLUTE_LIFETIME  default 90d
+  lifetimes.refresh_grace          OIDCD_REFRESH_GRACE          default 10s
+  lifetimes.session                OIDCD_SESSION_LIFETIME       default 24h
+  lifetimes.device_code            OIDCD_DEVICE_CODE_LIFETIME   default 10m
+  argon2.memory_kib                OIDCD_ARGON2_MEMORY_KIB      default 19456
+  argon2.iterations                OIDCD_ARGON2_ITERATIONS      default 2
+  argon2.parallelism               OIDCD_ARGON2_PARALLELISM     default 1
+  argon2.max_concurrent            OIDCD_ARGON2_MAX_CONCURRENT  default: number of CPUs
+  keys.rsa_bits                    OIDCD_KEY_BITS               default 2048
+  keys.rotation_interval           OIDCD_ROTATION_INTERVAL      default 30d
+  keys.cache_ttl                   OIDCD_KEY_CACHE_TTL          default 30s
+Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.";
+
+#[derive(Debug, Parser)]
+#[command(name = "oidcd", version, about = "An OpenID Connect provider", after_help = SETTINGS_HELP)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short, global = true, env = "OIDCD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider (the default when no command is given).
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Manage clients (relying parties).
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Inspect and rotate the signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+/// Environment variables the command line itself reads.
+pub const CLI_VARIABLES: &[&str] = &["OIDCD_CONFIG"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The process environment as (name, value) pairs; a non-UTF-8 `OIDCD_*` value is an error.
+pub fn environment() -> Result<Vec<(String, String)>, CliError> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Ok(name) = name.into_string() else { continue };
+        match value.into_string() {
+            Ok(value) => vars.push((name, value)),
+            Err(_) if name.starts_with(crate::config::ENV_PREFIX) => {
+                return Err(CliError::Usage(format!("{name} is not valid UTF-8")));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(vars)
+}
+
+/// Loads the configuration, sets up logging and runs the command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let env = environment()?;
+    let config = Config::load(cli.config.as_deref(), &env, CLI_VARIABLES)?;
+    crate::telemetry::init(&config.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let conn = db::connect(&config.database_url)
+                .await
+                .map_err(StartupError::from)?;
+            db::migrate(&conn).await.map_err(StartupError::from)?;
+            println!("database schema is up to date ({})", config.database_url.redacted());
+            Ok(())
+        }
+        Command::Client(cmd) => client::run(open(config).await?, cmd).await,
+        Command::User(cmd) => user::run(open(config).await?, cmd).await,
+        Command::Keys(cmd) => keys::run(open(config).await?, cmd).await,
+    }
+}
+
+async fn open(config: Config) -> Result<Runtime, CliError> {
+    Ok(Runtime::open(config, Clock::System).await?)
+}
+
+async fn serve(config: Config) -> Result<(), CliError> {
+    let database = config.database_url.redacted();
+    let runtime = open(config).await?;
+    let app = Application::from_runtime(runtime).await?;
+    let keys = app.state().keys.current();
+    let published: Vec<String> = keys
+        .published()
+        .iter()
+        .map(|k| format!("{} ({})", k.kid, k.state.as_str()))
+        .collect();
+    println!("oidcd is serving {}", app.issuer());
+    println!("  discovery: {}/.well-known/openid-configuration", app.issuer());
+    println!("  database:  {database}");
+    println!("  keys:      {}", published.join(", "));
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Reads a password from `--password` or, with `--password-stdin`, the first line of stdin.
+fn read_password(flag: Option<String>, stdin: bool) -> Result<String, CliError> {
+    match (flag, stdin) {
+        (Some(p), false) => Ok(p),
+        (None, true) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+        }
+        _ => Err(CliError::Usage(
+            "give exactly one of --password or --password-stdin".into(),
+        )),
+    }
+}

@@ -1,0 +1,144 @@
+//! `oidcd user ...`
+
+use clap::Subcommand;
+use serde_json::{Map, Value};
+
+use super::{client::not_found, read_password, CliError};
+use crate::app::Runtime;
+use crate::oidc::accounts::{self, NewUser};
+use crate::store;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print it as JSON.
+    Create(CreateArgs),
+    /// List every user.
+    List,
+    /// Delete a user and everything issued for them.
+    Delete { username: String },
+    /// Set a user's password (from --password or --password-stdin).
+    SetPassword {
+        username: String,
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    username: String,
+    #[arg(long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long)]
+    email: Option<String>,
+    /// Mark the email address as verified.
+    #[arg(long)]
+    email_verified: bool,
+    /// Full name.
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    given_name: Option<String>,
+    #[arg(long)]
+    family_name: Option<String>,
+    #[arg(long)]
+    phone_number: Option<String>,
+    /// Any other standard claim as NAME=VALUE (repeat for several).
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    claims: Vec<String>,
+}
+
+fn claims_from(args: &CreateArgs) -> Result<Map<String, Value>, CliError> {
+    let mut claims = Map::new();
+    let mut put = |name: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            claims.insert(name.to_owned(), Value::String(v.clone()));
+        }
+    };
+    put("email", &args.email);
+    put("name", &args.name);
+    put("given_name", &args.given_name);
+    put("family_name", &args.family_name);
+    put("phone_number", &args.phone_number);
+    if args.email_verified {
+        claims.insert("email_verified".into(), Value::Bool(true));
+    }
+    for pair in &args.claims {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--claim `{pair}` is not NAME=VALUE")))?;
+        // JSON values (true, {"street_address": ...}) are taken as such; anything else is a
+        // string.
+        let value = serde_json::from_str::<Value>(value)
+            .ok()
+            .filter(|v| v.is_boolean() || v.is_object())
+            .unwrap_or_else(|| Value::String(value.to_owned()));
+        claims.insert(name.to_owned(), value);
+    }
+    Ok(claims)
+}
+
+pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
+    let now = rt.clock.now();
+    match cmd {
+        UserCommand::Create(args) => {
+            let claims = claims_from(&args)?;
+            let password = read_password(args.password, args.password_stdin)?;
+            let new = NewUser {
+                username: args.username,
+                password,
+                claims,
+            };
+            let user = accounts::create(&rt.db, &rt.passwords, new, now).await?;
+            let text = serde_json::to_string_pretty(&user)
+                .map_err(|e| CliError::Usage(format!("cannot print JSON: {e}")))?;
+            println!("{text}");
+            Ok(())
+        }
+        UserCommand::List => {
+            let mut after: Option<String> = None;
+            println!("{:<24} {:<38} email", "username", "sub");
+            loop {
+                let page = store::users::list(&rt.db, after.as_deref(), 200).await?;
+                for u in &page {
+                    let email = u.claims.get("email").and_then(Value::as_str).unwrap_or("");
+                    println!("{:<24} {:<38} {email}", u.username, u.id);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 200 => after = Some(last.username.clone()),
+                    _ => break,
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Delete { username } => {
+            store::users::delete_by_username(&rt.db, &username)
+                .await
+                .map_err(|e| not_found(e, "user", &username))?;
+            println!("deleted user {username}");
+            Ok(())
+        }
+        UserCommand::SetPassword {
+            username,
+            password,
+            password_stdin,
+        } => {
+            let password = read_password(password, password_stdin)?;
+            accounts::set_password(&rt.db, &rt.passwords, &username, password, now)
+                .await
+                .map_err(|e| match e {
+                    accounts::AccountError::Store(s) => not_found(s, "user", &username),
+                    other => other.into(),
+                })?;
+            println!("password changed for {username}");
+            Ok(())
+        }
+    }
+}

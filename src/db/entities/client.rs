@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+/// List-valued columns hold JSON arrays of strings.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "clients")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub redirect_uris: String,
+    #[sea_orm(column_type = "Text")]
+    pub post_logout_redirect_uris: String,
+    #[sea_orm(column_type = "Text")]
+    pub grant_types: String,
+    #[sea_orm(column_type = "Text")]
+    pub response_types: String,
+    #[sea_orm(column_type = "Text")]
+    pub scopes: String,
+    pub token_endpoint_auth_method: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,23 @@
+//! `/healthz`: 200 when the database answers, 503 when it does not.
+
+use poem::http::{header, StatusCode};
+use poem::web::Data;
+use poem::{handler, Response};
+
+use crate::state::AppState;
+
+#[handler]
+pub async fn healthz(Data(state): Data<&AppState>) -> Response {
+    let (status, body) = match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, r#"{"status":"ok"}"#),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the database does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"unavailable"}"#)
+        }
+    };
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body)
+}

@@ -1,0 +1,21 @@
+//! oidcd: an OpenID Connect provider. `Application::build(config)` builds the whole server;
+//! the `oidcd` binary and the tests both start it that way.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod oidc;
+pub mod state;
+pub mod store;
+pub mod tasks;
+pub mod telemetry;
+
+pub use app::{Application, Runtime, StartupError};
+pub use clock::Clock;
+pub use config::Config;

@@ -1,0 +1,330 @@
+//! Client registration rules, shared by the CLI and the admin API: defaults, validation that
+//! names the offending field, and server-generated secrets stored as keyed hashes.
+
+use sea_orm::ConnectionTrait;
+
+use super::{redirect, scope};
+use crate::clock::UnixTime;
+use crate::crypto::{self, KeyedHasher};
+use crate::store::clients::{AuthMethod, Client, GrantType};
+use crate::store::{self, StoreError};
+
+/// Minimum length of an operator-supplied client secret.
+pub const MIN_SECRET_LEN: usize = 32;
+const MAX_SECRET_LEN: usize = 512;
+const MAX_ID_LEN: usize = 128;
+const MAX_NAME_LEN: usize = 200;
+
+/// How the client's secret comes to be.
+#[derive(Clone, Default)]
+pub enum SecretChoice {
+    /// 256 random bits, shown once.
+    #[default]
+    Generate,
+    /// Supplied by the operator (at least 32 characters).
+    Given(String),
+    /// A public client: no secret, PKCE S256 required.
+    Public,
+}
+
+impl std::fmt::Debug for SecretChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Generate => "Generate",
+            Self::Given(_) => "Given([redacted])",
+            Self::Public => "Public",
+        })
+    }
+}
+
+/// A request to register a client, as typed by an operator.
+#[derive(Clone, Debug, Default)]
+pub struct ClientRegistration {
+    pub name: String,
+    pub client_id: Option<String>,
+    pub secret: SecretChoice,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Empty means authorization_code + refresh_token.
+    pub grant_types: Vec<String>,
+    /// Empty means the user scopes for user-facing grants.
+    pub scopes: Vec<String>,
+    /// Empty means client_secret_basic, or none for a public client.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Adds client_credentials and the `admin` scope.
+    pub admin: bool,
+}
+
+/// A validation failure, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+}
+
+/// A newly registered client and its secret in clear, which is never shown again.
+pub struct Registered {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+fn is_unreserved(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+fn dedup<T: PartialEq>(values: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Applies the defaults and checks every field. Pure except for drawing random values.
+pub fn prepare(
+    reg: ClientRegistration,
+    hasher: &KeyedHasher,
+    now: UnixTime,
+) -> Result<Registered, RegistrationError> {
+    let name = reg.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(field_error("name", format!("must be 1 to {MAX_NAME_LEN} printable characters")).into());
+    }
+
+    let client_id = match reg.client_id {
+        Some(id) => {
+            if id.is_empty() || id.len() > MAX_ID_LEN || !is_unreserved(&id) {
+                return Err(field_error(
+                    "client_id",
+                    format!("must be 1 to {MAX_ID_LEN} characters from A-Z a-z 0-9 - . _ ~"),
+                )
+                .into());
+            }
+            id
+        }
+        None => crypto::b64url(&crypto::random_bytes::<16>()?),
+    };
+
+    let (secret, public) = match reg.secret {
+        SecretChoice::Generate => (Some(crypto::random_token()?), false),
+        SecretChoice::Given(s) => {
+            if s.len() < MIN_SECRET_LEN || s.len() > MAX_SECRET_LEN || s.chars().any(char::is_control) {
+                return Err(field_error(
+                    "client_secret",
+                    format!("must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} printable characters"),
+                )
+                .into());
+            }
+            (Some(s), false)
+        }
+        SecretChoice::Public => (None, true),
+    };
+
+    let mut grant_types = if reg.grant_types.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        reg.grant_types
+            .iter()
+            .map(|g| g.parse::<GrantType>().map_err(|m| field_error("grant_types", m)))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    if reg.admin {
+        grant_types.push(GrantType::ClientCredentials);
+    }
+    let grant_types = dedup(grant_types);
+    if public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(field_error(
+            "grant_types",
+            "client_credentials needs a confidential client (a public client has no secret)",
+        )
+        .into());
+    }
+
+    let auth_method = match reg.token_endpoint_auth_method.as_deref() {
+        None if public => AuthMethod::None,
+        None => AuthMethod::ClientSecretBasic,
+        Some(m) => m
+            .parse::<AuthMethod>()
+            .map_err(|e| field_error("token_endpoint_auth_method", e))?,
+    };
+    if public != (auth_method == AuthMethod::None) {
+        return Err(field_error(
+            "token_endpoint_auth_method",
+            "`none` is for public clients only, and a public client can only use `none`",
+        )
+        .into());
+    }
+
+    let user_facing = grant_types
+        .iter()
+        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::DeviceCode));
+    if grant_types.contains(&GrantType::RefreshToken) && !user_facing {
+        return Err(field_error(
+            "grant_types",
+            "refresh_token needs authorization_code or device_code to start from",
+        )
+        .into());
+    }
+
+    for uri in reg.redirect_uris.iter().chain(&reg.post_logout_redirect_uris) {
+        redirect::validate_for_registration(uri).map_err(|m| {
+            let field = if reg.redirect_uris.contains(uri) {
+                "redirect_uris"
+            } else {
+                "post_logout_redirect_uris"
+            };
+            field_error(field, m)
+        })?;
+    }
+    let redirect_uris = dedup(reg.redirect_uris);
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(field_error(
+            "redirect_uris",
+            "at least one is required for the authorization_code grant",
+        )
+        .into());
+    }
+
+    let mut scopes = if reg.scopes.is_empty() && user_facing {
+        scope::USER_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        reg.scopes
+    };
+    for s in &scopes {
+        if !scope::is_scope_token(s) {
+            return Err(field_error("scope", format!("`{s}` is not a valid scope token")).into());
+        }
+        if s == scope::ADMIN && !reg.admin {
+            return Err(field_error("scope", "the admin scope is given by --admin (admin: true) only").into());
+        }
+    }
+    if reg.admin {
+        scopes.push(scope::ADMIN.to_owned());
+    }
+    let scopes = dedup(scopes);
+
+    let response_types = if grant_types.contains(&GrantType::AuthorizationCode) {
+        vec!["code".to_owned()]
+    } else {
+        Vec::new()
+    };
+
+    let client = Client {
+        client_id,
+        name,
+        secret_hash: secret.as_deref().map(|s| hasher.hash(s)),
+        redirect_uris,
+        post_logout_redirect_uris: dedup(reg.post_logout_redirect_uris),
+        grant_types,
+        response_types,
+        scopes,
+        token_endpoint_auth_method: auth_method,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(Registered { client, secret })
+}
+
+/// Validates and stores a new client. A duplicate `client_id` is `StoreError::Conflict`.
+pub async fn register(
+    db: &impl ConnectionTrait,
+    reg: ClientRegistration,
+    hasher: &KeyedHasher,
+    now: UnixTime,
+) -> Result<Registered, RegistrationError> {
+    let registered = prepare(reg, hasher, now)?;
+    store::clients::insert(db, &registered.client).await?;
+    Ok(registered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> KeyedHasher {
+        KeyedHasher::new(b"test").unwrap()
+    }
+
+    fn base() -> ClientRegistration {
+        ClientRegistration {
+            name: "App".into(),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_make_a_confidential_code_client() {
+        let r = prepare(base(), &hasher(), 0).unwrap();
+        let secret = r.secret.unwrap();
+        assert_eq!(secret.len(), 43);
+        assert_eq!(r.client.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(
+            r.client.grant_types,
+            vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert!(r.client.scopes.contains(&"offline_access".to_owned()));
+        assert!(hasher().verify(&secret, r.client.secret_hash.as_deref().unwrap()));
+    }
+
+    #[test]
+    fn admin_adds_client_credentials_and_the_admin_scope() {
+        let r = prepare(
+            ClientRegistration {
+                admin: true,
+                grant_types: vec!["client_credentials".into()],
+                redirect_uris: vec![],
+                ..base()
+            },
+            &hasher(),
+            0,
+        )
+        .unwrap();
+        assert_eq!(r.client.grant_types, vec![GrantType::ClientCredentials]);
+        assert_eq!(r.client.scopes, vec!["admin".to_owned()]);
+    }
+
+    #[test]
+    fn bad_registrations_name_the_field() {
+        let cases: Vec<(&str, ClientRegistration, &str)> = vec![
+            ("empty name", ClientRegistration { name: " ".into(), ..base() }, "name"),
+            ("short secret", ClientRegistration { secret: SecretChoice::Given("short".into()), ..base() }, "client_secret"),
+            ("bad id", ClientRegistration { client_id: Some("a b".into()), ..base() }, "client_id"),
+            ("no redirect", ClientRegistration { redirect_uris: vec![], ..base() }, "redirect_uris"),
+            ("fragment", ClientRegistration { redirect_uris: vec!["https://a.example/#x".into()], ..base() }, "redirect_uris"),
+            ("bad grant", ClientRegistration { grant_types: vec!["password".into()], ..base() }, "grant_types"),
+            ("public cc", ClientRegistration { secret: SecretChoice::Public, grant_types: vec!["client_credentials".into()], ..base() }, "grant_types"),
+            ("public basic", ClientRegistration { secret: SecretChoice::Public, token_endpoint_auth_method: Some("client_secret_basic".into()), ..base() }, "token_endpoint_auth_method"),
+            ("admin scope", ClientRegistration { scopes: vec!["admin".into()], ..base() }, "scope"),
+            ("bad scope", ClientRegistration { scopes: vec!["a\"b".into()], ..base() }, "scope"),
+        ];
+        for (label, reg, field) in cases {
+            match prepare(reg, &hasher(), 0) {
+                Err(RegistrationError::Invalid(e)) => assert_eq!(e.field, field, "{label}"),
+                Err(e) => panic!("{label}: unexpected error {e}"),
+                Ok(_) => panic!("{label}: accepted"),
+            }
+        }
+    }
+}

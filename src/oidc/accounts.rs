@@ -1,0 +1,170 @@
+//! User accounts: creation with validated claims, password changes and password checks.
+//! Passwords are argon2id hashes computed off the async workers.
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Map, Value};
+
+use crate::clock::UnixTime;
+use crate::crypto::{CryptoError, PasswordHasher};
+use crate::oauth::registration::FieldError;
+use crate::store::{self, users::User, StoreError};
+
+const MAX_USERNAME_LEN: usize = 128;
+/// NIST SP 800-63B: at least 8 characters; a generous upper bound keeps hashing bounded.
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> AccountError {
+    AccountError::Invalid(FieldError {
+        field,
+        message: message.into(),
+    })
+}
+
+/// A new account as typed by an operator.
+#[derive(Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    /// OIDC standard claims (Core 5.1), e.g. name, email, email_verified, phone_number.
+    pub claims: Map<String, Value>,
+}
+
+pub fn validate_username(username: &str) -> Result<(), AccountError> {
+    if username.is_empty()
+        || username.chars().count() > MAX_USERNAME_LEN
+        || username.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(
+            "username",
+            format!("must be 1 to {MAX_USERNAME_LEN} characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_password(password: &str) -> Result<(), AccountError> {
+    let n = password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&n) {
+        return Err(invalid(
+            "password",
+            format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Claims a user record may carry, with the JSON type each must have.
+const STRING_CLAIMS: [&str; 14] = [
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+];
+const OTHER_CLAIMS: [&str; 4] = ["phone_number", "email_verified", "phone_number_verified", "address"];
+
+pub fn validate_claims(claims: &Map<String, Value>) -> Result<(), AccountError> {
+    for (name, value) in claims {
+        let ok = match name.as_str() {
+            n if STRING_CLAIMS.contains(&n) || n == "phone_number" => value.is_string(),
+            "email_verified" | "phone_number_verified" => value.is_boolean(),
+            "address" => value.is_object(),
+            _ => {
+                return Err(invalid(
+                    "claims",
+                    format!(
+                        "`{name}` is not a standard claim (known: {}, {})",
+                        STRING_CLAIMS.join(", "),
+                        OTHER_CLAIMS.join(", ")
+                    ),
+                ))
+            }
+        };
+        if !ok {
+            return Err(invalid("claims", format!("`{name}` has the wrong type")));
+        }
+    }
+    if let Some(email) = claims.get("email").and_then(Value::as_str) {
+        let valid = email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+            && !email.chars().any(char::is_whitespace);
+        if !valid {
+            return Err(invalid("email", format!("`{email}` is not an email address")));
+        }
+    }
+    Ok(())
+}
+
+/// Creates an account. A taken username is `StoreError::Conflict`.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasher,
+    new: NewUser,
+    now: UnixTime,
+) -> Result<User, AccountError> {
+    validate_username(&new.username)?;
+    validate_password(&new.password)?;
+    validate_claims(&new.claims)?;
+    let user = User {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: new.username,
+        password_hash: hasher.hash(new.password).await?,
+        claims: new.claims,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    store::users::insert(db, &user).await?;
+    Ok(user)
+}
+
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasher,
+    username: &str,
+    password: String,
+    now: UnixTime,
+) -> Result<(), AccountError> {
+    validate_password(&password)?;
+    let hash = hasher.hash(password).await?;
+    store::users::set_password_hash(db, username, &hash, now).await?;
+    Ok(())
+}
+
+/// The user with this username and password, or `None`. Unknown usernames cost the same
+/// argon2 work as known ones; disabled accounts never authenticate.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    hasher: &PasswordHasher,
+    username: &str,
+    password: &str,
+) -> Result<Option<User>, AccountError> {
+    if password.len() > MAX_PASSWORD_LEN * 4 {
+        return Ok(None);
+    }
+    let user = store::users::find_by_username(db, username).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = hasher.verify(password.to_owned(), stored).await?;
+    Ok(user.filter(|u| ok && !u.disabled))
+}

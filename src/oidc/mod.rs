@@ -1,0 +1,4 @@
+//! OpenID Connect on top of `oauth`: accounts, discovery metadata.
+
+pub mod accounts;
+pub mod discovery;

@@ -1,0 +1,27 @@
+//! What every handler can reach, shared through poem's `.data(...)`. No globals: two apps
+//! with different configurations can run in one process.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sea_orm::DatabaseConnection;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::{KeyedHasher, PasswordHasher};
+use crate::keys::KeyCache;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    /// The issuer identifier, without a trailing slash.
+    pub issuer: Arc<str>,
+    pub keys: Arc<KeyCache>,
+    /// Keyed hash for client secrets, codes and tokens (derived from the KEK).
+    pub secrets: KeyedHasher,
+    pub passwords: PasswordHasher,
+    pub clock: Clock,
+    /// The discovery document, prepared at start-up.
+    pub discovery: Bytes,
+}

@@ -1,0 +1,219 @@
+//! Client rows and the `Client` they hold.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _,
+};
+use serde::Serialize;
+
+use super::{conflict_or_db, from_json_list, to_json_list, StoreError};
+use crate::clock::UnixTime;
+use crate::db::entities::client;
+
+/// The grant types a client may be registered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+    DeviceCode,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::DeviceCode,
+    ];
+
+    /// The value of `grant_type` at the token endpoint (RFC 6749, RFC 8628 section 3.4).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        }
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    /// Accepts the wire value, and `device_code` as a short name for the device grant.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "device_code" => Ok(Self::DeviceCode),
+            _ => Self::ALL
+                .into_iter()
+                .find(|g| g.as_str() == s)
+                .ok_or_else(|| {
+                    format!(
+                        "`{s}` is not a grant type (authorization_code, refresh_token, \
+                         client_credentials, device_code)"
+                    )
+                }),
+        }
+    }
+}
+
+impl Serialize for GrantType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [
+        AuthMethod::ClientSecretBasic,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::None,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not an authentication method (client_secret_basic, client_secret_post, none)")
+        })
+    }
+}
+
+/// A registered client.
+#[derive(Clone, Debug, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// Keyed hash of the secret; `None` for a public client.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub response_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+fn from_row(row: client::Model) -> Result<Client, StoreError> {
+    let parse_list = |column: &str, text: &str| from_json_list(column, text);
+    let grant_types = parse_list("grant_types", &row.grant_types)?
+        .iter()
+        .map(|g| g.parse().map_err(StoreError::Corrupt))
+        .collect::<Result<_, _>>()?;
+    Ok(Client {
+        redirect_uris: parse_list("redirect_uris", &row.redirect_uris)?,
+        post_logout_redirect_uris: parse_list(
+            "post_logout_redirect_uris",
+            &row.post_logout_redirect_uris,
+        )?,
+        grant_types,
+        response_types: parse_list("response_types", &row.response_types)?,
+        scopes: parse_list("scopes", &row.scopes)?,
+        token_endpoint_auth_method: row
+            .token_endpoint_auth_method
+            .parse()
+            .map_err(StoreError::Corrupt)?,
+        client_id: row.client_id,
+        name: row.name,
+        secret_hash: row.secret_hash,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreError> {
+    let grant_types: Vec<String> = c.grant_types.iter().map(|g| g.as_str().to_owned()).collect();
+    let row = client::ActiveModel {
+        client_id: Set(c.client_id.clone()),
+        name: Set(c.name.clone()),
+        secret_hash: Set(c.secret_hash.clone()),
+        redirect_uris: Set(to_json_list(&c.redirect_uris)),
+        post_logout_redirect_uris: Set(to_json_list(&c.post_logout_redirect_uris)),
+        grant_types: Set(to_json_list(&grant_types)),
+        response_types: Set(to_json_list(&c.response_types)),
+        scopes: Set(to_json_list(&c.scopes)),
+        token_endpoint_auth_method: Set(c.token_endpoint_auth_method.as_str().to_owned()),
+        created_at: Set(c.created_at),
+        updated_at: Set(c.updated_at),
+    };
+    client::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map_err(|e| conflict_or_db(e, format!("a client with id `{}`", c.client_id)))?;
+    Ok(())
+}
+
+pub async fn get(db: &impl ConnectionTrait, client_id: &str) -> Result<Client, StoreError> {
+    let row = client::Entity::find_by_id(client_id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    from_row(row)
+}
+
+/// Clients ordered by id, `limit` at most, starting after `after` (keyset paging).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Client>, StoreError> {
+    let mut query = client::Entity::find().order_by_asc(client::Column::ClientId);
+    if let Some(after) = after {
+        query = query.filter(client::Column::ClientId.gt(after));
+    }
+    query
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<(), StoreError> {
+    let result = client::Entity::delete_by_id(client_id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

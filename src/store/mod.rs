@@ -1,0 +1,36 @@
+//! The only module that builds queries. Functions take `&impl ConnectionTrait`, so the caller
+//! decides between the pool and a transaction.
+
+pub mod clients;
+pub mod keys;
+pub mod users;
+
+use sea_orm::{DbErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("a stored row is malformed: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Db`.
+pub(crate) fn conflict_or_db(err: DbErr, what: impl Into<String>) -> StoreError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(what.into()),
+        _ => StoreError::Db(err),
+    }
+}
+
+pub(crate) fn to_json_list(values: &[String]) -> String {
+    serde_json::Value::from(values.to_vec()).to_string()
+}
+
+pub(crate) fn from_json_list(column: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}

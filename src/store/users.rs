@@ -1,0 +1,134 @@
+//! User rows and the `User` they hold.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{conflict_or_db, StoreError};
+use crate::clock::UnixTime;
+use crate::db::entities::user;
+
+/// An end user. `id` is the stable `sub`.
+#[derive(Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub claims: Map<String, Value>,
+    pub disabled: bool,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+fn from_row(row: user::Model) -> Result<User, StoreError> {
+    let claims = serde_json::from_str(&row.claims)
+        .map_err(|e| StoreError::Corrupt(format!("users.claims: {e}")))?;
+    Ok(User {
+        id: row.id,
+        username: row.username,
+        password_hash: row.password_hash,
+        claims,
+        disabled: row.disabled,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub async fn insert(db: &impl ConnectionTrait, u: &User) -> Result<(), StoreError> {
+    let row = user::ActiveModel {
+        id: Set(u.id.clone()),
+        username: Set(u.username.clone()),
+        password_hash: Set(u.password_hash.clone()),
+        claims: Set(Value::Object(u.claims.clone()).to_string()),
+        disabled: Set(u.disabled),
+        created_at: Set(u.created_at),
+        updated_at: Set(u.updated_at),
+    };
+    user::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map_err(|e| conflict_or_db(e, format!("a user named `{}`", u.username)))?;
+    Ok(())
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<User, StoreError> {
+    let row = user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    from_row(row)
+}
+
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<User>, StoreError> {
+    user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .map(from_row)
+        .transpose()
+}
+
+/// Users ordered by username, `limit` at most, starting after `after` (keyset paging).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<User>, StoreError> {
+    let mut query = user::Entity::find().order_by_asc(user::Column::Username);
+    if let Some(after) = after {
+        query = query.filter(user::Column::Username.gt(after));
+    }
+    query
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn delete_by_username(db: &impl ConnectionTrait, username: &str) -> Result<(), StoreError> {
+    let result = user::Entity::delete_many()
+        .filter(user::Column::Username.eq(username))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    username: &str,
+    password_hash: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let result = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Username.eq(username))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

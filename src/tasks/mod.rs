@@ -1,0 +1,3 @@
+//! Background loops started by the application. Each loop body is a function tests can call.
+
+pub mod key_refresh;
