@@ -14,7 +14,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::{CryptoError, KeyedHasher, PasswordHasher};
 use crate::db::{self, DbError};
 use crate::http::router;
-use crate::keys::{self, kek::KekError, KeyCache, KeyError, Kek};
+use crate::keys::{self, kek::KekError, Kek, KeyCache, KeyError};
 use crate::oidc::discovery::Metadata;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
@@ -151,7 +151,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish (up to 10 s).
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let refresher = tokio::spawn(tasks::key_refresh::run(self.state.clone()));
         let app = router::build(self.state.clone());
         let result = Server::new_with_acceptor(self.acceptor)

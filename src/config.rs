@@ -468,9 +468,15 @@ impl Config {
         }
         let l = &self.lifetimes;
         for (name, value) in [
-            ("lifetimes.access_token (OIDCD_ACCESS_TOKEN_LIFETIME)", l.access_token),
+            (
+                "lifetimes.access_token (OIDCD_ACCESS_TOKEN_LIFETIME)",
+                l.access_token,
+            ),
             ("lifetimes.id_token (OIDCD_ID_TOKEN_LIFETIME)", l.id_token),
-            ("lifetimes.authorization_code (OIDCD_CODE_LIFETIME)", l.authorization_code),
+            (
+                "lifetimes.authorization_code (OIDCD_CODE_LIFETIME)",
+                l.authorization_code,
+            ),
             (
                 "lifetimes.authorization_request (OIDCD_AUTHORIZATION_REQUEST_LIFETIME)",
                 l.authorization_request,
@@ -484,8 +490,14 @@ impl Config {
                 l.refresh_token_absolute,
             ),
             ("lifetimes.session (OIDCD_SESSION_LIFETIME)", l.session),
-            ("lifetimes.device_code (OIDCD_DEVICE_CODE_LIFETIME)", l.device_code),
-            ("keys.rotation_interval (OIDCD_ROTATION_INTERVAL)", self.keys.rotation_interval),
+            (
+                "lifetimes.device_code (OIDCD_DEVICE_CODE_LIFETIME)",
+                l.device_code,
+            ),
+            (
+                "keys.rotation_interval (OIDCD_ROTATION_INTERVAL)",
+                self.keys.rotation_interval,
+            ),
             ("keys.cache_ttl (OIDCD_KEY_CACHE_TTL)", self.keys.cache_ttl),
         ] {
             if value.0 == 0 {
@@ -624,21 +636,60 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named() {
-        let cases: &[(&str, Option<&str>, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("unknown key", Some("colour = 1\n"), &[], "colour"),
             ("unparsable", Some("bind = \n"), &[], "not valid"),
-            ("unknown env", None, &[("OIDCD_DATABSE_URL", "x")], "OIDCD_DATABSE_URL"),
-            ("bad duration", None, &[("OIDCD_CODE_LIFETIME", "soon")], "OIDCD_CODE_LIFETIME"),
-            ("code too long", None, &[("OIDCD_CODE_LIFETIME", "11m")], "OIDCD_CODE_LIFETIME"),
-            ("http issuer", None, &[("OIDCD_ISSUER", "http://id.example.com")], "OIDCD_ISSUER"),
-            ("small key", None, &[("OIDCD_KEY_BITS", "1024")], "OIDCD_KEY_BITS"),
+            (
+                "unknown env",
+                None,
+                &[("OIDCD_DATABSE_URL", "x")],
+                "OIDCD_DATABSE_URL",
+            ),
+            (
+                "bad duration",
+                None,
+                &[("OIDCD_CODE_LIFETIME", "soon")],
+                "OIDCD_CODE_LIFETIME",
+            ),
+            (
+                "code too long",
+                None,
+                &[("OIDCD_CODE_LIFETIME", "11m")],
+                "OIDCD_CODE_LIFETIME",
+            ),
+            (
+                "http issuer",
+                None,
+                &[("OIDCD_ISSUER", "http://id.example.com")],
+                "OIDCD_ISSUER",
+            ),
+            (
+                "small key",
+                None,
+                &[("OIDCD_KEY_BITS", "1024")],
+                "OIDCD_KEY_BITS",
+            ),
             ("bad kek", None, &[("OIDCD_KEK", "short")], "OIDCD_KEK"),
-            ("bad bind", None, &[("OIDCD_BIND", "localhost")], "OIDCD_BIND"),
-            ("bad db", None, &[("OIDCD_DATABASE_URL", "mysql://x")], "OIDCD_DATABASE_URL"),
+            (
+                "bad bind",
+                None,
+                &[("OIDCD_BIND", "localhost")],
+                "OIDCD_BIND",
+            ),
+            (
+                "bad db",
+                None,
+                &[("OIDCD_DATABASE_URL", "mysql://x")],
+                "OIDCD_DATABASE_URL",
+            ),
         ];
         for (label, toml, env, needle) in cases {
             let err = load(*toml, env).expect_err(label).to_string();
-            assert!(err.contains(needle), "{label}: `{err}` does not name `{needle}`");
+            assert!(
+                err.contains(needle),
+                "{label}: `{err}` does not name `{needle}`"
+            );
         }
     }
 

@@ -139,7 +139,11 @@ impl PasswordHasher {
 
     /// Verifies on the blocking pool behind the concurrency bound. `stored` is `None` for an
     /// unknown user: the dummy hash is checked instead and the answer is `false`.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, CryptoError> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, CryptoError> {
         let _permit = self.permits.acquire().await;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.to_string());
@@ -188,7 +192,10 @@ mod tests {
         let hasher = PasswordHasher::new(&cheap()).unwrap();
         let phc = hasher.hash("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
-        assert!(hasher.verify("correct horse".into(), Some(phc.clone())).await.unwrap());
+        assert!(hasher
+            .verify("correct horse".into(), Some(phc.clone()))
+            .await
+            .unwrap());
         assert!(!hasher.verify("wrong".into(), Some(phc)).await.unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
     }

@@ -14,6 +14,9 @@ pub fn init(filter: &str) {
         .with(targets)
         .try_init();
     if bad {
-        tracing::warn!(filter, "the log filter (OIDCD_LOG) is not valid; logging at info");
+        tracing::warn!(
+            filter,
+            "the log filter (OIDCD_LOG) is not valid; logging at info"
+        );
     }
 }

@@ -54,7 +54,11 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager
-            .create_index(index_on(Grants::Table, Grants::UserId, "idx_grants_user_id"))
+            .create_index(index_on(
+                Grants::Table,
+                Grants::UserId,
+                "idx_grants_user_id",
+            ))
             .await
     }
 

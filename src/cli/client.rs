@@ -124,7 +124,10 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
         }
         ClientCommand::List => {
             let mut after: Option<String> = None;
-            println!("{:<32} {:<24} {:<20} grant types", "client id", "name", "auth method");
+            println!(
+                "{:<32} {:<24} {:<20} grant types",
+                "client id", "name", "auth method"
+            );
             loop {
                 let page = store::clients::list(&rt.db, after.as_deref(), 200).await?;
                 for c in &page {

@@ -98,7 +98,9 @@ pub enum CliError {
 pub fn environment() -> Result<Vec<(String, String)>, CliError> {
     let mut vars = Vec::new();
     for (name, value) in std::env::vars_os() {
-        let Ok(name) = name.into_string() else { continue };
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
         match value.into_string() {
             Ok(value) => vars.push((name, value)),
             Err(_) if name.starts_with(crate::config::ENV_PREFIX) => {
@@ -122,7 +124,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .await
                 .map_err(StartupError::from)?;
             db::migrate(&conn).await.map_err(StartupError::from)?;
-            println!("database schema is up to date ({})", config.database_url.redacted());
+            println!(
+                "database schema is up to date ({})",
+                config.database_url.redacted()
+            );
             Ok(())
         }
         Command::Client(cmd) => client::run(open(config).await?, cmd).await,
@@ -146,7 +151,10 @@ async fn serve(config: Config) -> Result<(), CliError> {
         .map(|k| format!("{} ({})", k.kid, k.state.as_str()))
         .collect();
     println!("oidcd is serving {}", app.issuer());
-    println!("  discovery: {}/.well-known/openid-configuration", app.issuer());
+    println!(
+        "  discovery: {}/.well-known/openid-configuration",
+        app.issuer()
+    );
     println!("  database:  {database}");
     println!("  keys:      {}", published.join(", "));
     app.run_until_stopped(shutdown_signal()).await?;

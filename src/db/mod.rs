@@ -5,7 +5,10 @@ pub mod entities;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait as _};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr,
+    Statement, TransactionTrait as _,
+};
 
 use crate::config::DatabaseUrl;
 
@@ -46,7 +49,26 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbError> {
         })
 }
 
-/// Applies every pending migration.
+/// Arbitrary but fixed: the PostgreSQL advisory lock that serialises migrations.
+const MIGRATION_LOCK: i64 = 0x6f69_6463_6400;
+
+/// Applies every pending migration. On PostgreSQL several instances may start at once: the
+/// migrations run in one transaction holding an advisory lock, so they apply exactly once
+/// and the others wait, then find nothing to do.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbError> {
-    Migrator::up(db, None).await.map_err(DbError::Migrate)
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await.map_err(DbError::Migrate)?;
+            txn.execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [MIGRATION_LOCK.into()],
+            ))
+            .await
+            .map_err(DbError::Migrate)?;
+            Migrator::up(&txn, None).await.map_err(DbError::Migrate)?;
+            txn.commit().await.map_err(DbError::Migrate)
+        }
+        _ => Migrator::up(db, None).await.map_err(DbError::Migrate),
+    }
 }

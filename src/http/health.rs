@@ -12,7 +12,10 @@ pub async fn healthz(Data(state): Data<&AppState>) -> Response {
         Ok(()) => (StatusCode::OK, r#"{"status":"ok"}"#),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"unavailable"}"#)
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"status":"unavailable"}"#,
+            )
         }
     };
     Response::builder()

@@ -12,8 +12,14 @@ pub const MOUNTED: &[Endpoint] = &[Endpoint::Jwks];
 
 pub fn build(state: AppState) -> impl IntoEndpoint {
     Route::new()
-        .at("/.well-known/openid-configuration", get(discovery_api::metadata))
-        .at("/.well-known/oauth-authorization-server", get(discovery_api::metadata))
+        .at(
+            "/.well-known/openid-configuration",
+            get(discovery_api::metadata),
+        )
+        .at(
+            "/.well-known/oauth-authorization-server",
+            get(discovery_api::metadata),
+        )
         .at(Endpoint::Jwks.path(), get(discovery_api::jwks))
         .at("/healthz", get(health::healthz))
         .data(state)

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use josekit::jwk::Jwk;
 use sea_orm::ConnectionTrait;
 
-use super::{jwks, KeyError, KeyState, Kek, Signer, Verifiers};
+use super::{jwks, Kek, KeyError, KeyState, Signer, Verifiers};
 use crate::clock::UnixTime;
 use crate::store::{self, keys::KeyRow};
 
@@ -74,7 +74,8 @@ impl KeySet {
                 kid: row.kid.clone(),
                 message,
             };
-            let members = jwks::public_members(&row.public_jwk).map_err(|e| corrupt(e.to_string()))?;
+            let members =
+                jwks::public_members(&row.public_jwk).map_err(|e| corrupt(e.to_string()))?;
             let jwk = Jwk::from_map(members.clone()).map_err(|e| corrupt(e.to_string()))?;
             verifiers.insert(&row.kid, &jwk)?;
             documents.push(members);
@@ -135,7 +136,11 @@ impl std::fmt::Debug for KeyCache {
 }
 
 impl KeyCache {
-    pub async fn load(db: &impl ConnectionTrait, kek: Kek, now: UnixTime) -> Result<Self, KeyError> {
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        kek: Kek,
+        now: UnixTime,
+    ) -> Result<Self, KeyError> {
         let rows = store::keys::list(db).await?;
         let set = KeySet::from_rows(&rows, &kek, now)?;
         Ok(Self {
@@ -159,7 +164,11 @@ impl KeyCache {
     /// Re-reads the key rows and swaps in a new set when the published keys changed (a
     /// rotation, or a retired key reaching the end of its publication). Returns whether it
     /// changed.
-    pub async fn refresh(&self, db: &impl ConnectionTrait, now: UnixTime) -> Result<bool, KeyError> {
+    pub async fn refresh(
+        &self,
+        db: &impl ConnectionTrait,
+        now: UnixTime,
+    ) -> Result<bool, KeyError> {
         let rows = store::keys::list(db).await?;
         if fingerprint(&rows, now) == self.current().fingerprint() {
             return Ok(false);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use josekit::jwe::{self, JweHeader, Dir};
+use josekit::jwe::{self, Dir, JweHeader};
 
 use crate::crypto::{self, KeyedHasher};
 
@@ -111,7 +111,9 @@ impl Kek {
     /// A subkey for one purpose: HMAC-SHA-256(KEK, label).
     pub fn derive(&self, label: &str) -> Result<KeyedHasher, KekError> {
         let root = KeyedHasher::new(&self.bytes)?;
-        Ok(KeyedHasher::new(&root.mac(&[b"oidcd/v1", label.as_bytes()]))?)
+        Ok(KeyedHasher::new(
+            &root.mac(&[b"oidcd/v1", label.as_bytes()]),
+        )?)
     }
 
     /// Encrypts `plaintext` as a compact JWE (dir, A256GCM).

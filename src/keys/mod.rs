@@ -32,7 +32,9 @@ pub enum KeyError {
     NoNextKey,
     #[error("stored public key {kid} is malformed: {message}")]
     Corrupt { kid: String, message: String },
-    #[error("another instance changed the signing keys at the same moment; nothing was changed here")]
+    #[error(
+        "another instance changed the signing keys at the same moment; nothing was changed here"
+    )]
     Concurrent,
     #[error(
         "the next key {kid} has been published for {published}s only, and relying parties may \

@@ -8,7 +8,7 @@
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use super::generate::{self, NewKey};
-use super::{KeyError, KeyState, Kek};
+use super::{Kek, KeyError, KeyState};
 use crate::clock::UnixTime;
 use crate::config::{KeysConfig, Lifetimes};
 use crate::store::{self, keys::KeyRow, StoreError};
@@ -35,7 +35,12 @@ fn row(key: &NewKey, kek: &Kek, state: KeyState, now: UnixTime) -> Result<KeyRow
 /// Makes sure an `active` and a `next` key exist (first start, or after an operator removed
 /// one). Safe to run from several instances at once: a losing insert is ignored and the
 /// winner's key is used.
-pub async fn ensure_keys<C>(db: &C, kek: &Kek, config: &KeysConfig, now: UnixTime) -> Result<(), KeyError>
+pub async fn ensure_keys<C>(
+    db: &C,
+    kek: &Kek,
+    config: &KeysConfig,
+    now: UnixTime,
+) -> Result<(), KeyError>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -45,11 +50,16 @@ where
         if has(KeyState::Next) {
             // A next key exists but nothing signs: promote it rather than sign with a key
             // nobody has seen.
-            let next = rows.iter().find(|r| r.state == KeyState::Next).ok_or(KeyError::NoNextKey)?;
+            let next = rows
+                .iter()
+                .find(|r| r.state == KeyState::Next)
+                .ok_or(KeyError::NoNextKey)?;
             ignore_conflict(store::keys::activate(db, &next.kid, now).await.map(|_| ()))?;
         } else {
             let active = generate_key(config.rsa_bits).await?;
-            ignore_conflict(store::keys::insert(db, row(&active, kek, KeyState::Active, now)?).await)?;
+            ignore_conflict(
+                store::keys::insert(db, row(&active, kek, KeyState::Active, now)?).await,
+            )?;
         }
     }
     let rows = store::keys::list(db).await?;

@@ -26,11 +26,15 @@ pub fn validate_for_registration(uri: &str) -> Result<(), String> {
             if loopback {
                 Ok(())
             } else {
-                Err(format!("`{uri}` uses plain http on a host that is not loopback"))
+                Err(format!(
+                    "`{uri}` uses plain http on a host that is not loopback"
+                ))
             }
         }
         "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
-            Err(format!("`{uri}` uses a scheme that cannot be a redirect target"))
+            Err(format!(
+                "`{uri}` uses a scheme that cannot be a redirect target"
+            ))
         }
         // A private-use scheme in reverse-domain form, e.g. com.example.app:/callback.
         scheme if scheme.contains('.') => Ok(()),

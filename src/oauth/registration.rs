@@ -108,8 +108,13 @@ pub fn prepare(
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
     let name = reg.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(field_error("name", format!("must be 1 to {MAX_NAME_LEN} printable characters")).into());
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
+    {
+        return Err(field_error(
+            "name",
+            format!("must be 1 to {MAX_NAME_LEN} printable characters"),
+        )
+        .into());
     }
 
     let client_id = match reg.client_id {
@@ -129,7 +134,10 @@ pub fn prepare(
     let (secret, public) = match reg.secret {
         SecretChoice::Generate => (Some(crypto::random_token()?), false),
         SecretChoice::Given(s) => {
-            if s.len() < MIN_SECRET_LEN || s.len() > MAX_SECRET_LEN || s.chars().any(char::is_control) {
+            if s.len() < MIN_SECRET_LEN
+                || s.len() > MAX_SECRET_LEN
+                || s.chars().any(char::is_control)
+            {
                 return Err(field_error(
                     "client_secret",
                     format!("must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} printable characters"),
@@ -146,7 +154,10 @@ pub fn prepare(
     } else {
         reg.grant_types
             .iter()
-            .map(|g| g.parse::<GrantType>().map_err(|m| field_error("grant_types", m)))
+            .map(|g| {
+                g.parse::<GrantType>()
+                    .map_err(|m| field_error("grant_types", m))
+            })
             .collect::<Result<Vec<_>, _>>()?
     };
     if reg.admin {
@@ -187,7 +198,11 @@ pub fn prepare(
         .into());
     }
 
-    for uri in reg.redirect_uris.iter().chain(&reg.post_logout_redirect_uris) {
+    for uri in reg
+        .redirect_uris
+        .iter()
+        .chain(&reg.post_logout_redirect_uris)
+    {
         redirect::validate_for_registration(uri).map_err(|m| {
             let field = if reg.redirect_uris.contains(uri) {
                 "redirect_uris"
@@ -216,7 +231,11 @@ pub fn prepare(
             return Err(field_error("scope", format!("`{s}` is not a valid scope token")).into());
         }
         if s == scope::ADMIN && !reg.admin {
-            return Err(field_error("scope", "the admin scope is given by --admin (admin: true) only").into());
+            return Err(field_error(
+                "scope",
+                "the admin scope is given by --admin (admin: true) only",
+            )
+            .into());
         }
     }
     if reg.admin {
@@ -279,7 +298,10 @@ mod tests {
         let r = prepare(base(), &hasher(), 0).unwrap();
         let secret = r.secret.unwrap();
         assert_eq!(secret.len(), 43);
-        assert_eq!(r.client.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(
+            r.client.token_endpoint_auth_method,
+            AuthMethod::ClientSecretBasic
+        );
         assert_eq!(
             r.client.grant_types,
             vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
@@ -308,16 +330,88 @@ mod tests {
     #[test]
     fn bad_registrations_name_the_field() {
         let cases: Vec<(&str, ClientRegistration, &str)> = vec![
-            ("empty name", ClientRegistration { name: " ".into(), ..base() }, "name"),
-            ("short secret", ClientRegistration { secret: SecretChoice::Given("short".into()), ..base() }, "client_secret"),
-            ("bad id", ClientRegistration { client_id: Some("a b".into()), ..base() }, "client_id"),
-            ("no redirect", ClientRegistration { redirect_uris: vec![], ..base() }, "redirect_uris"),
-            ("fragment", ClientRegistration { redirect_uris: vec!["https://a.example/#x".into()], ..base() }, "redirect_uris"),
-            ("bad grant", ClientRegistration { grant_types: vec!["password".into()], ..base() }, "grant_types"),
-            ("public cc", ClientRegistration { secret: SecretChoice::Public, grant_types: vec!["client_credentials".into()], ..base() }, "grant_types"),
-            ("public basic", ClientRegistration { secret: SecretChoice::Public, token_endpoint_auth_method: Some("client_secret_basic".into()), ..base() }, "token_endpoint_auth_method"),
-            ("admin scope", ClientRegistration { scopes: vec!["admin".into()], ..base() }, "scope"),
-            ("bad scope", ClientRegistration { scopes: vec!["a\"b".into()], ..base() }, "scope"),
+            (
+                "empty name",
+                ClientRegistration {
+                    name: " ".into(),
+                    ..base()
+                },
+                "name",
+            ),
+            (
+                "short secret",
+                ClientRegistration {
+                    secret: SecretChoice::Given("short".into()),
+                    ..base()
+                },
+                "client_secret",
+            ),
+            (
+                "bad id",
+                ClientRegistration {
+                    client_id: Some("a b".into()),
+                    ..base()
+                },
+                "client_id",
+            ),
+            (
+                "no redirect",
+                ClientRegistration {
+                    redirect_uris: vec![],
+                    ..base()
+                },
+                "redirect_uris",
+            ),
+            (
+                "fragment",
+                ClientRegistration {
+                    redirect_uris: vec!["https://a.example/#x".into()],
+                    ..base()
+                },
+                "redirect_uris",
+            ),
+            (
+                "bad grant",
+                ClientRegistration {
+                    grant_types: vec!["password".into()],
+                    ..base()
+                },
+                "grant_types",
+            ),
+            (
+                "public cc",
+                ClientRegistration {
+                    secret: SecretChoice::Public,
+                    grant_types: vec!["client_credentials".into()],
+                    ..base()
+                },
+                "grant_types",
+            ),
+            (
+                "public basic",
+                ClientRegistration {
+                    secret: SecretChoice::Public,
+                    token_endpoint_auth_method: Some("client_secret_basic".into()),
+                    ..base()
+                },
+                "token_endpoint_auth_method",
+            ),
+            (
+                "admin scope",
+                ClientRegistration {
+                    scopes: vec!["admin".into()],
+                    ..base()
+                },
+                "scope",
+            ),
+            (
+                "bad scope",
+                ClientRegistration {
+                    scopes: vec!["a\"b".into()],
+                    ..base()
+                },
+                "scope",
+            ),
         ];
         for (label, reg, field) in cases {
             match prepare(reg, &hasher(), 0) {

@@ -1,7 +1,14 @@
 //! Scopes (RFC 6749 section 3.3).
 
 /// Scopes an OpenID provider understands for users, with what each one lets a client see.
-pub const USER_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
+pub const USER_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
 /// The scope that lets a client call the admin API.
 pub const ADMIN: &str = "admin";

@@ -43,7 +43,9 @@ pub struct NewUser {
 pub fn validate_username(username: &str) -> Result<(), AccountError> {
     if username.is_empty()
         || username.chars().count() > MAX_USERNAME_LEN
-        || username.chars().any(|c| c.is_whitespace() || c.is_control())
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(invalid(
             "username",
@@ -81,7 +83,12 @@ const STRING_CLAIMS: [&str; 14] = [
     "zoneinfo",
     "locale",
 ];
-const OTHER_CLAIMS: [&str; 4] = ["phone_number", "email_verified", "phone_number_verified", "address"];
+const OTHER_CLAIMS: [&str; 4] = [
+    "phone_number",
+    "email_verified",
+    "phone_number_verified",
+    "address",
+];
 
 pub fn validate_claims(claims: &Map<String, Value>) -> Result<(), AccountError> {
     for (name, value) in claims {
@@ -110,7 +117,10 @@ pub fn validate_claims(claims: &Map<String, Value>) -> Result<(), AccountError> 
             .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
             && !email.chars().any(char::is_whitespace);
         if !valid {
-            return Err(invalid("email", format!("`{email}` is not an email address")));
+            return Err(invalid(
+                "email",
+                format!("`{email}` is not an email address"),
+            ));
         }
     }
     Ok(())

@@ -30,7 +30,11 @@ pub struct Metadata {
 
 impl Metadata {
     pub fn build(issuer: &str, mounted: &[Endpoint]) -> Self {
-        let url = |e: Endpoint| mounted.contains(&e).then(|| format!("{issuer}{}", e.path()));
+        let url = |e: Endpoint| {
+            mounted
+                .contains(&e)
+                .then(|| format!("{issuer}{}", e.path()))
+        };
         Self {
             issuer: issuer.to_owned(),
             jwks_uri: url(Endpoint::Jwks),

@@ -162,7 +162,11 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
 }
 
 pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreError> {
-    let grant_types: Vec<String> = c.grant_types.iter().map(|g| g.as_str().to_owned()).collect();
+    let grant_types: Vec<String> = c
+        .grant_types
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
     let row = client::ActiveModel {
         client_id: Set(c.client_id.clone()),
         name: Set(c.name.clone()),

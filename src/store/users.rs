@@ -104,7 +104,10 @@ pub async fn list(
         .collect()
 }
 
-pub async fn delete_by_username(db: &impl ConnectionTrait, username: &str) -> Result<(), StoreError> {
+pub async fn delete_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<(), StoreError> {
     let result = user::Entity::delete_many()
         .filter(user::Column::Username.eq(username))
         .exec(db)

@@ -16,7 +16,9 @@ pub async fn run(state: AppState) {
                 "signing keys changed; cache refreshed"
             ),
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot refresh the signing keys; keeping the cached set"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot refresh the signing keys; keeping the cached set")
+            }
         }
     }
 }
