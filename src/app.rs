@@ -19,6 +19,7 @@ use crate::oidc::discovery::Metadata;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::tasks;
+use crate::web::templates::Templates;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -34,6 +35,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error("the built-in page templates do not compile: {0}")]
+    Templates(#[from] minijinja::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -130,6 +133,7 @@ impl Application {
             passwords: runtime.passwords,
             clock: runtime.clock,
             discovery,
+            templates: Arc::new(Templates::new()?),
         };
         Ok(Self {
             acceptor,

@@ -15,6 +15,7 @@ pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{Application, Runtime, StartupError};
 pub use clock::Clock;

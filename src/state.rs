@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{KeyedHasher, PasswordHasher};
 use crate::keys::KeyCache;
+use crate::web::templates::Templates;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,4 +25,12 @@ pub struct AppState {
     pub clock: Clock,
     /// The discovery document, prepared at start-up.
     pub discovery: Bytes,
+    pub templates: Arc<Templates>,
+}
+
+impl AppState {
+    /// Whether the issuer is https: cookies are then Secure and pages send HSTS.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
 }

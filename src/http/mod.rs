@@ -1,5 +1,8 @@
-//! Transport: routing and the protocol's JSON endpoints.
+//! Transport: routing, request extraction, error mapping and the protocol's JSON endpoints.
 
 pub mod discovery_api;
+pub mod errors;
+pub mod extract;
 pub mod health;
+pub mod protocol_api;
 pub mod router;

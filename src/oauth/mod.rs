@@ -1,6 +1,14 @@
 //! OAuth 2.0 protocol rules. No web types here: functions take `now` and a connection and
 //! return domain values or errors.
 
+pub mod access_token;
+pub mod authorize;
+pub mod client_auth;
+pub mod error;
+pub mod grants;
+pub mod params;
+pub mod pkce;
 pub mod redirect;
 pub mod registration;
 pub mod scope;
+pub mod token;

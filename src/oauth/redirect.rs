@@ -72,3 +72,96 @@ mod tests {
         }
     }
 }
+
+/// How the authorization response travels back (OAuth 2.0 Multiple Response Types 2.1,
+/// Form Post Response Mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+impl ResponseMode {
+    /// `response_modes_supported`.
+    pub const SUPPORTED: [&'static str; 2] = ["query", "form_post"];
+
+    pub fn parse(value: Option<&str>) -> Option<Self> {
+        match value {
+            None | Some("query") => Some(Self::Query),
+            Some("form_post") => Some(Self::FormPost),
+            Some(_) => None,
+        }
+    }
+}
+
+/// An authorization response (success or error) addressed to a validated redirect URI.
+#[derive(Clone, Debug)]
+pub struct AuthResponse {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl AuthResponse {
+    /// RFC 6749 4.1.2 plus `iss` (RFC 9207).
+    pub fn code(
+        redirect_uri: &str,
+        mode: ResponseMode,
+        code: String,
+        state: Option<&str>,
+        issuer: &str,
+    ) -> Self {
+        let mut params = vec![("code", code)];
+        if let Some(state) = state {
+            params.push(("state", state.to_owned()));
+        }
+        params.push(("iss", issuer.to_owned()));
+        Self {
+            redirect_uri: redirect_uri.to_owned(),
+            mode,
+            params,
+        }
+    }
+
+    /// RFC 6749 4.1.2.1 plus `iss` (RFC 9207).
+    pub fn error(
+        redirect_uri: &str,
+        mode: ResponseMode,
+        error: &super::error::OAuthError,
+        state: Option<&str>,
+        issuer: &str,
+    ) -> Self {
+        let mut params = vec![
+            ("error", error.code.as_str().to_owned()),
+            ("error_description", error.description.to_string()),
+        ];
+        if let Some(state) = state {
+            params.push(("state", state.to_owned()));
+        }
+        params.push(("iss", issuer.to_owned()));
+        Self {
+            redirect_uri: redirect_uri.to_owned(),
+            mode,
+            params,
+        }
+    }
+
+    /// The redirect URI with the parameters added to its query (keeping any query it had,
+    /// RFC 6749 3.1.2).
+    pub fn location(&self) -> String {
+        match Url::parse(&self.redirect_uri) {
+            Ok(mut url) => {
+                {
+                    let mut pairs = url.query_pairs_mut();
+                    for (k, v) in &self.params {
+                        pairs.append_pair(k, v);
+                    }
+                }
+                url.to_string()
+            }
+            // Registered URIs are validated absolute URLs; this cannot happen.
+            Err(_) => self.redirect_uri.clone(),
+        }
+    }
+}

@@ -20,6 +20,46 @@ pub fn is_scope_token(s: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
+/// Parses a `scope` parameter: scope tokens separated by spaces, duplicates dropped, order
+/// kept.
+pub fn parse(value: &str) -> Result<Vec<String>, super::error::OAuthError> {
+    let mut scopes: Vec<String> = Vec::new();
+    for token in value.split(' ').filter(|t| !t.is_empty()) {
+        if !is_scope_token(token) {
+            return Err(super::error::OAuthError::invalid_scope(
+                "The scope parameter is malformed.",
+            ));
+        }
+        if !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_owned());
+        }
+    }
+    Ok(scopes)
+}
+
+pub fn join(scopes: &[String]) -> String {
+    scopes.join(" ")
+}
+
+pub fn contains(scopes: &[String], scope: &str) -> bool {
+    scopes.iter().any(|s| s == scope)
+}
+
+/// What a scope lets the client do, in words, for the consent page.
+pub fn describe(scope: &str) -> String {
+    match scope {
+        "openid" => "Know who you are (your account identifier)".into(),
+        "profile" => "See your profile: name, nickname, picture, website, birthdate, locale".into(),
+        "email" => "See your email address and whether it is verified".into(),
+        "address" => "See your postal address".into(),
+        "phone" => "See your phone number and whether it is verified".into(),
+        "offline_access" => {
+            "Stay signed in: keep access while you are away, until you revoke it".into()
+        }
+        other => format!("Access “{other}”"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,19 @@
 //! Discovery metadata (OpenID Connect Discovery 1.0 section 3, RFC 8414 section 2), derived
-//! from the issuer and the endpoints actually mounted, never written by hand.
+//! from the issuer and the endpoints actually mounted, never written by hand: every
+//! `*_supported` list comes from the code that enforces it.
 
 use serde::Serialize;
+
+use crate::oauth::{authorize, client_auth, pkce, redirect::ResponseMode, scope, token};
 
 /// A protocol endpoint that the router mounts and discovery advertises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Jwks,
+    Authorization,
+    Token,
+    Userinfo,
+    EndSession,
 }
 
 impl Endpoint {
@@ -14,6 +21,10 @@ impl Endpoint {
     pub fn path(self) -> &'static str {
         match self {
             Self::Jwks => "/jwks.json",
+            Self::Authorization => "/oauth/authorize",
+            Self::Token => "/oauth/token",
+            Self::Userinfo => "/oauth/userinfo",
+            Self::EndSession => "/oauth/logout",
         }
     }
 }
@@ -23,22 +34,90 @@ impl Endpoint {
 pub struct Metadata {
     pub issuer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
-    /// Required by RFC 8414; empty while no authorization endpoint is mounted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<String>,
+    pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_modes_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant_types_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prompt_values_supported: Vec<&'static str>,
+    pub claims_supported: Vec<&'static str>,
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl Metadata {
     pub fn build(issuer: &str, mounted: &[Endpoint]) -> Self {
-        let url = |e: Endpoint| {
-            mounted
-                .contains(&e)
-                .then(|| format!("{issuer}{}", e.path()))
-        };
+        let has = |e: Endpoint| mounted.contains(&e);
+        let url = |e: Endpoint| has(e).then(|| format!("{issuer}{}", e.path()));
+        let when =
+            |e: Endpoint, values: Vec<&'static str>| if has(e) { values } else { Vec::new() };
+        let authorize = has(Endpoint::Authorization);
+        let mut claims = crate::oidc::claims::SUPPORTED.to_vec();
+        claims.extend(crate::oidc::claims::SUPPORTED_MORE);
         Self {
             issuer: issuer.to_owned(),
+            authorization_endpoint: url(Endpoint::Authorization),
+            token_endpoint: url(Endpoint::Token),
+            userinfo_endpoint: url(Endpoint::Userinfo),
             jwks_uri: url(Endpoint::Jwks),
-            response_types_supported: Vec::new(),
+            end_session_endpoint: url(Endpoint::EndSession),
+            scopes_supported: when(Endpoint::Authorization, scope::USER_SCOPES.to_vec()),
+            response_types_supported: when(
+                Endpoint::Authorization,
+                authorize::RESPONSE_TYPES.to_vec(),
+            ),
+            response_modes_supported: when(
+                Endpoint::Authorization,
+                ResponseMode::SUPPORTED.to_vec(),
+            ),
+            grant_types_supported: when(
+                Endpoint::Token,
+                token::GRANT_TYPES.iter().map(|g| g.as_str()).collect(),
+            ),
+            subject_types_supported: if authorize {
+                vec!["public"]
+            } else {
+                Vec::new()
+            },
+            id_token_signing_alg_values_supported: if authorize {
+                vec!["RS256"]
+            } else {
+                Vec::new()
+            },
+            token_endpoint_auth_methods_supported: when(
+                Endpoint::Token,
+                client_auth::METHODS.iter().map(|m| m.as_str()).collect(),
+            ),
+            code_challenge_methods_supported: when(Endpoint::Authorization, pkce::METHODS.to_vec()),
+            prompt_values_supported: when(
+                Endpoint::Authorization,
+                authorize::PROMPT_VALUES.to_vec(),
+            ),
+            claims_supported: if authorize { claims } else { Vec::new() },
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            authorization_response_iss_parameter_supported: authorize,
         }
     }
 

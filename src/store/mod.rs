@@ -1,8 +1,14 @@
 //! The only module that builds queries. Functions take `&impl ConnectionTrait`, so the caller
 //! decides between the pool and a transaction.
 
+pub mod authorization_requests;
 pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod grants;
 pub mod keys;
+pub mod revocations;
+pub mod sessions;
 pub mod users;
 
 use sea_orm::{DbErr, SqlErr};

@@ -6,6 +6,7 @@ use crate::on_both_databases;
 on_both_databases!(
     metadata_names_the_issuer_and_its_endpoints_resolve,
     a_configured_issuer_is_published_as_is,
+    every_advertised_value_is_accepted_and_others_are_rejected,
 );
 
 async fn metadata_names_the_issuer_and_its_endpoints_resolve(backend: Backend) {
@@ -61,6 +62,248 @@ async fn metadata_names_the_issuer_and_its_endpoints_resolve(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    for field in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+    ] {
+        assert!(doc[field].is_string(), "{field} is advertised");
+    }
+    assert_eq!(
+        doc["subject_types_supported"],
+        serde_json::json!(["public"])
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+}
+
+fn strings(doc: &serde_json::Value, field: &str) -> Vec<String> {
+    doc[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} is a list"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Discovery both ways: each advertised value works, and a value that is not advertised is
+/// refused with the protocol's error.
+async fn every_advertised_value_is_accepted_and_others_are_rejected(backend: Backend) {
+    use crate::helpers::{location_params, pkce_pair, Browser, REDIRECT_URI};
+    use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
+
+    let app = TestApp::spawn(backend).await;
+    let doc = app.get_json("/.well-known/openid-configuration").await;
+    let client = app.register_client().await;
+    let user = app.create_user().await;
+    let browser = Browser::new(&app);
+    // Sign in and consent to every advertised scope once.
+    let scopes = strings(&doc, "scopes_supported").join(" ");
+    let url = |extra: &[(&str, &str)], scope: &str| {
+        let mut p = vec![
+            ("response_type", "code"),
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", scope),
+        ];
+        p.extend_from_slice(extra);
+        app.authorize_url(&p)
+    };
+    let first = browser.authorize(&url(&[], &scopes), &user).await;
+    assert!(
+        location_params(&first).contains_key("code"),
+        "every advertised scope is accepted"
+    );
+    let outcome = |response: &reqwest::Response| {
+        if response.status() == 200 {
+            return "page".to_owned(); // a login or consent page: accepted
+        }
+        let q = location_params(response);
+        q.get("error").cloned().unwrap_or_else(|| "code".to_owned())
+    };
+
+    // Scopes.
+    for scope in strings(&doc, "scopes_supported") {
+        let r = browser.get(&url(&[], &format!("openid {scope}"))).await;
+        assert_eq!(outcome(&r), "code", "scope {scope}");
+    }
+    let r = browser.get(&url(&[], "openid launch_missiles")).await;
+    assert_eq!(outcome(&r), "invalid_scope");
+
+    // Response types.
+    assert_eq!(strings(&doc, "response_types_supported"), ["code"]);
+    for rt in ["token", "id_token", "code id_token"] {
+        let mut p = vec![
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("response_type", rt),
+        ];
+        p.push(("state", "s"));
+        let r = browser.get(&app.authorize_url(&p)).await;
+        assert_eq!(
+            outcome(&r),
+            "unsupported_response_type",
+            "response_type {rt}"
+        );
+    }
+
+    // Response modes.
+    for mode in strings(&doc, "response_modes_supported") {
+        let r = browser
+            .get(&url(&[("response_mode", &mode)], "openid"))
+            .await;
+        match mode.as_str() {
+            "query" => assert_eq!(outcome(&r), "code"),
+            "form_post" => {
+                assert_eq!(r.status(), 200);
+                assert!(r.text().await.unwrap().contains("name=\"code\""));
+            }
+            other => panic!("unexpected mode {other}"),
+        }
+    }
+    for mode in ["fragment", "web_message"] {
+        let r = browser
+            .get(&url(&[("response_mode", mode)], "openid"))
+            .await;
+        assert_eq!(outcome(&r), "invalid_request", "response_mode {mode}");
+    }
+
+    // Prompt values.
+    for prompt in strings(&doc, "prompt_values_supported") {
+        let r = browser.get(&url(&[("prompt", &prompt)], "openid")).await;
+        let o = outcome(&r);
+        assert!(o == "code" || o == "page", "prompt {prompt}: {o}");
+    }
+    let r = browser
+        .get(&url(&[("prompt", "select_account")], "openid"))
+        .await;
+    assert_eq!(outcome(&r), "invalid_request");
+
+    // PKCE methods.
+    let (verifier, s256) = pkce_pair();
+    for method in strings(&doc, "code_challenge_methods_supported") {
+        let challenge = if method == "S256" {
+            s256.clone()
+        } else {
+            verifier.clone()
+        };
+        let r = browser
+            .get(&url(
+                &[
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", &method),
+                ],
+                "openid",
+            ))
+            .await;
+        let code = location_params(&r)["code"].clone();
+        assert_eq!(
+            app.exchange(&client, &code, Some(&verifier)).await.status(),
+            200,
+            "PKCE {method}"
+        );
+    }
+    let r = browser
+        .get(&url(
+            &[("code_challenge", &s256), ("code_challenge_method", "S512")],
+            "openid",
+        ))
+        .await;
+    assert_eq!(outcome(&r), "invalid_request");
+
+    // Grant types at the token endpoint.
+    let grants = strings(&doc, "grant_types_supported");
+    assert!(
+        grants.contains(&"authorization_code".to_owned())
+            && grants.contains(&"refresh_token".to_owned())
+    );
+    for unsupported in [
+        "password",
+        "implicit",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ] {
+        assert!(!grants.contains(&unsupported.to_owned()));
+        let r = app
+            .token(
+                &[("grant_type", unsupported)],
+                Some((&client.id, client.secret.as_deref().unwrap())),
+            )
+            .await;
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "unsupported_grant_type", "{unsupported}");
+    }
+
+    // Client authentication methods: each advertised one works for a client registered for it.
+    for method in strings(&doc, "token_endpoint_auth_methods_supported") {
+        let reg = ClientRegistration {
+            secret: if method == "none" {
+                SecretChoice::Public
+            } else {
+                SecretChoice::Generate
+            },
+            token_endpoint_auth_method: Some(method.clone()),
+            ..Default::default()
+        };
+        let c = app.register_client_with(reg).await;
+        let (verifier, challenge) = pkce_pair();
+        let mut p = vec![
+            ("response_type", "code"),
+            ("client_id", c.id.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        p.push(("state", "x"));
+        let done = browser.authorize(&app.authorize_url(&p), &user).await;
+        let code = location_params(&done)["code"].clone();
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let response = match method.as_str() {
+            "client_secret_basic" => {
+                app.token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
+                    .await
+            }
+            "client_secret_post" => {
+                form.push(("client_id", &c.id));
+                form.push(("client_secret", c.secret.as_deref().unwrap()));
+                app.token(&form, None).await
+            }
+            "none" => {
+                form.push(("client_id", &c.id));
+                app.token(&form, None).await
+            }
+            other => panic!("unexpected method {other}"),
+        };
+        assert_eq!(response.status(), 200, "auth method {method}");
+    }
+    // private_key_jwt is not advertised, and a client assertion is not accepted.
+    let r = app
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", &client.id),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", "eyJ..."),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 401);
 }
 
 async fn a_configured_issuer_is_published_as_is(backend: Backend) {

@@ -242,3 +242,311 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+// ---------------------------------------------------------------------------------------
+// Clients, users and a browser for the authorization code flow.
+
+use oidcd::oauth::registration::{self, ClientRegistration, SecretChoice};
+use oidcd::oidc::accounts::{self, NewUser};
+
+pub const REDIRECT_URI: &str = "https://rp.example.com/callback";
+pub const LOGOUT_URI: &str = "https://rp.example.com/signed-out";
+
+/// A registered client as a test sees it.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestApp {
+    /// Registers a confidential client (client_secret_basic) with the default grants and scopes.
+    pub async fn register_client(&self) -> TestClient {
+        self.register_client_with(ClientRegistration::default())
+            .await
+    }
+
+    /// Registers a client; name and redirect URIs are filled in when left empty.
+    pub async fn register_client_with(&self, mut reg: ClientRegistration) -> TestClient {
+        if reg.name.is_empty() {
+            reg.name = "Test App".into();
+        }
+        if reg.redirect_uris.is_empty() && reg.grant_types.iter().all(|g| g != "client_credentials")
+        {
+            reg.redirect_uris = vec![REDIRECT_URI.into()];
+        }
+        if reg.post_logout_redirect_uris.is_empty() {
+            reg.post_logout_redirect_uris = vec![LOGOUT_URI.into()];
+        }
+        let registered = registration::register(
+            &self.state.db,
+            reg,
+            &self.state.secrets,
+            self.state.clock.now(),
+        )
+        .await
+        .unwrap();
+        TestClient {
+            id: registered.client.client_id,
+            secret: registered.secret,
+        }
+    }
+
+    pub async fn register_public_client(&self) -> TestClient {
+        self.register_client_with(ClientRegistration {
+            secret: SecretChoice::Public,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Creates a user with a random name and some claims; returns (username, password, sub).
+    pub async fn create_user(&self) -> TestUser {
+        let username = format!("user-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        let mut claims = serde_json::Map::new();
+        claims.insert("name".into(), "Ada Lovelace".into());
+        claims.insert("email".into(), format!("{username}@example.com").into());
+        claims.insert("email_verified".into(), true.into());
+        claims.insert("phone_number".into(), "+44 20 7946 0000".into());
+        let user = accounts::create(
+            &self.state.db,
+            &self.state.passwords,
+            NewUser {
+                username: username.clone(),
+                password: password.clone(),
+                claims,
+            },
+            self.state.clock.now(),
+        )
+        .await
+        .unwrap();
+        TestUser {
+            username,
+            password,
+            sub: user.id,
+        }
+    }
+
+    pub fn authorize_url(&self, params: &[(&str, &str)]) -> String {
+        let mut url = url::Url::parse(&self.url("/oauth/authorize")).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    }
+
+    /// POSTs a form to the token endpoint, with Basic credentials when given.
+    pub async fn token(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut req = http_client().post(self.url("/oauth/token")).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Exchanges a code for a confidential client (Basic).
+    pub async fn exchange(
+        &self,
+        client: &TestClient,
+        code: &str,
+        verifier: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        self.token(&form, Some((&client.id, client.secret.as_deref().unwrap())))
+            .await
+    }
+
+    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
+        self.token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+            Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await
+    }
+
+    pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
+        http_client()
+            .get(self.url("/oauth/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub username: String,
+    pub password: String,
+    pub sub: String,
+}
+
+/// The value of the hidden or text input `name` in a page.
+pub fn input_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(
+        html[start..start + end]
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/")
+            .replace("&quot;", "\""),
+    )
+}
+
+/// The query parameters of a redirect's Location.
+pub fn location_params(response: &reqwest::Response) -> std::collections::HashMap<String, String> {
+    let location = response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location (status {})", response.status()))
+        .to_str()
+        .unwrap();
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A browser: a cookie jar, no automatic redirects.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub issuer: String,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            http: http_client(),
+            issuer: app.address.clone(),
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// Submits the page's form for `step` with extra fields.
+    pub async fn submit(
+        &self,
+        page: &str,
+        step: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![
+            (
+                "request_id".to_owned(),
+                input_value(page, "request_id").expect("the page has a request_id"),
+            ),
+            (
+                "csrf_token".to_owned(),
+                input_value(page, "csrf_token").expect("the page has a CSRF token"),
+            ),
+            ("step".to_owned(), step.to_owned()),
+        ];
+        form.extend(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        self.http
+            .post(format!("{}/oauth/authorize", self.issuer))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, page: &str, user: &TestUser) -> reqwest::Response {
+        self.submit(
+            page,
+            "login",
+            &[("username", &user.username), ("password", &user.password)],
+        )
+        .await
+    }
+
+    pub async fn consent(&self, page: &str, decision: &str) -> reqwest::Response {
+        self.submit(page, "consent", &[("decision", decision)])
+            .await
+    }
+
+    /// Runs the browser part of the flow (login if asked, consent if asked) and returns the
+    /// final redirect to the client.
+    pub async fn authorize(&self, url: &str, user: &TestUser) -> reqwest::Response {
+        let mut response = self.get(url).await;
+        for _ in 0..3 {
+            if response.status().is_redirection() {
+                return response;
+            }
+            assert_eq!(response.status(), 200, "an authorization page");
+            let page = response.text().await.unwrap();
+            response = if page.contains("name=\"step\" value=\"login\"") {
+                self.login(&page, user).await
+            } else if page.contains("name=\"step\" value=\"consent\"") {
+                self.consent(&page, "allow").await
+            } else {
+                panic!("unexpected page: {page}");
+            };
+        }
+        response
+    }
+}
+
+/// A PKCE pair: (verifier, S256 challenge).
+pub fn pkce_pair() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Asserts an RFC 6749 5.2 error response.
+pub async fn assert_oauth_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["error_description"].is_string());
+    body
+}
+
+/// The claims of a JWT, without checking anything.
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}

@@ -1,5 +1,7 @@
-// The test binary: a failed unwrap is a failed test, which is what it should be.
+// The test binary: a failed unwrap is a failed test, which is what it should be; case tables
+// are tuples of borrowed data.
 #![allow(
+    clippy::type_complexity,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
@@ -8,9 +10,15 @@
 
 mod helpers;
 
+mod authorize;
 mod cli;
 mod config;
 mod discovery;
 mod health;
 mod jwks;
 mod keys;
+mod logout;
+mod refresh;
+mod rp_library;
+mod token_code;
+mod userinfo;

@@ -1,6 +1,13 @@
 //! Table definitions: data only. Domain types and conversions live in `store`.
 
+pub mod auth_code;
+pub mod authorization_request;
+pub mod browser_session;
 pub mod client;
+pub mod consent;
+pub mod grant;
 pub mod prelude;
+pub mod refresh_token;
+pub mod revocation;
 pub mod signing_key;
 pub mod user;

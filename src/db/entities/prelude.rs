@@ -1,3 +1,10 @@
+pub use super::auth_code::Entity as AuthCode;
+pub use super::authorization_request::Entity as AuthorizationRequest;
+pub use super::browser_session::Entity as BrowserSession;
 pub use super::client::Entity as Client;
+pub use super::consent::Entity as Consent;
+pub use super::grant::Entity as Grant;
+pub use super::refresh_token::Entity as RefreshToken;
+pub use super::revocation::Entity as Revocation;
 pub use super::signing_key::Entity as SigningKey;
 pub use super::user::Entity as User;

@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+/// An authorization code by keyed hash; single-use (`used_at`).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "auth_codes")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub redirect_uri: String,
+    #[sea_orm(column_type = "Text")]
+    pub scope: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: i64,
+    pub grant_id: Option<String>,
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,26 @@
+use sea_orm::entity::prelude::*;
+
+/// A grant (and refresh-token family) a user gave a client.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "grants")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    #[sea_orm(column_type = "Text")]
+    pub scope: String,
+    pub auth_time: i64,
+    pub session_id: Option<String>,
+    pub refresh_generation: i64,
+    pub rotated_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,115 @@
+//! The one place that turns protocol errors into HTTP: JSON bodies and status codes for the
+//! token endpoint (RFC 6749 5.2), `WWW-Authenticate: Bearer` for protected resources
+//! (RFC 6750 3). Internal failures are opaque 500s (their cause was logged where it happened).
+
+use poem::http::{header, StatusCode};
+use poem::Response;
+use serde_json::json;
+
+use crate::oauth::error::{ErrorCode, OAuthError};
+
+fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn body(error: &OAuthError) -> String {
+    json!({ "error": error.code.as_str(), "error_description": error.description }).to_string()
+}
+
+/// A token-endpoint error (RFC 6749 5.2). `invalid_client` is a 401 that names the Basic
+/// scheme, as it must when the client used the Authorization header.
+pub fn token_error(error: &OAuthError) -> Response {
+    let mut builder = Response::builder()
+        .status(status_of(error.code))
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::PRAGMA, "no-cache");
+    if error.code == ErrorCode::InvalidClient {
+        builder = builder.header(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"oidcd\", charset=\"UTF-8\"",
+        );
+    }
+    if error.code == ErrorCode::TemporarilyUnavailable {
+        builder = builder.header(header::RETRY_AFTER, "5");
+    }
+    builder.body(body(error))
+}
+
+/// A protected-resource error (RFC 6750 3). `None` means the request carried no token at
+/// all: a bare challenge without an error code (RFC 6750 3.1).
+pub fn bearer_error(error: Option<&OAuthError>) -> Response {
+    let Some(error) = error else {
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header(header::WWW_AUTHENTICATE, "Bearer realm=\"oidcd\"")
+            .header(header::CACHE_CONTROL, "no-store")
+            .finish();
+    };
+    let status = status_of(error.code);
+    let mut builder = Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store");
+    if matches!(
+        error.code,
+        ErrorCode::InvalidToken | ErrorCode::InsufficientScope | ErrorCode::InvalidRequest
+    ) {
+        let description = error.description.replace(['"', '\\'], "'");
+        builder = builder.header(
+            header::WWW_AUTHENTICATE,
+            format!(
+                "Bearer realm=\"oidcd\", error=\"{}\", error_description=\"{description}\"",
+                error.code.as_str()
+            ),
+        );
+    }
+    builder.body(body(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_maps_to_its_status_and_challenge() {
+        let cases = [
+            (ErrorCode::InvalidRequest, 400),
+            (ErrorCode::InvalidClient, 401),
+            (ErrorCode::InvalidGrant, 400),
+            (ErrorCode::UnauthorizedClient, 400),
+            (ErrorCode::UnsupportedGrantType, 400),
+            (ErrorCode::InvalidScope, 400),
+            (ErrorCode::ServerError, 500),
+            (ErrorCode::TemporarilyUnavailable, 503),
+        ];
+        for (code, status) in cases {
+            let r = token_error(&OAuthError::new(code, "x"));
+            assert_eq!(r.status().as_u16(), status, "{code:?}");
+            assert_eq!(
+                r.headers().contains_key(header::WWW_AUTHENTICATE),
+                code == ErrorCode::InvalidClient
+            );
+            assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        }
+        let r = bearer_error(Some(&OAuthError::invalid_token("expired")));
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+        let r = bearer_error(Some(&OAuthError::new(ErrorCode::InsufficientScope, "x")));
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = bearer_error(None);
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"oidcd\""
+        );
+    }
+}

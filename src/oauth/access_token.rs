@@ -1,0 +1,122 @@
+//! JWT access tokens (RFC 9068): header `typ: at+jwt`, RS256, claims iss, sub, aud,
+//! client_id, scope, iat, exp, jti (and `gid`, the grant they came from, so revoking the
+//! grant revokes them).
+
+use josekit::jwt::JwtPayload;
+use serde_json::{json, Value};
+
+use super::error::OAuthError;
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::keys::{KeySet, Signer};
+
+pub const TYP: &str = "at+jwt";
+/// Longest token accepted for verification; ours are well under 2 KiB.
+const MAX_TOKEN_LEN: usize = 8192;
+
+/// What an access token is issued for.
+pub struct AccessGrant<'a> {
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub grant_id: Option<&'a str>,
+    pub auth_time: Option<UnixTime>,
+}
+
+pub struct Issued {
+    pub token: String,
+    pub jti: String,
+    pub expires_at: UnixTime,
+}
+
+fn claim(payload: &mut JwtPayload, name: &str, value: Value) -> Result<(), OAuthError> {
+    payload.set_claim(name, Some(value))?;
+    Ok(())
+}
+
+/// Signs an access token. Its audience is the issuer itself (the default resource: userinfo,
+/// introspection, and resource servers that trust this issuer).
+pub fn issue(
+    signer: &Signer,
+    issuer: &str,
+    grant: &AccessGrant<'_>,
+    now: UnixTime,
+    lifetime: i64,
+) -> Result<Issued, OAuthError> {
+    let jti = crypto::b64url(&crypto::random_bytes::<16>()?);
+    let expires_at = now + lifetime;
+    let mut p = JwtPayload::new();
+    claim(&mut p, "iss", json!(issuer))?;
+    claim(&mut p, "sub", json!(grant.subject))?;
+    claim(&mut p, "aud", json!(issuer))?;
+    claim(&mut p, "client_id", json!(grant.client_id))?;
+    claim(&mut p, "scope", json!(grant.scope))?;
+    claim(&mut p, "iat", json!(now))?;
+    claim(&mut p, "exp", json!(expires_at))?;
+    claim(&mut p, "jti", json!(jti))?;
+    if let Some(t) = grant.auth_time {
+        claim(&mut p, "auth_time", json!(t))?;
+    }
+    if let Some(gid) = grant.grant_id {
+        claim(&mut p, "gid", json!(gid))?;
+    }
+    Ok(Issued {
+        token: signer.sign(TYP, &p)?,
+        jti,
+        expires_at,
+    })
+}
+
+/// The claims of a verified access token.
+#[derive(Clone, Debug)]
+pub struct AccessClaims {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub jti: String,
+    pub grant_id: Option<String>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// Checks signature (a published key), `typ`, issuer, audience and expiry. Revocation is
+/// the caller's to check (it needs the database).
+pub fn verify(
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessClaims, OAuthError> {
+    let invalid = || OAuthError::invalid_token("The access token is invalid.");
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid());
+    }
+    let (payload, header) = keys.verifiers().verify(token).map_err(|_| invalid())?;
+    if header.token_type() != Some(TYP) {
+        return Err(invalid());
+    }
+    let c = payload.claims_set();
+    let text = |name: &str| c.get(name).and_then(Value::as_str);
+    let number = |name: &str| c.get(name).and_then(Value::as_i64);
+    if text("iss") != Some(issuer) || text("aud") != Some(issuer) {
+        return Err(invalid());
+    }
+    let expires_at = number("exp").ok_or_else(invalid)?;
+    if expires_at <= now {
+        return Err(OAuthError::invalid_token("The access token has expired."));
+    }
+    Ok(AccessClaims {
+        subject: text("sub").ok_or_else(invalid)?.to_owned(),
+        client_id: text("client_id").ok_or_else(invalid)?.to_owned(),
+        scopes: text("scope")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        jti: text("jti").ok_or_else(invalid)?.to_owned(),
+        grant_id: text("gid").map(str::to_owned),
+        issued_at: number("iat").ok_or_else(invalid)?,
+        expires_at,
+    })
+}

@@ -1,0 +1,100 @@
+//! Client authentication at the token endpoint (RFC 6749 section 2.3): client_secret_basic,
+//! client_secret_post, or none for public clients. A client must use the method it was
+//! registered with. Unknown clients and wrong secrets get the same answer.
+
+use sea_orm::ConnectionTrait;
+
+use super::error::OAuthError;
+use crate::crypto::KeyedHasher;
+use crate::store::clients::{AuthMethod, Client};
+use crate::store::{self, StoreError};
+
+/// What the client presented. `basic` comes from the Authorization header (already
+/// form-decoded); the others from the body.
+#[derive(Default)]
+pub struct Credentials {
+    pub basic: Option<(String, String)>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("basic", &self.basic.as_ref().map(|(id, _)| id))
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `token_endpoint_auth_methods_supported`.
+pub const METHODS: [AuthMethod; 3] = AuthMethod::ALL;
+
+fn failed() -> OAuthError {
+    OAuthError::invalid_client("Client authentication failed.")
+}
+
+/// Authenticates the client, returning it with the method it used.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    hasher: &KeyedHasher,
+    creds: &Credentials,
+) -> Result<Client, OAuthError> {
+    if creds.client_secret.is_some() && creds.basic.is_some() {
+        return Err(OAuthError::invalid_request(
+            "Use one client authentication method, not several.",
+        ));
+    }
+    let (client_id, secret, method) = match (&creds.basic, &creds.client_secret) {
+        (Some((id, secret)), _) => {
+            if creds
+                .client_id
+                .as_deref()
+                .is_some_and(|body_id| body_id != id)
+            {
+                return Err(failed());
+            }
+            (
+                id.as_str(),
+                Some(secret.as_str()),
+                AuthMethod::ClientSecretBasic,
+            )
+        }
+        (None, Some(secret)) => {
+            let id = creds.client_id.as_deref().ok_or_else(|| {
+                OAuthError::invalid_request("client_id is required with client_secret.")
+            })?;
+            (id, Some(secret.as_str()), AuthMethod::ClientSecretPost)
+        }
+        (None, None) => {
+            let id = creds.client_id.as_deref().ok_or_else(|| {
+                OAuthError::invalid_client("No client authentication was included.")
+            })?;
+            (id, None, AuthMethod::None)
+        }
+    };
+
+    let client = match store::clients::get(db, client_id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound) => {
+            // Spend the same work as a real check, so timing does not reveal which ids exist.
+            if let Some(secret) = secret {
+                let _ = hasher.verify(secret, "");
+            }
+            return Err(failed());
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    if client.token_endpoint_auth_method != method {
+        return Err(OAuthError::invalid_client(format!(
+            "This client is registered for {}.",
+            client.token_endpoint_auth_method.as_str()
+        )));
+    }
+    match (secret, &client.secret_hash) {
+        (None, None) => Ok(client),
+        (Some(secret), Some(hash)) if hasher.verify(secret, hash) => Ok(client),
+        _ => Err(failed()),
+    }
+}

@@ -1,0 +1,151 @@
+//! The protocol's errors: one code per RFC error value, with a human description. How each
+//! reaches the wire (JSON body and status, redirect, HTML page, WWW-Authenticate) is decided
+//! in `http::errors` alone.
+
+use std::borrow::Cow;
+
+use crate::store::StoreError;
+
+/// Error codes, each with the section that defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// RFC 6749 4.1.2.1, 5.2: a parameter is missing, repeated, malformed or unsupported.
+    InvalidRequest,
+    /// RFC 6749 5.2: client authentication failed.
+    InvalidClient,
+    /// RFC 6749 5.2: the code or refresh token is invalid, expired, revoked, used, or was
+    /// issued to another client or redirect URI.
+    InvalidGrant,
+    /// RFC 6749 4.1.2.1, 5.2: the client may not use this grant or response type.
+    UnauthorizedClient,
+    /// RFC 6749 5.2.
+    UnsupportedGrantType,
+    /// RFC 6749 4.1.2.1.
+    UnsupportedResponseType,
+    /// RFC 6749 4.1.2.1, 5.2.
+    InvalidScope,
+    /// RFC 6749 4.1.2.1: the user or the server denied the request.
+    AccessDenied,
+    /// RFC 6749 4.1.2.1: an unexpected condition (details are logged, never sent).
+    ServerError,
+    /// RFC 6749 4.1.2.1: overloaded or the database is unavailable.
+    TemporarilyUnavailable,
+    /// OIDC Core 3.1.2.6: prompt=none and the user is not logged in.
+    LoginRequired,
+    /// OIDC Core 3.1.2.6: prompt=none and consent is needed.
+    ConsentRequired,
+    /// RFC 6750 3.1: the access token is missing parts, expired, revoked or not ours.
+    InvalidToken,
+    /// RFC 6750 3.1: the token lacks a scope the resource needs.
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+/// A protocol error: a code and a description for the developer reading it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnauthorizedClient, d)
+    }
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidToken, d)
+    }
+
+    /// An internal failure: the cause is logged here and never sent.
+    pub fn server_error(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            ErrorCode::ServerError,
+            "The server met an unexpected condition.",
+        )
+    }
+
+    /// The database cannot be reached or is overloaded.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "The service is temporarily unavailable; retry shortly.",
+        )
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::Db(db) if is_connection_error(db) => Self::unavailable(&e),
+            _ => Self::server_error(&e),
+        }
+    }
+}
+
+impl From<crate::crypto::CryptoError> for OAuthError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        Self::server_error(&e)
+    }
+}
+
+impl From<josekit::JoseError> for OAuthError {
+    fn from(e: josekit::JoseError) -> Self {
+        Self::server_error(&e)
+    }
+}
+
+impl From<sea_orm::DbErr> for OAuthError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+/// Whether a database error means "unreachable" rather than "wrong query".
+fn is_connection_error(e: &sea_orm::DbErr) -> bool {
+    matches!(
+        e,
+        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
+    )
+}

@@ -1,0 +1,108 @@
+//! The token endpoint's grants. Each takes the authenticated client and the request
+//! parameters and returns the token response or a protocol error.
+
+pub mod authorization_code;
+pub mod refresh_token;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+
+use super::access_token::{self, AccessGrant};
+use super::error::OAuthError;
+use crate::clock::UnixTime;
+use crate::config::Lifetimes;
+use crate::crypto::{self, KeyedHasher};
+use crate::keys::KeySet;
+use crate::oidc::id_token::{self, IdTokenClaims};
+
+/// What every grant needs from the server.
+pub struct TokenContext<'a> {
+    pub db: &'a DatabaseConnection,
+    pub secrets: &'a KeyedHasher,
+    pub keys: Arc<KeySet>,
+    pub issuer: &'a str,
+    pub lifetimes: &'a Lifetimes,
+    pub now: UnixTime,
+}
+
+/// RFC 6749 5.1 (and OIDC Core 3.1.3.3 for `id_token`).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// The user-facing part of a grant, as the tokens describe it.
+pub(crate) struct UserGrant<'a> {
+    pub grant_id: &'a str,
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    pub auth_time: UnixTime,
+    pub session_id: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+}
+
+/// Signs the access token, and the id_token when `openid` is among the scopes.
+pub(crate) fn user_tokens(
+    ctx: &TokenContext<'_>,
+    grant: &UserGrant<'_>,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, OAuthError> {
+    let scope = crate::oauth::scope::join(grant.scopes);
+    let signer = ctx.keys.signer();
+    let access = access_token::issue(
+        signer,
+        ctx.issuer,
+        &AccessGrant {
+            subject: grant.user_id,
+            client_id: grant.client_id,
+            scope: &scope,
+            grant_id: Some(grant.grant_id),
+            auth_time: Some(grant.auth_time),
+        },
+        ctx.now,
+        ctx.lifetimes.access_token.as_i64(),
+    )?;
+    let id_token = if crate::oauth::scope::contains(grant.scopes, "openid") {
+        Some(id_token::issue(
+            signer,
+            &IdTokenClaims {
+                issuer: ctx.issuer,
+                subject: grant.user_id,
+                client_id: grant.client_id,
+                nonce: grant.nonce,
+                auth_time: grant.auth_time,
+                session_id: grant.session_id,
+                access_token: Some(&access.token),
+                extra: None,
+            },
+            ctx.now,
+            ctx.lifetimes.id_token.as_i64(),
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: ctx.lifetimes.access_token.as_i64(),
+        scope,
+        id_token,
+        refresh_token,
+    })
+}
+
+/// The refresh token that follows `token` in its family: derived with a keyed hash, so a
+/// retry within the grace window gets the same one without it being stored in clear.
+pub(crate) fn successor(secrets: &KeyedHasher, token: &str) -> String {
+    crypto::b64url(&secrets.mac(&[b"refresh-successor", token.as_bytes()]))
+}

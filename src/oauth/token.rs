@@ -1,0 +1,46 @@
+//! The token endpoint's dispatch (RFC 6749 3.2): reject repeated parameters, authenticate the
+//! client, check it may use the grant, run the grant.
+
+use super::client_auth::{self, Credentials};
+use super::error::{ErrorCode, OAuthError};
+use super::grants::{self, TokenContext, TokenResponse};
+use super::params::Params;
+use crate::store::clients::GrantType;
+
+/// The grants this token endpoint serves (`grant_types_supported`).
+pub const GRANT_TYPES: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+
+pub async fn token(
+    ctx: &TokenContext<'_>,
+    credentials: &Credentials,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    params.reject_duplicates()?;
+    let client = client_auth::authenticate(ctx.db, ctx.secrets, credentials).await?;
+    let requested = params.require("grant_type")?;
+    let grant = GRANT_TYPES
+        .into_iter()
+        .find(|g| g.as_str() == requested)
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type `{requested}` is not supported."),
+            )
+        })?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "This client is not registered for the {} grant.",
+            grant.as_str()
+        )));
+    }
+    match grant {
+        GrantType::AuthorizationCode => {
+            grants::authorization_code::exchange(ctx, &client, params).await
+        }
+        GrantType::RefreshToken => grants::refresh_token::refresh(ctx, &client, params).await,
+        GrantType::ClientCredentials | GrantType::DeviceCode => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{requested}` is not supported."),
+        )),
+    }
+}

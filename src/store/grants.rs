@@ -1,0 +1,102 @@
+//! Grants (refresh-token families) and the refresh tokens issued in them.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+};
+
+use super::StoreError;
+use crate::clock::UnixTime;
+use crate::db::entities::{grant, refresh_token};
+
+pub type GrantRow = grant::Model;
+pub type RefreshRow = refresh_token::Model;
+
+pub async fn insert(db: &impl ConnectionTrait, g: &GrantRow) -> Result<(), StoreError> {
+    let row = grant::ActiveModel {
+        id: Set(g.id.clone()),
+        client_id: Set(g.client_id.clone()),
+        user_id: Set(g.user_id.clone()),
+        scope: Set(g.scope.clone()),
+        auth_time: Set(g.auth_time),
+        session_id: Set(g.session_id.clone()),
+        refresh_generation: Set(g.refresh_generation),
+        rotated_at: Set(g.rotated_at),
+        created_at: Set(g.created_at),
+        last_used_at: Set(g.last_used_at),
+        expires_at: Set(g.expires_at),
+        revoked_at: Set(g.revoked_at),
+    };
+    grant::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<GrantRow>, StoreError> {
+    Ok(grant::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Whether the grant is unusable: revoked, or gone (swept, its user or client deleted).
+pub async fn is_dead(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
+    let row = grant::Entity::find_by_id(id).one(db).await?;
+    Ok(row.is_none_or(|g| g.revoked_at.is_some()))
+}
+
+/// Revokes the grant: every token issued from it stops working.
+pub async fn revoke(db: &impl ConnectionTrait, id: &str, now: UnixTime) -> Result<(), StoreError> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::Id.eq(id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Advances the family from `generation` to `generation + 1`, if nobody else has and it is
+/// not revoked: the one conditional update that makes rotation race-free across instances.
+pub async fn advance(
+    db: &impl ConnectionTrait,
+    id: &str,
+    generation: i64,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let r = grant::Entity::update_many()
+        .col_expr(
+            grant::Column::RefreshGeneration,
+            Expr::value(generation + 1),
+        )
+        .col_expr(grant::Column::RotatedAt, Expr::value(now))
+        .col_expr(grant::Column::LastUsedAt, Expr::value(now))
+        .filter(grant::Column::Id.eq(id))
+        .filter(grant::Column::RefreshGeneration.eq(generation))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+pub async fn insert_refresh(db: &impl ConnectionTrait, r: &RefreshRow) -> Result<(), StoreError> {
+    let row = refresh_token::ActiveModel {
+        token_hash: Set(r.token_hash.clone()),
+        grant_id: Set(r.grant_id.clone()),
+        generation: Set(r.generation),
+        created_at: Set(r.created_at),
+        expires_at: Set(r.expires_at),
+    };
+    refresh_token::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map_err(|e| super::conflict_or_db(e, "that refresh token"))?;
+    Ok(())
+}
+
+pub async fn find_refresh(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<RefreshRow>, StoreError> {
+    Ok(refresh_token::Entity::find_by_id(token_hash)
+        .one(db)
+        .await?)
+}

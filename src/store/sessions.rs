@@ -1,0 +1,64 @@
+//! Browser sessions, by the keyed hash of the cookie value.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+};
+
+use super::StoreError;
+use crate::clock::UnixTime;
+use crate::db::entities::{authorization_request, browser_session};
+
+pub type Session = browser_session::Model;
+
+pub async fn insert(db: &impl ConnectionTrait, s: &Session) -> Result<(), StoreError> {
+    let row = browser_session::ActiveModel {
+        id_hash: Set(s.id_hash.clone()),
+        user_id: Set(s.user_id.clone()),
+        auth_time: Set(s.auth_time),
+        created_at: Set(s.created_at),
+        last_seen_at: Set(s.last_seen_at),
+        expires_at: Set(s.expires_at),
+    };
+    browser_session::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The session with this hash, if it has not expired.
+pub async fn find_live(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+    now: UnixTime,
+) -> Result<Option<Session>, StoreError> {
+    Ok(browser_session::Entity::find_by_id(id_hash)
+        .filter(browser_session::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?)
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id_hash: &str) -> Result<bool, StoreError> {
+    let r = browser_session::Entity::delete_by_id(id_hash)
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// Moves pending authorization requests from one session to another (the session id changes
+/// at login).
+pub async fn rebind_requests(
+    db: &impl ConnectionTrait,
+    from: &str,
+    to: &str,
+) -> Result<(), StoreError> {
+    authorization_request::Entity::update_many()
+        .col_expr(
+            authorization_request::Column::SessionIdHash,
+            Expr::value(to.to_owned()),
+        )
+        .filter(authorization_request::Column::SessionIdHash.eq(from))
+        .exec(db)
+        .await?;
+    Ok(())
+}

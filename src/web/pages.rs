@@ -1,0 +1,149 @@
+//! HTML responses with the headers every page carries: no caching, no framing, no referrer,
+//! no sniffing, and a Content-Security-Policy that allows nothing the pages do not use.
+
+use poem::http::{header, StatusCode};
+use poem::Response;
+use serde::Serialize;
+
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::redirect::{AuthResponse, ResponseMode};
+use crate::state::AppState;
+
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                   frame-ancestors 'none'; base-uri 'none'";
+
+/// The CSP `form-action` source for a redirect target: browsers apply `form-action` to the
+/// redirect that follows a form submission, so a page whose form ends at the client's
+/// redirect URI must allow that origin.
+fn form_action_source(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) if u.origin().is_tuple() => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => String::new(),
+    }
+}
+
+/// The form_post page's script, allowed by its hash.
+const FORM_POST_SCRIPT: &str = r#"document.getElementById("response").submit();"#;
+
+fn secure_headers(mut builder: poem::ResponseBuilder, https: bool) -> poem::ResponseBuilder {
+    builder = builder
+        .content_type("text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::PRAGMA, "no-cache")
+        .header(header::X_FRAME_OPTIONS, "DENY")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if https {
+        builder = builder.header(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
+    builder
+}
+
+/// Renders `template` as a page with `status`. Its forms may post to this server and, when
+/// `redirect_to` is given, lead to that URI.
+pub fn render(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    context: impl Serialize,
+    redirect_to: Option<&str>,
+) -> Response {
+    let form_action = redirect_to.map(form_action_source).unwrap_or_default();
+    match state.templates.render(template, context) {
+        Ok(html) => secure_headers(Response::builder(), state.is_https())
+            .status(status)
+            .header(
+                "Content-Security-Policy",
+                format!("{CSP}; form-action 'self' {form_action}"),
+            )
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, template, "cannot render a page");
+            Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .content_type("text/plain; charset=utf-8")
+                .body("The server met an unexpected condition.")
+        }
+    }
+}
+
+/// An error page for a person (never a redirect).
+pub fn error_page(state: &AppState, error: &OAuthError) -> Response {
+    let (status, title) = match error.code {
+        ErrorCode::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
+        ErrorCode::TemporarilyUnavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable")
+        }
+        _ => (StatusCode::BAD_REQUEST, "This request cannot be completed"),
+    };
+    render(
+        state,
+        status,
+        "error.html",
+        minijinja::context! { title, message => error.description.as_ref(), code => error.code.as_str() },
+        None,
+    )
+}
+
+/// Sends an authorization response: a redirect (302 after GET, 303 after a form POST), or
+/// an auto-submitting form for response_mode=form_post.
+pub fn authorization_response(
+    state: &AppState,
+    response: &AuthResponse,
+    after_post: bool,
+) -> Response {
+    match response.mode {
+        ResponseMode::Query => redirect(&response.location(), after_post),
+        ResponseMode::FormPost => {
+            let fields: Vec<(&str, &str)> = response
+                .params
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect();
+            let html = match state.templates.render(
+                "form_post.html",
+                minijinja::context! { action => &response.redirect_uri, fields },
+            ) {
+                Ok(html) => html,
+                Err(e) => {
+                    return error_page(state, &OAuthError::server_error(&e));
+                }
+            };
+            let script_hash =
+                crate::crypto::b64_standard(&crate::crypto::sha256(FORM_POST_SCRIPT.as_bytes()));
+            let origin = form_action_source(&response.redirect_uri);
+            let csp = format!(
+                "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; \
+                 form-action {origin}; frame-ancestors 'none'; base-uri 'none'"
+            );
+            secure_headers(Response::builder(), state.is_https())
+                .header("Content-Security-Policy", csp)
+                .body(html)
+        }
+    }
+}
+
+pub fn redirect(location: &str, after_post: bool) -> Response {
+    let status = if after_post {
+        StatusCode::SEE_OTHER
+    } else {
+        StatusCode::FOUND
+    };
+    Response::builder()
+        .status(status)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .finish()
+}
+
+/// Adds a `Set-Cookie` header, if there is one to set.
+pub fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
+    if let Some(cookie) = cookie {
+        if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}

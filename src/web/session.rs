@@ -1,0 +1,113 @@
+//! The browser session cookie and its database row. The cookie holds 256 random bits; the row
+//! is keyed by their keyed hash. HttpOnly, SameSite=Lax, and Secure with the `__Host-` prefix
+//! under an https issuer. CSRF tokens are derived from the session id.
+
+use poem::http::HeaderMap;
+
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::oauth::error::OAuthError;
+use crate::state::AppState;
+use crate::store::{self, sessions::Session};
+
+const COOKIE_HTTP: &str = "oidcd_session";
+const COOKIE_HTTPS: &str = "__Host-oidcd_session";
+
+/// A live browser session: the cookie value and its row.
+#[derive(Clone, Debug)]
+pub struct BrowserSession {
+    pub id: String,
+    pub row: Session,
+}
+
+fn cookie_name(state: &AppState) -> &'static str {
+    if state.is_https() {
+        COOKIE_HTTPS
+    } else {
+        COOKIE_HTTP
+    }
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let name = cookie_name(state);
+    headers
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| v.len() <= 64)
+}
+
+/// The live session for this request, if any.
+pub async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<Option<BrowserSession>, OAuthError> {
+    let Some(id) = cookie(state, headers) else {
+        return Ok(None);
+    };
+    let row = store::sessions::find_live(&state.db, &state.secrets.hash(&id), now).await?;
+    Ok(row.map(|row| BrowserSession { id, row }))
+}
+
+/// A new session row (not yet written) with a fresh id.
+pub fn new_session(
+    state: &AppState,
+    user: Option<(&str, UnixTime)>,
+    now: UnixTime,
+) -> Result<BrowserSession, OAuthError> {
+    let id = crypto::random_token()?;
+    let row = Session {
+        id_hash: state.secrets.hash(&id),
+        user_id: user.map(|(u, _)| u.to_owned()),
+        auth_time: user.map(|(_, t)| t),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + state.config.lifetimes.session.as_i64(),
+    };
+    Ok(BrowserSession { id, row })
+}
+
+/// `Set-Cookie` for a session.
+pub fn set_cookie(state: &AppState, session: &BrowserSession) -> String {
+    let secure = if state.is_https() { "; Secure" } else { "" };
+    format!(
+        "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(state),
+        session.id,
+        state.config.lifetimes.session.0
+    )
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(state: &AppState) -> String {
+    let secure = if state.is_https() { "; Secure" } else { "" };
+    format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(state)
+    )
+}
+
+/// The CSRF token for forms shown in this session.
+pub fn csrf_token(state: &AppState, session: &BrowserSession) -> String {
+    crypto::b64url(&state.secrets.mac(&[b"csrf", session.id.as_bytes()]))
+}
+
+/// Checks a submitted CSRF token against the session, in constant time.
+pub fn csrf_ok(state: &AppState, session: &BrowserSession, presented: Option<&str>) -> bool {
+    presented.is_some_and(|p| {
+        crypto::constant_time_eq(p.as_bytes(), csrf_token(state, session).as_bytes())
+    })
+}
+
+/// The session's public identifier (`sid` in ID tokens): derived, so the cookie value never
+/// leaves the browser.
+pub fn sid(state: &AppState, session: &Session) -> String {
+    let mac = state.secrets.mac(&[b"sid", session.id_hash.as_bytes()]);
+    crypto::b64url(mac.get(..18).unwrap_or_default())
+}
