@@ -134,6 +134,7 @@ impl Application {
             clock: runtime.clock,
             discovery,
             templates: Arc::new(Templates::new()?),
+            metrics: Arc::default(),
         };
         Ok(Self {
             acceptor,

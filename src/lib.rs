@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod state;

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{KeyedHasher, PasswordHasher};
 use crate::keys::KeyCache;
+use crate::metrics::Metrics;
 use crate::web::templates::Templates;
 
 #[derive(Clone)]
@@ -26,6 +27,7 @@ pub struct AppState {
     /// The discovery document, prepared at start-up.
     pub discovery: Bytes,
     pub templates: Arc<Templates>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -23,6 +23,7 @@ pub async fn token_endpoint(req: &Request, body: Body, Data(state): Data<&AppSta
             keys: state.keys.current(),
             issuer: &state.issuer,
             lifetimes: &state.config.lifetimes,
+            metrics: &state.metrics,
             now: state.clock.now(),
         };
         token::token(&ctx, &credentials, &params).await

@@ -254,6 +254,7 @@ async fn login(
             other => OAuthError::server_error(&other),
         })?;
     let Some(user) = user else {
+        crate::metrics::Metrics::incr(&state.metrics.login_failures);
         tracing::info!(client_id = %client.client_id, "failed login");
         return Ok(login_page(
             state,

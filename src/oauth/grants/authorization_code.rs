@@ -57,6 +57,7 @@ pub async fn exchange(
             store::grants::revoke(&txn, first, now).await?;
         }
         txn.commit().await?;
+        crate::metrics::Metrics::incr(&ctx.metrics.code_reuse_detected);
         tracing::warn!(client_id = %client.client_id, "authorization code reused; its grant was revoked");
         return Err(OAuthError::invalid_grant(
             "The authorization code was already used; the tokens issued with it are revoked.",

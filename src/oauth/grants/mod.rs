@@ -15,6 +15,7 @@ use crate::clock::UnixTime;
 use crate::config::Lifetimes;
 use crate::crypto::{self, KeyedHasher};
 use crate::keys::KeySet;
+use crate::metrics::Metrics;
 use crate::oidc::id_token::{self, IdTokenClaims};
 
 /// What every grant needs from the server.
@@ -24,6 +25,7 @@ pub struct TokenContext<'a> {
     pub keys: Arc<KeySet>,
     pub issuer: &'a str,
     pub lifetimes: &'a Lifetimes,
+    pub metrics: &'a Metrics,
     pub now: UnixTime,
 }
 

@@ -102,6 +102,7 @@ pub async fn refresh(
     }
 
     store::grants::revoke(ctx.db, &grant.id, now).await?;
+    crate::metrics::Metrics::incr(&ctx.metrics.refresh_reuse_detected);
     tracing::warn!(
         client_id = %client.client_id,
         grant_id = %grant.id,
