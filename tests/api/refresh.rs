@@ -156,7 +156,11 @@ async fn reuse_after_the_grace_window_revokes_that_family_only(backend: Backend)
 
     assert_oauth_error(reuse, 400, "invalid_grant").await;
     let counted = &app.state.metrics.refresh_reuse_detected;
-    assert_eq!(oidcd::metrics::Metrics::get(counted), 1, "the reuse is counted");
+    assert_eq!(
+        oidcd::metrics::Metrics::get(counted),
+        1,
+        "the reuse is counted"
+    );
     // Every token of that family is dead: the rotated refresh token and its access token.
     assert_oauth_error(
         app.refresh(&client, rotated["refresh_token"].as_str().unwrap())

@@ -182,7 +182,10 @@ async fn a_second_use_of_a_code_fails_and_revokes_its_tokens(backend: Backend) {
     let second = app.exchange(&client, &code, None).await;
 
     assert_oauth_error(second, 400, "invalid_grant").await;
-    assert_eq!(oidcd::metrics::Metrics::get(&app.state.metrics.code_reuse_detected), 1);
+    assert_eq!(
+        oidcd::metrics::Metrics::get(&app.state.metrics.code_reuse_detected),
+        1
+    );
     let userinfo = app.userinfo(access).await;
     assert_eq!(userinfo.status(), 401);
     assert!(userinfo.headers()["www-authenticate"]
