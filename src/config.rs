@@ -198,6 +198,7 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub argon2: Argon2Config,
     pub keys: KeysConfig,
+    pub device: DeviceConfig,
 }
 
 impl Default for Config {
@@ -212,6 +213,7 @@ impl Default for Config {
             lifetimes: Lifetimes::default(),
             argon2: Argon2Config::default(),
             keys: KeysConfig::default(),
+            device: DeviceConfig::default(),
         }
     }
 }
@@ -323,6 +325,33 @@ impl KeysConfig {
     pub fn jwks_max_age(&self) -> Seconds {
         let half = self.rotation_interval.0 / 2;
         Seconds(half.min(3600).saturating_sub(self.cache_ttl.0).max(1))
+    }
+}
+
+/// The device authorization grant (RFC 8628).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// `OIDCD_DEVICE_INTERVAL`: the polling interval devices are told, default 5s.
+    pub interval: Seconds,
+    /// `OIDCD_DEVICE_GUESSES_PER_SESSION`: wrong user codes one browser session may enter per
+    /// window, default 5.
+    pub guesses_per_session: u32,
+    /// `OIDCD_DEVICE_GUESSES_PER_IP`: wrong user codes one client IP may enter per window,
+    /// default 20.
+    pub guesses_per_ip: u32,
+    /// `OIDCD_DEVICE_GUESS_WINDOW`: the window those limits count in, default 15m.
+    pub guess_window: Seconds,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        Self {
+            interval: Seconds(5),
+            guesses_per_session: 5,
+            guesses_per_ip: 20,
+            guess_window: Seconds(900),
+        }
     }
 }
 
@@ -443,6 +472,14 @@ impl Config {
         env.parse("OIDCD_KEY_BITS", &mut k.rsa_bits)?;
         env.parse("OIDCD_ROTATION_INTERVAL", &mut k.rotation_interval)?;
         env.parse("OIDCD_KEY_CACHE_TTL", &mut k.cache_ttl)?;
+        let d = &mut self.device;
+        env.parse("OIDCD_DEVICE_INTERVAL", &mut d.interval)?;
+        env.parse(
+            "OIDCD_DEVICE_GUESSES_PER_SESSION",
+            &mut d.guesses_per_session,
+        )?;
+        env.parse("OIDCD_DEVICE_GUESSES_PER_IP", &mut d.guesses_per_ip)?;
+        env.parse("OIDCD_DEVICE_GUESS_WINDOW", &mut d.guess_window)?;
         Ok(())
     }
 
@@ -499,6 +536,14 @@ impl Config {
                 self.keys.rotation_interval,
             ),
             ("keys.cache_ttl (OIDCD_KEY_CACHE_TTL)", self.keys.cache_ttl),
+            (
+                "device.interval (OIDCD_DEVICE_INTERVAL)",
+                self.device.interval,
+            ),
+            (
+                "device.guess_window (OIDCD_DEVICE_GUESS_WINDOW)",
+                self.device.guess_window,
+            ),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::invalid(name, "must be more than zero"));
@@ -512,6 +557,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "lifetimes.authorization_code (OIDCD_CODE_LIFETIME)",
                 "must be at most 10 minutes",
+            ));
+        }
+        if self.device.guesses_per_session == 0 || self.device.guesses_per_ip == 0 {
+            return Err(ConfigError::invalid(
+                "device.guesses_per_session / guesses_per_ip (OIDCD_DEVICE_GUESSES_PER_*)",
+                "must be at least 1",
             ));
         }
         if l.refresh_token_idle > l.refresh_token_absolute {

@@ -16,6 +16,7 @@ pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod throttle;
 pub mod web;
 
 pub use app::{Application, Runtime, StartupError};

@@ -15,6 +15,7 @@ mod m20260101_000008_create_auth_codes;
 mod m20260101_000009_create_refresh_tokens;
 mod m20260101_000010_create_device_codes;
 mod m20260101_000011_create_revocations;
+mod m20260102_000001_create_throttles;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000009_create_refresh_tokens::Migration),
             Box::new(m20260101_000010_create_device_codes::Migration),
             Box::new(m20260101_000011_create_revocations::Migration),
+            Box::new(m20260102_000001_create_throttles::Migration),
         ]
     }
 }

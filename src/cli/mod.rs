@@ -42,6 +42,10 @@ Settings (a TOML file given by --config, overridden by environment variables):
   keys.rsa_bits                    OIDCD_KEY_BITS               default 2048
   keys.rotation_interval           OIDCD_ROTATION_INTERVAL      default 30d
   keys.cache_ttl                   OIDCD_KEY_CACHE_TTL          default 30s
+  device.interval                  OIDCD_DEVICE_INTERVAL        default 5s
+  device.guesses_per_session       OIDCD_DEVICE_GUESSES_PER_SESSION  default 5
+  device.guesses_per_ip            OIDCD_DEVICE_GUESSES_PER_IP  default 20
+  device.guess_window              OIDCD_DEVICE_GUESS_WINDOW    default 15m
 Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.";
 
 #[derive(Debug, Parser)]

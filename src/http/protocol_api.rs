@@ -5,9 +5,12 @@ use poem::http::{header, Method};
 use poem::web::Data;
 use poem::{handler, Body, Request, Response};
 
+use serde::Serialize;
+
 use super::{errors, extract};
+use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenContext;
-use crate::oauth::token;
+use crate::oauth::{device, introspect, revoke, token};
 use crate::oidc::userinfo;
 use crate::state::AppState;
 
@@ -29,15 +32,100 @@ pub async fn token_endpoint(req: &Request, body: Body, Data(state): Data<&AppSta
         token::token(&ctx, &credentials, &params).await
     }
     .await;
+    json_or_error(result)
+}
+
+/// A JSON success (no-store), or the RFC 6749 5.2 error.
+fn json_or_error<T: Serialize>(result: Result<T, OAuthError>) -> Response {
+    match result.and_then(|v| serde_json::to_string(&v).map_err(|e| OAuthError::server_error(&e))) {
+        Ok(json) => Response::builder()
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::PRAGMA, "no-cache")
+            .body(json),
+        Err(e) => errors::token_error(&e),
+    }
+}
+
+/// `POST /oauth/device_authorization` (RFC 8628 3.1).
+#[handler]
+pub async fn device_authorization_endpoint(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let result = async {
+        let params = extract::form(req.headers(), body).await?;
+        let credentials = extract::credentials(req.headers(), &params)?;
+        device::authorize_device(
+            &state.db,
+            &state.secrets,
+            &credentials,
+            &params,
+            &state.issuer,
+            state.config.lifetimes.device_code.as_i64(),
+            state.config.device.interval.as_i64(),
+            state.clock.now(),
+        )
+        .await
+    }
+    .await;
+    json_or_error(result)
+}
+
+/// `POST /oauth/introspect` (RFC 7662).
+#[handler]
+pub async fn introspection_endpoint(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let result = async {
+        let params = extract::form(req.headers(), body).await?;
+        let credentials = extract::credentials(req.headers(), &params)?;
+        let keys = state.keys.current();
+        introspect::introspect(
+            &state.db,
+            &state.secrets,
+            &keys,
+            &state.issuer,
+            &credentials,
+            &params,
+            state.clock.now(),
+        )
+        .await
+    }
+    .await;
+    json_or_error(result)
+}
+
+/// `POST /oauth/revoke` (RFC 7009): 200 with an empty body, for unknown tokens too.
+#[handler]
+pub async fn revocation_endpoint(
+    req: &Request,
+    body: Body,
+    Data(state): Data<&AppState>,
+) -> Response {
+    let result = async {
+        let params = extract::form(req.headers(), body).await?;
+        let credentials = extract::credentials(req.headers(), &params)?;
+        let keys = state.keys.current();
+        revoke::revoke(
+            &state.db,
+            &state.secrets,
+            &keys,
+            &state.issuer,
+            &credentials,
+            &params,
+            state.clock.now(),
+        )
+        .await
+    }
+    .await;
     match result {
-        Ok(response) => match serde_json::to_string(&response) {
-            Ok(json) => Response::builder()
-                .content_type("application/json")
-                .header(header::CACHE_CONTROL, "no-store")
-                .header(header::PRAGMA, "no-cache")
-                .body(json),
-            Err(e) => errors::token_error(&crate::oauth::error::OAuthError::server_error(&e)),
-        },
+        Ok(()) => Response::builder()
+            .header(header::CACHE_CONTROL, "no-store")
+            .finish(),
         Err(e) => errors::token_error(&e),
     }
 }

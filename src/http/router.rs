@@ -15,6 +15,9 @@ pub const MOUNTED: &[Endpoint] = &[
     Endpoint::Token,
     Endpoint::Userinfo,
     Endpoint::EndSession,
+    Endpoint::DeviceAuthorization,
+    Endpoint::Introspection,
+    Endpoint::Revocation,
 ];
 
 pub fn build(state: AppState) -> impl IntoEndpoint {
@@ -40,6 +43,22 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         .at(
             Endpoint::EndSession.path(),
             get(web::logout::endpoint).post(web::logout::endpoint),
+        )
+        .at(
+            Endpoint::DeviceAuthorization.path(),
+            post(protocol_api::device_authorization_endpoint),
+        )
+        .at(
+            Endpoint::Introspection.path(),
+            post(protocol_api::introspection_endpoint),
+        )
+        .at(
+            Endpoint::Revocation.path(),
+            post(protocol_api::revocation_endpoint),
+        )
+        .at(
+            web::device::PATH,
+            get(web::device::endpoint).post(web::device::endpoint),
         )
         .at("/healthz", get(health::healthz))
         .data(state)

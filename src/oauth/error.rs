@@ -38,6 +38,12 @@ pub enum ErrorCode {
     InvalidToken,
     /// RFC 6750 3.1: the token lacks a scope the resource needs.
     InsufficientScope,
+    /// RFC 8628 3.5: the user has not answered yet; keep polling.
+    AuthorizationPending,
+    /// RFC 8628 3.5: polled too fast; the interval grows by 5 seconds.
+    SlowDown,
+    /// RFC 8628 3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -57,6 +63,9 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

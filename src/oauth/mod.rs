@@ -4,11 +4,14 @@
 pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
+pub mod device;
 pub mod error;
 pub mod grants;
+pub mod introspect;
 pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;
+pub mod revoke;
 pub mod scope;
 pub mod token;

@@ -8,7 +8,12 @@ use super::params::Params;
 use crate::store::clients::GrantType;
 
 /// The grants this token endpoint serves (`grant_types_supported`).
-pub const GRANT_TYPES: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+pub const GRANT_TYPES: [GrantType; 4] = [
+    GrantType::AuthorizationCode,
+    GrantType::RefreshToken,
+    GrantType::ClientCredentials,
+    GrantType::DeviceCode,
+];
 
 pub async fn token(
     ctx: &TokenContext<'_>,
@@ -38,9 +43,7 @@ pub async fn token(
             grants::authorization_code::exchange(ctx, &client, params).await
         }
         GrantType::RefreshToken => grants::refresh_token::refresh(ctx, &client, params).await,
-        GrantType::ClientCredentials | GrantType::DeviceCode => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type `{requested}` is not supported."),
-        )),
+        GrantType::ClientCredentials => grants::client_credentials::issue(ctx, &client, params),
+        GrantType::DeviceCode => grants::device_code::poll(ctx, &client, params).await,
     }
 }

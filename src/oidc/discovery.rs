@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::oauth::{authorize, client_auth, pkce, redirect::ResponseMode, scope, token};
+use crate::store::clients::AuthMethod;
 
 /// A protocol endpoint that the router mounts and discovery advertises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub enum Endpoint {
     Token,
     Userinfo,
     EndSession,
+    DeviceAuthorization,
+    Introspection,
+    Revocation,
 }
 
 impl Endpoint {
@@ -25,6 +29,9 @@ impl Endpoint {
             Self::Token => "/oauth/token",
             Self::Userinfo => "/oauth/userinfo",
             Self::EndSession => "/oauth/logout",
+            Self::DeviceAuthorization => "/oauth/device_authorization",
+            Self::Introspection => "/oauth/introspect",
+            Self::Revocation => "/oauth/revoke",
         }
     }
 }
@@ -43,6 +50,12 @@ pub struct Metadata {
     pub jwks_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end_session_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -53,6 +66,10 @@ pub struct Metadata {
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -81,6 +98,9 @@ impl Metadata {
             userinfo_endpoint: url(Endpoint::Userinfo),
             jwks_uri: url(Endpoint::Jwks),
             end_session_endpoint: url(Endpoint::EndSession),
+            device_authorization_endpoint: url(Endpoint::DeviceAuthorization),
+            introspection_endpoint: url(Endpoint::Introspection),
+            revocation_endpoint: url(Endpoint::Revocation),
             scopes_supported: when(Endpoint::Authorization, scope::USER_SCOPES.to_vec()),
             response_types_supported: when(
                 Endpoint::Authorization,
@@ -106,6 +126,19 @@ impl Metadata {
             },
             token_endpoint_auth_methods_supported: when(
                 Endpoint::Token,
+                client_auth::METHODS.iter().map(|m| m.as_str()).collect(),
+            ),
+            // Introspection needs a secret: public clients cannot use it.
+            introspection_endpoint_auth_methods_supported: when(
+                Endpoint::Introspection,
+                client_auth::METHODS
+                    .iter()
+                    .filter(|m| **m != AuthMethod::None)
+                    .map(|m| m.as_str())
+                    .collect(),
+            ),
+            revocation_endpoint_auth_methods_supported: when(
+                Endpoint::Revocation,
                 client_auth::METHODS.iter().map(|m| m.as_str()).collect(),
             ),
             code_challenge_methods_supported: when(Endpoint::Authorization, pkce::METHODS.to_vec()),

@@ -45,3 +45,20 @@ pub async fn remember(
         .await?;
     Ok(())
 }
+
+/// Adds `scopes` to what the user has granted the client (a union).
+pub async fn add(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+    scopes: &[String],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let mut all = granted(db, user_id, client_id).await?.unwrap_or_default();
+    for s in scopes {
+        if !all.contains(s) {
+            all.push(s.clone());
+        }
+    }
+    remember(db, user_id, client_id, &all, now).await
+}

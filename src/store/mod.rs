@@ -5,10 +5,12 @@ pub mod authorization_requests;
 pub mod clients;
 pub mod codes;
 pub mod consents;
+pub mod device_codes;
 pub mod grants;
 pub mod keys;
 pub mod revocations;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use sea_orm::{DbErr, SqlErr};

@@ -17,8 +17,6 @@ use crate::http::extract;
 use crate::oauth::authorize::{self, AuthorizationRequest, Next, Rejection, SignedIn};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
-use crate::oauth::scope;
-use crate::oidc::accounts;
 use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::users::User;
@@ -131,12 +129,7 @@ async fn start(
     // The user must act: bind the request to a browser session (made now if there is none).
     let (session, new_cookie) = match session {
         Some(s) => (s, None),
-        None => {
-            let s = session::new_session(state, None, now)?;
-            store::sessions::insert(&state.db, &s.row).await?;
-            let cookie = session::set_cookie(state, &s);
-            (s, Some(cookie))
-        }
+        None => session::current_or_new(state, headers, now).await?,
     };
     let request_id = crypto::random_token()?;
     let pending = Pending { stage, request };
@@ -247,15 +240,8 @@ async fn login(
 ) -> Result<Response, OAuthError> {
     let username = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
-    let user = accounts::authenticate(&state.db, &state.passwords, username, password)
-        .await
-        .map_err(|e| match e {
-            accounts::AccountError::Store(s) => s.into(),
-            other => OAuthError::server_error(&other),
-        })?;
-    let Some(user) = user else {
-        crate::metrics::Metrics::incr(&state.metrics.login_failures);
-        tracing::info!(client_id = %client.client_id, "failed login");
+    let Some((session, user)) = session::sign_in(state, &old, username, password, now).await?
+    else {
         return Ok(login_page(
             state,
             client,
@@ -266,15 +252,7 @@ async fn login(
         ));
     };
 
-    // A new session id now that someone is signed in: a planted cookie gains nothing.
-    let session = session::new_session(state, Some((&user.id, now)), now)?;
-    let txn = state.db.begin().await?;
-    store::sessions::insert(&txn, &session.row).await?;
-    store::sessions::rebind_requests(&txn, &old.row.id_hash, &session.row.id_hash).await?;
-    store::sessions::delete(&txn, &old.row.id_hash).await?;
-    txn.commit().await?;
     let cookie = Some(session::set_cookie(state, &session));
-    tracing::info!(client_id = %client.client_id, user_id = %user.id, "login");
 
     let signed_in = SignedIn {
         user_id: user.id.clone(),
@@ -359,16 +337,14 @@ async fn consent(
                     "This request was already answered.",
                 ));
             }
-            let mut granted = store::consents::granted(&txn, &user.user_id, &request.client_id)
-                .await?
-                .unwrap_or_default();
-            for s in &request.scopes {
-                if !scope::contains(&granted, s) {
-                    granted.push(s.clone());
-                }
-            }
-            store::consents::remember(&txn, &user.user_id, &request.client_id, &granted, now)
-                .await?;
+            store::consents::add(
+                &txn,
+                &user.user_id,
+                &request.client_id,
+                &request.scopes,
+                now,
+            )
+            .await?;
             let sid = session::sid(state, &session.row);
             let response = authorize::issue_code(
                 &txn,
@@ -437,19 +413,13 @@ fn login_page(
         minijinja::context! {
             action => format!("{}/oauth/authorize", state.issuer),
             client_name => &client.name,
-            request_id,
+            hidden => [("request_id", request_id)],
             csrf_token => session::csrf_token(state, session),
             username,
             error => failed_username.map(|_| "Wrong username or password."),
         },
         Some(&request.redirect_uri),
     )
-}
-
-#[derive(Serialize)]
-struct ScopeView {
-    name: String,
-    description: String,
 }
 
 fn consent_page(
@@ -460,14 +430,7 @@ fn consent_page(
     request: &AuthorizationRequest,
     username: &str,
 ) -> Response {
-    let scopes: Vec<ScopeView> = request
-        .scopes
-        .iter()
-        .map(|s| ScopeView {
-            name: s.clone(),
-            description: scope::describe(s),
-        })
-        .collect();
+    let scopes = pages::scope_views(&request.scopes);
     pages::render(
         state,
         StatusCode::OK,

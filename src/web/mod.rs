@@ -1,6 +1,7 @@
 //! Browser-facing HTML: the authorization pages (login, consent), logout, errors.
 
 pub mod authorize;
+pub mod device;
 pub mod logout;
 pub mod pages;
 pub mod session;

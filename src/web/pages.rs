@@ -147,3 +147,20 @@ pub fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
     }
     response
 }
+
+/// A scope as the consent pages show it.
+#[derive(Serialize)]
+pub struct ScopeView {
+    pub name: String,
+    pub description: String,
+}
+
+pub fn scope_views(scopes: &[String]) -> Vec<ScopeView> {
+    scopes
+        .iter()
+        .map(|s| ScopeView {
+            name: s.clone(),
+            description: crate::oauth::scope::describe(s),
+        })
+        .collect()
+}

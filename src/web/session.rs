@@ -6,8 +6,11 @@ use poem::http::HeaderMap;
 
 use crate::clock::UnixTime;
 use crate::crypto;
+use crate::metrics::Metrics;
 use crate::oauth::error::OAuthError;
+use crate::oidc::accounts;
 use crate::state::AppState;
+use crate::store::users::User;
 use crate::store::{self, sessions::Session};
 
 const COOKIE_HTTP: &str = "oidcd_session";
@@ -110,4 +113,51 @@ pub fn csrf_ok(state: &AppState, session: &BrowserSession, presented: Option<&st
 pub fn sid(state: &AppState, session: &Session) -> String {
     let mac = state.secrets.mac(&[b"sid", session.id_hash.as_bytes()]);
     crypto::b64url(mac.get(..18).unwrap_or_default())
+}
+
+/// Checks a username and password and, when they are right, replaces `old` with a new
+/// session for that user (a new id: a planted cookie gains nothing). `None` for wrong
+/// credentials, which are counted.
+pub async fn sign_in(
+    state: &AppState,
+    old: &BrowserSession,
+    username: &str,
+    password: &str,
+    now: UnixTime,
+) -> Result<Option<(BrowserSession, User)>, OAuthError> {
+    use sea_orm::TransactionTrait as _;
+    let user = accounts::authenticate(&state.db, &state.passwords, username, password)
+        .await
+        .map_err(|e| match e {
+            accounts::AccountError::Store(s) => s.into(),
+            other => OAuthError::server_error(&other),
+        })?;
+    let Some(user) = user else {
+        Metrics::incr(&state.metrics.login_failures);
+        tracing::info!("failed login");
+        return Ok(None);
+    };
+    let session = new_session(state, Some((&user.id, now)), now)?;
+    let txn = state.db.begin().await?;
+    store::sessions::insert(&txn, &session.row).await?;
+    store::sessions::rebind_requests(&txn, &old.row.id_hash, &session.row.id_hash).await?;
+    store::sessions::delete(&txn, &old.row.id_hash).await?;
+    txn.commit().await?;
+    tracing::info!(user_id = %user.id, "login");
+    Ok(Some((session, user)))
+}
+
+/// The session, or a new anonymous one (written now) with the cookie that carries it.
+pub async fn current_or_new(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<(BrowserSession, Option<String>), OAuthError> {
+    if let Some(s) = current(state, headers, now).await? {
+        return Ok((s, None));
+    }
+    let s = new_session(state, None, now)?;
+    store::sessions::insert(&state.db, &s.row).await?;
+    let cookie = set_cookie(state, &s);
+    Ok((s, Some(cookie)))
 }

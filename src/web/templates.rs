@@ -4,7 +4,7 @@
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("consent.html", include_str!("../../templates/consent.html")),
@@ -17,6 +17,15 @@ const TEMPLATES: [(&str, &str); 6] = [
         "form_post.html",
         include_str!("../../templates/form_post.html"),
     ),
+    (
+        "device_entry.html",
+        include_str!("../../templates/device_entry.html"),
+    ),
+    (
+        "device_confirm.html",
+        include_str!("../../templates/device_confirm.html"),
+    ),
+    ("message.html", include_str!("../../templates/message.html")),
 ];
 
 pub struct Templates {

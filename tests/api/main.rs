@@ -12,9 +12,12 @@ mod helpers;
 
 mod authorize;
 mod cli;
+mod client_credentials;
 mod config;
+mod device;
 mod discovery;
 mod health;
+mod introspect_revoke;
 mod jwks;
 mod keys;
 mod logout;

@@ -2,6 +2,8 @@
 //! parameters and returns the token response or a protocol error.
 
 pub mod authorization_code;
+pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 
 use std::sync::Arc;

@@ -1,0 +1,167 @@
+//! Token introspection (RFC 7662). Only authenticated clients may ask; a client learns about
+//! tokens issued to itself, or about any token if it is allowed the `introspect` scope (a
+//! resource server). Everything else is `{"active": false}`, with no hint why.
+
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+
+use super::access_token;
+use super::client_auth::{self, Credentials};
+use super::error::OAuthError;
+use super::params::Params;
+use crate::clock::UnixTime;
+use crate::crypto::KeyedHasher;
+use crate::keys::KeySet;
+use crate::store::clients::Client;
+use crate::store::{self};
+
+/// The scope that lets a client introspect tokens issued to other clients.
+pub const INTROSPECT_ANY: &str = "introspect";
+
+#[derive(Debug, Default, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self::default()
+    }
+}
+
+fn may_see(asker: &Client, owner: &str) -> bool {
+    asker.client_id == owner || asker.scopes.iter().any(|s| s == INTROSPECT_ANY)
+}
+
+pub async fn introspect(
+    db: &impl ConnectionTrait,
+    secrets: &KeyedHasher,
+    keys: &KeySet,
+    issuer: &str,
+    credentials: &Credentials,
+    params: &Params,
+    now: UnixTime,
+) -> Result<Introspection, OAuthError> {
+    params.reject_duplicates()?;
+    let asker = client_auth::authenticate(db, secrets, credentials).await?;
+    if asker.is_public() {
+        return Err(OAuthError::invalid_client(
+            "Introspection needs client authentication; public clients cannot introspect.",
+        ));
+    }
+    let token = params.require("token")?;
+    let refresh_first = params.get("token_type_hint") == Some("refresh_token");
+    let result = if refresh_first {
+        match refresh(db, secrets, &asker, token, now).await? {
+            Some(found) => found,
+            None => access(db, keys, issuer, &asker, token, now)
+                .await?
+                .unwrap_or_else(Introspection::inactive),
+        }
+    } else {
+        match access(db, keys, issuer, &asker, token, now).await? {
+            Some(found) => found,
+            None => refresh(db, secrets, &asker, token, now)
+                .await?
+                .unwrap_or_else(Introspection::inactive),
+        }
+    };
+    Ok(result)
+}
+
+/// `Some` when the token is one of our access tokens (active or not), `None` when it is not
+/// an access token at all.
+async fn access(
+    db: &impl ConnectionTrait,
+    keys: &KeySet,
+    issuer: &str,
+    asker: &Client,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Introspection>, OAuthError> {
+    let claims = match access_token::verify(keys, issuer, token, now) {
+        Ok(c) => c,
+        Err(_) => {
+            // Distinguish "not a JWT of ours" (try it as a refresh token) from "ours, but
+            // expired or otherwise dead" (inactive).
+            return Ok(keys
+                .verifiers()
+                .verify(token)
+                .ok()
+                .map(|_| Introspection::inactive()));
+        }
+    };
+    if !may_see(asker, &claims.client_id) {
+        return Ok(Some(Introspection::inactive()));
+    }
+    let revoked = match &claims.grant_id {
+        Some(gid) => store::grants::is_dead(db, gid).await?,
+        None => false,
+    } || store::revocations::is_revoked(db, &claims.jti).await?;
+    if revoked {
+        return Ok(Some(Introspection::inactive()));
+    }
+    Ok(Some(Introspection {
+        active: true,
+        scope: Some(claims.scopes.join(" ")),
+        client_id: Some(claims.client_id),
+        sub: Some(claims.subject),
+        exp: Some(claims.expires_at),
+        iat: Some(claims.issued_at),
+        token_type: Some("Bearer"),
+        iss: Some(issuer.to_owned()),
+        jti: Some(claims.jti),
+    }))
+}
+
+async fn refresh(
+    db: &impl ConnectionTrait,
+    secrets: &KeyedHasher,
+    asker: &Client,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Introspection>, OAuthError> {
+    if token.len() > 256 {
+        return Ok(None);
+    }
+    let Some(row) = store::grants::find_refresh(db, &secrets.hash(token)).await? else {
+        return Ok(None);
+    };
+    let Some(grant) = store::grants::get(db, &row.grant_id).await? else {
+        return Ok(Some(Introspection::inactive()));
+    };
+    let live = grant.revoked_at.is_none()
+        && grant.expires_at > now
+        && row.expires_at > now
+        && row.generation == grant.refresh_generation;
+    if !live || !may_see(asker, &grant.client_id) {
+        return Ok(Some(Introspection::inactive()));
+    }
+    Ok(Some(Introspection {
+        active: true,
+        scope: Some(grant.scope),
+        client_id: Some(grant.client_id),
+        sub: Some(grant.user_id),
+        exp: Some(row.expires_at),
+        iat: Some(row.created_at),
+        token_type: Some("refresh_token"),
+        iss: None,
+        jti: None,
+    }))
+}

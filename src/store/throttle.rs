@@ -1,0 +1,57 @@
+//! Rate-limit counters: a fixed window per key.
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+};
+
+use super::StoreError;
+use crate::clock::UnixTime;
+use crate::db::entities::throttle::{self, Column};
+
+/// Adds one to `key`'s count in its current window (a new window starts when the last one is
+/// over) and returns the new count.
+pub async fn hit(
+    db: &impl ConnectionTrait,
+    key: &str,
+    window: i64,
+    now: UnixTime,
+) -> Result<i64, StoreError> {
+    let bumped = throttle::Entity::update_many()
+        .col_expr(Column::Count, Expr::col(Column::Count).add(1))
+        .filter(Column::Key.eq(key))
+        .filter(Column::WindowStart.gt(now - window))
+        .exec(db)
+        .await?;
+    if bumped.rows_affected == 0 {
+        let row = throttle::ActiveModel {
+            key: Set(key.to_owned()),
+            count: Set(1),
+            window_start: Set(now),
+            expires_at: Set(now + window),
+        };
+        throttle::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(Column::Key)
+                    .update_columns([Column::Count, Column::WindowStart, Column::ExpiresAt])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    count(db, key, window, now).await
+}
+
+/// `key`'s count in its current window (0 when none is open).
+pub async fn count(
+    db: &impl ConnectionTrait,
+    key: &str,
+    window: i64,
+    now: UnixTime,
+) -> Result<i64, StoreError> {
+    Ok(throttle::Entity::find_by_id(key)
+        .filter(Column::WindowStart.gt(now - window))
+        .one(db)
+        .await?
+        .map_or(0, |r| r.count))
+}

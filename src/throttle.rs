@@ -1,0 +1,41 @@
+//! Rate limits on guessing: fixed windows counted in the database, so a limit holds across
+//! instances and restarts. Only failures are counted.
+
+use sea_orm::ConnectionTrait;
+
+use crate::clock::UnixTime;
+use crate::store::{self, StoreError};
+
+/// At most `max` failures per `window` seconds for `key`.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub key: String,
+    pub max: i64,
+    pub window: i64,
+}
+
+/// Whether any rule has reached its limit.
+pub async fn blocked(
+    db: &impl ConnectionTrait,
+    rules: &[Rule],
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    for rule in rules {
+        if store::throttle::count(db, &rule.key, rule.window, now).await? >= rule.max {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Counts one failure against every rule.
+pub async fn record_failure(
+    db: &impl ConnectionTrait,
+    rules: &[Rule],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    for rule in rules {
+        store::throttle::hit(db, &rule.key, rule.window, now).await?;
+    }
+    Ok(())
+}
