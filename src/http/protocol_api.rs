@@ -8,8 +8,10 @@ use poem::{handler, Body, Request, Response};
 use serde::Serialize;
 
 use super::{errors, extract};
+use crate::oauth::client_auth::Credentials;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenContext;
+use crate::oauth::params::Params;
 use crate::oauth::{device, introspect, revoke, token};
 use crate::oidc::userinfo;
 use crate::state::AppState;
@@ -18,8 +20,7 @@ use crate::state::AppState;
 #[handler]
 pub async fn token_endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {
     let result = async {
-        let params = extract::form(req.headers(), body).await?;
-        let credentials = extract::credentials(req.headers(), &params)?;
+        let (params, credentials) = client_form(req, body).await?;
         let ctx = TokenContext {
             db: &state.db,
             secrets: &state.secrets,
@@ -33,6 +34,13 @@ pub async fn token_endpoint(req: &Request, body: Body, Data(state): Data<&AppSta
     }
     .await;
     json_or_error(result)
+}
+
+/// The form body, and the client credentials it and the Authorization header carry.
+async fn client_form(req: &Request, body: Body) -> Result<(Params, Credentials), OAuthError> {
+    let params = extract::form(req.headers(), body).await?;
+    let credentials = extract::credentials(req.headers(), &params)?;
+    Ok((params, credentials))
 }
 
 /// A JSON success (no-store), or the RFC 6749 5.2 error.
@@ -55,8 +63,7 @@ pub async fn device_authorization_endpoint(
     Data(state): Data<&AppState>,
 ) -> Response {
     let result = async {
-        let params = extract::form(req.headers(), body).await?;
-        let credentials = extract::credentials(req.headers(), &params)?;
+        let (params, credentials) = client_form(req, body).await?;
         device::authorize_device(
             &state.db,
             &state.secrets,
@@ -81,8 +88,7 @@ pub async fn introspection_endpoint(
     Data(state): Data<&AppState>,
 ) -> Response {
     let result = async {
-        let params = extract::form(req.headers(), body).await?;
-        let credentials = extract::credentials(req.headers(), &params)?;
+        let (params, credentials) = client_form(req, body).await?;
         let keys = state.keys.current();
         introspect::introspect(
             &state.db,
@@ -107,8 +113,7 @@ pub async fn revocation_endpoint(
     Data(state): Data<&AppState>,
 ) -> Response {
     let result = async {
-        let params = extract::form(req.headers(), body).await?;
-        let credentials = extract::credentials(req.headers(), &params)?;
+        let (params, credentials) = client_form(req, body).await?;
         let keys = state.keys.current();
         revoke::revoke(
             &state.db,

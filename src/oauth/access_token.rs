@@ -108,12 +108,7 @@ pub fn verify(
     Ok(AccessClaims {
         subject: text("sub").ok_or_else(invalid)?.to_owned(),
         client_id: text("client_id").ok_or_else(invalid)?.to_owned(),
-        scopes: text("scope")
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        scopes: super::scope::split(text("scope").unwrap_or_default()),
         jti: text("jti").ok_or_else(invalid)?.to_owned(),
         grant_id: text("gid").map(str::to_owned),
         issued_at: number("iat").ok_or_else(invalid)?,

@@ -37,6 +37,15 @@ pub fn parse(value: &str) -> Result<Vec<String>, super::error::OAuthError> {
     Ok(scopes)
 }
 
+/// A stored, space-separated scope as a list.
+pub fn split(stored: &str) -> Vec<String> {
+    stored
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 pub fn join(scopes: &[String]) -> String {
     scopes.join(" ")
 }

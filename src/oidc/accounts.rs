@@ -4,6 +4,7 @@
 use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value};
 
+use super::claims;
 use crate::clock::UnixTime;
 use crate::crypto::{CryptoError, PasswordHasher};
 use crate::oauth::registration::FieldError;
@@ -66,46 +67,22 @@ pub fn validate_password(password: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
-/// Claims a user record may carry, with the JSON type each must have.
-const STRING_CLAIMS: [&str; 14] = [
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "email",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-];
-const OTHER_CLAIMS: [&str; 4] = [
-    "phone_number",
-    "email_verified",
-    "phone_number_verified",
-    "address",
-];
-
 pub fn validate_claims(claims: &Map<String, Value>) -> Result<(), AccountError> {
     for (name, value) in claims {
+        if !claims::storable().any(|c| c == name) {
+            let known: Vec<&str> = claims::storable().collect();
+            return Err(invalid(
+                "claims",
+                format!(
+                    "`{name}` is not a standard claim (known: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
         let ok = match name.as_str() {
-            n if STRING_CLAIMS.contains(&n) || n == "phone_number" => value.is_string(),
             "email_verified" | "phone_number_verified" => value.is_boolean(),
             "address" => value.is_object(),
-            _ => {
-                return Err(invalid(
-                    "claims",
-                    format!(
-                        "`{name}` is not a standard claim (known: {}, {})",
-                        STRING_CLAIMS.join(", "),
-                        OTHER_CLAIMS.join(", ")
-                    ),
-                ))
-            }
+            _ => value.is_string(),
         };
         if !ok {
             return Err(invalid("claims", format!("`{name}` has the wrong type")));

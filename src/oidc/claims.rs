@@ -1,11 +1,11 @@
-//! Which claims each scope releases (OIDC Core 5.4).
+//! Which claims each scope releases (OIDC Core 5.4), and the claims a user record may hold.
 
 use serde_json::{json, Map, Value};
 
 use crate::store::users::User;
 
-/// `claims_supported`.
-pub const SUPPORTED: [&str; 23] = [
+/// Claims every ID token may carry.
+const ID_TOKEN: [&str; 10] = [
     "sub",
     "iss",
     "aud",
@@ -16,6 +16,10 @@ pub const SUPPORTED: [&str; 23] = [
     "azp",
     "at_hash",
     "sid",
+];
+
+/// OIDC Core 5.4: the claims each scope releases.
+pub const PROFILE: [&str; 14] = [
     "name",
     "given_name",
     "family_name",
@@ -29,40 +33,43 @@ pub const SUPPORTED: [&str; 23] = [
     "birthdate",
     "zoneinfo",
     "locale",
-];
-/// Further `claims_supported` entries released by the email, phone and address scopes.
-pub const SUPPORTED_MORE: [&str; 6] = [
     "updated_at",
-    "email",
-    "email_verified",
-    "phone_number",
-    "phone_number_verified",
-    "address",
 ];
+pub const EMAIL: [&str; 2] = ["email", "email_verified"];
+pub const PHONE: [&str; 2] = ["phone_number", "phone_number_verified"];
+pub const ADDRESS: [&str; 1] = ["address"];
 
 fn released_by(scope: &str) -> &'static [&'static str] {
     match scope {
-        "profile" => &[
-            "name",
-            "given_name",
-            "family_name",
-            "middle_name",
-            "nickname",
-            "preferred_username",
-            "profile",
-            "picture",
-            "website",
-            "gender",
-            "birthdate",
-            "zoneinfo",
-            "locale",
-            "updated_at",
-        ],
-        "email" => &["email", "email_verified"],
-        "phone" => &["phone_number", "phone_number_verified"],
-        "address" => &["address"],
+        "profile" => &PROFILE,
+        "email" => &EMAIL,
+        "phone" => &PHONE,
+        "address" => &ADDRESS,
         _ => &[],
     }
+}
+
+/// `claims_supported`.
+pub fn supported() -> Vec<&'static str> {
+    ID_TOKEN
+        .iter()
+        .chain(&PROFILE)
+        .chain(&EMAIL)
+        .chain(&PHONE)
+        .chain(&ADDRESS)
+        .copied()
+        .collect()
+}
+
+/// The standard claims an account may store (`updated_at` is the record's own).
+pub fn storable() -> impl Iterator<Item = &'static str> {
+    PROFILE
+        .iter()
+        .chain(&EMAIL)
+        .chain(&PHONE)
+        .chain(&ADDRESS)
+        .copied()
+        .filter(|c| *c != "updated_at")
 }
 
 /// `sub` plus the user's claims that `scopes` release.

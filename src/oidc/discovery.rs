@@ -89,8 +89,6 @@ impl Metadata {
         let when =
             |e: Endpoint, values: Vec<&'static str>| if has(e) { values } else { Vec::new() };
         let authorize = has(Endpoint::Authorization);
-        let mut claims = crate::oidc::claims::SUPPORTED.to_vec();
-        claims.extend(crate::oidc::claims::SUPPORTED_MORE);
         Self {
             issuer: issuer.to_owned(),
             authorization_endpoint: url(Endpoint::Authorization),
@@ -146,7 +144,11 @@ impl Metadata {
                 Endpoint::Authorization,
                 authorize::PROMPT_VALUES.to_vec(),
             ),
-            claims_supported: if authorize { claims } else { Vec::new() },
+            claims_supported: if authorize {
+                crate::oidc::claims::supported()
+            } else {
+                Vec::new()
+            },
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,

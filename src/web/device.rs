@@ -192,12 +192,7 @@ async fn next_page(
             None,
         ));
     };
-    let scopes: Vec<String> = row
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let scopes = crate::oauth::scope::split(&row.scope);
     Ok(pages::render(
         state,
         StatusCode::OK,
@@ -301,12 +296,7 @@ async fn decide(
         ));
     }
     if approve {
-        let scopes: Vec<String> = row
-            .scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let scopes = crate::oauth::scope::split(&row.scope);
         store::consents::add(&state.db, user_id, &row.client_id, &scopes, now).await?;
     }
     tracing::info!(client_id = %row.client_id, approve, "device authorization answered");

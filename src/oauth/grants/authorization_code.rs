@@ -6,14 +6,13 @@
 
 use sea_orm::TransactionTrait as _;
 
-use super::{user_tokens, TokenContext, TokenResponse, UserGrant};
+use super::{record_grant, user_tokens, TokenContext, TokenResponse, UserGrant};
 use crate::crypto;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
 use crate::oauth::scope;
-use crate::store::clients::{Client, GrantType};
-use crate::store::grants::{GrantRow, RefreshRow};
+use crate::store::clients::Client;
 use crate::store::{self, StoreError};
 
 /// Codes are 43 characters; anything much longer is not ours.
@@ -94,68 +93,18 @@ pub async fn exchange(
         (None, None) => {}
     }
 
-    let scopes: Vec<String> = row
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let wants_refresh =
-        scope::contains(&scopes, "offline_access") && client.allows_grant(GrantType::RefreshToken);
-    let absolute = now + ctx.lifetimes.refresh_token_absolute.as_i64();
-    store::grants::insert(
-        &txn,
-        &GrantRow {
-            id: grant_id.clone(),
-            client_id: client.client_id.clone(),
-            user_id: row.user_id.clone(),
-            scope: row.scope.clone(),
-            auth_time: row.auth_time,
-            session_id: row.session_id.clone(),
-            refresh_generation: 0,
-            rotated_at: None,
-            created_at: now,
-            last_used_at: now,
-            // Without a refresh token the grant only has to outlive its access token.
-            expires_at: if wants_refresh {
-                absolute
-            } else {
-                now + ctx.lifetimes.longest_signed().as_i64()
-            },
-            revoked_at: None,
-        },
-    )
-    .await?;
-    let refresh_token = if wants_refresh {
-        let token = crypto::random_token()?;
-        store::grants::insert_refresh(
-            &txn,
-            &RefreshRow {
-                token_hash: ctx.secrets.hash(&token),
-                grant_id: grant_id.clone(),
-                generation: 0,
-                created_at: now,
-                expires_at: (now + ctx.lifetimes.refresh_token_idle.as_i64()).min(absolute),
-            },
-        )
-        .await?;
-        Some(token)
-    } else {
-        None
+    let scopes = scope::split(&row.scope);
+    let grant = UserGrant {
+        grant_id: &grant_id,
+        user_id: &row.user_id,
+        client_id: &client.client_id,
+        scopes: &scopes,
+        auth_time: row.auth_time,
+        session_id: row.session_id.as_deref(),
+        nonce: row.nonce.as_deref(),
     };
+    let refresh_token = record_grant(ctx, &txn, client, &grant).await?;
     txn.commit().await.map_err(StoreError::from)?;
 
-    user_tokens(
-        ctx,
-        &UserGrant {
-            grant_id: &grant_id,
-            user_id: &row.user_id,
-            client_id: &client.client_id,
-            scopes: &scopes,
-            auth_time: row.auth_time,
-            session_id: row.session_id.as_deref(),
-            nonce: row.nonce.as_deref(),
-        },
-        refresh_token,
-    )
+    user_tokens(ctx, &grant, refresh_token)
 }

@@ -8,7 +8,7 @@ pub mod refresh_token;
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde::Serialize;
 
 use super::access_token::{self, AccessGrant};
@@ -19,6 +19,8 @@ use crate::crypto::{self, KeyedHasher};
 use crate::keys::KeySet;
 use crate::metrics::Metrics;
 use crate::oidc::id_token::{self, IdTokenClaims};
+use crate::store::clients::{Client, GrantType};
+use crate::store::grants::{GrantRow, RefreshRow};
 
 /// What every grant needs from the server.
 pub struct TokenContext<'a> {
@@ -53,6 +55,59 @@ pub(crate) struct UserGrant<'a> {
     pub auth_time: UnixTime,
     pub session_id: Option<&'a str>,
     pub nonce: Option<&'a str>,
+}
+
+/// Records a new grant inside `txn` and, when `offline_access` was granted to a client that
+/// may refresh, the first refresh token of its family, which it returns.
+pub(crate) async fn record_grant(
+    ctx: &TokenContext<'_>,
+    txn: &impl ConnectionTrait,
+    client: &Client,
+    grant: &UserGrant<'_>,
+) -> Result<Option<String>, OAuthError> {
+    let now = ctx.now;
+    let wants_refresh = crate::oauth::scope::contains(grant.scopes, "offline_access")
+        && client.allows_grant(GrantType::RefreshToken);
+    let absolute = now + ctx.lifetimes.refresh_token_absolute.as_i64();
+    crate::store::grants::insert(
+        txn,
+        &GrantRow {
+            id: grant.grant_id.to_owned(),
+            client_id: grant.client_id.to_owned(),
+            user_id: grant.user_id.to_owned(),
+            scope: crate::oauth::scope::join(grant.scopes),
+            auth_time: grant.auth_time,
+            session_id: grant.session_id.map(str::to_owned),
+            refresh_generation: 0,
+            rotated_at: None,
+            created_at: now,
+            last_used_at: now,
+            // Without a refresh token the grant only has to outlive its access token.
+            expires_at: if wants_refresh {
+                absolute
+            } else {
+                now + ctx.lifetimes.longest_signed().as_i64()
+            },
+            revoked_at: None,
+        },
+    )
+    .await?;
+    if !wants_refresh {
+        return Ok(None);
+    }
+    let token = crypto::random_token()?;
+    crate::store::grants::insert_refresh(
+        txn,
+        &RefreshRow {
+            token_hash: ctx.secrets.hash(&token),
+            grant_id: grant.grant_id.to_owned(),
+            generation: 0,
+            created_at: now,
+            expires_at: (now + ctx.lifetimes.refresh_token_idle.as_i64()).min(absolute),
+        },
+    )
+    .await?;
+    Ok(Some(token))
 }
 
 /// Signs the access token, and the id_token when `openid` is among the scopes.

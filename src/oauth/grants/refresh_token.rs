@@ -42,12 +42,7 @@ pub async fn refresh(
     }
 
     // A refresh may narrow the scope of the new access token, never widen it.
-    let granted: Vec<String> = grant
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let granted = scope::split(&grant.scope);
     let scopes = match params.get("scope") {
         None => granted.clone(),
         Some(requested) => {
