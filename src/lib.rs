@@ -1,6 +1,7 @@
 //! oidcd: an OpenID Connect provider. `Application::build(config)` builds the whole server;
 //! the `oidcd` binary and the tests both start it that way.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -1,13 +1,20 @@
-//! The protocol's JSON endpoints: token and userinfo. Each handler reads the request, calls
-//! one logic function and maps the result.
+//! The protocol's JSON endpoints, described by poem-openapi: token, device authorization,
+//! introspection, revocation, userinfo. Each operation reads the request, calls one logic
+//! function and maps the result.
 
-use poem::http::{header, Method};
 use poem::web::Data;
-use poem::{handler, Body, Request, Response};
+use poem::{Body, Request};
+use poem_openapi::auth::{Basic, Bearer};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, SecurityScheme};
 
-use serde::Serialize;
-
-use super::{errors, extract};
+use super::dto::{
+    BearerFailure, DeviceAuthorizationBody, DeviceAuthorizationRequest, IntrospectionBody,
+    OAuthFailure, TokenBody, TokenRequest, TokenRequestForm,
+};
+use super::extract;
+use super::openapi::ApiTags;
+use super::payload::OAuthForm;
 use crate::oauth::client_auth::Credentials;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenContext;
@@ -16,11 +23,113 @@ use crate::oauth::{device, introspect, revoke, token};
 use crate::oidc::userinfo;
 use crate::state::AppState;
 
-/// `POST /oauth/token` (RFC 6749 3.2).
-#[handler]
-pub async fn token_endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {
-    let result = async {
-        let (params, credentials) = client_form(req, body).await?;
+/// HTTP Basic with the client id and secret, each form-encoded first (RFC 6749 2.3.1).
+#[derive(SecurityScheme)]
+#[oai(rename = "client_secret_basic", ty = "basic")]
+// Documentation only: `extract::credentials` reads the header itself, form-decoding both
+// halves as RFC 6749 2.3.1 requires.
+#[allow(dead_code)]
+pub struct ClientSecretBasic(Basic);
+
+/// Client authentication: Basic, or `client_id` (and `client_secret` for client_secret_post)
+/// in the form.
+#[derive(SecurityScheme)]
+pub enum ClientAuth {
+    Basic(ClientSecretBasic),
+    #[oai(fallback)]
+    InForm,
+}
+
+/// An access token this provider issued (RFC 6750).
+#[derive(SecurityScheme)]
+#[oai(rename = "bearer", ty = "bearer", bearer_format = "JWT")]
+// Documentation only: `extract::bearer` reads the header (and the form) itself.
+#[allow(dead_code)]
+pub struct AccessToken(Bearer);
+
+/// The bearer token, in the header or (POST) in the form.
+#[derive(SecurityScheme)]
+pub enum BearerAuth {
+    Header(AccessToken),
+    #[oai(fallback)]
+    Elsewhere,
+}
+
+const NO_STORE: &str = "no-store";
+
+#[derive(ApiResponse)]
+pub enum TokenOk {
+    /// The tokens.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum DeviceOk {
+    /// The device and user codes.
+    #[oai(status = 200)]
+    Ok(
+        Json<DeviceAuthorizationBody>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum IntrospectOk {
+    /// What the token is, or `{"active": false}`.
+    #[oai(status = 200)]
+    Ok(
+        Json<IntrospectionBody>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum RevokeOk {
+    /// Revoked, or there was nothing to revoke (unknown tokens get the same answer).
+    #[oai(status = 200)]
+    Ok(#[oai(header = "Cache-Control")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum UserinfoOk {
+    /// `sub` and the claims the token's scopes release (profile, email, phone, address).
+    #[oai(status = 200)]
+    Ok(
+        Json<serde_json::Value>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+fn credentials(req: &Request, params: &Params) -> Result<Credentials, OAuthError> {
+    extract::credentials(req.headers(), params)
+}
+
+pub struct ProtocolApi;
+
+#[OpenApi(tag = "ApiTags::Protocol")]
+impl ProtocolApi {
+    /// Token endpoint
+    ///
+    /// Exchanges an authorization code, a refresh token, a device code, or the client's own
+    /// credentials for tokens (RFC 6749 3.2, RFC 7636, RFC 8628 3.4, OIDC Core 3.1.3).
+    ///
+    /// **Permissions**: a registered client, authenticated with the method it was registered
+    /// for (client_secret_basic, client_secret_post, or none for public clients), and
+    /// registered for the grant it uses. Refresh tokens rotate on every use.
+    #[oai(path = "/oauth/token", method = "post", operation_id = "token")]
+    async fn token(
+        &self,
+        req: &Request,
+        Data(state): Data<&AppState>,
+        _auth: ClientAuth,
+        form: OAuthForm<TokenRequest>,
+    ) -> Result<TokenOk, OAuthFailure> {
+        let credentials = credentials(req, &form.params)?;
         let ctx = TokenContext {
             db: &state.db,
             secrets: &state.secrets,
@@ -30,90 +139,97 @@ pub async fn token_endpoint(req: &Request, body: Body, Data(state): Data<&AppSta
             metrics: &state.metrics,
             now: state.clock.now(),
         };
-        token::token(&ctx, &credentials, &params).await
+        let tokens = token::token(&ctx, &credentials, &form.params).await?;
+        Ok(TokenOk::Ok(
+            Json(tokens.into()),
+            NO_STORE.into(),
+            "no-cache".into(),
+        ))
     }
-    .await;
-    json_or_error(result)
-}
 
-/// The form body, and the client credentials it and the Authorization header carry.
-async fn client_form(req: &Request, body: Body) -> Result<(Params, Credentials), OAuthError> {
-    let params = extract::form(req.headers(), body).await?;
-    let credentials = extract::credentials(req.headers(), &params)?;
-    Ok((params, credentials))
-}
-
-/// A JSON success (no-store), or the RFC 6749 5.2 error.
-fn json_or_error<T: Serialize>(result: Result<T, OAuthError>) -> Response {
-    match result.and_then(|v| serde_json::to_string(&v).map_err(|e| OAuthError::server_error(&e))) {
-        Ok(json) => Response::builder()
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .header(header::PRAGMA, "no-cache")
-            .body(json),
-        Err(e) => errors::token_error(&e),
-    }
-}
-
-/// `POST /oauth/device_authorization` (RFC 8628 3.1).
-#[handler]
-pub async fn device_authorization_endpoint(
-    req: &Request,
-    body: Body,
-    Data(state): Data<&AppState>,
-) -> Response {
-    let result = async {
-        let (params, credentials) = client_form(req, body).await?;
-        device::authorize_device(
+    /// Device authorization endpoint
+    ///
+    /// Starts the device flow (RFC 8628 3.1): returns a device code to poll with and a user
+    /// code for the person to enter at `verification_uri`.
+    ///
+    /// **Permissions**: a client registered for the device_code grant (public clients send
+    /// `client_id`; confidential ones authenticate).
+    #[oai(
+        path = "/oauth/device_authorization",
+        method = "post",
+        operation_id = "device_authorization"
+    )]
+    async fn device_authorization(
+        &self,
+        req: &Request,
+        Data(state): Data<&AppState>,
+        _auth: ClientAuth,
+        form: OAuthForm<DeviceAuthorizationRequest>,
+    ) -> Result<DeviceOk, OAuthFailure> {
+        let credentials = credentials(req, &form.params)?;
+        let response = device::authorize_device(
             &state.db,
             &state.secrets,
             &credentials,
-            &params,
+            &form.params,
             &state.issuer,
             state.config.lifetimes.device_code.as_i64(),
             state.config.device.interval.as_i64(),
             state.clock.now(),
         )
-        .await
+        .await?;
+        Ok(DeviceOk::Ok(Json(response.into()), NO_STORE.into()))
     }
-    .await;
-    json_or_error(result)
-}
 
-/// `POST /oauth/introspect` (RFC 7662).
-#[handler]
-pub async fn introspection_endpoint(
-    req: &Request,
-    body: Body,
-    Data(state): Data<&AppState>,
-) -> Response {
-    let result = async {
-        let (params, credentials) = client_form(req, body).await?;
+    /// Introspection endpoint
+    ///
+    /// Says whether an access or refresh token is active, and what it grants (RFC 7662).
+    ///
+    /// **Permissions**: an authenticated confidential client. It sees tokens issued to
+    /// itself; a client allowed the `introspect` scope (a resource server) sees any token.
+    /// Anything else is `{"active": false}`.
+    #[oai(
+        path = "/oauth/introspect",
+        method = "post",
+        operation_id = "introspect"
+    )]
+    async fn introspect(
+        &self,
+        req: &Request,
+        Data(state): Data<&AppState>,
+        _auth: ClientAuth,
+        form: OAuthForm<TokenRequestForm>,
+    ) -> Result<IntrospectOk, OAuthFailure> {
+        let credentials = credentials(req, &form.params)?;
         let keys = state.keys.current();
-        introspect::introspect(
+        let result = introspect::introspect(
             &state.db,
             &state.secrets,
             &keys,
             &state.issuer,
             &credentials,
-            &params,
+            &form.params,
             state.clock.now(),
         )
-        .await
+        .await?;
+        Ok(IntrospectOk::Ok(Json(result.into()), NO_STORE.into()))
     }
-    .await;
-    json_or_error(result)
-}
 
-/// `POST /oauth/revoke` (RFC 7009): 200 with an empty body, for unknown tokens too.
-#[handler]
-pub async fn revocation_endpoint(
-    req: &Request,
-    body: Body,
-    Data(state): Data<&AppState>,
-) -> Response {
-    let result = async {
-        let (params, credentials) = client_form(req, body).await?;
+    /// Revocation endpoint
+    ///
+    /// Revokes an access token (by its `jti`) or a refresh token (with its whole grant)
+    /// (RFC 7009). Unknown tokens get the same 200.
+    ///
+    /// **Permissions**: the client the token was issued to.
+    #[oai(path = "/oauth/revoke", method = "post", operation_id = "revoke")]
+    async fn revoke(
+        &self,
+        req: &Request,
+        Data(state): Data<&AppState>,
+        _auth: ClientAuth,
+        form: OAuthForm<TokenRequestForm>,
+    ) -> Result<RevokeOk, OAuthFailure> {
+        let credentials = credentials(req, &form.params)?;
         let keys = state.keys.current();
         revoke::revoke(
             &state.db,
@@ -121,50 +237,79 @@ pub async fn revocation_endpoint(
             &keys,
             &state.issuer,
             &credentials,
-            &params,
+            &form.params,
             state.clock.now(),
         )
-        .await
+        .await?;
+        Ok(RevokeOk::Ok(NO_STORE.into()))
     }
-    .await;
-    match result {
-        Ok(()) => Response::builder()
-            .header(header::CACHE_CONTROL, "no-store")
-            .finish(),
-        Err(e) => errors::token_error(&e),
+
+    /// UserInfo endpoint
+    ///
+    /// The claims about the signed-in user that the access token's scopes release
+    /// (OIDC Core 5.3).
+    ///
+    /// **Permissions**: an access token with the `openid` scope.
+    #[oai(path = "/oauth/userinfo", method = "get", operation_id = "userinfo")]
+    async fn userinfo_get(
+        &self,
+        req: &Request,
+        Data(state): Data<&AppState>,
+        _auth: BearerAuth,
+    ) -> Result<UserinfoOk, BearerFailure> {
+        userinfo_response(state, req, None).await
+    }
+
+    /// UserInfo endpoint (POST)
+    ///
+    /// As GET; the token may also come as the `access_token` form parameter
+    /// (RFC 6750 2.2).
+    ///
+    /// **Permissions**: an access token with the `openid` scope.
+    #[oai(
+        path = "/oauth/userinfo",
+        method = "post",
+        operation_id = "userinfo_post"
+    )]
+    async fn userinfo_post(
+        &self,
+        req: &Request,
+        Data(state): Data<&AppState>,
+        _auth: BearerAuth,
+        body: Body,
+    ) -> Result<UserinfoOk, BearerFailure> {
+        let is_form = req
+            .content_type()
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let form = if is_form {
+            Some(
+                extract::form(req.headers(), body)
+                    .await
+                    .map_err(|e| BearerFailure(Some(e)))?,
+            )
+        } else {
+            None
+        };
+        userinfo_response(state, req, form.as_ref()).await
     }
 }
 
-/// `GET/POST /oauth/userinfo` (OIDC Core 5.3).
-#[handler]
-pub async fn userinfo_endpoint(
+async fn userinfo_response(
+    state: &AppState,
     req: &Request,
-    body: Body,
-    Data(state): Data<&AppState>,
-) -> Response {
-    let form = if req.method() == Method::POST
-        && req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
-            v.as_bytes()
-                .starts_with(b"application/x-www-form-urlencoded")
-        }) {
-        match extract::form(req.headers(), body).await {
-            Ok(f) => Some(f),
-            Err(e) => return errors::bearer_error(Some(&e)),
-        }
-    } else {
-        None
-    };
-    let token = match extract::bearer(req.headers(), form.as_ref()) {
+    form: Option<&Params>,
+) -> Result<UserinfoOk, BearerFailure> {
+    let token = match extract::bearer(req.headers(), form) {
         Ok(Some(t)) => t,
-        Ok(None) => return errors::bearer_error(None),
-        Err(e) => return errors::bearer_error(Some(&e)),
+        Ok(None) => return Err(BearerFailure(None)),
+        Err(e) => return Err(BearerFailure(Some(e))),
     };
     let keys = state.keys.current();
-    match userinfo::userinfo(&state.db, &keys, &state.issuer, &token, state.clock.now()).await {
-        Ok(claims) => Response::builder()
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(serde_json::Value::Object(claims).to_string()),
-        Err(e) => errors::bearer_error(Some(&e)),
-    }
+    let claims = userinfo::userinfo(&state.db, &keys, &state.issuer, &token, state.clock.now())
+        .await
+        .map_err(|e| BearerFailure(Some(e)))?;
+    Ok(UserinfoOk::Ok(
+        Json(serde_json::Value::Object(claims)),
+        NO_STORE.into(),
+    ))
 }
