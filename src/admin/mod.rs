@@ -1,8 +1,21 @@
-//! The admin API under `/admin` (clients, users, keys), described by poem-openapi. Logic stays
-//! in `store`, `oauth::registration`, `oidc::accounts` and `keys`.
+//! The admin API under `/admin` (clients, users, keys), described by poem-openapi. Every
+//! operation takes `AdminAuth` first; logic stays in `store`, `oauth::registration`,
+//! `oidc::accounts` and `keys`. Every change is logged with who made it.
 
-#[derive(Default)]
-pub struct AdminApi;
+pub mod auth;
+pub mod clients;
+pub mod keys;
+pub mod objects;
+pub mod users;
 
-#[poem_openapi::OpenApi]
-impl AdminApi {}
+pub use clients::ClientsApi;
+pub use keys::KeysApi;
+pub use users::UsersApi;
+
+/// Page sizes: `limit` defaults to this and is capped at `MAX_LIMIT`.
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 200;
+
+pub fn limit(requested: Option<u64>) -> u64 {
+    requested.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}

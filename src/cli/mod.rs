@@ -73,6 +73,8 @@ pub enum Command {
     /// Inspect and rotate the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Print the OpenAPI document of the JSON endpoints (as committed in openapi/openapi.json).
+    Openapi,
 }
 
 /// Environment variables the command line itself reads.
@@ -118,6 +120,11 @@ pub fn environment() -> Result<Vec<(String, String)>, CliError> {
 
 /// Loads the configuration, sets up logging and runs the command.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    if matches!(cli.command, Some(Command::Openapi)) {
+        // Needs no configuration, database or keys.
+        println!("{}", crate::http::openapi::spec());
+        return Ok(());
+    }
     let env = environment()?;
     let config = Config::load(cli.config.as_deref(), &env, CLI_VARIABLES)?;
     crate::telemetry::init(&config.log);
@@ -137,6 +144,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Client(cmd) => client::run(open(config).await?, cmd).await,
         Command::User(cmd) => user::run(open(config).await?, cmd).await,
         Command::Keys(cmd) => keys::run(open(config).await?, cmd).await,
+        Command::Openapi => Ok(()),
     }
 }
 

@@ -6,7 +6,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use super::discovery_api::DiscoveryApi;
 use super::protocol_api::ProtocolApi;
-use crate::admin::AdminApi;
+use crate::admin::{ClientsApi, KeysApi, UsersApi};
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -22,7 +22,7 @@ pub enum ApiTags {
     AdminKeys,
 }
 
-pub type Apis = (DiscoveryApi, ProtocolApi, AdminApi);
+pub type Apis = (DiscoveryApi, ProtocolApi, ClientsApi, UsersApi, KeysApi);
 
 const DESCRIPTION: &str = "\
 An OpenID Connect provider. Applications configure themselves from the discovery document; \
@@ -34,7 +34,7 @@ The admin API (`/admin/...`) takes a bearer access token issued by this provider
 /// The service, optionally naming the server it runs at.
 pub fn service(server: Option<&str>) -> OpenApiService<Apis, ()> {
     let service = OpenApiService::new(
-        (DiscoveryApi, ProtocolApi, AdminApi::default()),
+        (DiscoveryApi, ProtocolApi, ClientsApi, UsersApi, KeysApi),
         "oidcd",
         env!("CARGO_PKG_VERSION"),
     )

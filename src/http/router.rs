@@ -1,9 +1,13 @@
 //! Assembles every route, and lists the protocol endpoints it mounts so discovery can be
 //! derived from them.
 
-use poem::{get, EndpointExt as _, IntoEndpoint, Route};
+use poem::{get, EndpointExt as _, IntoEndpoint, IntoResponse as _, Route};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
 
-use super::{health, openapi};
+use super::{errors, health, openapi};
+use crate::admin::objects::AdminFailure;
 use crate::oidc::discovery::Endpoint;
 use crate::state::AppState;
 use crate::web;
@@ -43,6 +47,22 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         // Discovery, the protocol's JSON endpoints and the admin API.
-        .nest("/", api)
+        .nest(
+            "/",
+            api.into_endpoint()
+                .catch_error(|_: AuthorizationError| async { errors::bearer_error(None) })
+                .catch_error(|e: ParseRequestPayloadError| async move {
+                    AdminFailure::unparsable(None, &e.reason).into_response()
+                })
+                .catch_error(|e: ParseParamError| async move {
+                    AdminFailure::unparsable(Some(e.name), &e.reason).into_response()
+                })
+                .catch_error(|e: ParsePathError| async move {
+                    AdminFailure::unparsable(Some(e.name), &e.reason).into_response()
+                })
+                .catch_error(|e: ContentTypeError| async move {
+                    AdminFailure::unparsable(None, &e.to_string()).into_response()
+                }),
+        )
         .data(state)
 }

@@ -47,6 +47,8 @@ pub enum KeyError {
         required: i64,
         wait: i64,
     },
+    #[error("key {0} is not retired: rotate first, then withdraw it")]
+    NotRetired(String),
     #[error("key generation did not finish: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

@@ -161,3 +161,49 @@ where
         removed,
     })
 }
+
+/// Rotates when the active key has signed for a whole rotation interval. Of several instances
+/// calling this at once exactly one rotates (the conditional updates in `rotate`); the others
+/// get `Ok(None)`. Also removes retired keys whose publication has ended.
+pub async fn rotate_if_due<C>(
+    db: &C,
+    kek: &Kek,
+    config: &KeysConfig,
+    lifetimes: &Lifetimes,
+    now: UnixTime,
+) -> Result<Option<Rotation>, KeyError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    store::keys::delete_expired(db, now).await?;
+    let rows = store::keys::list(db).await?;
+    let Some(active) = rows.iter().find(|r| r.state == KeyState::Active) else {
+        return Ok(None);
+    };
+    let since = active.activated_at.unwrap_or(active.created_at);
+    if now - since < config.rotation_interval.as_i64() {
+        return Ok(None);
+    }
+    match rotate(db, kek, config, lifetimes, now, false).await {
+        Ok(r) => Ok(Some(r)),
+        Err(KeyError::Concurrent | KeyError::TooSoon { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stops publishing a retired key now (it is suspected compromised): tokens it signed no
+/// longer verify. The active and next keys cannot be retired this way; rotate instead.
+pub async fn retire_early<C>(db: &C, kid: &str, now: UnixTime) -> Result<(), KeyError>
+where
+    C: ConnectionTrait,
+{
+    if store::keys::end_publication(db, kid, now).await? {
+        tracing::warn!(kid, "retired key withdrawn from publication early");
+        return Ok(());
+    }
+    let rows = store::keys::list(db).await?;
+    match rows.iter().find(|r| r.kid == kid) {
+        None => Err(KeyError::Store(StoreError::NotFound)),
+        Some(_) => Err(KeyError::NotRetired(kid.to_owned())),
+    }
+}

@@ -101,21 +101,121 @@ fn dedup<T: PartialEq>(values: Vec<T>) -> Vec<T> {
     out
 }
 
+fn valid_name(name: &str) -> Result<String, FieldError> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
+    {
+        return Err(field_error(
+            "client_name",
+            format!("must be 1 to {MAX_NAME_LEN} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
+fn valid_uris(redirect_uris: &[String], post_logout: &[String]) -> Result<(), FieldError> {
+    for uri in redirect_uris {
+        redirect::validate_for_registration(uri).map_err(|m| field_error("redirect_uris", m))?;
+    }
+    for uri in post_logout {
+        redirect::validate_for_registration(uri)
+            .map_err(|m| field_error("post_logout_redirect_uris", m))?;
+    }
+    Ok(())
+}
+
+/// Scope tokens only, and `admin` only for admin clients.
+fn valid_scopes(scopes: &[String], admin: bool) -> Result<(), FieldError> {
+    for s in scopes {
+        if !scope::is_scope_token(s) {
+            return Err(field_error(
+                "scope",
+                format!("`{s}` is not a valid scope token"),
+            ));
+        }
+        if s == scope::ADMIN && !admin {
+            return Err(field_error(
+                "scope",
+                "the admin scope is given by --admin (admin: true) only",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Changes an operator may make to a registered client. `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Applies an update with the same rules as registration.
+pub fn apply_update(
+    mut client: Client,
+    update: ClientUpdate,
+    now: UnixTime,
+) -> Result<Client, FieldError> {
+    if let Some(name) = update.name {
+        client.name = valid_name(&name)?;
+    }
+    let redirect_uris = update
+        .redirect_uris
+        .map(dedup)
+        .unwrap_or(client.redirect_uris);
+    let post_logout = update
+        .post_logout_redirect_uris
+        .map(dedup)
+        .unwrap_or(client.post_logout_redirect_uris);
+    valid_uris(&redirect_uris, &post_logout)?;
+    if client.grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(field_error(
+            "redirect_uris",
+            "at least one is required for the authorization_code grant",
+        ));
+    }
+    client.redirect_uris = redirect_uris;
+    client.post_logout_redirect_uris = post_logout;
+    if let Some(scopes) = update.scopes {
+        let is_admin = client.scopes.iter().any(|s| s == scope::ADMIN);
+        let mut scopes = dedup(scopes);
+        // The admin scope stays with an admin client and never comes to another one.
+        scopes.retain(|s| s != scope::ADMIN);
+        valid_scopes(&scopes, false)?;
+        if is_admin {
+            scopes.push(scope::ADMIN.to_owned());
+        }
+        client.scopes = scopes;
+    }
+    client.updated_at = now;
+    Ok(client)
+}
+
+/// A fresh secret for a confidential client: the client with the new hash, and the secret
+/// in clear (shown once).
+pub fn new_secret(
+    mut client: Client,
+    hasher: &KeyedHasher,
+    now: UnixTime,
+) -> Result<(Client, String), RegistrationError> {
+    if client.is_public() {
+        return Err(field_error("client_secret", "a public client has no secret").into());
+    }
+    let secret = crypto::random_token()?;
+    client.secret_hash = Some(hasher.hash(&secret));
+    client.updated_at = now;
+    Ok((client, secret))
+}
+
 /// Applies the defaults and checks every field. Pure except for drawing random values.
 pub fn prepare(
     reg: ClientRegistration,
     hasher: &KeyedHasher,
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
-    let name = reg.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
-    {
-        return Err(field_error(
-            "name",
-            format!("must be 1 to {MAX_NAME_LEN} printable characters"),
-        )
-        .into());
-    }
+    let name = valid_name(&reg.name)?;
 
     let client_id = match reg.client_id {
         Some(id) => {
@@ -198,20 +298,7 @@ pub fn prepare(
         .into());
     }
 
-    for uri in reg
-        .redirect_uris
-        .iter()
-        .chain(&reg.post_logout_redirect_uris)
-    {
-        redirect::validate_for_registration(uri).map_err(|m| {
-            let field = if reg.redirect_uris.contains(uri) {
-                "redirect_uris"
-            } else {
-                "post_logout_redirect_uris"
-            };
-            field_error(field, m)
-        })?;
-    }
+    valid_uris(&reg.redirect_uris, &reg.post_logout_redirect_uris)?;
     let redirect_uris = dedup(reg.redirect_uris);
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(field_error(
@@ -226,18 +313,7 @@ pub fn prepare(
     } else {
         reg.scopes
     };
-    for s in &scopes {
-        if !scope::is_scope_token(s) {
-            return Err(field_error("scope", format!("`{s}` is not a valid scope token")).into());
-        }
-        if s == scope::ADMIN && !reg.admin {
-            return Err(field_error(
-                "scope",
-                "the admin scope is given by --admin (admin: true) only",
-            )
-            .into());
-        }
-    }
+    valid_scopes(&scopes, reg.admin)?;
     if reg.admin {
         scopes.push(scope::ADMIN.to_owned());
     }
@@ -336,7 +412,7 @@ mod tests {
                     name: " ".into(),
                     ..base()
                 },
-                "name",
+                "client_name",
             ),
             (
                 "short secret",

@@ -155,3 +155,24 @@ pub async fn authenticate(
     let ok = hasher.verify(password.to_owned(), stored).await?;
     Ok(user.filter(|u| ok && !u.disabled))
 }
+
+/// Disables (or enables) an account. Disabling also revokes every grant and ends every browser
+/// session of the user, in one transaction.
+pub async fn set_disabled<C>(
+    db: &C,
+    user_id: &str,
+    disabled: bool,
+    now: UnixTime,
+) -> Result<(), AccountError>
+where
+    C: ConnectionTrait + sea_orm::TransactionTrait,
+{
+    let txn = db.begin().await.map_err(StoreError::from)?;
+    store::users::set_disabled(&txn, user_id, disabled, now).await?;
+    if disabled {
+        store::grants::revoke_for_user(&txn, user_id, now).await?;
+        store::sessions::delete_for_user(&txn, user_id).await?;
+    }
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}

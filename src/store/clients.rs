@@ -221,3 +221,31 @@ pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<(), St
     }
     Ok(())
 }
+
+/// Writes the mutable fields of a client (name, URIs, scopes, secret hash).
+pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    let r = client::Entity::update_many()
+        .col_expr(client::Column::Name, Expr::value(c.name.clone()))
+        .col_expr(
+            client::Column::SecretHash,
+            Expr::value(c.secret_hash.clone()),
+        )
+        .col_expr(
+            client::Column::RedirectUris,
+            Expr::value(to_json_list(&c.redirect_uris)),
+        )
+        .col_expr(
+            client::Column::PostLogoutRedirectUris,
+            Expr::value(to_json_list(&c.post_logout_redirect_uris)),
+        )
+        .col_expr(client::Column::Scopes, Expr::value(to_json_list(&c.scopes)))
+        .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
+        .filter(client::Column::ClientId.eq(c.client_id.as_str()))
+        .exec(db)
+        .await?;
+    if r.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -100,3 +100,18 @@ pub async fn find_refresh(
         .one(db)
         .await?)
 }
+
+/// Revokes every live grant of a user.
+pub async fn revoke_for_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -89,3 +89,18 @@ pub async fn delete_expired(db: &impl ConnectionTrait, now: UnixTime) -> Result<
         .await?;
     Ok(result.rows_affected)
 }
+
+/// Ends the publication of a retired key now. Returns whether `kid` was a retired key.
+pub async fn end_publication(
+    db: &impl ConnectionTrait,
+    kid: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let r = signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::PublishedUntil, Expr::value(now))
+        .filter(signing_key::Column::Kid.eq(kid))
+        .filter(signing_key::Column::State.eq(KeyState::Retired))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}

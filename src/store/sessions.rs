@@ -62,3 +62,12 @@ pub async fn rebind_requests(
         .await?;
     Ok(())
 }
+
+/// Ends every browser session of a user.
+pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result<(), StoreError> {
+    browser_session::Entity::delete_many()
+        .filter(browser_session::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -135,3 +135,70 @@ pub async fn set_password_hash(
     }
     Ok(())
 }
+
+/// Users ordered by id, for paging by id.
+pub async fn list_by_id(
+    db: &impl ConnectionTrait,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<User>, StoreError> {
+    let mut query = user::Entity::find().order_by_asc(user::Column::Id);
+    if let Some(after) = after {
+        query = query.filter(user::Column::Id.gt(after));
+    }
+    query
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Replaces a user's claims.
+pub async fn set_claims(
+    db: &impl ConnectionTrait,
+    id: &str,
+    claims: &Map<String, Value>,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let r = user::Entity::update_many()
+        .col_expr(
+            user::Column::Claims,
+            Expr::value(Value::Object(claims.clone()).to_string()),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    if r.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn set_disabled(
+    db: &impl ConnectionTrait,
+    id: &str,
+    disabled: bool,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let r = user::Entity::update_many()
+        .col_expr(user::Column::Disabled, Expr::value(disabled))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    if r.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), StoreError> {
+    let r = user::Entity::delete_by_id(id).exec(db).await?;
+    if r.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

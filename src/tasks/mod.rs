@@ -1,3 +1,4 @@
 //! Background loops started by the application. Each loop body is a function tests can call.
 
 pub mod key_refresh;
+pub mod rotation;

@@ -1,0 +1,237 @@
+//! `/admin/clients`
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::auth::AdminAuth;
+use super::objects::{AdminFailure, ClientCreate, ClientPage, ClientPatch, ClientView};
+use crate::http::openapi::ApiTags;
+use crate::oauth::registration::{self, ClientRegistration, ClientUpdate, SecretChoice};
+use crate::oauth::scope;
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+
+pub struct ClientsApi;
+
+#[derive(ApiResponse)]
+pub enum Created {
+    /// Registered. The secret is in this answer and never shown again.
+    #[oai(status = 201)]
+    Created(Json<ClientView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Found {
+    #[oai(status = 200)]
+    Ok(Json<ClientView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Listed {
+    #[oai(status = 200)]
+    Ok(Json<ClientPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted, with everything issued to it.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+fn not_found(e: StoreError) -> AdminFailure {
+    match e {
+        StoreError::NotFound => AdminFailure::NotFound("client"),
+        other => other.into(),
+    }
+}
+
+fn parse_scope(value: &str) -> Result<Vec<String>, AdminFailure> {
+    scope::parse(value).map_err(|e| {
+        AdminFailure::Invalid(registration::FieldError {
+            field: "scope",
+            message: e.description.into_owned(),
+        })
+    })
+}
+
+#[OpenApi(prefix_path = "/admin/clients", tag = "ApiTags::AdminClients")]
+impl ClientsApi {
+    /// Register a client
+    ///
+    /// **Permissions**: admin.
+    #[oai(path = "/", method = "post", operation_id = "admin_create_client")]
+    async fn create(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        body: Json<ClientCreate>,
+    ) -> Result<Created, AdminFailure> {
+        let b = body.0;
+        let secret = match (b.client_secret, b.public) {
+            (Some(_), true) => {
+                return Err(AdminFailure::Invalid(registration::FieldError {
+                    field: "client_secret",
+                    message: "a public client has no secret".into(),
+                }))
+            }
+            (Some(s), false) => SecretChoice::Given(s),
+            (None, true) => SecretChoice::Public,
+            (None, false) => SecretChoice::Generate,
+        };
+        let reg = ClientRegistration {
+            name: b.client_name,
+            client_id: b.client_id,
+            secret,
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            grant_types: b.grant_types,
+            scopes: match b.scope {
+                Some(s) => parse_scope(&s)?,
+                None => Vec::new(),
+            },
+            token_endpoint_auth_method: b.token_endpoint_auth_method,
+            admin: b.admin,
+        };
+        let registered =
+            registration::register(&state.db, reg, &state.secrets, state.clock.now()).await?;
+        tracing::info!(admin = %auth.0.client_id, action = "client.create", client_id = %registered.client.client_id);
+        Ok(Created::Created(Json(ClientView::new(
+            registered.client,
+            registered.secret,
+        ))))
+    }
+
+    /// List clients
+    ///
+    /// In client id order; pass the previous page's `next` as `after`.
+    ///
+    /// **Permissions**: admin.
+    #[oai(path = "/", method = "get", operation_id = "admin_list_clients")]
+    async fn list(
+        &self,
+        _auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        after: Query<Option<String>>,
+        /// 1 to 200, default 50.
+        limit: Query<Option<u64>>,
+    ) -> Result<Listed, AdminFailure> {
+        let limit = super::limit(limit.0);
+        let page = store::clients::list(&state.db, after.0.as_deref(), limit).await?;
+        let next = (page.len() as u64 == limit)
+            .then(|| page.last().map(|c| c.client_id.clone()))
+            .flatten();
+        Ok(Listed::Ok(Json(ClientPage {
+            items: page.into_iter().map(|c| ClientView::new(c, None)).collect(),
+            next,
+        })))
+    }
+
+    /// Get a client
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:client_id",
+        method = "get",
+        operation_id = "admin_get_client"
+    )]
+    async fn get(
+        &self,
+        _auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        client_id: Path<String>,
+    ) -> Result<Found, AdminFailure> {
+        let client = store::clients::get(&state.db, &client_id.0)
+            .await
+            .map_err(not_found)?;
+        Ok(Found::Ok(Json(ClientView::new(client, None))))
+    }
+
+    /// Update a client
+    ///
+    /// Name, redirect URIs, post-logout redirect URIs and allowed scopes; members left out
+    /// stay as they are.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:client_id",
+        method = "patch",
+        operation_id = "admin_update_client"
+    )]
+    async fn update(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        client_id: Path<String>,
+        body: Json<ClientPatch>,
+    ) -> Result<Found, AdminFailure> {
+        let client = store::clients::get(&state.db, &client_id.0)
+            .await
+            .map_err(not_found)?;
+        let b = body.0;
+        let update = ClientUpdate {
+            name: b.client_name,
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            scopes: b.scope.as_deref().map(parse_scope).transpose()?,
+        };
+        let client = registration::apply_update(client, update, state.clock.now())?;
+        store::clients::update(&state.db, &client)
+            .await
+            .map_err(not_found)?;
+        tracing::info!(admin = %auth.0.client_id, action = "client.update", client_id = %client.client_id);
+        Ok(Found::Ok(Json(ClientView::new(client, None))))
+    }
+
+    /// Delete a client
+    ///
+    /// Its codes, grants and tokens go with it.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:client_id",
+        method = "delete",
+        operation_id = "admin_delete_client"
+    )]
+    async fn delete(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        client_id: Path<String>,
+    ) -> Result<Deleted, AdminFailure> {
+        store::clients::delete(&state.db, &client_id.0)
+            .await
+            .map_err(not_found)?;
+        tracing::info!(admin = %auth.0.client_id, action = "client.delete", client_id = %client_id.0);
+        Ok(Deleted::Deleted)
+    }
+
+    /// Rotate a client's secret
+    ///
+    /// A new 256-bit secret, shown in this answer only. The old one stops working at once.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:client_id/secret",
+        method = "post",
+        operation_id = "admin_rotate_client_secret"
+    )]
+    async fn rotate_secret(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        client_id: Path<String>,
+    ) -> Result<Found, AdminFailure> {
+        let client = store::clients::get(&state.db, &client_id.0)
+            .await
+            .map_err(not_found)?;
+        let (client, secret) = registration::new_secret(client, &state.secrets, state.clock.now())?;
+        store::clients::update(&state.db, &client)
+            .await
+            .map_err(not_found)?;
+        tracing::info!(admin = %auth.0.client_id, action = "client.rotate_secret", client_id = %client.client_id);
+        Ok(Found::Ok(Json(ClientView::new(client, Some(secret)))))
+    }
+}

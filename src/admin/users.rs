@@ -1,0 +1,250 @@
+//! `/admin/users`
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::auth::AdminAuth;
+use super::objects::{
+    claims_map, AdminFailure, PasswordSet, UserCreate, UserPage, UserPatch, UserView,
+};
+use crate::http::openapi::ApiTags;
+use crate::oidc::accounts::{self, NewUser};
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+
+pub struct UsersApi;
+
+#[derive(ApiResponse)]
+pub enum Created {
+    #[oai(status = 201)]
+    Created(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Found {
+    #[oai(status = 200)]
+    Ok(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Listed {
+    #[oai(status = 200)]
+    Ok(Json<UserPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum Done {
+    #[oai(status = 204)]
+    Done,
+}
+
+fn not_found(e: StoreError) -> AdminFailure {
+    match e {
+        StoreError::NotFound => AdminFailure::NotFound("user"),
+        other => other.into(),
+    }
+}
+
+fn account_error(e: accounts::AccountError) -> AdminFailure {
+    match e {
+        accounts::AccountError::Store(s) => not_found(s),
+        other => other.into(),
+    }
+}
+
+#[OpenApi(prefix_path = "/admin/users", tag = "ApiTags::AdminUsers")]
+impl UsersApi {
+    /// Create a user
+    ///
+    /// **Permissions**: admin.
+    #[oai(path = "/", method = "post", operation_id = "admin_create_user")]
+    async fn create(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        body: Json<UserCreate>,
+    ) -> Result<Created, AdminFailure> {
+        let b = body.0;
+        let user = accounts::create(
+            &state.db,
+            &state.passwords,
+            NewUser {
+                username: b.username,
+                password: b.password,
+                claims: claims_map(b.claims.unwrap_or_default()),
+            },
+            state.clock.now(),
+        )
+        .await?;
+        tracing::info!(admin = %auth.0.client_id, action = "user.create", user_id = %user.id);
+        Ok(Created::Created(Json(user.into())))
+    }
+
+    /// List users
+    ///
+    /// In id order; pass the previous page's `next` as `after`.
+    ///
+    /// **Permissions**: admin.
+    #[oai(path = "/", method = "get", operation_id = "admin_list_users")]
+    async fn list(
+        &self,
+        _auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        after: Query<Option<String>>,
+        /// 1 to 200, default 50.
+        limit: Query<Option<u64>>,
+    ) -> Result<Listed, AdminFailure> {
+        let limit = super::limit(limit.0);
+        let page = store::users::list_by_id(&state.db, after.0.as_deref(), limit).await?;
+        let next = (page.len() as u64 == limit)
+            .then(|| page.last().map(|u| u.id.clone()))
+            .flatten();
+        Ok(Listed::Ok(Json(UserPage {
+            items: page.into_iter().map(UserView::from).collect(),
+            next,
+        })))
+    }
+
+    /// Get a user
+    ///
+    /// **Permissions**: admin.
+    #[oai(path = "/:id", method = "get", operation_id = "admin_get_user")]
+    async fn get(
+        &self,
+        _auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Found, AdminFailure> {
+        let user = store::users::get(&state.db, &id.0)
+            .await
+            .map_err(not_found)?;
+        Ok(Found::Ok(Json(user.into())))
+    }
+
+    /// Update a user's claims
+    ///
+    /// Replaces the claims (OIDC standard claims only).
+    ///
+    /// **Permissions**: admin.
+    #[oai(path = "/:id", method = "patch", operation_id = "admin_update_user")]
+    async fn update(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        id: Path<String>,
+        body: Json<UserPatch>,
+    ) -> Result<Found, AdminFailure> {
+        let claims = claims_map(body.0.claims);
+        accounts::validate_claims(&claims)?;
+        store::users::set_claims(&state.db, &id.0, &claims, state.clock.now())
+            .await
+            .map_err(not_found)?;
+        tracing::info!(admin = %auth.0.client_id, action = "user.update", user_id = %id.0);
+        let user = store::users::get(&state.db, &id.0)
+            .await
+            .map_err(not_found)?;
+        Ok(Found::Ok(Json(user.into())))
+    }
+
+    /// Set a user's password
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/password",
+        method = "put",
+        operation_id = "admin_set_user_password"
+    )]
+    async fn set_password(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        id: Path<String>,
+        body: Json<PasswordSet>,
+    ) -> Result<Done, AdminFailure> {
+        let user = store::users::get(&state.db, &id.0)
+            .await
+            .map_err(not_found)?;
+        accounts::set_password(
+            &state.db,
+            &state.passwords,
+            &user.username,
+            body.0.password,
+            state.clock.now(),
+        )
+        .await
+        .map_err(account_error)?;
+        tracing::info!(admin = %auth.0.client_id, action = "user.set_password", user_id = %id.0);
+        Ok(Done::Done)
+    }
+
+    /// Disable a user
+    ///
+    /// The user can no longer sign in; every grant is revoked and every session ended.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/disable",
+        method = "post",
+        operation_id = "admin_disable_user"
+    )]
+    async fn disable(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Found, AdminFailure> {
+        set_disabled(state, &auth, &id.0, true).await
+    }
+
+    /// Enable a user
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/enable",
+        method = "post",
+        operation_id = "admin_enable_user"
+    )]
+    async fn enable(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Found, AdminFailure> {
+        set_disabled(state, &auth, &id.0, false).await
+    }
+
+    /// Delete a user
+    ///
+    /// Their sessions, consents, grants and tokens go with them.
+    ///
+    /// **Permissions**: admin.
+    #[oai(path = "/:id", method = "delete", operation_id = "admin_delete_user")]
+    async fn delete(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Done, AdminFailure> {
+        store::users::delete(&state.db, &id.0)
+            .await
+            .map_err(not_found)?;
+        tracing::info!(admin = %auth.0.client_id, action = "user.delete", user_id = %id.0);
+        Ok(Done::Done)
+    }
+}
+
+async fn set_disabled(
+    state: &AppState,
+    auth: &AdminAuth,
+    id: &str,
+    disabled: bool,
+) -> Result<Found, AdminFailure> {
+    accounts::set_disabled(&state.db, id, disabled, state.clock.now())
+        .await
+        .map_err(account_error)?;
+    tracing::info!(admin = %auth.0.client_id, action = if disabled { "user.disable" } else { "user.enable" }, user_id = %id);
+    let user = store::users::get(&state.db, id).await.map_err(not_found)?;
+    Ok(Found::Ok(Json(user.into())))
+}
