@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::auth::AdminAuth;
 use super::objects::{AdminFailure, ClientCreate, ClientPage, ClientPatch, ClientView};
 use crate::http::openapi::ApiTags;
+use crate::http::payload::AdminJson;
 use crate::oauth::registration::{self, ClientRegistration, ClientUpdate, SecretChoice};
 use crate::oauth::scope;
 use crate::state::AppState;
@@ -67,7 +68,7 @@ impl ClientsApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
-        body: Json<ClientCreate>,
+        body: AdminJson<ClientCreate>,
     ) -> Result<Created, AdminFailure> {
         let b = body.0;
         let secret = match (b.client_secret, b.public) {
@@ -165,7 +166,7 @@ impl ClientsApi {
         auth: AdminAuth,
         Data(state): Data<&AppState>,
         client_id: Path<String>,
-        body: Json<ClientPatch>,
+        body: AdminJson<ClientPatch>,
     ) -> Result<Found, AdminFailure> {
         let client = store::clients::get(&state.db, &client_id.0)
             .await

@@ -236,7 +236,8 @@ impl ApiResponse for AdminFailure {
 // Clients
 
 /// A client to register (RFC 7591 member names).
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientCreate {
     /// Shown to users on the consent page.
     pub client_name: String,
@@ -246,14 +247,18 @@ pub struct ClientCreate {
     pub client_secret: Option<String>,
     /// A public client: no secret, PKCE S256 required.
     #[oai(default)]
+    #[serde(default)]
     pub public: bool,
     #[oai(default)]
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[oai(default)]
+    #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// authorization_code, refresh_token, client_credentials, device_code. Default:
     /// authorization_code and refresh_token.
     #[oai(default)]
+    #[serde(default)]
     pub grant_types: Vec<String>,
     /// Allowed scopes, space-separated. Default for user-facing clients: openid profile email
     /// address phone offline_access.
@@ -262,6 +267,7 @@ pub struct ClientCreate {
     pub token_endpoint_auth_method: Option<String>,
     /// An admin client: adds client_credentials and the admin scope.
     #[oai(default)]
+    #[serde(default)]
     pub admin: bool,
 }
 
@@ -305,7 +311,8 @@ impl ClientView {
 }
 
 /// Changes to a client; members left out stay as they are.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClientPatch {
     pub client_name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
@@ -325,7 +332,8 @@ pub struct ClientPage {
 // ---------------------------------------------------------------------------------------
 // Users
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserCreate {
     pub username: String,
     /// Stored as an argon2id hash; 8 to 1024 characters.
@@ -363,13 +371,15 @@ impl From<User> for UserView {
     }
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// Replaces the user's claims.
     pub claims: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordSet {
     pub password: String,
 }

@@ -10,6 +10,7 @@ use super::objects::{
     claims_map, AdminFailure, PasswordSet, UserCreate, UserPage, UserPatch, UserView,
 };
 use crate::http::openapi::ApiTags;
+use crate::http::payload::AdminJson;
 use crate::oidc::accounts::{self, NewUser};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
@@ -64,7 +65,7 @@ impl UsersApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
-        body: Json<UserCreate>,
+        body: AdminJson<UserCreate>,
     ) -> Result<Created, AdminFailure> {
         let b = body.0;
         let user = accounts::create(
@@ -134,7 +135,7 @@ impl UsersApi {
         auth: AdminAuth,
         Data(state): Data<&AppState>,
         id: Path<String>,
-        body: Json<UserPatch>,
+        body: AdminJson<UserPatch>,
     ) -> Result<Found, AdminFailure> {
         let claims = claims_map(body.0.claims);
         accounts::validate_claims(&claims)?;
@@ -161,7 +162,7 @@ impl UsersApi {
         auth: AdminAuth,
         Data(state): Data<&AppState>,
         id: Path<String>,
-        body: Json<PasswordSet>,
+        body: AdminJson<PasswordSet>,
     ) -> Result<Done, AdminFailure> {
         let user = store::users::get(&state.db, &id.0)
             .await

@@ -10,6 +10,7 @@
 
 mod helpers;
 
+mod admin;
 mod authorize;
 mod cli;
 mod client_credentials;
@@ -21,7 +22,9 @@ mod introspect_revoke;
 mod jwks;
 mod keys;
 mod logout;
+mod openapi;
 mod refresh;
+mod rotation;
 mod rp_library;
 mod token_code;
 mod userinfo;

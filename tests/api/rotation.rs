@@ -1,0 +1,182 @@
+//! Key rotation through the admin API and on a schedule, and several instances on one
+//! database.
+
+use oidcd::config::Seconds;
+use oidcd::Clock;
+
+use crate::admin::Admin;
+use crate::helpers::{kids, Backend, TestApp, TestEnv};
+use crate::jwks::verify_with_jwks;
+use crate::on_both_databases;
+
+on_both_databases!(
+    a_rotation_keeps_old_tokens_valid_and_signs_with_the_announced_key,
+    a_retired_key_disappears_once_its_tokens_have_expired,
+    the_schedule_rotates_once_per_interval,
+    instances_sharing_a_database_follow_each_others_rotations,
+);
+
+fn sign(app: &TestApp) -> String {
+    app.state
+        .keys
+        .current()
+        .signer()
+        .sign("JWT", &josekit::jwt::JwtPayload::new())
+        .unwrap()
+}
+
+async fn a_rotation_keeps_old_tokens_valid_and_signs_with_the_announced_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = Admin::new(&app).await;
+    let before = app.get_json("/jwks.json").await;
+    let old_token = sign(&app);
+
+    let (status, rotation) = admin
+        .post("/admin/keys/rotate?force=true", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200);
+
+    let after = app.get_json("/jwks.json").await;
+    verify_with_jwks(&old_token, &after);
+    let new_token = sign(&app);
+    // The new active key was already in the set published before the rotation.
+    verify_with_jwks(&new_token, &before);
+    assert!(kids(&before).contains(&rotation["activated"].as_str().unwrap().to_owned()));
+}
+
+async fn a_retired_key_disappears_once_its_tokens_have_expired(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let clock = Clock::fixed(1_900_000_000);
+    let mut config = env.config();
+    config.lifetimes.access_token = Seconds(60);
+    config.lifetimes.id_token = Seconds(60);
+    let app = env.spawn_config(config, clock.clone()).await;
+    let admin = Admin::new(&app).await;
+    let old = app.state.keys.current().signer().kid().to_owned();
+    admin
+        .post("/admin/keys/rotate?force=true", serde_json::json!({}))
+        .await;
+    assert!(kids(&app.get_json("/jwks.json").await).contains(&old));
+
+    clock.advance(59);
+    oidcd::tasks::rotation::tick(&app.state).await.unwrap();
+    app.state
+        .keys
+        .refresh(&app.state.db, clock.now())
+        .await
+        .unwrap();
+    assert!(
+        kids(&app.get_json("/jwks.json").await).contains(&old),
+        "still published while its tokens live"
+    );
+
+    clock.advance(2);
+    oidcd::tasks::rotation::tick(&app.state).await.unwrap();
+    app.state
+        .keys
+        .refresh(&app.state.db, clock.now())
+        .await
+        .unwrap();
+    assert!(!kids(&app.get_json("/jwks.json").await).contains(&old));
+    let rows = oidcd::store::keys::list(&app.state.db).await.unwrap();
+    assert!(
+        rows.iter().all(|r| r.kid != old),
+        "and removed from the database"
+    );
+}
+
+async fn the_schedule_rotates_once_per_interval(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let clock = Clock::fixed(1_900_000_000);
+    let mut config = env.config();
+    config.keys.rotation_interval = Seconds(1000);
+    let app = env.spawn_config(config, clock.clone()).await;
+    let first = app.state.keys.current().signer().kid().to_owned();
+
+    assert!(
+        oidcd::tasks::rotation::tick(&app.state)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due yet"
+    );
+    clock.advance(1000);
+    let rotated = oidcd::tasks::rotation::tick(&app.state)
+        .await
+        .unwrap()
+        .expect("due");
+    assert_eq!(rotated.retired, first);
+    assert_eq!(app.state.keys.current().signer().kid(), rotated.activated);
+    assert!(
+        oidcd::tasks::rotation::tick(&app.state)
+            .await
+            .unwrap()
+            .is_none(),
+        "once per interval"
+    );
+    clock.advance(999);
+    assert!(oidcd::tasks::rotation::tick(&app.state)
+        .await
+        .unwrap()
+        .is_none());
+    clock.advance(1);
+    assert!(oidcd::tasks::rotation::tick(&app.state)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn instances_sharing_a_database_follow_each_others_rotations(backend: Backend) {
+    if backend == Backend::Sqlite {
+        // Several instances share PostgreSQL; one SQLite file serves one instance.
+        return;
+    }
+    let env = TestEnv::new(backend).await;
+    let clock = Clock::fixed(1_900_000_000);
+    let mut config = env.config();
+    config.keys.rotation_interval = Seconds(1000);
+    let a = env.spawn_config(config.clone(), clock.clone()).await;
+    let b = env.spawn_config(config, clock.clone()).await;
+    let admin = Admin::new(&a).await;
+
+    // Rotate through A; B signs with the new key within its cache time (1 s in tests).
+    let (status, rotation) = admin
+        .post("/admin/keys/rotate?force=true", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let new_active = rotation["activated"].as_str().unwrap().to_owned();
+    let mut waited = 0;
+    while b.state.keys.current().signer().kid() != new_active {
+        assert!(waited < 50, "instance B did not follow the rotation");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        kids(&a.get_json("/jwks.json").await),
+        kids(&b.get_json("/jwks.json").await)
+    );
+    // Tokens from either verify with either's JWKS.
+    let (ta, tb) = (sign(&a), sign(&b));
+    for jwks in [
+        a.get_json("/jwks.json").await,
+        b.get_json("/jwks.json").await,
+    ] {
+        verify_with_jwks(&ta, &jwks);
+        verify_with_jwks(&tb, &jwks);
+    }
+
+    // A scheduled rotation happens once, not once per instance.
+    clock.advance(1000);
+    let (ra, rb) = tokio::join!(
+        oidcd::tasks::rotation::tick(&a.state),
+        oidcd::tasks::rotation::tick(&b.state)
+    );
+    let rotations = [ra.unwrap(), rb.unwrap()].into_iter().flatten().count();
+    assert_eq!(rotations, 1);
+    let rows = oidcd::store::keys::list(&a.state.db).await.unwrap();
+    let retired = rows
+        .iter()
+        .filter(|r| r.state == oidcd::keys::KeyState::Retired)
+        .count();
+    assert_eq!(retired, 2, "the forced rotation and one scheduled one");
+}
