@@ -162,12 +162,14 @@ impl Application {
     ) -> std::io::Result<()> {
         let refresher = tokio::spawn(tasks::key_refresh::run(self.state.clone()));
         let rotator = tokio::spawn(tasks::rotation::run(self.state.clone()));
+        let sweeper = tokio::spawn(tasks::sweeper::run(self.state.clone()));
         let app = router::build(self.state.clone());
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await;
         refresher.abort();
         rotator.abort();
+        sweeper.abort();
         self.state.db.close_by_ref().await.ok();
         result
     }

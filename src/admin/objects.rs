@@ -163,15 +163,15 @@ impl From<KeyError> for AdminFailure {
     }
 }
 
-impl IntoResponse for AdminFailure {
-    fn into_response(self) -> Response {
+impl AdminFailure {
+    fn response(&self) -> Response {
         let (status, error, description, field) = self.parts();
-        let body = AdminError {
+        let mut response = Json(AdminError {
             error: error.into(),
             error_description: description,
             field,
-        };
-        let mut response = Json(body).into_response();
+        })
+        .into_response();
         response.set_status(poem::http::StatusCode::from_u16(status).unwrap_or_default());
         response.headers_mut().insert(
             poem::http::header::CACHE_CONTROL,
@@ -181,21 +181,19 @@ impl IntoResponse for AdminFailure {
     }
 }
 
+impl IntoResponse for AdminFailure {
+    fn into_response(self) -> Response {
+        self.response()
+    }
+}
+
 impl poem::error::ResponseError for AdminFailure {
     fn status(&self) -> poem::http::StatusCode {
         poem::http::StatusCode::from_u16(self.parts().0).unwrap_or_default()
     }
 
     fn as_response(&self) -> Response {
-        let (status, error, description, field) = self.parts();
-        let mut response = Json(AdminError {
-            error: error.into(),
-            error_description: description,
-            field,
-        })
-        .into_response();
-        response.set_status(poem::http::StatusCode::from_u16(status).unwrap_or_default());
-        response
+        self.response()
     }
 }
 

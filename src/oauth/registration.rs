@@ -181,9 +181,9 @@ pub fn apply_update(
     if let Some(scopes) = update.scopes {
         let is_admin = client.scopes.iter().any(|s| s == scope::ADMIN);
         let mut scopes = dedup(scopes);
-        // The admin scope stays with an admin client and never comes to another one.
+        valid_scopes(&scopes, is_admin)?;
+        // The admin scope stays with an admin client (it is what makes it one).
         scopes.retain(|s| s != scope::ADMIN);
-        valid_scopes(&scopes, false)?;
         if is_admin {
             scopes.push(scope::ADMIN.to_owned());
         }

@@ -10,6 +10,7 @@ pub mod grants;
 pub mod keys;
 pub mod revocations;
 pub mod sessions;
+pub mod sweep;
 pub mod throttle;
 pub mod users;
 

@@ -2,3 +2,4 @@
 
 pub mod key_refresh;
 pub mod rotation;
+pub mod sweeper;

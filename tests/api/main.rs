@@ -26,5 +26,6 @@ mod openapi;
 mod refresh;
 mod rotation;
 mod rp_library;
+mod sweeper;
 mod token_code;
 mod userinfo;

@@ -1,0 +1,66 @@
+//! Deleting rows whose time is over, so tables of codes, sessions and tokens stay small.
+
+use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _};
+
+use super::StoreError;
+use crate::clock::UnixTime;
+use crate::db::entities::{
+    auth_code, authorization_request, browser_session, device_code, grant, revocation, throttle,
+};
+
+/// How many rows each sweep removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Swept {
+    pub authorization_requests: u64,
+    pub auth_codes: u64,
+    pub sessions: u64,
+    pub device_codes: u64,
+    /// Grants (refresh-token families) past their absolute lifetime, with their tokens.
+    pub grants: u64,
+    pub revocations: u64,
+    pub throttles: u64,
+}
+
+/// Used codes are kept this long after they expire, so a late second redemption is still
+/// recognised as reuse and revokes what the first one issued.
+pub const CODE_REUSE_MEMORY: i64 = 3600;
+
+pub async fn expired(db: &impl ConnectionTrait, now: UnixTime) -> Result<Swept, StoreError> {
+    Ok(Swept {
+        authorization_requests: authorization_request::Entity::delete_many()
+            .filter(authorization_request::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        auth_codes: auth_code::Entity::delete_many()
+            .filter(auth_code::Column::ExpiresAt.lte(now - CODE_REUSE_MEMORY))
+            .exec(db)
+            .await?
+            .rows_affected,
+        sessions: browser_session::Entity::delete_many()
+            .filter(browser_session::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        device_codes: device_code::Entity::delete_many()
+            .filter(device_code::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        grants: grant::Entity::delete_many()
+            .filter(grant::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        revocations: revocation::Entity::delete_many()
+            .filter(revocation::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        throttles: throttle::Entity::delete_many()
+            .filter(throttle::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+    })
+}

@@ -1,0 +1,29 @@
+//! Removes expired codes, pending requests, sessions, device codes, grants (with their refresh
+//! tokens), revocation entries and rate-limit counters, every few minutes. Every instance may
+//! sweep; deleting what is already gone costs nothing.
+
+use crate::state::AppState;
+use crate::store::sweep::{self, Swept};
+use crate::store::StoreError;
+
+/// How often each instance sweeps.
+pub const PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
+
+pub async fn sweep_once(state: &AppState) -> Result<Swept, StoreError> {
+    sweep::expired(&state.db, state.clock.now()).await
+}
+
+pub async fn run(state: AppState) {
+    let mut ticker = tokio::time::interval(PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match sweep_once(&state).await {
+            Ok(swept) if swept != Swept::default() => {
+                tracing::info!(?swept, "expired rows removed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping expired rows failed; will retry"),
+        }
+    }
+}
