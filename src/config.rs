@@ -199,6 +199,7 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub keys: KeysConfig,
     pub device: DeviceConfig,
+    pub login: LoginConfig,
 }
 
 impl Default for Config {
@@ -214,6 +215,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             keys: KeysConfig::default(),
             device: DeviceConfig::default(),
+            login: LoginConfig::default(),
         }
     }
 }
@@ -355,6 +357,29 @@ impl Default for DeviceConfig {
     }
 }
 
+/// Brute-force protection for the login forms.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// `OIDCD_LOGIN_FAILURES_PER_ACCOUNT`: failed logins for one username per window before
+    /// it is locked until the window ends, default 5.
+    pub failures_per_account: u32,
+    /// `OIDCD_LOGIN_FAILURES_PER_IP`: failed logins from one client IP per window, default 20.
+    pub failures_per_ip: u32,
+    /// `OIDCD_LOGIN_WINDOW`: default 15m.
+    pub window: Seconds,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_account: 5,
+            failures_per_ip: 20,
+            window: Seconds(900),
+        }
+    }
+}
+
 /// Reads environment variables and remembers which ones were asked for, so that a variable
 /// nobody asked for (a typo) can be reported.
 struct Env<'a> {
@@ -480,6 +505,13 @@ impl Config {
         )?;
         env.parse("OIDCD_DEVICE_GUESSES_PER_IP", &mut d.guesses_per_ip)?;
         env.parse("OIDCD_DEVICE_GUESS_WINDOW", &mut d.guess_window)?;
+        let g = &mut self.login;
+        env.parse(
+            "OIDCD_LOGIN_FAILURES_PER_ACCOUNT",
+            &mut g.failures_per_account,
+        )?;
+        env.parse("OIDCD_LOGIN_FAILURES_PER_IP", &mut g.failures_per_ip)?;
+        env.parse("OIDCD_LOGIN_WINDOW", &mut g.window)?;
         Ok(())
     }
 
@@ -544,6 +576,7 @@ impl Config {
                 "device.guess_window (OIDCD_DEVICE_GUESS_WINDOW)",
                 self.device.guess_window,
             ),
+            ("login.window (OIDCD_LOGIN_WINDOW)", self.login.window),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::invalid(name, "must be more than zero"));
@@ -557,6 +590,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "lifetimes.authorization_code (OIDCD_CODE_LIFETIME)",
                 "must be at most 10 minutes",
+            ));
+        }
+        if self.login.failures_per_account == 0 || self.login.failures_per_ip == 0 {
+            return Err(ConfigError::invalid(
+                "login.failures_per_account / failures_per_ip (OIDCD_LOGIN_FAILURES_PER_*)",
+                "must be at least 1",
             ));
         }
         if self.device.guesses_per_session == 0 || self.device.guesses_per_ip == 0 {

@@ -11,6 +11,8 @@ pub struct Metrics {
     pub code_reuse_detected: AtomicU64,
     /// Wrong username or password at a login form.
     pub login_failures: AtomicU64,
+    /// Logins refused because an account or IP reached its failure limit.
+    pub login_throttled: AtomicU64,
 }
 
 impl Metrics {

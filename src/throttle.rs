@@ -28,14 +28,15 @@ pub async fn blocked(
     Ok(false)
 }
 
-/// Counts one failure against every rule.
+/// Counts one failure against every rule; returns the highest count.
 pub async fn record_failure(
     db: &impl ConnectionTrait,
     rules: &[Rule],
     now: UnixTime,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
+    let mut highest = 0;
     for rule in rules {
-        store::throttle::hit(db, &rule.key, rule.window, now).await?;
+        highest = highest.max(store::throttle::hit(db, &rule.key, rule.window, now).await?);
     }
-    Ok(())
+    Ok(highest)
 }

@@ -46,6 +46,9 @@ Settings (a TOML file given by --config, overridden by environment variables):
   device.guesses_per_session       OIDCD_DEVICE_GUESSES_PER_SESSION  default 5
   device.guesses_per_ip            OIDCD_DEVICE_GUESSES_PER_IP  default 20
   device.guess_window              OIDCD_DEVICE_GUESS_WINDOW    default 15m
+  login.failures_per_account       OIDCD_LOGIN_FAILURES_PER_ACCOUNT  default 5
+  login.failures_per_ip            OIDCD_LOGIN_FAILURES_PER_IP  default 20
+  login.window                     OIDCD_LOGIN_WINDOW           default 15m
 Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.";
 
 #[derive(Debug, Parser)]

@@ -10,6 +10,14 @@ use crate::oauth::client_auth::Credentials;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 
+/// The client's IP address, as the connection shows it.
+pub fn client_ip(req: &Request) -> String {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
 /// Largest form body accepted.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 

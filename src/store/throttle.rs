@@ -42,6 +42,12 @@ pub async fn hit(
     count(db, key, window, now).await
 }
 
+/// Forgets `key` (a successful login clears its account's failures).
+pub async fn clear(db: &impl ConnectionTrait, key: &str) -> Result<(), StoreError> {
+    throttle::Entity::delete_by_id(key).exec(db).await?;
+    Ok(())
+}
+
 /// `key`'s count in its current window (0 when none is open).
 pub async fn count(
     db: &impl ConnectionTrait,

@@ -10,7 +10,7 @@ use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
 
 use super::pages;
-use super::session::{self, BrowserSession};
+use super::session::{self, BrowserSession, SignIn};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::http::extract;
@@ -45,7 +45,7 @@ pub async fn endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -
         Err(e) => return pages::error_page(state, &e),
     };
     let result = if is_post && params.contains("request_id") {
-        interaction(state, req.headers(), &params, now).await
+        interaction(state, req.headers(), &params, &extract::client_ip(req), now).await
     } else {
         start(state, req.headers(), &params, now, is_post).await
     };
@@ -176,6 +176,7 @@ async fn interaction(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    ip: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let expired = || {
@@ -220,7 +221,10 @@ async fn interaction(
             .await
         }
         (Some("login"), Stage::Login) => {
-            login(state, params, session, request_id, pending, &client, now).await
+            login(
+                state, params, session, request_id, pending, &client, ip, now,
+            )
+            .await
         }
         (Some("consent"), Stage::Consent) => {
             consent(state, params, &session, &id_hash, &pending.request, now).await
@@ -229,6 +233,7 @@ async fn interaction(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the request, its session and where it came from
 async fn login(
     state: &AppState,
     params: &Params,
@@ -236,20 +241,23 @@ async fn login(
     request_id: &str,
     mut pending: Pending,
     client: &Client,
+    ip: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let username = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
-    let Some((session, user)) = session::sign_in(state, &old, username, password, now).await?
-    else {
-        return Ok(login_page(
-            state,
-            client,
-            &old,
-            request_id,
-            &pending.request,
-            Some(username),
-        ));
+    let (session, user) = match session::sign_in(state, &old, username, password, ip, now).await? {
+        SignIn::Signed(signed) => *signed,
+        SignIn::Refused(message) => {
+            return Ok(login_page(
+                state,
+                client,
+                &old,
+                request_id,
+                &pending.request,
+                Some((username, message)),
+            ))
+        }
     };
 
     let cookie = Some(session::set_cookie(state, &session));
@@ -401,9 +409,10 @@ fn login_page(
     session: &BrowserSession,
     request_id: &str,
     request: &AuthorizationRequest,
-    failed_username: Option<&str>,
+    failure: Option<(&str, &str)>,
 ) -> Response {
-    let username = failed_username
+    let username = failure
+        .map(|(name, _)| name)
         .or(request.login_hint.as_deref())
         .unwrap_or_default();
     pages::render(
@@ -416,7 +425,7 @@ fn login_page(
             hidden => [("request_id", request_id)],
             csrf_token => session::csrf_token(state, session),
             username,
-            error => failed_username.map(|_| "Wrong username or password."),
+            error => failure.map(|(_, message)| message),
         },
         Some(&request.redirect_uri),
     )

@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem::{handler, Body, Request, Response};
 
 use super::pages;
-use super::session::{self, BrowserSession};
+use super::session::{self, BrowserSession, SignIn};
 use crate::clock::UnixTime;
 use crate::http::extract;
 use crate::oauth::device::{self, Lookup};
@@ -25,11 +25,7 @@ pub const PATH: &str = "/device";
 #[handler]
 pub async fn endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {
     let is_post = req.method() == Method::POST;
-    let ip = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let ip = extract::client_ip(req);
     let result = async {
         let params = extract::params(req, body).await?;
         let now = state.clock.now();
@@ -83,7 +79,7 @@ async fn post(
     let typed = params.get("user_code").unwrap_or_default();
     match params.get("step") {
         Some("code") => enter_code(state, &session, typed, ip, now).await,
-        Some("login") => login(state, session, params, typed, now).await,
+        Some("login") => login(state, session, params, typed, ip, now).await,
         Some("decide") => decide(state, &session, typed, params.get("decision"), now).await,
         Some("cancel") => Ok(entry_page(state, &session, "", None, StatusCode::OK)),
         _ => Err(OAuthError::invalid_request("The form is incomplete.")),
@@ -165,9 +161,9 @@ async fn next_page(
     code: &str,
     row: &DeviceRow,
     client: &Client,
-    failed_username: Option<&str>,
+    failure: Option<(&str, &str)>,
 ) -> Result<Response, OAuthError> {
-    let user = match (&session.row.user_id, failed_username) {
+    let user = match (&session.row.user_id, failure) {
         (Some(id), None) => match store::users::get(&state.db, id).await {
             Ok(u) if !u.disabled => Some(u),
             Ok(_) | Err(StoreError::NotFound) => None,
@@ -186,8 +182,8 @@ async fn next_page(
                 client_name => &client.name,
                 hidden => [("user_code", shown.as_str())],
                 csrf_token => session::csrf_token(state, session),
-                username => failed_username.unwrap_or_default(),
-                error => failed_username.map(|_| "Wrong username or password."),
+                username => failure.map(|(name, _)| name).unwrap_or_default(),
+                error => failure.map(|(_, message)| message),
             },
             None,
         ));
@@ -229,6 +225,7 @@ async fn login(
     old: BrowserSession,
     params: &Params,
     typed: &str,
+    ip: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let Some((code, row, client)) = pending(state, typed, now).await? else {
@@ -242,9 +239,12 @@ async fn login(
     };
     let username = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
-    match session::sign_in(state, &old, username, password, now).await? {
-        None => next_page(state, &old, &code, &row, &client, Some(username)).await,
-        Some((session, _)) => {
+    match session::sign_in(state, &old, username, password, ip, now).await? {
+        SignIn::Refused(message) => {
+            next_page(state, &old, &code, &row, &client, Some((username, message))).await
+        }
+        SignIn::Signed(signed) => {
+            let (session, _) = *signed;
             let page = next_page(state, &session, &code, &row, &client, None).await?;
             Ok(pages::with_cookie(
                 page,

@@ -12,6 +12,7 @@ use crate::oidc::accounts;
 use crate::state::AppState;
 use crate::store::users::User;
 use crate::store::{self, sessions::Session};
+use crate::throttle;
 
 const COOKIE_HTTP: &str = "oidcd_session";
 const COOKIE_HTTPS: &str = "__Host-oidcd_session";
@@ -115,17 +116,56 @@ pub fn sid(state: &AppState, session: &Session) -> String {
     crypto::b64url(mac.get(..18).unwrap_or_default())
 }
 
+/// What a login form submission led to.
+pub enum SignIn {
+    /// The user, in a new session that replaces the old one.
+    Signed(Box<(BrowserSession, User)>),
+    /// Refused, with the message to show. The same words whether or not the account exists.
+    Refused(&'static str),
+}
+
+pub const WRONG_CREDENTIALS: &str = "Wrong username or password.";
+pub const TOO_MANY_FAILURES: &str = "Too many failed attempts. Wait a few minutes, then try again.";
+
+fn login_rules(state: &AppState, username: &str, ip: &str) -> Vec<throttle::Rule> {
+    let l = &state.config.login;
+    let window = l.window.as_i64();
+    // Bounded and case-folded, so variants of one name share a counter.
+    let account: String = username.to_lowercase().chars().take(128).collect();
+    vec![
+        throttle::Rule {
+            key: format!("login:account:{account}"),
+            max: i64::from(l.failures_per_account),
+            window,
+        },
+        throttle::Rule {
+            key: format!("login:ip:{ip}"),
+            max: i64::from(l.failures_per_ip),
+            window,
+        },
+    ]
+}
+
 /// Checks a username and password and, when they are right, replaces `old` with a new
-/// session for that user (a new id: a planted cookie gains nothing). `None` for wrong
-/// credentials, which are counted.
+/// session for that user (a new id: a planted cookie gains nothing). Failures count against
+/// the username and the client IP (in the database, across instances); each answer after a
+/// failure is delayed a little more, and past the limit the form is refused until the window
+/// ends. Unknown usernames cost the same as known ones.
 pub async fn sign_in(
     state: &AppState,
     old: &BrowserSession,
     username: &str,
     password: &str,
+    ip: &str,
     now: UnixTime,
-) -> Result<Option<(BrowserSession, User)>, OAuthError> {
+) -> Result<SignIn, OAuthError> {
     use sea_orm::TransactionTrait as _;
+    let rules = login_rules(state, username, ip);
+    if throttle::blocked(&state.db, &rules, now).await? {
+        Metrics::incr(&state.metrics.login_throttled);
+        tracing::warn!(ip, "login throttled");
+        return Ok(SignIn::Refused(TOO_MANY_FAILURES));
+    }
     let user = accounts::authenticate(&state.db, &state.passwords, username, password)
         .await
         .map_err(|e| match e {
@@ -134,9 +174,16 @@ pub async fn sign_in(
         })?;
     let Some(user) = user else {
         Metrics::incr(&state.metrics.login_failures);
-        tracing::info!("failed login");
-        return Ok(None);
+        let failures = throttle::record_failure(&state.db, &rules, now).await?;
+        tracing::info!(ip, failures, "failed login");
+        // 100 ms, 200 ms, 400 ms ... up to 1.6 s: cheap for a person, slow for a script.
+        let exponent = u32::try_from(failures.clamp(1, 5) - 1).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(100 << exponent)).await;
+        return Ok(SignIn::Refused(WRONG_CREDENTIALS));
     };
+    if let Some(account) = rules.first() {
+        store::throttle::clear(&state.db, &account.key).await?;
+    }
     let session = new_session(state, Some((&user.id, now)), now)?;
     let txn = state.db.begin().await?;
     store::sessions::insert(&txn, &session.row).await?;
@@ -144,7 +191,7 @@ pub async fn sign_in(
     store::sessions::delete(&txn, &old.row.id_hash).await?;
     txn.commit().await?;
     tracing::info!(user_id = %user.id, "login");
-    Ok(Some((session, user)))
+    Ok(SignIn::Signed(Box::new((session, user))))
 }
 
 /// The session, or a new anonymous one (written now) with the cookie that carries it.

@@ -17,6 +17,7 @@ mod client_credentials;
 mod config;
 mod device;
 mod discovery;
+mod hardening;
 mod health;
 mod introspect_revoke;
 mod jwks;

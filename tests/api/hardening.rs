@@ -1,0 +1,128 @@
+//! Abuse resistance: login throttling per account and per IP, held in the database.
+
+use oidcd::Clock;
+
+use crate::helpers::{input_value, Backend, Browser, TestApp, TestEnv, TestUser, REDIRECT_URI};
+use crate::on_both_databases;
+
+on_both_databases!(
+    failed_logins_lock_the_account_without_telling_whether_it_exists,
+    failed_logins_from_one_ip_lock_that_ip,
+    login_throttling_holds_across_instances,
+);
+
+/// Opens the login page for a fresh authorization request in `browser`.
+async fn login_page(app: &TestApp, browser: &Browser, client_id: &str) -> String {
+    let url = app.authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid"),
+    ]);
+    browser.get(&url).await.text().await.unwrap()
+}
+
+async fn attempt(app: &TestApp, client_id: &str, username: &str, password: &str) -> (u16, String) {
+    let browser = Browser::new(app);
+    let page = login_page(app, &browser, client_id).await;
+    let response = browser
+        .submit(
+            &page,
+            "login",
+            &[("username", username), ("password", password)],
+        )
+        .await;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    (status, body)
+}
+
+fn normalized(page: &str, username: &str) -> String {
+    let mut out = page.replace(username, "X");
+    for name in ["csrf_token", "request_id"] {
+        if let Some(v) = input_value(page, name) {
+            out = out.replace(&v, "");
+        }
+    }
+    out
+}
+
+async fn failed_logins_lock_the_account_without_telling_whether_it_exists(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let clock = Clock::fixed(1_900_000_000);
+    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let client = app.register_client().await;
+    let user: TestUser = app.create_user().await;
+
+    for _ in 0..5 {
+        let (_, page) = attempt(&app, &client.id, &user.username, "wrong-password").await;
+        assert!(page.contains("Wrong username or password."));
+        let (_, page) = attempt(&app, &client.id, "nobody-at-all", "wrong-password").await;
+        assert!(page.contains("Wrong username or password."));
+    }
+
+    // Locked: even the right password is refused, and an unknown name looks the same.
+    let (known_status, known) = attempt(&app, &client.id, &user.username, &user.password).await;
+    let (unknown_status, unknown) =
+        attempt(&app, &client.id, "nobody-at-all", "whatever-it-is").await;
+    assert!(known.contains("Too many failed attempts"));
+    assert_eq!(known_status, unknown_status);
+    assert_eq!(
+        normalized(&known, &user.username),
+        normalized(&unknown, "nobody-at-all")
+    );
+    assert!(oidcd::metrics::Metrics::get(&app.state.metrics.login_throttled) >= 2);
+
+    // The lock ends with the window.
+    clock.advance(901);
+    let browser = Browser::new(&app);
+    let page = login_page(&app, &browser, &client.id).await;
+    let ok = browser.login(&page, &user).await;
+    assert_eq!(ok.status(), 200, "the consent page");
+    assert!(ok
+        .text()
+        .await
+        .unwrap()
+        .contains("name=\"step\" value=\"consent\""));
+}
+
+async fn failed_logins_from_one_ip_lock_that_ip(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.login.failures_per_ip = 3;
+    let app = env.spawn_config(config, Clock::fixed(1_900_000_000)).await;
+    let client = app.register_client().await;
+    let user = app.create_user().await;
+
+    for name in ["alice", "bob", "carol"] {
+        let (_, page) = attempt(&app, &client.id, name, "wrong-password").await;
+        assert!(page.contains("Wrong username or password."));
+    }
+    // This account never failed, but the IP did.
+    let (_, page) = attempt(&app, &client.id, &user.username, &user.password).await;
+    assert!(page.contains("Too many failed attempts"));
+}
+
+async fn login_throttling_holds_across_instances(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return; // several instances share PostgreSQL
+    }
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.login.failures_per_account = 3;
+    let clock = Clock::fixed(1_900_000_000);
+    let a = env.spawn_config(config.clone(), clock.clone()).await;
+    let b = env.spawn_config(config, clock).await;
+    let client = a.register_client().await;
+    let user = a.create_user().await;
+
+    attempt(&a, &client.id, &user.username, "wrong-1-password").await;
+    attempt(&b, &client.id, &user.username, "wrong-2-password").await;
+    attempt(&a, &client.id, &user.username, "wrong-3-password").await;
+
+    let (_, page) = attempt(&b, &client.id, &user.username, &user.password).await;
+    assert!(
+        page.contains("Too many failed attempts"),
+        "instance B knows about A's failures"
+    );
+}
