@@ -200,6 +200,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub device: DeviceConfig,
     pub login: LoginConfig,
+    pub client_auth: ClientAuthConfig,
 }
 
 impl Default for Config {
@@ -216,6 +217,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             device: DeviceConfig::default(),
             login: LoginConfig::default(),
+            client_auth: ClientAuthConfig::default(),
         }
     }
 }
@@ -380,6 +382,31 @@ impl Default for LoginConfig {
     }
 }
 
+/// Brute-force protection for client authentication at the token, device authorization,
+/// introspection and revocation endpoints.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientAuthConfig {
+    /// `OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT`: failed authentications for one client id per
+    /// window before it is refused until the window ends, default 20.
+    pub failures_per_client: u32,
+    /// `OIDCD_CLIENT_AUTH_FAILURES_PER_IP`: failed authentications from one IP per window,
+    /// default 50.
+    pub failures_per_ip: u32,
+    /// `OIDCD_CLIENT_AUTH_WINDOW`: default 15m.
+    pub window: Seconds,
+}
+
+impl Default for ClientAuthConfig {
+    fn default() -> Self {
+        Self {
+            failures_per_client: 20,
+            failures_per_ip: 50,
+            window: Seconds(900),
+        }
+    }
+}
+
 /// Reads environment variables and remembers which ones were asked for, so that a variable
 /// nobody asked for (a typo) can be reported.
 struct Env<'a> {
@@ -512,6 +539,13 @@ impl Config {
         )?;
         env.parse("OIDCD_LOGIN_FAILURES_PER_IP", &mut g.failures_per_ip)?;
         env.parse("OIDCD_LOGIN_WINDOW", &mut g.window)?;
+        let c = &mut self.client_auth;
+        env.parse(
+            "OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT",
+            &mut c.failures_per_client,
+        )?;
+        env.parse("OIDCD_CLIENT_AUTH_FAILURES_PER_IP", &mut c.failures_per_ip)?;
+        env.parse("OIDCD_CLIENT_AUTH_WINDOW", &mut c.window)?;
         Ok(())
     }
 
@@ -577,6 +611,10 @@ impl Config {
                 self.device.guess_window,
             ),
             ("login.window (OIDCD_LOGIN_WINDOW)", self.login.window),
+            (
+                "client_auth.window (OIDCD_CLIENT_AUTH_WINDOW)",
+                self.client_auth.window,
+            ),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::invalid(name, "must be more than zero"));
@@ -590,6 +628,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "lifetimes.authorization_code (OIDCD_CODE_LIFETIME)",
                 "must be at most 10 minutes",
+            ));
+        }
+        if self.client_auth.failures_per_client == 0 || self.client_auth.failures_per_ip == 0 {
+            return Err(ConfigError::invalid(
+                "client_auth.failures_per_client / failures_per_ip (OIDCD_CLIENT_AUTH_FAILURES_PER_*)",
+                "must be at least 1",
             ));
         }
         if self.login.failures_per_account == 0 || self.login.failures_per_ip == 0 {

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub login_failures: AtomicU64,
     /// Logins refused because an account or IP reached its failure limit.
     pub login_throttled: AtomicU64,
+    /// Client authentications refused because a client id or IP reached its failure limit.
+    pub client_auth_throttled: AtomicU64,
 }
 
 impl Metrics {

@@ -14,18 +14,30 @@ pub struct Rule {
     pub window: i64,
 }
 
-/// Whether any rule has reached its limit.
+/// Whether any rule has reached its limit (one query when the rules share a window).
 pub async fn blocked(
     db: &impl ConnectionTrait,
     rules: &[Rule],
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    for rule in rules {
-        if store::throttle::count(db, &rule.key, rule.window, now).await? >= rule.max {
-            return Ok(true);
+    let Some(window) = rules.first().map(|r| r.window) else {
+        return Ok(false);
+    };
+    if rules.iter().any(|r| r.window != window) {
+        for rule in rules {
+            if store::throttle::count(db, &rule.key, rule.window, now).await? >= rule.max {
+                return Ok(true);
+            }
         }
+        return Ok(false);
     }
-    Ok(false)
+    let keys: Vec<&str> = rules.iter().map(|r| r.key.as_str()).collect();
+    let counts = store::throttle::counts(db, &keys, window, now).await?;
+    Ok(rules.iter().any(|rule| {
+        counts
+            .iter()
+            .any(|(key, count)| *key == rule.key && *count >= rule.max)
+    }))
 }
 
 /// Counts one failure against every rule; returns the highest count.

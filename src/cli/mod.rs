@@ -49,6 +49,9 @@ Settings (a TOML file given by --config, overridden by environment variables):
   login.failures_per_account       OIDCD_LOGIN_FAILURES_PER_ACCOUNT  default 5
   login.failures_per_ip            OIDCD_LOGIN_FAILURES_PER_IP  default 20
   login.window                     OIDCD_LOGIN_WINDOW           default 15m
+  client_auth.failures_per_client  OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT  default 20
+  client_auth.failures_per_ip      OIDCD_CLIENT_AUTH_FAILURES_PER_IP  default 50
+  client_auth.window               OIDCD_CLIENT_AUTH_WINDOW     default 15m
 Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.";
 
 #[derive(Debug, Parser)]

@@ -15,13 +15,15 @@ use super::dto::{
 use super::extract;
 use super::openapi::ApiTags;
 use super::payload::OAuthForm;
+use crate::metrics::Metrics;
 use crate::oauth::client_auth::Credentials;
-use crate::oauth::error::OAuthError;
+use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::grants::TokenContext;
 use crate::oauth::params::Params;
 use crate::oauth::{device, introspect, revoke, token};
 use crate::oidc::userinfo;
 use crate::state::AppState;
+use crate::throttle;
 
 /// HTTP Basic with the client id and secret, each form-encoded first (RFC 6749 2.3.1).
 #[derive(SecurityScheme)]
@@ -109,6 +111,50 @@ fn credentials(req: &Request, params: &Params) -> Result<Credentials, OAuthError
     extract::credentials(req.headers(), params)
 }
 
+/// Runs a client-authenticated operation behind the client-authentication limits: refused
+/// while the claimed client id or the client IP is over its limit; every `invalid_client`
+/// answer counts against both (in the database, across instances).
+async fn guarded<T>(
+    state: &AppState,
+    req: &Request,
+    credentials: &Credentials,
+    operation: impl std::future::Future<Output = Result<T, OAuthError>>,
+) -> Result<T, OAuthError> {
+    let now = state.clock.now();
+    let c = &state.config.client_auth;
+    let window = c.window.as_i64();
+    let claimed: String = credentials
+        .claimed_id()
+        .unwrap_or_default()
+        .chars()
+        .take(128)
+        .collect();
+    let rules = [
+        throttle::Rule {
+            key: format!("client-auth:client:{claimed}"),
+            max: i64::from(c.failures_per_client),
+            window,
+        },
+        throttle::Rule {
+            key: format!("client-auth:ip:{}", extract::client_ip(req)),
+            max: i64::from(c.failures_per_ip),
+            window,
+        },
+    ];
+    if throttle::blocked(&state.db, &rules, now).await? {
+        Metrics::incr(&state.metrics.client_auth_throttled);
+        tracing::warn!(client_id = %claimed, "client authentication throttled");
+        return Err(OAuthError::invalid_client(
+            "Too many failed authentications for this client; retry later.",
+        ));
+    }
+    let result = operation.await;
+    if matches!(&result, Err(e) if e.code == ErrorCode::InvalidClient) {
+        throttle::record_failure(&state.db, &rules, now).await?;
+    }
+    result
+}
+
 pub struct ProtocolApi;
 
 #[OpenApi(tag = "ApiTags::Protocol")]
@@ -139,7 +185,13 @@ impl ProtocolApi {
             metrics: &state.metrics,
             now: state.clock.now(),
         };
-        let tokens = token::token(&ctx, &credentials, &form.params).await?;
+        let tokens = guarded(
+            state,
+            req,
+            &credentials,
+            token::token(&ctx, &credentials, &form.params),
+        )
+        .await?;
         Ok(TokenOk::Ok(
             Json(tokens.into()),
             NO_STORE.into(),
@@ -167,7 +219,7 @@ impl ProtocolApi {
         form: OAuthForm<DeviceAuthorizationRequest>,
     ) -> Result<DeviceOk, OAuthFailure> {
         let credentials = credentials(req, &form.params)?;
-        let response = device::authorize_device(
+        let operation = device::authorize_device(
             &state.db,
             &state.secrets,
             &credentials,
@@ -176,8 +228,8 @@ impl ProtocolApi {
             state.config.lifetimes.device_code.as_i64(),
             state.config.device.interval.as_i64(),
             state.clock.now(),
-        )
-        .await?;
+        );
+        let response = guarded(state, req, &credentials, operation).await?;
         Ok(DeviceOk::Ok(Json(response.into()), NO_STORE.into()))
     }
 
@@ -202,7 +254,7 @@ impl ProtocolApi {
     ) -> Result<IntrospectOk, OAuthFailure> {
         let credentials = credentials(req, &form.params)?;
         let keys = state.keys.current();
-        let result = introspect::introspect(
+        let operation = introspect::introspect(
             &state.db,
             &state.secrets,
             &keys,
@@ -210,8 +262,8 @@ impl ProtocolApi {
             &credentials,
             &form.params,
             state.clock.now(),
-        )
-        .await?;
+        );
+        let result = guarded(state, req, &credentials, operation).await?;
         Ok(IntrospectOk::Ok(Json(result.into()), NO_STORE.into()))
     }
 
@@ -231,7 +283,7 @@ impl ProtocolApi {
     ) -> Result<RevokeOk, OAuthFailure> {
         let credentials = credentials(req, &form.params)?;
         let keys = state.keys.current();
-        revoke::revoke(
+        let operation = revoke::revoke(
             &state.db,
             &state.secrets,
             &keys,
@@ -239,8 +291,8 @@ impl ProtocolApi {
             &credentials,
             &form.params,
             state.clock.now(),
-        )
-        .await?;
+        );
+        guarded(state, req, &credentials, operation).await?;
         Ok(RevokeOk::Ok(NO_STORE.into()))
     }
 

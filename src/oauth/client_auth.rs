@@ -18,6 +18,16 @@ pub struct Credentials {
     pub client_secret: Option<String>,
 }
 
+impl Credentials {
+    /// The client id the request claims, however it was sent.
+    pub fn claimed_id(&self) -> Option<&str> {
+        self.basic
+            .as_ref()
+            .map(|(id, _)| id.as_str())
+            .or(self.client_id.as_deref())
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")

@@ -48,6 +48,23 @@ pub async fn clear(db: &impl ConnectionTrait, key: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The counts of `keys` in their current windows (keys with no open window are left out).
+pub async fn counts(
+    db: &impl ConnectionTrait,
+    keys: &[&str],
+    window: i64,
+    now: UnixTime,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(throttle::Entity::find()
+        .filter(Column::Key.is_in(keys.iter().copied()))
+        .filter(Column::WindowStart.gt(now - window))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.key, r.count))
+        .collect())
+}
+
 /// `key`'s count in its current window (0 when none is open).
 pub async fn count(
     db: &impl ConnectionTrait,

@@ -9,6 +9,7 @@ on_both_databases!(
     failed_logins_lock_the_account_without_telling_whether_it_exists,
     failed_logins_from_one_ip_lock_that_ip,
     login_throttling_holds_across_instances,
+    failed_client_authentication_is_limited_per_client_and_per_ip,
 );
 
 /// Opens the login page for a fresh authorization request in `browser`.
@@ -125,4 +126,67 @@ async fn login_throttling_holds_across_instances(backend: Backend) {
         page.contains("Too many failed attempts"),
         "instance B knows about A's failures"
     );
+}
+
+async fn failed_client_authentication_is_limited_per_client_and_per_ip(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.client_auth.failures_per_client = 3;
+    config.client_auth.failures_per_ip = 6;
+    let app = env.spawn_config(config, Clock::fixed(1_900_000_000)).await;
+    let service = || oidcd::oauth::registration::ClientRegistration {
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["photos:read".into()],
+        ..Default::default()
+    };
+    let target = app.register_client_with(service()).await;
+    let bystander = app.register_client_with(service()).await;
+    let grant = [("grant_type", "client_credentials")];
+
+    for _ in 0..3 {
+        let r = app
+            .token(&grant, Some((&target.id, "guess-guess-guess")))
+            .await;
+        crate::helpers::assert_oauth_error(r, 401, "invalid_client").await;
+    }
+    // The right secret is refused now, at the token endpoint and at introspection alike.
+    let locked = app
+        .token(
+            &grant,
+            Some((&target.id, target.secret.as_deref().unwrap())),
+        )
+        .await;
+    let body = crate::helpers::assert_oauth_error(locked, 401, "invalid_client").await;
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("Too many"));
+    let introspect = crate::helpers::http_client()
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&target.id, target.secret.as_deref())
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspect.status(), 401);
+    // Another client from the same IP still works (3 failures < 6)...
+    let ok = app
+        .token(
+            &grant,
+            Some((&bystander.id, bystander.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    // ...until the IP's own limit: three more failures under other ids.
+    for id in ["a", "b", "c"] {
+        app.token(&grant, Some((id, "guess-guess-guess"))).await;
+    }
+    let blocked = app
+        .token(
+            &grant,
+            Some((&bystander.id, bystander.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(blocked.status(), 401);
+    assert!(oidcd::metrics::Metrics::get(&app.state.metrics.client_auth_throttled) >= 3);
 }
