@@ -24,6 +24,7 @@ mod jwks;
 mod keys;
 mod logout;
 mod openapi;
+mod parsers;
 mod refresh;
 mod rotation;
 mod rp_library;
