@@ -190,3 +190,87 @@ async fn failed_client_authentication_is_limited_per_client_and_per_ip(backend: 
     assert_eq!(blocked.status(), 401);
     assert!(oidcd::metrics::Metrics::get(&app.state.metrics.client_auth_throttled) >= 3);
 }
+
+crate::on_both_databases!(hostile_requests_get_protocol_errors_never_a_500);
+
+/// Oversized bodies, huge parameters, repeated parameters, invalid UTF-8 and wrong content
+/// types at every endpoint that reads a body: each gets the protocol's own error.
+async fn hostile_requests_get_protocol_errors_never_a_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = app.register_client().await;
+    let http = crate::helpers::http_client();
+    let huge = "x".repeat(200_000);
+    let big_param = format!("grant_type=authorization_code&code={}", "y".repeat(60_000));
+    let bodies: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("oversized", "application/x-www-form-urlencoded", huge.clone().into_bytes()),
+        ("huge parameter", "application/x-www-form-urlencoded", big_param.into_bytes()),
+        ("repeated", "application/x-www-form-urlencoded", b"grant_type=client_credentials&grant_type=refresh_token&token=a&token=b&scope=a&scope=b".to_vec()),
+        ("invalid utf-8", "application/x-www-form-urlencoded", b"grant_type=\xff\xfe&token=\xc3\x28&code=%ff%fe".to_vec()),
+        ("json", "application/json", br#"{"grant_type":"client_credentials"}"#.to_vec()),
+        ("no content type", "", b"grant_type=client_credentials".to_vec()),
+        ("multipart", "multipart/form-data; boundary=x", b"--x--".to_vec()),
+        ("empty", "application/x-www-form-urlencoded", Vec::new()),
+    ];
+    let endpoints = [
+        "/oauth/token",
+        "/oauth/device_authorization",
+        "/oauth/introspect",
+        "/oauth/revoke",
+        "/oauth/userinfo",
+        "/oauth/authorize",
+        "/oauth/logout",
+        "/device",
+        "/admin/clients",
+    ];
+    for path in endpoints {
+        for (label, content_type, body) in &bodies {
+            let mut req = http
+                .post(app.url(path))
+                .basic_auth(&client.id, client.secret.as_deref())
+                .body(body.clone());
+            if !content_type.is_empty() {
+                req = req.header("content-type", *content_type);
+            }
+            let response = req.send().await.unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                (400..500).contains(&status) || status == 200,
+                "{path} {label}: status {status}"
+            );
+            let ct = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let text = response.text().await.unwrap();
+            if ct.starts_with("application/json") {
+                let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert!(
+                    json["error"].is_string() || status == 200,
+                    "{path} {label}: {text}"
+                );
+            } else if ct.starts_with("text/html") {
+                assert!(text.contains("<html"), "{path} {label}");
+            } else {
+                // Bare challenges (401 without a body) are fine; anything else is not.
+                assert!(
+                    status == 401 || status == 405 || text.is_empty(),
+                    "{path} {label}: {ct} {text}"
+                );
+            }
+        }
+    }
+    // Huge query strings at the page endpoints.
+    for path in ["/oauth/authorize", "/oauth/logout", "/device"] {
+        let response = http
+            .get(format!("{}?state={}", app.url(path), "s".repeat(20_000)))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        assert!(
+            (400..500).contains(&status) || status == 200,
+            "{path}: {status}"
+        );
+    }
+}
