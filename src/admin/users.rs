@@ -13,6 +13,7 @@ use crate::http::openapi::ApiTags;
 use crate::http::payload::AdminJson;
 use crate::oidc::accounts::{self, NewUser};
 use crate::state::AppState;
+use crate::store::users::UserOrder;
 use crate::store::{self, StoreError};
 
 pub struct UsersApi;
@@ -98,7 +99,7 @@ impl UsersApi {
         limit: Query<Option<u64>>,
     ) -> Result<Listed, AdminFailure> {
         let limit = super::limit(limit.0);
-        let page = store::users::list_by_id(&state.db, after.0.as_deref(), limit).await?;
+        let page = store::users::list(&state.db, UserOrder::Id, after.0.as_deref(), limit).await?;
         let next = (page.len() as u64 == limit)
             .then(|| page.last().map(|u| u.id.clone()))
             .flatten();

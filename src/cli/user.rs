@@ -106,7 +106,13 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
             let mut after: Option<String> = None;
             println!("{:<24} {:<38} email", "username", "sub");
             loop {
-                let page = store::users::list(&rt.db, after.as_deref(), 200).await?;
+                let page = store::users::list(
+                    &rt.db,
+                    store::users::UserOrder::Username,
+                    after.as_deref(),
+                    200,
+                )
+                .await?;
                 for u in &page {
                     let email = u.claims.get("email").and_then(Value::as_str).unwrap_or("");
                     println!("{:<24} {:<38} {email}", u.username, u.id);

@@ -85,15 +85,27 @@ pub async fn find_by_username(
         .transpose()
 }
 
-/// Users ordered by username, `limit` at most, starting after `after` (keyset paging).
+/// The order users are listed (and paged) in.
+#[derive(Clone, Copy, Debug)]
+pub enum UserOrder {
+    Username,
+    Id,
+}
+
+/// Users in `order`, `limit` at most, starting after `after` (keyset paging on that column).
 pub async fn list(
     db: &impl ConnectionTrait,
+    order: UserOrder,
     after: Option<&str>,
     limit: u64,
 ) -> Result<Vec<User>, StoreError> {
-    let mut query = user::Entity::find().order_by_asc(user::Column::Username);
+    let column = match order {
+        UserOrder::Username => user::Column::Username,
+        UserOrder::Id => user::Column::Id,
+    };
+    let mut query = user::Entity::find().order_by_asc(column);
     if let Some(after) = after {
-        query = query.filter(user::Column::Username.gt(after));
+        query = query.filter(column.gt(after));
     }
     query
         .limit(limit)
@@ -134,25 +146,6 @@ pub async fn set_password_hash(
         return Err(StoreError::NotFound);
     }
     Ok(())
-}
-
-/// Users ordered by id, for paging by id.
-pub async fn list_by_id(
-    db: &impl ConnectionTrait,
-    after: Option<&str>,
-    limit: u64,
-) -> Result<Vec<User>, StoreError> {
-    let mut query = user::Entity::find().order_by_asc(user::Column::Id);
-    if let Some(after) = after {
-        query = query.filter(user::Column::Id.gt(after));
-    }
-    query
-        .limit(limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(from_row)
-        .collect()
 }
 
 /// Replaces a user's claims.
