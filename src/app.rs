@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::crypto::{CryptoError, KeyedHasher, PasswordHasher};
 use crate::db::{self, DbError};
+use crate::http::conn::DeadlineAcceptor;
 use crate::http::router;
 use crate::keys::{self, kek::KekError, Kek, KeyCache, KeyError};
 use crate::oidc::discovery::Metadata;
@@ -164,7 +165,12 @@ impl Application {
         let rotator = tokio::spawn(tasks::rotation::run(self.state.clone()));
         let sweeper = tokio::spawn(tasks::sweeper::run(self.state.clone()));
         let app = router::build(self.state.clone());
-        let result = Server::new_with_acceptor(self.acceptor)
+        let limits = &self.state.config.http;
+        // A client still sending its request a few seconds after the handler would have
+        // timed out is disconnected.
+        let deadline = limits.request_timeout.as_duration() + std::time::Duration::from_secs(5);
+        let result = Server::new_with_acceptor(DeadlineAcceptor::new(self.acceptor, deadline))
+            .idle_timeout(limits.idle_timeout.as_duration())
             .run_with_graceful_shutdown(app, shutdown, Some(std::time::Duration::from_secs(10)))
             .await;
         refresher.abort();

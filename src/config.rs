@@ -201,6 +201,7 @@ pub struct Config {
     pub device: DeviceConfig,
     pub login: LoginConfig,
     pub client_auth: ClientAuthConfig,
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -218,6 +219,7 @@ impl Default for Config {
             device: DeviceConfig::default(),
             login: LoginConfig::default(),
             client_auth: ClientAuthConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -407,6 +409,29 @@ impl Default for ClientAuthConfig {
     }
 }
 
+/// Connection and request limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `OIDCD_REQUEST_TIMEOUT`: the longest a request may take, from its first byte to the
+    /// start of its response, default 30s. A handler still running then is cancelled (its
+    /// transaction rolls back) and answered 503 `temporarily_unavailable`; a client still
+    /// sending its request a few seconds later has its connection closed.
+    pub request_timeout: Seconds,
+    /// `OIDCD_IDLE_TIMEOUT`: a kept-alive connection with no traffic for this long is closed,
+    /// default 60s.
+    pub idle_timeout: Seconds,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Seconds(30),
+            idle_timeout: Seconds(60),
+        }
+    }
+}
+
 /// Reads environment variables and remembers which ones were asked for, so that a variable
 /// nobody asked for (a typo) can be reported.
 struct Env<'a> {
@@ -546,6 +571,8 @@ impl Config {
         )?;
         env.parse("OIDCD_CLIENT_AUTH_FAILURES_PER_IP", &mut c.failures_per_ip)?;
         env.parse("OIDCD_CLIENT_AUTH_WINDOW", &mut c.window)?;
+        env.parse("OIDCD_REQUEST_TIMEOUT", &mut self.http.request_timeout)?;
+        env.parse("OIDCD_IDLE_TIMEOUT", &mut self.http.idle_timeout)?;
         Ok(())
     }
 
@@ -614,6 +641,14 @@ impl Config {
             (
                 "client_auth.window (OIDCD_CLIENT_AUTH_WINDOW)",
                 self.client_auth.window,
+            ),
+            (
+                "http.request_timeout (OIDCD_REQUEST_TIMEOUT)",
+                self.http.request_timeout,
+            ),
+            (
+                "http.idle_timeout (OIDCD_IDLE_TIMEOUT)",
+                self.http.idle_timeout,
             ),
         ] {
             if value.0 == 0 {

@@ -1,16 +1,17 @@
 //! Leaf cryptography: randomness, keyed hashes of secrets, codes and tokens, constant-time
-//! comparison, and argon2id password hashing off the async workers behind a bound.
+//! comparison, and argon2id password hashing on a bounded set of its own threads.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{mpsc, Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::Argon2Config;
 
@@ -22,8 +23,8 @@ pub enum CryptoError {
     Random(#[from] openssl::error::ErrorStack),
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
-    #[error("the password hashing task did not finish: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error("the password hashing threads stopped")]
+    HasherStopped,
     #[error("invalid key length for HMAC")]
     KeyLength,
 }
@@ -100,17 +101,22 @@ impl KeyedHasher {
     }
 }
 
-/// argon2id for user passwords, computed on the blocking pool with at most
-/// `max_concurrent` hashes at a time, so a login flood cannot starve other requests or
-/// exhaust memory.
+/// argon2id for user passwords, on `max_concurrent` dedicated threads. Each thread allocates
+/// its argon2 working memory once and reuses it, so the memory spent on hashing is fixed at
+/// `max_concurrent` x `memory_kib` however many logins arrive at once (with the allocator
+/// left to it, every thread of a blocking pool keeps its own freed arena). A login flood
+/// queues here; the async workers serving discovery, JWKS and tokens never wait for it.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// A hash of a random password with the same parameters, verified against when the
     /// username is unknown so both cases cost the same.
     dummy: Arc<str>,
 }
+
+/// Work for a hashing thread, given that thread's reusable argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 impl PasswordHasher {
     pub fn new(config: &Argon2Config) -> Result<Self, CryptoError> {
@@ -122,61 +128,153 @@ impl PasswordHasher {
         )
         .map_err(|e| CryptoError::PasswordHash(e.to_string()))?;
         let dummy_password = random_token()?;
-        let dummy = hash_with(&params, &dummy_password)?;
+        let dummy = hash_with(&params, &dummy_password, &mut Vec::new())?;
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(config.max_concurrent)),
+            jobs: start_threads(config.max_concurrent)?,
             dummy: dummy.into(),
         })
     }
 
     /// Hashes on the current thread (CLI use).
     pub fn hash_blocking(&self, password: &str) -> Result<String, CryptoError> {
-        hash_with(&self.params, password)
+        hash_with(&self.params, password, &mut Vec::new())
     }
 
-    /// Hashes on the blocking pool behind the concurrency bound.
+    /// Hashes on a hashing thread.
     pub async fn hash(&self, password: String) -> Result<String, CryptoError> {
-        let _permit = self.permits.acquire().await;
         let params = self.params.clone();
-        tokio::task::spawn_blocking(move || hash_with(&params, &password)).await?
+        self.run(move |memory| hash_with(&params, &password, memory))
+            .await?
     }
 
-    /// Verifies on the blocking pool behind the concurrency bound. `stored` is `None` for an
-    /// unknown user: the dummy hash is checked instead and the answer is `false`.
+    /// Verifies on a hashing thread. `stored` is `None` for an unknown user: the dummy hash
+    /// is checked instead and the answer is `false`.
     pub async fn verify(
         &self,
         password: String,
         stored: Option<String>,
     ) -> Result<bool, CryptoError> {
-        let _permit = self.permits.acquire().await;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.to_string());
-        let ok = tokio::task::spawn_blocking(move || verify_with(&password, &phc)).await??;
+        let ok = self
+            .run(move |memory| verify_with(&password, &phc, memory))
+            .await??;
         Ok(ok && known)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, CryptoError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            // The request gave up (it timed out or its client went away): skip the work.
+            if !tx.is_closed() {
+                let _ = tx.send(work(memory));
+            }
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| CryptoError::HasherStopped)?;
+        rx.await.map_err(|_| CryptoError::HasherStopped)
     }
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+/// The hashing threads. They end when the last `PasswordHasher` clone is dropped.
+fn start_threads(count: usize) -> Result<mpsc::Sender<Job>, CryptoError> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..count.max(1) {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("oidcd-argon2-{i}"))
+            .spawn(move || {
+                let mut memory = Vec::new();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(queue) => match queue.recv() {
+                            Ok(job) => job,
+                            Err(_) => return,
+                        },
+                        Err(_) => return,
+                    };
+                    // A panicking job loses its own answer, not the thread.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                }
+            })
+            .map_err(|e| {
+                CryptoError::PasswordHash(format!("cannot start a hashing thread: {e}"))
+            })?;
+    }
+    Ok(tx)
 }
 
-fn hash_with(params: &Params, password: &str) -> Result<String, CryptoError> {
-    let salt = SaltString::encode_b64(&random_bytes::<16>()?)
-        .map_err(|e| CryptoError::PasswordHash(e.to_string()))?;
-    argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CryptoError::PasswordHash(e.to_string()))
+/// The raw argon2 output for `password` and `salt`, computed in `memory` (grown to fit).
+fn compute(
+    argon: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    memory: &mut Vec<Block>,
+) -> Result<Output, CryptoError> {
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    Output::init_with(len, |out| {
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..])
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(|e| CryptoError::PasswordHash(e.to_string()))
 }
 
-/// Verifies with the parameters recorded in the PHC string, so hashes made under older
-/// parameters keep working.
-fn verify_with(password: &str, phc: &str) -> Result<bool, CryptoError> {
-    let parsed = PasswordHash::new(phc).map_err(|e| CryptoError::PasswordHash(e.to_string()))?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+fn hash_with(
+    params: &Params,
+    password: &str,
+    memory: &mut Vec<Block>,
+) -> Result<String, CryptoError> {
+    let salt_bytes = random_bytes::<16>()?;
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(password_error)?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output = compute(&argon, params, password.as_bytes(), &salt_bytes, memory)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(password_error)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Verifies with the algorithm and parameters recorded in the PHC string, so hashes made
+/// under older parameters keep working. The outputs are compared in constant time.
+fn verify_with(password: &str, phc: &str, memory: &mut Vec<Block>) -> Result<bool, CryptoError> {
+    let parsed = PasswordHash::new(phc).map_err(password_error)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(password_error)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| CryptoError::PasswordHash(e.to_string()))?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(password_error)?;
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).map_err(password_error)?;
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let computed = compute(&argon, &params, password.as_bytes(), salt_bytes, memory)?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == expected)
+}
+
+fn password_error(e: argon2::password_hash::Error) -> CryptoError {
+    CryptoError::PasswordHash(e.to_string())
 }
 
 #[cfg(test)]
@@ -203,6 +301,32 @@ mod tests {
             .unwrap());
         assert!(!hasher.verify("wrong".into(), Some(phc)).await.unwrap());
         assert!(!hasher.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_reference_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(&cheap()).unwrap();
+        let ours = hasher.hash("pw".into()).await.unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"pw", &PasswordHash::new(&ours).unwrap())
+            .is_ok());
+        // Made elsewhere, with other parameters: verified with the ones it records.
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let params = Params::new(128, 2, 1, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pw", &salt)
+            .unwrap()
+            .to_string();
+        assert!(hasher
+            .verify("pw".into(), Some(theirs.clone()))
+            .await
+            .unwrap());
+        assert!(!hasher.verify("px".into(), Some(theirs)).await.unwrap());
+        assert!(hasher
+            .verify("pw".into(), Some("not a hash".into()))
+            .await
+            .is_err());
     }
 
     #[test]

@@ -99,13 +99,8 @@ impl From<StoreError> for AdminFailure {
         match e {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists.")),
-            StoreError::Db(db)
-                if matches!(
-                    db,
-                    sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
-                ) =>
-            {
-                tracing::warn!(error = %db, "database unavailable");
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
                 Self::Unavailable
             }
             other => {

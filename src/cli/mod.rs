@@ -52,6 +52,8 @@ Settings (a TOML file given by --config, overridden by environment variables):
   client_auth.failures_per_client  OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT  default 20
   client_auth.failures_per_ip      OIDCD_CLIENT_AUTH_FAILURES_PER_IP  default 50
   client_auth.window               OIDCD_CLIENT_AUTH_WINDOW     default 15m
+  http.request_timeout             OIDCD_REQUEST_TIMEOUT        default 30s
+  http.idle_timeout                OIDCD_IDLE_TIMEOUT           default 60s
 Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.";
 
 #[derive(Debug, Parser)]

@@ -1,10 +1,12 @@
 //! Transport: routing, request extraction, error mapping and the protocol's JSON endpoints.
 
+pub mod conn;
 pub mod discovery_api;
 pub mod dto;
 pub mod errors;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod openapi;
 pub mod payload;
 pub mod protocol_api;

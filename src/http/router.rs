@@ -6,6 +6,7 @@ use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
 
+use super::limits::Limits;
 use super::{errors, health, openapi};
 use crate::admin::objects::AdminFailure;
 use crate::oidc::discovery::Endpoint;
@@ -64,5 +65,8 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
                     AdminFailure::unparsable(None, &e.to_string()).into_response()
                 }),
         )
+        .with(Limits {
+            request_timeout: state.config.http.request_timeout.as_duration(),
+        })
         .data(state)
 }

@@ -127,7 +127,7 @@ impl OAuthError {
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::Db(db) if is_connection_error(db) => Self::unavailable(&e),
+            _ if e.is_unavailable() => Self::unavailable(&e),
             _ => Self::server_error(&e),
         }
     }
@@ -149,12 +149,4 @@ impl From<sea_orm::DbErr> for OAuthError {
     fn from(e: sea_orm::DbErr) -> Self {
         StoreError::from(e).into()
     }
-}
-
-/// Whether a database error means "unreachable" rather than "wrong query".
-fn is_connection_error(e: &sea_orm::DbErr) -> bool {
-    matches!(
-        e,
-        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
-    )
 }

@@ -28,6 +28,39 @@ pub enum StoreError {
     Db(#[from] DbErr),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or is too busy to answer, as opposed to a
+    /// query that failed: the caller answers 503 and retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Db(e) if unavailable(e))
+    }
+}
+
+/// Refused or dropped connections, an exhausted pool, a server shutting down (SQLSTATE classes
+/// 08 and 57P), and SQLite still locked after its busy timeout.
+pub fn unavailable(e: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::RuntimeErr;
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e {
+            Sqlx::Io(_)
+            | Sqlx::Tls(_)
+            | Sqlx::Protocol(_)
+            | Sqlx::PoolTimedOut
+            | Sqlx::PoolClosed
+            | Sqlx::WorkerCrashed => true,
+            Sqlx::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || ["5", "6", "517"].contains(&&*code)
+            }),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Db`.
 pub(crate) fn conflict_or_db(err: DbErr, what: impl Into<String>) -> StoreError {
     match err.sql_err() {

@@ -23,7 +23,12 @@ async fn login_page(app: &TestApp, browser: &Browser, client_id: &str) -> String
     browser.get(&url).await.text().await.unwrap()
 }
 
-async fn attempt(app: &TestApp, client_id: &str, username: &str, password: &str) -> (u16, String) {
+pub async fn attempt(
+    app: &TestApp,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> (u16, String) {
     let browser = Browser::new(app);
     let page = login_page(app, &browser, client_id).await;
     let response = browser
@@ -273,4 +278,92 @@ async fn hostile_requests_get_protocol_errors_never_a_500(backend: Backend) {
             "{path}: {status}"
         );
     }
+}
+
+/// Many concurrent wrong passwords, each costing a full production-strength argon2 hash (the
+/// usernames are unknown, so the configured parameters apply), while discovery is sampled.
+/// Hashing runs on the blocking pool behind a bound, so discovery is never queued behind the
+/// flood and the memory stays near the bound times the argon2 memory.
+#[tokio::test]
+async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
+    const ATTACKERS: usize = 24;
+    const ATTEMPTS: usize = 5;
+    const ARGON2_MIB: u64 = 19;
+    const HASH_BOUND: u64 = 2;
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let provisioning = env.spawn().await;
+    let client = provisioning.register_client().await;
+    let server = env.serve_process(&[
+        ("OIDCD_ARGON2_MEMORY_KIB", "19456"),
+        ("OIDCD_ARGON2_ITERATIONS", "2"),
+        ("OIDCD_ARGON2_MAX_CONCURRENT", "2"),
+        ("OIDCD_LOGIN_FAILURES_PER_ACCOUNT", "100000"),
+        ("OIDCD_LOGIN_FAILURES_PER_IP", "100000"),
+    ]);
+    let app = provisioning.at(&server.issuer);
+    // Warm up, then take the resting peak.
+    let (status, _) = attempt(&app, &client.id, "nobody-warm-up", "wrong").await;
+    assert_eq!(status, 200);
+    let resting_kib = server.peak_rss_kib();
+
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = tokio::spawn({
+        let (url, flooding) = (
+            app.url("/.well-known/openid-configuration"),
+            flooding.clone(),
+        );
+        async move {
+            let http = crate::helpers::http_client();
+            let mut slowest = std::time::Duration::ZERO;
+            let mut samples = 0;
+            while flooding.load(std::sync::atomic::Ordering::SeqCst) {
+                let started = std::time::Instant::now();
+                let response = http.get(&url).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.bytes().await.unwrap();
+                slowest = slowest.max(started.elapsed());
+                samples += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            (samples, slowest)
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut attackers = Vec::new();
+    for a in 0..ATTACKERS {
+        let (app, client_id) = (app.at(&app.address), client.id.clone());
+        attackers.push(tokio::spawn(async move {
+            for i in 0..ATTEMPTS {
+                let (status, page) =
+                    attempt(&app, &client_id, &format!("nobody-{a}-{i}"), "wrong").await;
+                assert_eq!(status, 200);
+                assert!(page.contains("name=\"step\" value=\"login\""));
+            }
+        }));
+    }
+    for attacker in attackers {
+        attacker.await.unwrap();
+    }
+    let flood = started.elapsed();
+    flooding.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (samples, slowest) = sampler.await.unwrap();
+    let peak_kib = server.peak_rss_kib();
+    eprintln!(
+        "{} failed logins in {flood:?}; discovery sampled {samples} times, slowest {slowest:?}; \
+         peak memory {resting_kib} KiB at rest, {peak_kib} KiB under the flood",
+        ATTACKERS * ATTEMPTS
+    );
+    // Generous bounds: the point is that discovery never waits for the flood to drain, and
+    // that memory does not grow with the number of attackers (24 unbounded hashes would take
+    // 456 MiB).
+    assert!(samples >= 3);
+    assert!(
+        slowest < flood / 2 && slowest < std::time::Duration::from_secs(5),
+        "discovery took {slowest:?} during a {flood:?} flood"
+    );
+    let allowed_kib = resting_kib + (HASH_BOUND * ARGON2_MIB + 20) * 1024;
+    assert!(
+        peak_kib <= allowed_kib,
+        "peak {peak_kib} KiB over {allowed_kib} KiB"
+    );
 }

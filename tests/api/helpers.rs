@@ -550,3 +550,131 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
     )
     .unwrap()
 }
+
+impl TestApp {
+    /// This test's helpers (provisioning through the same database) aimed at another server
+    /// on the same database, such as an `oidcd` process.
+    pub fn at(&self, address: &str) -> TestApp {
+        TestApp {
+            address: address.to_owned(),
+            client: http_client(),
+            state: self.state.clone(),
+            env: self.env.clone(),
+            shutdown: None,
+            handle: None,
+        }
+    }
+}
+
+/// The `oidcd` binary serving this test's database as a separate process, so that it can be
+/// killed, signalled and measured. Everything it prints is kept for the test to read.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub issuer: String,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl TestEnv {
+    /// Starts `oidcd serve` on a random port with this database and KEK and cheap argon2
+    /// parameters; `extra` settings win. Returns once the start-up banner is printed.
+    pub fn serve_process(&self, extra: &[(&str, &str)]) -> ServerProcess {
+        use std::io::{BufRead as _, BufReader, Read as _};
+        use std::process::Stdio;
+        use std::sync::{Arc, Mutex};
+        let keys_dir = self.keys_dir().display().to_string();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oidcd"));
+        cmd.arg("serve")
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OIDCD_BIND", "127.0.0.1:0")
+            .env("OIDCD_DATABASE_URL", &self.database_url)
+            .env("OIDCD_KEK", &self.kek)
+            .env("OIDCD_KEYS_DIR", keys_dir)
+            .env("OIDCD_ARGON2_MEMORY_KIB", "64")
+            .env("OIDCD_ARGON2_ITERATIONS", "1")
+            .env("OIDCD_LOG", "info")
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("the oidcd binary runs");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stdout = child.stdout.take().unwrap();
+        let out = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(issuer) = line.strip_prefix("oidcd is serving ") {
+                    let _ = tx.send(issuer.to_owned());
+                }
+                let mut all = out.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let err = output.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                err.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        let issuer = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("oidcd did not start: {}", output.lock().unwrap().as_str())
+            });
+        ServerProcess {
+            child,
+            issuer,
+            output,
+        }
+    }
+}
+
+impl ServerProcess {
+    /// Everything the process printed so far, stdout and stderr.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// The process's peak resident memory (VmHWM) in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,118 @@
+//! What the logs hold: never a secret, token, code or password, even at the most verbose level.
+
+use crate::helpers::{input_value, location_params, Backend, Browser, TestEnv, REDIRECT_URI};
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_of_a_full_flow() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let provisioning = env.spawn().await;
+    let client = provisioning.register_client().await;
+    let user = provisioning.create_user().await;
+    let server = env.serve_process(&[("OIDCD_LOG", "trace")]);
+    let app = provisioning.at(&server.issuer);
+    let client_secret = client.secret.clone().unwrap();
+    let mut secrets: Vec<(&str, String)> = vec![
+        ("the password", user.password.clone()),
+        ("the client secret", client_secret.clone()),
+        ("the KEK", env.kek.clone()),
+    ];
+
+    // A wrong password first, then the right one, then consent.
+    let browser = Browser::new(&app);
+    let url = app.authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", &client.id),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid offline_access profile"),
+        ("state", "s-1"),
+        ("nonce", "n-1"),
+    ]);
+    let page = browser.get(&url).await.text().await.unwrap();
+    secrets.push(("a CSRF token", input_value(&page, "csrf_token").unwrap()));
+    let wrong = format!("wrong-{}", uuid::Uuid::new_v4().simple());
+    secrets.push(("a wrong password", wrong.clone()));
+    let page = browser
+        .submit(
+            &page,
+            "login",
+            &[("username", &user.username), ("password", &wrong)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let signed_in = browser.login(&page, &user).await;
+    for cookie in signed_in.headers().get_all("set-cookie") {
+        let cookie = cookie.to_str().unwrap();
+        let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+        if !value.is_empty() {
+            secrets.push(("the session cookie", value.to_owned()));
+        }
+    }
+    let page = signed_in.text().await.unwrap();
+    let done = browser.consent(&page, "allow").await;
+    let code = location_params(&done)["code"].clone();
+    secrets.push(("the authorization code", code.clone()));
+
+    let response = app.exchange(&client, &code, None).await;
+    assert_eq!(response.status(), 200);
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    for name in ["access_token", "refresh_token", "id_token"] {
+        secrets.push((name, tokens[name].as_str().unwrap().to_owned()));
+    }
+
+    let response = app
+        .refresh(&client, tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(response.status(), 200);
+    let refreshed: serde_json::Value = response.json().await.unwrap();
+    for name in ["access_token", "refresh_token", "id_token"] {
+        secrets.push((name, refreshed[name].as_str().unwrap().to_owned()));
+    }
+    let access = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(app.userinfo(access).await.status(), 200);
+    let http = crate::helpers::http_client();
+    let introspected = http
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&client.id, Some(&client_secret))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspected.status(), 200);
+    let revoked = http
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&client.id, Some(&client_secret))
+        .form(&[("token", refreshed["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    // A wrong client secret.
+    let wrong_secret = format!("not-{}", uuid::Uuid::new_v4().simple());
+    secrets.push(("a wrong client secret", wrong_secret.clone()));
+    let refused = app
+        .token(
+            &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+            Some((&client.id, &wrong_secret)),
+        )
+        .await;
+    assert_eq!(refused.status(), 401);
+
+    // A replayed code (logged as reuse, without the code).
+    assert_eq!(app.exchange(&client, &code, None).await.status(), 400);
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let logs = server.output();
+    assert!(
+        logs.lines().count() > 10,
+        "the server logged the flow at trace level:\n{logs}"
+    );
+    for (what, value) in &secrets {
+        assert!(value.len() >= 8, "{what} is a real value");
+        assert!(
+            !logs.contains(value.as_str()),
+            "{what} appears in the logs:\n{logs}"
+        );
+    }
+}
