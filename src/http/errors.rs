@@ -43,14 +43,18 @@ pub fn token_error(error: &OAuthError) -> Response {
 }
 
 /// A protected-resource error (RFC 6750 3). `None` means the request carried no token at
-/// all: a bare challenge without an error code (RFC 6750 3.1).
+/// all: a bare challenge without an error code (RFC 6750 3.1), with the usual JSON body so
+/// every 401 has one shape.
 pub fn bearer_error(error: Option<&OAuthError>) -> Response {
     let Some(error) = error else {
         return Response::builder()
             .status(StatusCode::UNAUTHORIZED)
+            .content_type("application/json")
             .header(header::WWW_AUTHENTICATE, "Bearer realm=\"oidcd\"")
             .header(header::CACHE_CONTROL, "no-store")
-            .finish();
+            .body(body(&OAuthError::invalid_token(
+                "No access token was presented.",
+            )));
     };
     let status = status_of(error.code);
     let mut builder = Response::builder()
