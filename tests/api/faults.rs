@@ -326,7 +326,13 @@ async fn sigkill_during_a_burst_of_refreshes_loses_no_answered_token() {
             }
         }));
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while answered.load(Ordering::SeqCst) < FAMILIES * 3 {
+        assert!(
+            std::time::Instant::now() < deadline && !burst.iter().all(|t| t.is_finished()),
+            "the burst stopped early: {}",
+            server.output()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill();
