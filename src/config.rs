@@ -195,6 +195,8 @@ pub struct Config {
     /// `OIDCD_LOG`: log filter, e.g. `debug` or `info,oidcd=debug`. Default `info` (warnings
     /// only from the SQL and migration libraries).
     pub log: String,
+    /// `OIDCD_LOG_FORMAT`: `text` (default) or `json` (one JSON object per line).
+    pub log_format: LogFormat,
     pub lifetimes: Lifetimes,
     pub argon2: Argon2Config,
     pub keys: KeysConfig,
@@ -213,6 +215,7 @@ impl Default for Config {
             kek: None,
             keys_dir: PathBuf::from("keys"),
             log: "info,sea_orm_migration=warn,sqlx=warn".into(),
+            log_format: LogFormat::Text,
             lifetimes: Lifetimes::default(),
             argon2: Argon2Config::default(),
             keys: KeysConfig::default(),
@@ -409,6 +412,26 @@ impl Default for ClientAuthConfig {
     }
 }
 
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("`{other}` is not text or json")),
+        }
+    }
+}
+
 /// Connection and request limits.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -524,6 +547,7 @@ impl Config {
         env.parse_opt("OIDCD_KEK", &mut self.kek)?;
         env.parse("OIDCD_KEYS_DIR", &mut self.keys_dir)?;
         env.parse("OIDCD_LOG", &mut self.log)?;
+        env.parse("OIDCD_LOG_FORMAT", &mut self.log_format)?;
         let l = &mut self.lifetimes;
         env.parse("OIDCD_ACCESS_TOKEN_LIFETIME", &mut l.access_token)?;
         env.parse("OIDCD_ID_TOKEN_LIFETIME", &mut l.id_token)?;

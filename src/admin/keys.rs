@@ -83,6 +83,7 @@ impl KeysApi {
             force.0.unwrap_or(false),
         )
         .await?;
+        crate::metrics::Metrics::incr(&state.metrics.key_rotations);
         tracing::info!(admin = %auth.0.client_id, action = "keys.rotate", activated = %r.activated, retired = %r.retired);
         refresh(state).await;
         Ok(Rotated::Ok(Json(r.into())))

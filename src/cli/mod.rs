@@ -26,6 +26,7 @@ Settings (a TOML file given by --config, overridden by environment variables):
   kek                              OIDCD_KEK                    default: read or create <keys_dir>/kek
   keys_dir                         OIDCD_KEYS_DIR               default keys
   log                              OIDCD_LOG                    default info
+  log_format                       OIDCD_LOG_FORMAT             default text (or json)
   lifetimes.access_token           OIDCD_ACCESS_TOKEN_LIFETIME  default 1h
   lifetimes.id_token               OIDCD_ID_TOKEN_LIFETIME      default 1h
   lifetimes.authorization_code     OIDCD_CODE_LIFETIME          default 60s (at most 10m)
@@ -135,7 +136,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
     let env = environment()?;
     let config = Config::load(cli.config.as_deref(), &env, CLI_VARIABLES)?;
-    crate::telemetry::init(&config.log);
+    crate::telemetry::init(&config.log, config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {

@@ -1,4 +1,5 @@
-//! `/healthz`: 200 when the database answers, 503 when it does not.
+//! `/healthz`: 200 when the database answers, 503 when it does not. `/metrics`: this
+//! instance's counters in the Prometheus text format.
 
 use poem::http::{header, StatusCode};
 use poem::web::Data;
@@ -23,4 +24,12 @@ pub async fn healthz(Data(state): Data<&AppState>) -> Response {
         .content_type("application/json")
         .header(header::CACHE_CONTROL, "no-store")
         .body(body)
+}
+
+#[handler]
+pub async fn metrics(Data(state): Data<&AppState>) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(state.metrics.render())
 }

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod observe;
 pub mod openapi;
 pub mod payload;
 pub mod protocol_api;

@@ -7,6 +7,7 @@ use poem_openapi::error::{
 };
 
 use super::limits::Limits;
+use super::observe::Observe;
 use super::{errors, health, openapi};
 use crate::admin::objects::AdminFailure;
 use crate::oidc::discovery::Endpoint;
@@ -45,6 +46,7 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         )
         // Operations.
         .at("/healthz", get(health::healthz))
+        .at("/metrics", get(health::metrics))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         // Discovery, the protocol's JSON endpoints and the admin API.
@@ -67,6 +69,9 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         )
         .with(Limits {
             request_timeout: state.config.http.request_timeout.as_duration(),
+        })
+        .with(Observe {
+            metrics: state.metrics.clone(),
         })
         .data(state)
 }

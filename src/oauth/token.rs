@@ -38,12 +38,14 @@ pub async fn token(
             grant.as_str()
         )));
     }
-    match grant {
+    let issued = match grant {
         GrantType::AuthorizationCode => {
             grants::authorization_code::exchange(ctx, &client, params).await
         }
         GrantType::RefreshToken => grants::refresh_token::refresh(ctx, &client, params).await,
         GrantType::ClientCredentials => grants::client_credentials::issue(ctx, &client, params),
         GrantType::DeviceCode => grants::device_code::poll(ctx, &client, params).await,
-    }
+    }?;
+    ctx.metrics.token_issued(grant.as_str());
+    Ok(issued)
 }

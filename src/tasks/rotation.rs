@@ -19,6 +19,7 @@ pub async fn tick(state: &AppState) -> Result<Option<Rotation>, KeyError> {
     )
     .await?;
     if rotated.is_some() {
+        crate::metrics::Metrics::incr(&state.metrics.key_rotations);
         state.keys.refresh(&state.db, now).await?;
     }
     Ok(rotated)

@@ -116,6 +116,7 @@ async fn enter_code(
 ) -> Result<Response, OAuthError> {
     let rules = guess_rules(state, session, ip);
     if throttle::blocked(&state.db, &rules, now).await? {
+        crate::metrics::Metrics::incr(&state.metrics.device_code_throttled);
         tracing::warn!(ip, "device code guessing throttled");
         return Ok(entry_page(
             state,

@@ -572,6 +572,7 @@ pub struct ServerProcess {
     pub child: std::process::Child,
     pub issuer: String,
     output: std::sync::Arc<std::sync::Mutex<String>>,
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl TestEnv {
@@ -614,16 +615,17 @@ impl TestEnv {
             }
         });
         let mut stderr = child.stderr.take().unwrap();
-        let err = output.clone();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (err, all) = (logs.clone(), output.clone());
         std::thread::spawn(move || {
             let mut chunk = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
-                err.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+                let text = String::from_utf8_lossy(&chunk[..n]);
+                err.lock().unwrap().push_str(&text);
+                all.lock().unwrap().push_str(&text);
             }
         });
         let issuer = rx
@@ -636,6 +638,7 @@ impl TestEnv {
             child,
             issuer,
             output,
+            logs,
         }
     }
 }
@@ -644,6 +647,11 @@ impl ServerProcess {
     /// Everything the process printed so far, stdout and stderr.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
+    }
+
+    /// What the process logged (stderr) so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
     }
 
     /// SIGKILL: no chance to finish anything.

@@ -3,12 +3,40 @@
 use crate::helpers::{input_value, location_params, Backend, Browser, TestEnv, REDIRECT_URI};
 
 #[tokio::test]
-async fn no_secret_reaches_the_logs_of_a_full_flow() {
+async fn no_secret_reaches_the_text_logs_of_a_full_flow() {
+    full_flow_logs("text").await;
+}
+
+/// JSON mode: one JSON object per line, each written during a request carrying its id.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_request_id_and_no_secret() {
+    let logs = full_flow_logs("json").await;
+    let mut with_id = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let object: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        assert!(
+            object["timestamp"].is_string() && object["level"].is_string(),
+            "{line}"
+        );
+        if object["span"]["id"] == "flow-request-1" {
+            with_id += 1;
+        }
+    }
+    assert!(
+        with_id >= 1,
+        "the request id is on the request's lines:\n{logs}"
+    );
+}
+
+/// Runs a whole flow, with failures, against an `oidcd` process logging at trace level in
+/// `format`, checks that no secret of it was logged, and returns the logs.
+async fn full_flow_logs(format: &str) -> String {
     let env = TestEnv::new(Backend::Sqlite).await;
     let provisioning = env.spawn().await;
     let client = provisioning.register_client().await;
     let user = provisioning.create_user().await;
-    let server = env.serve_process(&[("OIDCD_LOG", "trace")]);
+    let server = env.serve_process(&[("OIDCD_LOG", "trace"), ("OIDCD_LOG_FORMAT", format)]);
     let app = provisioning.at(&server.issuer);
     let client_secret = client.secret.clone().unwrap();
     let mut secrets: Vec<(&str, String)> = vec![
@@ -70,8 +98,16 @@ async fn no_secret_reaches_the_logs_of_a_full_flow() {
         secrets.push((name, refreshed[name].as_str().unwrap().to_owned()));
     }
     let access = refreshed["access_token"].as_str().unwrap();
-    assert_eq!(app.userinfo(access).await.status(), 200);
     let http = crate::helpers::http_client();
+    let userinfo = http
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(access)
+        .header("x-request-id", "flow-request-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), 200);
+    assert_eq!(userinfo.headers()["x-request-id"], "flow-request-1");
     let introspected = http
         .post(app.url("/oauth/introspect"))
         .basic_auth(&client.id, Some(&client_secret))
@@ -103,7 +139,9 @@ async fn no_secret_reaches_the_logs_of_a_full_flow() {
     assert_eq!(app.exchange(&client, &code, None).await.status(), 400);
 
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let logs = server.output();
+    // Everything printed, the start-up banner included, is free of secrets.
+    let everything = server.output();
+    let logs = server.logs();
     assert!(
         logs.lines().count() > 10,
         "the server logged the flow at trace level:\n{logs}"
@@ -111,8 +149,9 @@ async fn no_secret_reaches_the_logs_of_a_full_flow() {
     for (what, value) in &secrets {
         assert!(value.len() >= 8, "{what} is a real value");
         assert!(
-            !logs.contains(value.as_str()),
-            "{what} appears in the logs:\n{logs}"
+            !everything.contains(value.as_str()),
+            "{what} appears in the logs:\n{everything}"
         );
     }
+    logs
 }

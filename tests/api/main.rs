@@ -26,6 +26,7 @@ mod keys;
 mod limits;
 mod logout;
 mod logs;
+mod metrics;
 mod openapi;
 mod parsers;
 mod refresh;
