@@ -12,6 +12,7 @@ mod helpers;
 
 mod admin;
 mod authorize;
+mod browser;
 mod cli;
 mod client_credentials;
 mod config;
@@ -35,3 +36,4 @@ mod rp_library;
 mod sweeper;
 mod token_code;
 mod userinfo;
+mod webdriver;

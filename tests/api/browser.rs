@@ -1,0 +1,304 @@
+//! The pages in headless Chromium at a phone-sized viewport: the code flow with login and
+//! consent, deny and cancel, the device flow, logout. Each page is checked as a person would
+//! (labelled fields, buttons that say what they do and do it, no sideways scrolling) and
+//! photographed (`target/tmp/screenshots`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::helpers::{Backend, TestApp, TestClient, TestUser};
+use crate::webdriver::{chromedriver, Driver, CHROMEDRIVER_ENV};
+
+/// A relying party's callback: answers every request with a small page.
+struct RelyingParty {
+    origin: String,
+}
+
+impl RelyingParty {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte).await {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let body = "<!doctype html><title>Photo Album</title><h1>Back at the app</h1>";
+                    let _ = stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                });
+            }
+        });
+        Self { origin }
+    }
+
+    fn callback(&self) -> String {
+        format!("{}/callback", self.origin)
+    }
+}
+
+async fn browser(name: &str) -> Option<Driver> {
+    let Some(path) = chromedriver() else {
+        eprintln!("skipped: no chromedriver ({CHROMEDRIVER_ENV} is not set and /usr/bin/chromedriver is missing)");
+        return None;
+    };
+    Some(Driver::start(&path, name).await)
+}
+
+struct Setup {
+    app: TestApp,
+    rp: RelyingParty,
+    client: TestClient,
+    user: TestUser,
+}
+
+async fn setup() -> Setup {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let rp = RelyingParty::start().await;
+    let client = app
+        .register_client_with(ClientRegistration {
+            name: "Photo Album".into(),
+            redirect_uris: vec![rp.callback()],
+            post_logout_redirect_uris: vec![format!("{}/signed-out", rp.origin)],
+            ..Default::default()
+        })
+        .await;
+    let user = app.create_user().await;
+    Setup {
+        app,
+        rp,
+        client,
+        user,
+    }
+}
+
+impl Setup {
+    fn authorize_url(&self, scope: &str, state: &str) -> String {
+        self.app.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", &self.client.id),
+            ("redirect_uri", &self.rp.callback()),
+            ("scope", scope),
+            ("state", state),
+        ])
+    }
+
+    /// Signs in on the login page now showing.
+    async fn sign_in(&self, driver: &Driver) {
+        let username = driver.find("#username").await;
+        driver.type_into(&username, &self.user.username).await;
+        let password = driver.find("#password").await;
+        driver.type_into(&password, &self.user.password).await;
+        driver.click_button("Sign in").await;
+    }
+}
+
+/// Waits for the browser to arrive at a URL starting with `prefix`; returns its query.
+async fn arrive(driver: &Driver, prefix: &str) -> HashMap<String, String> {
+    for _ in 0..100 {
+        let url = driver.url().await;
+        if url.starts_with(prefix) {
+            return url::Url::parse(&url)
+                .unwrap()
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never reached {prefix}; at {}", driver.url().await);
+}
+
+#[tokio::test]
+async fn a_person_signs_in_and_consents_in_a_real_browser() {
+    let Some(driver) = browser("code-flow").await else {
+        return;
+    };
+    let s = setup().await;
+    driver
+        .goto(&s.authorize_url("openid profile email offline_access", "st-1"))
+        .await;
+
+    // The login page: labelled fields, the client named, a cancel path.
+    assert!(driver.title().await.contains("Photo Album"));
+    assert_eq!(driver.text("h1").await, "Sign in");
+    assert!(driver.text("main").await.contains("Photo Album"));
+    driver.assert_usable().await;
+    driver.screenshot("1-login").await;
+
+    // A wrong password: a clear message that does not say which part was wrong.
+    let username = driver.find("#username").await;
+    driver.type_into(&username, &s.user.username).await;
+    let password = driver.find("#password").await;
+    driver.type_into(&password, "not my password").await;
+    driver.click_button("Sign in").await;
+    let error = driver.text("[role=alert]").await;
+    assert!(!error.is_empty());
+    assert!(!error.to_lowercase().contains("no such user"));
+    driver.assert_usable().await;
+    driver.screenshot("2-login-error").await;
+
+    // The username is kept; the password is asked again.
+    let password = driver.find("#password").await;
+    driver.type_into(&password, &s.user.password).await;
+    driver.click_button("Sign in").await;
+
+    // Consent: the client's name and each scope in words.
+    assert!(driver.text("h1").await.contains("Photo Album"));
+    let scopes = driver.count("ul.scopes li").await;
+    assert!(scopes >= 3, "each requested scope is explained ({scopes})");
+    let words = driver.text("ul.scopes").await.to_lowercase();
+    assert!(words.contains("email"), "{words}");
+    driver.assert_usable().await;
+    driver.screenshot("3-consent").await;
+    driver.click_button("Allow").await;
+
+    // Back at the app with a code that redeems.
+    let query = arrive(&driver, &s.rp.callback()).await;
+    assert_eq!(query["state"], "st-1");
+    let response = s
+        .app
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &query["code"]),
+                ("redirect_uri", &s.rp.callback()),
+            ],
+            Some((&s.client.id, s.client.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    assert!(tokens["id_token"].is_string() && tokens["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn deny_and_cancel_send_the_person_back_with_access_denied() {
+    let Some(driver) = browser("deny").await else {
+        return;
+    };
+    let s = setup().await;
+
+    // Cancel on the login page.
+    driver.goto(&s.authorize_url("openid", "st-cancel")).await;
+    driver.click_button("Cancel").await;
+    let query = arrive(&driver, &s.rp.callback()).await;
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "st-cancel");
+
+    // Deny on the consent page.
+    driver
+        .goto(&s.authorize_url("openid email", "st-deny"))
+        .await;
+    s.sign_in(&driver).await;
+    driver.assert_usable().await;
+    driver.click_button("Deny").await;
+    let query = arrive(&driver, &s.rp.callback()).await;
+    assert_eq!(query["error"], "access_denied");
+    assert_eq!(query["state"], "st-deny");
+    assert!(!query.contains_key("code"));
+}
+
+#[tokio::test]
+async fn a_device_is_connected_by_typing_its_code() {
+    let Some(driver) = browser("device").await else {
+        return;
+    };
+    let s = setup().await;
+    let tv = s
+        .app
+        .register_client_with(ClientRegistration {
+            name: "Living Room TV".into(),
+            secret: SecretChoice::Public,
+            grant_types: vec!["device_code".into()],
+            redirect_uris: vec![],
+            ..Default::default()
+        })
+        .await;
+    let started: serde_json::Value = crate::helpers::http_client()
+        .post(s.app.url("/oauth/device_authorization"))
+        .form(&[("client_id", tv.id.as_str()), ("scope", "openid profile")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_code = started["user_code"].as_str().unwrap();
+
+    driver
+        .goto(started["verification_uri"].as_str().unwrap())
+        .await;
+    assert_eq!(driver.text("h1").await, "Connect a device");
+    driver.assert_usable().await;
+    driver.screenshot("1-code").await;
+    // Typed in lower case, without the dash, as people do.
+    let field = driver.find("#user_code").await;
+    driver
+        .type_into(&field, &user_code.replace('-', "").to_lowercase())
+        .await;
+    driver.click_button("Continue").await;
+
+    s.sign_in(&driver).await;
+    assert!(driver.text("h1").await.contains("Living Room TV"));
+    assert!(driver.text("main").await.contains(user_code));
+    driver.assert_usable().await;
+    driver.screenshot("2-confirm").await;
+    driver.click_button("Allow").await;
+    driver.screenshot("3-done").await;
+    assert!(!driver.text("h1").await.is_empty());
+
+    let response = s
+        .app
+        .token(
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", started["device_code"].as_str().unwrap()),
+                ("client_id", &tv.id),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn signing_out_asks_first_and_ends_the_session() {
+    let Some(driver) = browser("logout").await else {
+        return;
+    };
+    let s = setup().await;
+    driver.goto(&s.authorize_url("openid", "st-1")).await;
+    s.sign_in(&driver).await;
+    driver.click_button("Allow").await;
+    arrive(&driver, &s.rp.callback()).await;
+
+    // Without an id_token_hint the provider asks before signing out.
+    driver.goto(&s.app.url("/oauth/logout")).await;
+    assert_eq!(driver.text("h1").await, "Sign out?");
+    driver.assert_usable().await;
+    driver.screenshot("1-confirm").await;
+    driver.click_button("Sign out").await;
+    assert_eq!(driver.text("h1").await, "You are signed out");
+    driver.screenshot("2-done").await;
+
+    // The session is gone: the next authorization asks to sign in again.
+    driver.goto(&s.authorize_url("openid", "st-2")).await;
+    assert_eq!(driver.text("h1").await, "Sign in");
+}
