@@ -36,8 +36,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
-    #[error("the built-in page templates do not compile: {0}")]
-    Templates(#[from] minijinja::Error),
+    #[error(transparent)]
+    Templates(#[from] crate::web::templates::TemplateError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -125,6 +125,9 @@ impl Application {
             None => format!("http://{local}").into(),
         };
         let discovery = Bytes::from(Metadata::build(&issuer, router::MOUNTED).to_bytes());
+        let templates = Arc::new(Templates::new(
+            runtime.config.pages.templates_dir.as_deref(),
+        )?);
         let state = AppState {
             db: runtime.db,
             config: runtime.config,
@@ -134,7 +137,7 @@ impl Application {
             passwords: runtime.passwords,
             clock: runtime.clock,
             discovery,
-            templates: Arc::new(Templates::new()?),
+            templates,
             metrics: Arc::default(),
         };
         Ok(Self {

@@ -204,6 +204,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub client_auth: ClientAuthConfig,
     pub http: HttpConfig,
+    pub pages: PagesConfig,
 }
 
 impl Default for Config {
@@ -223,6 +224,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             client_auth: ClientAuthConfig::default(),
             http: HttpConfig::default(),
+            pages: PagesConfig::default(),
         }
     }
 }
@@ -412,6 +414,19 @@ impl Default for ClientAuthConfig {
     }
 }
 
+/// The look of the pages, without rebuilding.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesConfig {
+    /// `OIDCD_TEMPLATES_DIR`: a directory of `*.html` minijinja templates that replace the
+    /// built-in ones of the same name (`base.html`, `login.html`, `consent.html`, ...) or are
+    /// included by them (`head.html` at the end of `<head>`, `brand.html` above the card).
+    pub templates_dir: Option<PathBuf>,
+    /// `OIDCD_STATIC_DIR`: files served at `/static/NAME` (a flat directory: logo, stylesheet,
+    /// fonts).
+    pub static_dir: Option<PathBuf>,
+}
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -597,6 +612,8 @@ impl Config {
         env.parse("OIDCD_CLIENT_AUTH_WINDOW", &mut c.window)?;
         env.parse("OIDCD_REQUEST_TIMEOUT", &mut self.http.request_timeout)?;
         env.parse("OIDCD_IDLE_TIMEOUT", &mut self.http.idle_timeout)?;
+        env.parse_opt("OIDCD_TEMPLATES_DIR", &mut self.pages.templates_dir)?;
+        env.parse_opt("OIDCD_STATIC_DIR", &mut self.pages.static_dir)?;
         Ok(())
     }
 
@@ -731,6 +748,25 @@ impl Config {
                 "keys.rsa_bits (OIDCD_KEY_BITS)",
                 "must be a multiple of 8 from 2048 to 8192",
             ));
+        }
+        for (name, dir) in [
+            (
+                "pages.templates_dir (OIDCD_TEMPLATES_DIR)",
+                &self.pages.templates_dir,
+            ),
+            (
+                "pages.static_dir (OIDCD_STATIC_DIR)",
+                &self.pages.static_dir,
+            ),
+        ] {
+            if let Some(dir) = dir {
+                if !dir.is_dir() {
+                    return Err(ConfigError::invalid(
+                        name,
+                        format!("{} is not a directory", dir.display()),
+                    ));
+                }
+            }
         }
         if self.keys.cache_ttl.0 * 2 > self.keys.rotation_interval.0 {
             return Err(ConfigError::invalid(

@@ -55,6 +55,8 @@ Settings (a TOML file given by --config, overridden by environment variables):
   client_auth.window               OIDCD_CLIENT_AUTH_WINDOW     default 15m
   http.request_timeout             OIDCD_REQUEST_TIMEOUT        default 30s
   http.idle_timeout                OIDCD_IDLE_TIMEOUT           default 60s
+  pages.templates_dir              OIDCD_TEMPLATES_DIR          default: the built-in templates
+  pages.static_dir                 OIDCD_STATIC_DIR             default: none (/static/ is 404)
 Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.";
 
 #[derive(Debug, Parser)]

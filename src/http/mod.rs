@@ -1,5 +1,6 @@
 //! Transport: routing, request extraction, error mapping and the protocol's JSON endpoints.
 
+pub mod assets;
 pub mod conn;
 pub mod discovery_api;
 pub mod dto;

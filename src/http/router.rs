@@ -8,7 +8,7 @@ use poem_openapi::error::{
 
 use super::limits::Limits;
 use super::observe::Observe;
-use super::{errors, health, openapi};
+use super::{assets, errors, health, openapi};
 use crate::admin::objects::AdminFailure;
 use crate::oidc::discovery::Endpoint;
 use crate::state::AppState;
@@ -47,6 +47,7 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         // Operations.
         .at("/healthz", get(health::healthz))
         .at("/metrics", get(health::metrics))
+        .at("/static/:name", get(assets::asset))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         // Discovery, the protocol's JSON endpoints and the admin API.

@@ -9,8 +9,8 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::redirect::{AuthResponse, ResponseMode};
 use crate::state::AppState;
 
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
-                   frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                   font-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The CSP `form-action` source for a redirect target: browsers apply `form-action` to the
 /// redirect that follows a form submission, so a page whose form ends at the client's

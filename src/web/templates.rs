@@ -32,6 +32,20 @@ pub struct Templates {
     env: Environment<'static>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read the template directory {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the page template {name} does not compile: {source}")]
+    Compile {
+        name: String,
+        source: minijinja::Error,
+    },
+}
+
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Templates")
@@ -39,10 +53,40 @@ impl std::fmt::Debug for Templates {
 }
 
 impl Templates {
-    pub fn new() -> Result<Self, minijinja::Error> {
+    /// The built-in templates, then every `*.html` file of `dir` (when given), which replaces
+    /// the built-in one of the same name or adds a new one (`head.html` and `brand.html` are
+    /// included by the built-in layout when present). Only `.html` names are read, so
+    /// auto-escaping applies to every template.
+    pub fn new(dir: Option<&std::path::Path>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
-            env.add_template(name, source)?;
+            env.add_template(name, source)
+                .map_err(|source| TemplateError::Compile {
+                    name: name.to_owned(),
+                    source,
+                })?;
+        }
+        if let Some(dir) = dir {
+            let read = |source| TemplateError::Read {
+                path: dir.to_owned(),
+                source,
+            };
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .map_err(read)?
+                .collect::<Result<_, _>>()
+                .map_err(read)?;
+            files.sort_by_key(std::fs::DirEntry::file_name);
+            for file in files {
+                let Ok(name) = file.file_name().into_string() else {
+                    continue;
+                };
+                if !name.ends_with(".html") || name.starts_with('.') {
+                    continue;
+                }
+                let source = std::fs::read_to_string(file.path()).map_err(read)?;
+                env.add_template_owned(name.clone(), source)
+                    .map_err(|source| TemplateError::Compile { name, source })?;
+            }
         }
         Ok(Self { env })
     }

@@ -29,6 +29,7 @@ mod logout;
 mod logs;
 mod metrics;
 mod openapi;
+mod pages;
 mod parsers;
 mod refresh;
 mod rotation;
