@@ -544,6 +544,19 @@ impl Config {
         Ok(config)
     }
 
+    /// Every `OIDCD_*` variable the configuration reads, sorted.
+    pub fn variable_names() -> Vec<&'static str> {
+        let lookup = |_: &str| None;
+        let mut env = Env {
+            lookup: &lookup,
+            asked: HashSet::new(),
+        };
+        let _ = Self::default().apply_env(&mut env);
+        let mut names: Vec<_> = env.asked.into_iter().collect();
+        names.sort_unstable();
+        names
+    }
+
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),

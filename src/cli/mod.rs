@@ -224,3 +224,19 @@ fn read_password(flag: Option<String>, stdin: bool) -> Result<String, CliError> 
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_and_readme_document_every_setting() {
+        let names = Config::variable_names();
+        assert!(names.len() > 30);
+        let readme = include_str!("../../README.md");
+        for name in names {
+            assert!(SETTINGS_HELP.contains(name), "--help lists {name}");
+            assert!(readme.contains(&format!("`{name}`")), "README lists {name}");
+        }
+    }
+}

@@ -81,7 +81,18 @@ async fn post(
         Some("code") => enter_code(state, &session, typed, ip, now).await,
         Some("login") => login(state, session, params, typed, ip, now).await,
         Some("decide") => decide(state, &session, typed, params.get("decision"), now).await,
-        Some("cancel") => Ok(entry_page(state, &session, "", None, StatusCode::OK)),
+        Some("cancel") => Ok(pages::render(
+            state,
+            StatusCode::OK,
+            "message.html",
+            minijinja::context! {
+                title => "Nothing was connected",
+                message => "No device was given access. You can close this window.",
+                link => PATH,
+                link_text => "Enter another code",
+            },
+            None,
+        )),
         _ => Err(OAuthError::invalid_request("The form is incomplete.")),
     }
 }

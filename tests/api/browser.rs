@@ -242,6 +242,15 @@ async fn a_device_is_connected_by_typing_its_code() {
         .unwrap();
     let user_code = started["user_code"].as_str().unwrap();
 
+    // Cancel first: nothing is connected, and the way back is offered.
+    driver
+        .goto(started["verification_uri"].as_str().unwrap())
+        .await;
+    driver.click_button("Cancel").await;
+    assert_eq!(driver.text("h1").await, "Nothing was connected");
+    assert_eq!(driver.text("main a").await, "Enter another code");
+    driver.assert_usable().await;
+
     driver
         .goto(started["verification_uri"].as_str().unwrap())
         .await;

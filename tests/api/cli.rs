@@ -380,3 +380,17 @@ async fn duplicates_and_bad_input_are_clear_errors_with_a_failing_exit(backend: 
     assert_eq!(clients.len(), 1);
     assert_eq!(clients[0].name, "A");
 }
+
+#[test]
+fn help_documents_every_command_and_setting() {
+    let dir = std::env::temp_dir();
+    let output = crate::helpers::run_oidcd(&dir, &["--help"], &[], None);
+    assert!(output.status.success());
+    let help = crate::helpers::stdout(&output);
+    for command in ["serve", "migrate", "client", "user", "keys", "openapi"] {
+        assert!(help.contains(command), "--help names {command}");
+    }
+    for name in oidcd::Config::variable_names() {
+        assert!(help.contains(name), "--help documents {name}");
+    }
+}
