@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oidcd::config::DatabaseUrl;
-use oidcd::oauth::registration::ClientRegistration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
@@ -105,13 +104,7 @@ async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
         .spawn_with(|c| c.database_url = DatabaseUrl::new(proxied.to_string()))
         .await;
 
-    let machine = app
-        .register_client_with(ClientRegistration {
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec!["api".into()],
-            ..Default::default()
-        })
-        .await;
+    let machine = app.register_machine_client().await;
     let client = app.register_client().await;
     let user = app.create_user().await;
     let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
@@ -208,13 +201,7 @@ async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
 async fn sigterm_lets_a_request_in_flight_finish() {
     let env = TestEnv::new(Backend::Sqlite).await;
     let provisioning = env.spawn().await;
-    let machine = provisioning
-        .register_client_with(ClientRegistration {
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec!["api".into()],
-            ..Default::default()
-        })
-        .await;
+    let machine = provisioning.register_machine_client().await;
     let mut server = env.serve_process(&[]);
     let address = server.issuer.trim_start_matches("http://").to_owned();
 

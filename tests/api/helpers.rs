@@ -292,6 +292,16 @@ impl TestApp {
         }
     }
 
+    /// A confidential client for the client credentials grant, with the scope `api`.
+    pub async fn register_machine_client(&self) -> TestClient {
+        self.register_client_with(ClientRegistration {
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["api".into()],
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn register_public_client(&self) -> TestClient {
         self.register_client_with(ClientRegistration {
             secret: SecretChoice::Public,

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use oidcd::config::Seconds;
-use oidcd::oauth::registration::ClientRegistration;
 
 use crate::helpers::{Backend, TestApp, TestEnv};
 use crate::token_code::code_for;
@@ -43,13 +42,7 @@ async fn each_counter_moves_when_its_event_happens() {
     config.client_auth.failures_per_client = 1;
     let app = env.spawn_config(config, clock.clone()).await;
     let client = app.register_client().await;
-    let machine = app
-        .register_client_with(ClientRegistration {
-            grant_types: vec!["client_credentials".into()],
-            scopes: vec!["api".into()],
-            ..Default::default()
-        })
-        .await;
+    let machine = app.register_machine_client().await;
     let user = app.create_user().await;
     let start = scrape(&app).await;
 

@@ -165,3 +165,41 @@ pub(crate) fn user_tokens(
 pub(crate) fn successor(secrets: &KeyedHasher, token: &str) -> String {
     crypto::b64url(&secrets.mac(&[b"refresh-successor", token.as_bytes()]))
 }
+
+/// Mints `count` refresh-token families for `user_id` at `client` with `scopes`, each as a
+/// code exchange would have recorded it (a grant and the first token of its family), in
+/// transactions of a few hundred. This is the benchmark suite's seeding path: it fills a pool
+/// of single-use refresh tokens, or a database with a million of them.
+pub async fn seed_refresh_tokens(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    user_id: &str,
+    scopes: &[String],
+    count: usize,
+) -> Result<Vec<String>, OAuthError> {
+    use sea_orm::TransactionTrait as _;
+    let mut tokens = Vec::with_capacity(count);
+    while tokens.len() < count {
+        let txn = ctx.db.begin().await?;
+        for _ in 0..(count - tokens.len()).min(500) {
+            let grant_id = crypto::b64url(&crypto::random_bytes::<16>()?);
+            let grant = UserGrant {
+                grant_id: &grant_id,
+                user_id,
+                client_id: &client.client_id,
+                scopes,
+                auth_time: ctx.now,
+                session_id: None,
+                nonce: None,
+            };
+            match record_grant(ctx, &txn, client, &grant).await? {
+                Some(token) => tokens.push(token),
+                None => return Err(OAuthError::invalid_scope(
+                    "Seeding refresh tokens needs offline_access and a client allowed to refresh.",
+                )),
+            }
+        }
+        txn.commit().await?;
+    }
+    Ok(tokens)
+}

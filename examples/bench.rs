@@ -1,0 +1,1050 @@
+//! The benchmark suite's driver (run it through `bench/run`). It measures the yardsticks
+//! (RS256 signatures per second on one core and on all, argon2 hashes per second at the
+//! production parameters, a bare poem handler's request rate under the same load generator),
+//! starts the release `oidcd` on a fresh database, provisions it through the CLI, runs each
+//! scenario for a fixed time after a warm-up, and prints rates, latencies, server CPU per
+//! request and each ratio against its target. It exits non-zero when a ratio misses its target,
+//! unless `--smoke` (a few seconds per scenario, ratios printed, not enforced).
+//!
+//! Scenarios: S1 discovery, S2 JWKS, S3 client_credentials, S4 refresh with rotation over a
+//! seeded pool of single-use tokens, S5 introspection, S6 userinfo, S7 whole code flows with a
+//! session and remembered consent, S8 a password-login flood with discovery sampled, S9 peak
+//! memory, S10 S3-S6 again over a million stored refresh tokens (`--s10-rows` to change).
+
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Args {
+    smoke: bool,
+    postgres: Option<String>,
+    seconds: u64,
+    warmup: u64,
+    s10_rows: usize,
+    oidcd: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        smoke: false,
+        postgres: None,
+        seconds: 10,
+        warmup: 3,
+        s10_rows: 1_000_000,
+        oidcd: PathBuf::from("target/release/oidcd"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--smoke" => {
+                args.smoke = true;
+                args.seconds = 2;
+                args.warmup = 1;
+                args.s10_rows = 20_000;
+            }
+            "--postgres" => args.postgres = Some(it.next().expect("--postgres URL")),
+            "--seconds" => args.seconds = it.next().unwrap().parse().unwrap(),
+            "--s10-rows" => args.s10_rows = it.next().unwrap().parse().unwrap(),
+            "--oidcd" => args.oidcd = PathBuf::from(it.next().unwrap()),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+// --- yardsticks ---------------------------------------------------------------------------
+
+/// How many times per second `work` runs on `threads` threads, over `seconds`.
+fn per_second(threads: usize, seconds: f64, work: impl Fn() + Send + Sync + 'static) -> f64 {
+    let work = Arc::new(work);
+    let total = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (work, total) = (work.clone(), total.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    work();
+                    n += 1;
+                }
+                total.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    total.load(Ordering::Relaxed) as f64 / seconds
+}
+
+/// RS256 signatures per second of a typical access token, on `threads` threads.
+fn sign_rate(threads: usize, seconds: f64) -> f64 {
+    let key = oidcd::keys::generate::generate(2048).unwrap();
+    let signer = oidcd::keys::signer::Signer::from_der(&key.kid, &key.private_der).unwrap();
+    let mut payload = josekit::jwt::JwtPayload::new();
+    payload.set_issuer("http://127.0.0.1:8080");
+    payload.set_subject("a-client");
+    payload.set_claim("scope", Some("api".into())).unwrap();
+    per_second(threads, seconds, move || {
+        signer.sign("at+jwt", &payload).unwrap();
+    })
+}
+
+/// argon2id hashes per second at the production parameters, on every core.
+fn argon2_rate(seconds: f64) -> f64 {
+    let config = oidcd::config::Argon2Config::default();
+    let hasher = oidcd::crypto::PasswordHasher::new(&config).unwrap();
+    per_second(cpus(), seconds, move || {
+        hasher
+            .hash_blocking("correct horse battery staple")
+            .unwrap();
+    })
+}
+
+/// A bare poem server answering every GET with a discovery-sized JSON body, on its own
+/// runtime; returns its address.
+async fn start_bare_poem() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let bind = address.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let body = bytes::Bytes::from(vec![b'x'; 1500]);
+            let app = poem::Route::new().at(
+                "/",
+                poem::get(poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder()
+                        .content_type("application/json")
+                        .body(body.clone())
+                })),
+            );
+            poem::Server::new(poem::listener::TcpListener::bind(bind))
+                .run(app)
+                .await
+                .unwrap();
+        });
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    format!("http://{address}")
+}
+
+// --- the load generator (wrk) ------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: f64,
+    errors: f64,
+}
+
+fn parse_duration_ms(text: &str) -> f64 {
+    let (number, unit): (String, String) =
+        text.chars().partition(|c| c.is_ascii_digit() || *c == '.');
+    let n: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit.as_str() {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Runs wrk against `url` for `seconds` (after `warmup`), with an optional Lua script.
+fn wrk(url: &str, seconds: u64, warmup: u64, script: Option<&Path>) -> Load {
+    let run = |secs: u64| {
+        let mut cmd = Command::new("wrk");
+        cmd.args(["-t2", "-c32", "--latency", "-d"])
+            .arg(format!("{secs}s"));
+        if let Some(s) = script {
+            cmd.arg("-s").arg(s);
+        }
+        cmd.arg(url);
+        let out = cmd.output().expect("wrk runs (bench/run installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    if warmup > 0 {
+        run(warmup);
+    }
+    let text = run(seconds);
+    let mut load = Load::default();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => load.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => load.p50_ms = parse_duration_ms(v),
+            ["99%", v] => load.p99_ms = parse_duration_ms(v),
+            [n, "requests", "in", ..] => load.requests = n.parse().unwrap_or(0.0),
+            ["Non-2xx", "or", "3xx", "responses:", n] => load.errors = n.parse().unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    load
+}
+
+fn lua(dir: &Path, name: &str, method: &str, body: &str, headers: &[(&str, String)]) -> PathBuf {
+    let mut script = format!("wrk.method = \"{method}\"\nwrk.body = \"{body}\"\n");
+    for (k, v) in headers {
+        script.push_str(&format!("wrk.headers[\"{k}\"] = \"{v}\"\n"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+// --- the server under test ----------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    issuer: String,
+}
+
+impl Server {
+    fn start(oidcd: &Path, env: &[(String, String)], dir: &Path) -> Self {
+        use std::io::{BufRead as _, BufReader};
+        let mut child = Command::new(oidcd)
+            .arg("serve")
+            .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the release oidcd runs");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().unwrap().unwrap();
+        let issuer = first.strip_prefix("oidcd is serving ").unwrap().to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, issuer }
+    }
+
+    fn status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// User + system CPU seconds so far.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(
+    oidcd: &Path,
+    env: &[(String, String)],
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Value {
+    use std::io::Write as _;
+    let mut child = Command::new(oidcd)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "oidcd {args:?} failed");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+// --- stateful scenarios (their own load, reqwest with connection reuse) -------------------
+
+struct Sampled {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Runs `work` on `concurrency` tasks for `seconds`; each call is one operation, `Ok(true)`
+/// when it succeeded.
+async fn drive<F, Fut>(concurrency: usize, seconds: u64, work: F) -> Sampled
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let work = Arc::new(work);
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (work, latencies, done) = (work.clone(), latencies.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    if !work(worker).await {
+                        break;
+                    }
+                    mine.push(started.elapsed().as_secs_f64() * 1000.0);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies.lock().unwrap().extend(mine);
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let took = started.elapsed().as_secs_f64();
+    let mut all = latencies.lock().unwrap().clone();
+    all.sort_by(f64::total_cmp);
+    Sampled {
+        rate: done.load(Ordering::Relaxed) as f64 / took,
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap() + marker.len();
+    let end = html[start..].find('"').unwrap();
+    html[start..start + end]
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/")
+}
+
+struct App {
+    issuer: String,
+    client_id: String,
+    secret: String,
+    redirect: String,
+    username: String,
+    password: String,
+}
+
+impl App {
+    fn authorize_url(&self) -> String {
+        let mut url = url::Url::parse(&format!("{}/oauth/authorize", self.issuer)).unwrap();
+        url.query_pairs_mut().extend_pairs([
+            ("response_type", "code"),
+            ("client_id", self.client_id.as_str()),
+            ("redirect_uri", self.redirect.as_str()),
+            ("scope", "openid profile offline_access"),
+        ]);
+        url.to_string()
+    }
+
+    /// Signs in and consents once in `browser`; later authorizations in it go straight back.
+    async fn sign_in(&self, browser: &reqwest::Client) {
+        let page = browser
+            .get(self.authorize_url())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut response = browser
+            .post(format!("{}/oauth/authorize", self.issuer))
+            .form(&[
+                ("request_id", field(&page, "request_id")),
+                ("csrf_token", field(&page, "csrf_token")),
+                ("step", "login".into()),
+                ("username", self.username.clone()),
+                ("password", self.password.clone()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            let page = response.text().await.unwrap();
+            response = browser
+                .post(format!("{}/oauth/authorize", self.issuer))
+                .form(&[
+                    ("request_id", field(&page, "request_id")),
+                    ("csrf_token", field(&page, "csrf_token")),
+                    ("step", "consent".into()),
+                    ("decision", "allow".into()),
+                ])
+                .send()
+                .await
+                .unwrap();
+        }
+        assert!(response.status().is_redirection(), "signed in");
+    }
+
+    /// One whole code flow in a signed-in browser: authorize, then the code exchange.
+    async fn flow(&self, browser: &reqwest::Client, backend: &reqwest::Client) -> Option<Value> {
+        let response = browser.get(self.authorize_url()).send().await.ok()?;
+        let location = response
+            .headers()
+            .get("location")?
+            .to_str()
+            .ok()?
+            .to_owned();
+        let code = url::Url::parse(&location)
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == "code")?
+            .1
+            .into_owned();
+        let tokens = backend
+            .post(format!("{}/oauth/token", self.issuer))
+            .basic_auth(&self.client_id, Some(&self.secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", self.redirect.as_str()),
+            ])
+            .send()
+            .await
+            .ok()?;
+        if tokens.status() != 200 {
+            return None;
+        }
+        tokens.json().await.ok()
+    }
+}
+
+// --- the run ------------------------------------------------------------------------------
+
+struct Report {
+    lines: Vec<String>,
+    misses: Vec<String>,
+}
+
+impl Report {
+    fn row(&mut self, name: &str, rate: f64, p50: f64, p99: f64, extra: &str) {
+        let line =
+            format!("{name:<34} {rate:>10.0}/s  p50 {p50:>7.2} ms  p99 {p99:>7.2} ms  {extra}");
+        println!("{line}");
+        self.lines.push(line);
+    }
+
+    fn target(&mut self, what: &str, value: f64, ok: bool, goal: &str) {
+        let line = format!(
+            "  {what:<58} {value:>8.3}  target {goal:<10} {}",
+            if ok { "ok" } else { "MISSED" }
+        );
+        println!("{line}");
+        self.lines.push(line);
+        if !ok {
+            self.misses.push(what.to_owned());
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let secs = args.seconds;
+    let short = secs as f64 / 2.0;
+    let mut report = Report {
+        lines: Vec::new(),
+        misses: Vec::new(),
+    };
+    println!("== yardsticks");
+    let sign_one = tokio::task::spawn_blocking(move || sign_rate(1, short))
+        .await
+        .unwrap();
+    let sign_all = tokio::task::spawn_blocking(move || sign_rate(cpus(), short))
+        .await
+        .unwrap();
+    let argon = tokio::task::spawn_blocking(move || argon2_rate(short))
+        .await
+        .unwrap();
+    println!(
+        "RS256 signatures: {sign_one:.0}/s on one core, {sign_all:.0}/s on {} cores",
+        cpus()
+    );
+    println!("argon2id (19 MiB, t=2) hashes: {argon:.1}/s on all cores");
+    let bare = wrk(&start_bare_poem().await, secs, args.warmup, None);
+    report.row(
+        "bare poem handler (wrk)",
+        bare.rps,
+        bare.p50_ms,
+        bare.p99_ms,
+        "",
+    );
+
+    // A fresh database and the release server.
+    let dir = std::env::temp_dir().join(format!("oidcd-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database_url = match &args.postgres {
+        Some(server) => {
+            let name = format!("oidcd_bench_{}", uuid::Uuid::new_v4().simple());
+            let status = Command::new("psql")
+                .args([
+                    server.as_str(),
+                    "-qc",
+                    &format!("CREATE DATABASE \"{name}\""),
+                ])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let mut url = url::Url::parse(server).unwrap();
+            url.set_path(&name);
+            url.to_string()
+        }
+        None => format!("sqlite://{}?mode=rwc", dir.join("oidcd.db").display()),
+    };
+    let kek = oidcd::keys::Kek::generate().unwrap().to_base64url();
+    let env: Vec<(String, String)> = [
+        ("OIDCD_BIND", "127.0.0.1:0"),
+        ("OIDCD_DATABASE_URL", database_url.as_str()),
+        ("OIDCD_KEK", kek.as_str()),
+        ("OIDCD_LOG", "warn"),
+        ("OIDCD_LOGIN_FAILURES_PER_ACCOUNT", "1000000000"),
+        ("OIDCD_LOGIN_FAILURES_PER_IP", "1000000000"),
+        ("OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT", "1000000000"),
+        ("OIDCD_CLIENT_AUTH_FAILURES_PER_IP", "1000000000"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let oidcd = std::fs::canonicalize(&args.oidcd).expect("build oidcd with --release first");
+    let machine = cli(
+        &oidcd,
+        &env,
+        &dir,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Bench machine",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "api",
+            "--scope",
+            "introspect",
+        ],
+        None,
+    );
+    let redirect = "http://127.0.0.1:9/cb".to_owned();
+    let app_client = cli(
+        &oidcd,
+        &env,
+        &dir,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Bench app",
+            "--redirect-uri",
+            &redirect,
+        ],
+        None,
+    );
+    let password = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    cli(
+        &oidcd,
+        &env,
+        &dir,
+        &["user", "create", "--username", "bench", "--password-stdin"],
+        Some(&password),
+    );
+    let server = Server::start(&oidcd, &env, &dir);
+    let issuer = server.issuer.clone();
+    let (m_id, m_secret) = (
+        machine["client_id"].as_str().unwrap().to_owned(),
+        machine["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let app = Arc::new(App {
+        issuer: issuer.clone(),
+        client_id: app_client["client_id"].as_str().unwrap().to_owned(),
+        secret: app_client["client_secret"].as_str().unwrap().to_owned(),
+        redirect,
+        username: "bench".into(),
+        password: password.clone(),
+    });
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{m_id}:{m_secret}"))
+    };
+
+    println!(
+        "\n== oidcd at {issuer} ({})",
+        if args.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    let s1 = wrk(
+        &format!("{issuer}/.well-known/openid-configuration"),
+        secs,
+        args.warmup,
+        None,
+    );
+    report.row("S1 discovery", s1.rps, s1.p50_ms, s1.p99_ms, "");
+    let s2 = wrk(&format!("{issuer}/jwks.json"), secs, args.warmup, None);
+    report.row("S2 JWKS", s2.rps, s2.p50_ms, s2.p99_ms, "");
+
+    let cc_script = lua(
+        &dir,
+        "cc.lua",
+        "POST",
+        "grant_type=client_credentials&scope=api",
+        &[
+            ("Authorization", format!("Basic {basic}")),
+            ("Content-Type", "application/x-www-form-urlencoded".into()),
+        ],
+    );
+    let cpu_before = server.cpu_seconds();
+    let s3 = wrk(&format!("{issuer}/oauth/token"), secs, 0, Some(&cc_script));
+    let cpu_per_token = (server.cpu_seconds() - cpu_before) / s3.requests.max(1.0);
+    let sign_cost = 1.0 / sign_one;
+    report.row(
+        "S3 client_credentials",
+        s3.rps,
+        s3.p50_ms,
+        s3.p99_ms,
+        &format!(
+            "{:.0} us CPU/token, {} errors",
+            cpu_per_token * 1e6,
+            s3.errors
+        ),
+    );
+
+    // A user access token (one code flow) for S6, a machine token for S5.
+    let browser = http();
+    app.sign_in(&browser).await;
+    let tokens = app.flow(&browser, &http()).await.expect("a code flow");
+    let user_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let machine_token: Value = http()
+        .post(format!("{issuer}/oauth/token"))
+        .basic_auth(&m_id, Some(&m_secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "api")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let machine_token = machine_token["access_token"].as_str().unwrap().to_owned();
+    let introspect_script = lua(
+        &dir,
+        "introspect.lua",
+        "POST",
+        &format!("token={machine_token}"),
+        &[
+            ("Authorization", format!("Basic {basic}")),
+            ("Content-Type", "application/x-www-form-urlencoded".into()),
+        ],
+    );
+    let userinfo_script = lua(
+        &dir,
+        "userinfo.lua",
+        "GET",
+        "",
+        &[("Authorization", format!("Bearer {user_token}"))],
+    );
+    let s5 = wrk(
+        &format!("{issuer}/oauth/introspect"),
+        secs,
+        0,
+        Some(&introspect_script),
+    );
+    report.row(
+        "S5 introspection",
+        s5.rps,
+        s5.p50_ms,
+        s5.p99_ms,
+        &format!("{} errors", s5.errors),
+    );
+    let s6 = wrk(
+        &format!("{issuer}/oauth/userinfo"),
+        secs,
+        0,
+        Some(&userinfo_script),
+    );
+    report.row(
+        "S6 userinfo",
+        s6.rps,
+        s6.p50_ms,
+        s6.p99_ms,
+        &format!("{} errors", s6.errors),
+    );
+
+    // S4: a seeded pool of single-use refresh tokens, each redeemed once.
+    let pool_size = ((s3.rps * 0.6).max(200.0) * (secs + 2) as f64) as usize;
+    let pool = seed(&database_url, &kek, &app.client_id, pool_size).await;
+    let s4 = refreshes(&app, pool, secs).await;
+    report.row(
+        "S4 refresh (rotation)",
+        s4.rate,
+        s4.p50_ms,
+        s4.p99_ms,
+        &format!("pool of {pool_size}"),
+    );
+
+    // S7: whole code flows, each worker a signed-in browser with remembered consent.
+    let s7 = {
+        let mut browsers = Vec::new();
+        for _ in 0..16 {
+            let b = http();
+            app.sign_in(&b).await;
+            browsers.push(b);
+        }
+        let browsers = Arc::new(browsers);
+        let backend = http();
+        let app = app.clone();
+        drive(16, secs, move |worker| {
+            let (app, browsers, backend) = (app.clone(), browsers.clone(), backend.clone());
+            async move { app.flow(&browsers[worker], &backend).await.is_some() }
+        })
+        .await
+    };
+    report.row("S7 code flows", s7.rate, s7.p50_ms, s7.p99_ms, "");
+    let peak_kib = server.status("VmHWM:");
+    println!(
+        "S9 peak memory over S1-S7: {:.1} MiB",
+        peak_kib as f64 / 1024.0
+    );
+
+    // S8: a login flood (unknown users: the full argon2 cost) with discovery sampled.
+    let discovery_idle = sample_discovery(&issuer, Duration::from_secs(secs.min(3))).await;
+    let flooding = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (issuer, flooding) = (issuer.clone(), flooding.clone());
+        tokio::spawn(async move {
+            let client = http();
+            let mut all = Vec::new();
+            while flooding.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                if client
+                    .get(format!("{issuer}/.well-known/openid-configuration"))
+                    .send()
+                    .await
+                    .is_ok()
+                {
+                    all.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            all.sort_by(f64::total_cmp);
+            all
+        })
+    };
+    let rss_before_flood = server.status("VmRSS:");
+    let s8 = {
+        let app = app.clone();
+        drive(32, secs, move |worker| {
+            let app = app.clone();
+            async move {
+                let browser = http();
+                let Ok(page) = browser.get(app.authorize_url()).send().await else {
+                    return false;
+                };
+                let Ok(page) = page.text().await else {
+                    return false;
+                };
+                let r = browser
+                    .post(format!("{}/oauth/authorize", app.issuer))
+                    .form(&[
+                        ("request_id", field(&page, "request_id")),
+                        ("csrf_token", field(&page, "csrf_token")),
+                        ("step", "login".into()),
+                        (
+                            "username",
+                            format!("nobody-{worker}-{}", uuid::Uuid::new_v4().simple()),
+                        ),
+                        ("password", "wrong".into()),
+                    ])
+                    .send()
+                    .await;
+                matches!(r, Ok(r) if r.status() == 200)
+            }
+        })
+        .await
+    };
+    flooding.store(false, Ordering::Relaxed);
+    let during = sampler.await.unwrap();
+    let flood_peak_kib = server.status("VmHWM:");
+    report.row(
+        "S8 failed logins",
+        s8.rate,
+        s8.p50_ms,
+        s8.p99_ms,
+        &format!(
+            "discovery p99 {:.2} ms idle, {:.2} ms during",
+            percentile(&discovery_idle, 0.99),
+            percentile(&during, 0.99)
+        ),
+    );
+
+    // S10: S3-S6 again over a large table of refresh tokens.
+    println!("\n== S10: seeding {} refresh tokens", args.s10_rows);
+    seed(&database_url, &kek, &app.client_id, args.s10_rows).await;
+    let s10_3 = wrk(
+        &format!("{issuer}/oauth/token"),
+        secs,
+        args.warmup,
+        Some(&cc_script),
+    );
+    let pool2 = seed(&database_url, &kek, &app.client_id, pool_size).await;
+    let s10_4 = refreshes(&app, pool2, secs).await;
+    let s10_5 = wrk(
+        &format!("{issuer}/oauth/introspect"),
+        secs,
+        0,
+        Some(&introspect_script),
+    );
+    let s10_6 = wrk(
+        &format!("{issuer}/oauth/userinfo"),
+        secs,
+        0,
+        Some(&userinfo_script),
+    );
+    report.row(
+        "S10 S3 client_credentials",
+        s10_3.rps,
+        s10_3.p50_ms,
+        s10_3.p99_ms,
+        "",
+    );
+    report.row("S10 S4 refresh", s10_4.rate, s10_4.p50_ms, s10_4.p99_ms, "");
+    report.row(
+        "S10 S5 introspection",
+        s10_5.rps,
+        s10_5.p50_ms,
+        s10_5.p99_ms,
+        "",
+    );
+    report.row("S10 S6 userinfo", s10_6.rps, s10_6.p50_ms, s10_6.p99_ms, "");
+
+    println!("\n== ratios");
+    report.target(
+        "S1 / bare poem",
+        s1.rps / bare.rps,
+        s1.rps / bare.rps >= 0.5,
+        ">= 0.5",
+    );
+    report.target("S1 p99 (ms)", s1.p99_ms, s1.p99_ms < 3.0, "< 3");
+    report.target(
+        "S2 / bare poem",
+        s2.rps / bare.rps,
+        s2.rps / bare.rps >= 0.5,
+        ">= 0.5",
+    );
+    report.target("S2 p99 (ms)", s2.p99_ms, s2.p99_ms < 3.0, "< 3");
+    report.target(
+        "S3 / all-core sign rate",
+        s3.rps / sign_all,
+        s3.rps / sign_all >= 0.6,
+        ">= 0.6",
+    );
+    report.target(
+        "S3 server CPU per token / one signature",
+        cpu_per_token / sign_cost,
+        cpu_per_token / sign_cost <= 1.3,
+        "<= 1.3",
+    );
+    report.target(
+        "S4 / all-core sign rate",
+        s4.rate / sign_all,
+        s4.rate / sign_all >= 0.3,
+        ">= 0.3",
+    );
+    report.target("S5 / S1", s5.rps / s1.rps, s5.rps / s1.rps >= 0.3, ">= 0.3");
+    report.target("S6 / S1", s6.rps / s1.rps, s6.rps / s1.rps >= 0.3, ">= 0.3");
+    report.target(
+        "S7 / all-core sign rate",
+        s7.rate / sign_all,
+        s7.rate / sign_all >= 0.15,
+        ">= 0.15",
+    );
+    report.target(
+        "S8 logins / all-core argon2 rate",
+        s8.rate / argon,
+        s8.rate / argon >= 0.8,
+        ">= 0.8",
+    );
+    let idle99 = percentile(&discovery_idle, 0.99);
+    let during99 = percentile(&during, 0.99);
+    report.target(
+        "S8 discovery p99 during / idle",
+        during99 / idle99,
+        during99 <= 3.0 * idle99,
+        "<= 3",
+    );
+    let hash_bound_mib = (cpus() * 19) as f64 + 20.0;
+    let flood_growth_mib = flood_peak_kib.saturating_sub(rss_before_flood) as f64 / 1024.0;
+    report.target(
+        "S8 memory growth (MiB)",
+        flood_growth_mib,
+        flood_growth_mib <= hash_bound_mib,
+        &format!("<= {hash_bound_mib:.0}"),
+    );
+    report.target(
+        "S9 peak RSS over S1-S7 (MiB)",
+        peak_kib as f64 / 1024.0,
+        peak_kib as f64 / 1024.0 <= 40.0,
+        "<= 40",
+    );
+    for (name, base, large) in [
+        ("S10 S3 / S3", s3.rps, s10_3.rps),
+        ("S10 S4 / S4", s4.rate, s10_4.rate),
+        ("S10 S5 / S5", s5.rps, s10_5.rps),
+        ("S10 S6 / S6", s6.rps, s10_6.rps),
+    ] {
+        report.target(name, large / base, large / base >= 0.8, ">= 0.8");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.smoke {
+        println!("\nsmoke mode: ratios printed, not enforced");
+    } else if !report.misses.is_empty() {
+        println!(
+            "\n{} target(s) missed: {}",
+            report.misses.len(),
+            report.misses.join(", ")
+        );
+        std::process::exit(1);
+    }
+}
+
+/// S4: each request redeems one token of the pool (single use), on 16 connections.
+async fn refreshes(app: &Arc<App>, pool: Vec<String>, secs: u64) -> Sampled {
+    let (app, pool) = (app.clone(), Arc::new(Mutex::new(pool)));
+    let client = http();
+    drive(16, secs, move |_| {
+        let (app, pool, client) = (app.clone(), pool.clone(), client.clone());
+        async move {
+            let Some(token) = pool.lock().unwrap().pop() else {
+                return false;
+            };
+            let r = client
+                .post(format!("{}/oauth/token", app.issuer))
+                .basic_auth(&app.client_id, Some(&app.secret))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await;
+            matches!(r, Ok(r) if r.status() == 200)
+        }
+    })
+    .await
+}
+
+/// Samples discovery latency for `span`, one request every 20 ms.
+async fn sample_discovery(issuer: &str, span: Duration) -> Vec<f64> {
+    let client = http();
+    let mut all = Vec::new();
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        let started = Instant::now();
+        if client
+            .get(format!("{issuer}/.well-known/openid-configuration"))
+            .send()
+            .await
+            .is_ok()
+        {
+            all.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    all.sort_by(f64::total_cmp);
+    all
+}
+
+/// Mints `count` refresh tokens for the bench user at `client_id`, through the library's
+/// seeding path, on the server's own database.
+async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> Vec<String> {
+    let config = oidcd::Config {
+        database_url: oidcd::config::DatabaseUrl::new(database_url.to_owned()),
+        kek: Some(oidcd::config::Secret::new(kek.to_owned())),
+        ..oidcd::Config::default()
+    };
+    let runtime = oidcd::app::Runtime::open(config, oidcd::Clock::System)
+        .await
+        .unwrap();
+    let client = oidcd::store::clients::get(&runtime.db, client_id)
+        .await
+        .unwrap();
+    let user = oidcd::store::users::find_by_username(&runtime.db, "bench")
+        .await
+        .unwrap()
+        .expect("the bench user");
+    let metrics = oidcd::metrics::Metrics::default();
+    let ctx = oidcd::oauth::grants::TokenContext {
+        db: &runtime.db,
+        secrets: &runtime.secrets,
+        keys: runtime.keys.current(),
+        issuer: "seed",
+        lifetimes: &runtime.config.lifetimes,
+        metrics: &metrics,
+        now: runtime.clock.now(),
+    };
+    let scopes = vec!["openid".to_owned(), "offline_access".to_owned()];
+    let started = Instant::now();
+    let tokens = oidcd::oauth::grants::seed_refresh_tokens(&ctx, &client, &user.id, &scopes, count)
+        .await
+        .unwrap();
+    println!(
+        "seeded {count} refresh tokens in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    runtime.db.close().await.ok();
+    tokens
+}
