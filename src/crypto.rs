@@ -129,9 +129,10 @@ impl PasswordHasher {
         .map_err(|e| CryptoError::PasswordHash(e.to_string()))?;
         let dummy_password = random_token()?;
         let dummy = hash_with(&params, &dummy_password, &mut Vec::new())?;
+        let jobs = start_threads(config.max_concurrent, params.block_count())?;
         Ok(Self {
             params,
-            jobs: start_threads(config.max_concurrent)?,
+            jobs,
             dummy: dummy.into(),
         })
     }
@@ -181,8 +182,10 @@ impl PasswordHasher {
     }
 }
 
-/// The hashing threads. They end when the last `PasswordHasher` clone is dropped.
-fn start_threads(count: usize) -> Result<mpsc::Sender<Job>, CryptoError> {
+/// The hashing threads. They end when the last `PasswordHasher` clone is dropped. Each keeps
+/// at most `keep_blocks` of argon2 memory between jobs (a stored hash made with more memory
+/// gets a buffer for its job only), wiped after every job.
+fn start_threads(count: usize, keep_blocks: usize) -> Result<mpsc::Sender<Job>, CryptoError> {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..count.max(1) {
@@ -201,6 +204,12 @@ fn start_threads(count: usize) -> Result<mpsc::Sender<Job>, CryptoError> {
                     };
                     // A panicking job loses its own answer, not the thread.
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                    if memory.len() > keep_blocks {
+                        memory = Vec::new();
+                    } else {
+                        // What was derived from the password does not outlive the job.
+                        memory.fill(Block::default());
+                    }
                 }
             })
             .map_err(|e| {

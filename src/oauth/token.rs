@@ -46,6 +46,13 @@ pub async fn token(
         GrantType::ClientCredentials => grants::client_credentials::issue(ctx, &client, params),
         GrantType::DeviceCode => grants::device_code::poll(ctx, &client, params).await,
     }?;
-    ctx.metrics.token_issued(grant.as_str());
+    // Counted under the short grant names (`device_code`, not its URN).
+    let label = match grant {
+        GrantType::AuthorizationCode => "authorization_code",
+        GrantType::RefreshToken => "refresh_token",
+        GrantType::ClientCredentials => "client_credentials",
+        GrantType::DeviceCode => "device_code",
+    };
+    ctx.metrics.token_issued(label);
     Ok(issued)
 }

@@ -51,9 +51,11 @@ pub fn unavailable(e: &DbErr) -> bool {
             | Sqlx::PoolClosed
             | Sqlx::WorkerCrashed => true,
             Sqlx::Database(db) => db.code().is_some_and(|code| {
-                code.starts_with("08")
-                    || code.starts_with("57P")
-                    || ["5", "6", "517"].contains(&&*code)
+                // SQLite reports (extended) result codes of at most four digits, where
+                // SQLITE_BUSY (5) and SQLITE_LOCKED (6) are the low byte; SQLSTATEs have five.
+                let sqlite_busy =
+                    code.len() < 5 && code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6));
+                code.starts_with("08") || code.starts_with("57P") || sqlite_busy
             }),
             _ => false,
         },

@@ -88,7 +88,7 @@ async fn post(
             minijinja::context! {
                 title => "Nothing was connected",
                 message => "No device was given access. You can close this window.",
-                link => PATH,
+                link => format!("{}{PATH}", state.issuer),
                 link_text => "Enter another code",
             },
             None,
