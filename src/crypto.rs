@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -101,11 +102,12 @@ impl KeyedHasher {
     }
 }
 
-/// argon2id for user passwords, on `max_concurrent` dedicated threads. Each thread allocates
-/// its argon2 working memory once and reuses it, so the memory spent on hashing is fixed at
-/// `max_concurrent` x `memory_kib` however many logins arrive at once (with the allocator
-/// left to it, every thread of a blocking pool keeps its own freed arena). A login flood
-/// queues here; the async workers serving discovery, JWKS and tokens never wait for it.
+/// argon2id for user passwords, on `max_concurrent` dedicated threads at a lower scheduling
+/// priority. Each thread reuses its argon2 working memory while jobs keep coming and releases
+/// it when idle, so the memory spent on hashing is at most `max_concurrent` x `memory_kib`
+/// however many logins arrive at once (with the allocator left to it, every thread of a
+/// blocking pool keeps its own freed arena), and none at rest. A login flood queues here; the
+/// async workers serving discovery, JWKS and tokens never wait for it.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
@@ -182,9 +184,19 @@ impl PasswordHasher {
     }
 }
 
+/// How long a hashing thread keeps its argon2 memory with nothing to do: a flood reuses it,
+/// and an idle server gives it back to the system.
+const KEEP_IDLE_MEMORY: Duration = Duration::from_millis(200);
+
+/// The hashing threads' nice value (Linux): under a login flood they take the CPU that is
+/// left, and requests that need a core (discovery, tokens) preempt them.
+#[cfg(target_os = "linux")]
+const HASHING_NICE: i32 = 10;
+
 /// The hashing threads. They end when the last `PasswordHasher` clone is dropped. Each keeps
 /// at most `keep_blocks` of argon2 memory between jobs (a stored hash made with more memory
-/// gets a buffer for its job only), wiped after every job.
+/// gets a buffer for its job only), wiped after every job and released after
+/// [`KEEP_IDLE_MEMORY`] without work.
 fn start_threads(count: usize, keep_blocks: usize) -> Result<mpsc::Sender<Job>, CryptoError> {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
@@ -193,15 +205,9 @@ fn start_threads(count: usize, keep_blocks: usize) -> Result<mpsc::Sender<Job>, 
         std::thread::Builder::new()
             .name(format!("oidcd-argon2-{i}"))
             .spawn(move || {
+                lower_priority();
                 let mut memory = Vec::new();
-                loop {
-                    let job = match rx.lock() {
-                        Ok(queue) => match queue.recv() {
-                            Ok(job) => job,
-                            Err(_) => return,
-                        },
-                        Err(_) => return,
-                    };
+                while let Some(job) = next_job(&rx, &mut memory) {
                     // A panicking job loses its own answer, not the thread.
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
                     if memory.len() > keep_blocks {
@@ -219,6 +225,50 @@ fn start_threads(count: usize, keep_blocks: usize) -> Result<mpsc::Sender<Job>, 
     Ok(tx)
 }
 
+/// The next job; `None` once every sender is gone. A thread holding memory waits for work
+/// only while it is the one at the queue, and not for long: otherwise it releases the memory
+/// first (a thread blocked on the lock behind another would keep it indefinitely).
+fn next_job(rx: &Mutex<mpsc::Receiver<Job>>, memory: &mut Vec<Block>) -> Option<Job> {
+    if !memory.is_empty() {
+        match rx.try_lock() {
+            Ok(queue) => match queue.recv_timeout(KEEP_IDLE_MEMORY) {
+                Ok(job) => return Some(job),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            },
+            Err(std::sync::TryLockError::WouldBlock) => {}
+            Err(std::sync::TryLockError::Poisoned(_)) => return None,
+        }
+        *memory = Vec::new();
+    }
+    rx.lock().ok()?.recv().ok()
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), HASHING_NICE) {
+        tracing::warn!(error = %e, "cannot lower the password-hashing threads' priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+/// glibc's largest dynamic mmap threshold (64-bit): a block at least this large is always
+/// its own mapping, returned to the system when freed. Smaller ones may come from a thread
+/// arena that keeps them resident.
+const ALWAYS_MAPPED_BYTES: usize = 32 * 1024 * 1024 + 4096;
+
+/// A zeroed argon2 buffer of `blocks`. Its capacity is reserved past the always-mapped size
+/// (untouched pages cost no memory), so dropping it really frees it.
+fn argon2_memory(blocks: usize) -> Vec<Block> {
+    let floor = ALWAYS_MAPPED_BYTES.div_ceil(std::mem::size_of::<Block>());
+    let mut memory = Vec::with_capacity(blocks.max(floor));
+    memory.resize(blocks, Block::default());
+    memory
+}
+
 /// The raw argon2 output for `password` and `salt`, computed in `memory` (grown to fit).
 fn compute(
     argon: &Argon2<'_>,
@@ -229,7 +279,7 @@ fn compute(
 ) -> Result<Output, CryptoError> {
     let blocks = params.block_count();
     if memory.len() < blocks {
-        memory.resize(blocks, Block::default());
+        *memory = argon2_memory(blocks);
     }
     let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
     Output::init_with(len, |out| {

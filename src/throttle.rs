@@ -14,6 +14,14 @@ pub struct Rule {
     pub window: i64,
 }
 
+/// Rules checked at a moment: what a request carries so that the check can join another
+/// query (client authentication reads the client and its limits in one).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub rules: Vec<Rule>,
+    pub now: UnixTime,
+}
+
 /// Whether any rule has reached its limit (one query when the rules share a window).
 pub async fn blocked(
     db: &impl ConnectionTrait,

@@ -28,9 +28,20 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbError> {
     let cpus = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2);
-    let max = u32::try_from(cpus * 4).unwrap_or(8).clamp(4, 32);
+    // SQLite: one writer at a time and reads that take microseconds, so a few connections
+    // (each has its own thread and page cache) keep both cores busy. PostgreSQL: enough for
+    // the round trips in flight.
+    let max = if url.is_sqlite() {
+        u32::try_from(cpus * 2).unwrap_or(4).clamp(4, 16)
+    } else {
+        u32::try_from(cpus * 4).unwrap_or(8).clamp(4, 32)
+    };
     options
         .max_connections(max)
+        // A SQLite connection is a file handle that cannot go stale: checking it on every
+        // checkout would double the round trips to its thread. A PostgreSQL connection is
+        // checked, so one broken by a server restart is replaced, not handed out.
+        .test_before_acquire(!url.is_sqlite())
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))

@@ -2,7 +2,8 @@
 //! handled (and on the response, `X-Request-Id`), and the request counted and timed for
 //! `/metrics`.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use poem::http::HeaderValue;
@@ -44,7 +45,20 @@ fn request_id(req: &Request) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         })
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+        .map_or_else(fresh_request_id, str::to_owned)
+}
+
+/// 32 hex digits: a random per-process prefix and a sequence number. Unique across instances
+/// and restarts (the prefix) without a call to the system's random source per request.
+fn fresh_request_id() -> String {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        crate::crypto::random_bytes::<8>()
+            .map(u64::from_ne_bytes)
+            .unwrap_or_else(|_| u64::from(std::process::id()))
+    });
+    format!("{prefix:016x}{:016x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {

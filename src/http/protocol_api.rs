@@ -16,14 +16,14 @@ use super::extract;
 use super::openapi::ApiTags;
 use super::payload::OAuthForm;
 use crate::metrics::Metrics;
-use crate::oauth::client_auth::Credentials;
+use crate::oauth::client_auth::{self, Credentials};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::grants::TokenContext;
 use crate::oauth::params::Params;
 use crate::oauth::{device, introspect, revoke, token};
 use crate::oidc::userinfo;
 use crate::state::AppState;
-use crate::throttle;
+use crate::throttle::{self, Limits};
 
 /// HTTP Basic with the client id and secret, each form-encoded first (RFC 6749 2.3.1).
 #[derive(SecurityScheme)]
@@ -107,20 +107,15 @@ pub enum UserinfoOk {
     ),
 }
 
-fn credentials(req: &Request, params: &Params) -> Result<Credentials, OAuthError> {
-    extract::credentials(req.headers(), params)
-}
-
-/// Runs a client-authenticated operation behind the client-authentication limits: refused
-/// while the claimed client id or the client IP is over its limit; every `invalid_client`
-/// answer counts against both (in the database, across instances).
-async fn guarded<T>(
+/// The request's client credentials, held back by the client-authentication limits: refused
+/// while the claimed client id or the client IP is over its limit (checked with the client
+/// lookup, in one query).
+fn credentials(
     state: &AppState,
     req: &Request,
-    credentials: &Credentials,
-    operation: impl std::future::Future<Output = Result<T, OAuthError>>,
-) -> Result<T, OAuthError> {
-    let now = state.clock.now();
+    params: &Params,
+) -> Result<Credentials, OAuthError> {
+    let mut credentials = extract::credentials(req.headers(), params)?;
     let c = &state.config.client_auth;
     let window = c.window.as_i64();
     let claimed: String = credentials
@@ -129,28 +124,44 @@ async fn guarded<T>(
         .chars()
         .take(128)
         .collect();
-    let rules = [
-        throttle::Rule {
-            key: format!("client-auth:client:{claimed}"),
-            max: i64::from(c.failures_per_client),
-            window,
-        },
-        throttle::Rule {
-            key: format!("client-auth:ip:{}", extract::client_ip(req)),
-            max: i64::from(c.failures_per_ip),
-            window,
-        },
-    ];
-    if throttle::blocked(&state.db, &rules, now).await? {
-        Metrics::incr(&state.metrics.client_auth_throttled);
-        tracing::warn!(client_id = %claimed, "client authentication throttled");
-        return Err(OAuthError::invalid_client(
-            "Too many failed authentications for this client; retry later.",
-        ));
-    }
+    credentials.limits = Some(Limits {
+        rules: vec![
+            throttle::Rule {
+                key: format!("client-auth:client:{claimed}"),
+                max: i64::from(c.failures_per_client),
+                window,
+            },
+            throttle::Rule {
+                key: format!("client-auth:ip:{}", extract::client_ip(req)),
+                max: i64::from(c.failures_per_ip),
+                window,
+            },
+        ],
+        now: state.clock.now(),
+    });
+    Ok(credentials)
+}
+
+/// Runs a client-authenticated operation: every `invalid_client` answer counts against the
+/// claimed client id and the client IP (in the database, across instances).
+async fn guarded<T>(
+    state: &AppState,
+    credentials: &Credentials,
+    operation: impl std::future::Future<Output = Result<T, OAuthError>>,
+) -> Result<T, OAuthError> {
     let result = operation.await;
-    if matches!(&result, Err(e) if e.code == ErrorCode::InvalidClient) {
-        throttle::record_failure(&state.db, &rules, now).await?;
+    match &result {
+        Err(e) if client_auth::is_throttled(e) => {
+            Metrics::incr(&state.metrics.client_auth_throttled);
+            let claimed = credentials.claimed_id().unwrap_or_default();
+            tracing::warn!(client_id = %claimed, "client authentication throttled");
+        }
+        Err(e) if e.code == ErrorCode::InvalidClient => {
+            if let Some(limits) = &credentials.limits {
+                throttle::record_failure(&state.db, &limits.rules, limits.now).await?;
+            }
+        }
+        _ => {}
     }
     result
 }
@@ -175,7 +186,7 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<TokenRequest>,
     ) -> Result<TokenOk, OAuthFailure> {
-        let credentials = credentials(req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)?;
         let ctx = TokenContext {
             db: &state.db,
             secrets: &state.secrets,
@@ -187,7 +198,6 @@ impl ProtocolApi {
         };
         let tokens = guarded(
             state,
-            req,
             &credentials,
             token::token(&ctx, &credentials, &form.params),
         )
@@ -218,7 +228,7 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<DeviceAuthorizationRequest>,
     ) -> Result<DeviceOk, OAuthFailure> {
-        let credentials = credentials(req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)?;
         let operation = device::authorize_device(
             &state.db,
             &state.secrets,
@@ -229,7 +239,7 @@ impl ProtocolApi {
             state.config.device.interval.as_i64(),
             state.clock.now(),
         );
-        let response = guarded(state, req, &credentials, operation).await?;
+        let response = guarded(state, &credentials, operation).await?;
         Ok(DeviceOk::Ok(Json(response.into()), NO_STORE.into()))
     }
 
@@ -252,7 +262,7 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<TokenRequestForm>,
     ) -> Result<IntrospectOk, OAuthFailure> {
-        let credentials = credentials(req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)?;
         let keys = state.keys.current();
         let operation = introspect::introspect(
             &state.db,
@@ -263,7 +273,7 @@ impl ProtocolApi {
             &form.params,
             state.clock.now(),
         );
-        let result = guarded(state, req, &credentials, operation).await?;
+        let result = guarded(state, &credentials, operation).await?;
         Ok(IntrospectOk::Ok(Json(result.into()), NO_STORE.into()))
     }
 
@@ -281,7 +291,7 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<TokenRequestForm>,
     ) -> Result<RevokeOk, OAuthFailure> {
-        let credentials = credentials(req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)?;
         let keys = state.keys.current();
         let operation = revoke::revoke(
             &state.db,
@@ -292,7 +302,7 @@ impl ProtocolApi {
             &form.params,
             state.clock.now(),
         );
-        guarded(state, req, &credentials, operation).await?;
+        guarded(state, &credentials, operation).await?;
         Ok(RevokeOk::Ok(NO_STORE.into()))
     }
 

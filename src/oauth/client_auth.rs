@@ -4,10 +4,11 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use crate::crypto::KeyedHasher;
 use crate::store::clients::{AuthMethod, Client};
 use crate::store::{self, StoreError};
+use crate::throttle::{self, Limits};
 
 /// What the client presented. `basic` comes from the Authorization header (already
 /// form-decoded); the others from the body.
@@ -16,6 +17,9 @@ pub struct Credentials {
     pub basic: Option<(String, String)>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// The failure limits that hold this request back (the claimed client id, the client
+    /// IP), checked in the same query that reads the client.
+    pub limits: Option<Limits>,
 }
 
 impl Credentials {
@@ -42,6 +46,13 @@ pub const METHODS: [AuthMethod; 3] = AuthMethod::ALL;
 
 fn failed() -> OAuthError {
     OAuthError::invalid_client("Client authentication failed.")
+}
+
+const THROTTLED: &str = "Too many failed authentications for this client; retry later.";
+
+/// Whether `error` is the refusal of a request held back by its failure limits.
+pub fn is_throttled(error: &OAuthError) -> bool {
+    error.code == ErrorCode::InvalidClient && error.description == THROTTLED
 }
 
 /// Authenticates the client, returning it with the method it used.
@@ -84,16 +95,34 @@ pub async fn authenticate(
         }
     };
 
-    let client = match store::clients::get(db, client_id).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound) => {
-            // Spend the same work as a real check, so timing does not reveal which ids exist.
-            if let Some(secret) = secret {
-                let _ = hasher.verify(secret, "");
+    let found = match &creds.limits {
+        Some(limits) => {
+            let rules: Vec<(&str, i64, i64)> = limits
+                .rules
+                .iter()
+                .map(|r| (r.key.as_str(), r.max, r.window))
+                .collect();
+            match store::clients::get_with_limits(db, client_id, &rules, limits.now).await? {
+                Some((_, true)) => return Err(OAuthError::invalid_client(THROTTLED)),
+                Some((client, false)) => Some(client),
+                None if throttle::blocked(db, &limits.rules, limits.now).await? => {
+                    return Err(OAuthError::invalid_client(THROTTLED))
+                }
+                None => None,
             }
-            return Err(failed());
         }
-        Err(e) => return Err(e.into()),
+        None => match store::clients::get(db, client_id).await {
+            Ok(c) => Some(c),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let Some(client) = found else {
+        // Spend the same work as a real check, so timing does not reveal which ids exist.
+        if let Some(secret) = secret {
+            let _ = hasher.verify(secret, "");
+        }
+        return Err(failed());
     };
 
     if client.token_endpoint_auth_method != method {

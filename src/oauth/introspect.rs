@@ -110,11 +110,7 @@ async fn access(
     if !may_see(asker, &claims.client_id) {
         return Ok(Some(Introspection::inactive()));
     }
-    let revoked = match &claims.grant_id {
-        Some(gid) => store::grants::is_dead(db, gid).await?,
-        None => false,
-    } || store::revocations::is_revoked(db, &claims.jti).await?;
-    if revoked {
+    if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref()).await? {
         return Ok(Some(Introspection::inactive()));
     }
     Ok(Some(Introspection {

@@ -9,7 +9,7 @@ use crate::keys::KeySet;
 use crate::oauth::access_token::{self, AccessClaims};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope;
-use crate::store::{self, StoreError};
+use crate::store;
 
 /// Verifies an access token and checks it has not been revoked (its `jti`, or the grant it
 /// came from).
@@ -21,19 +21,14 @@ pub async fn check_access_token(
     now: UnixTime,
 ) -> Result<AccessClaims, OAuthError> {
     let claims = access_token::verify(keys, issuer, token, now)?;
-    if let Some(gid) = &claims.grant_id {
-        if store::grants::is_dead(db, gid).await? {
-            return Err(OAuthError::invalid_token(
-                "The access token has been revoked.",
-            ));
-        }
-    }
-    if store::revocations::is_revoked(db, &claims.jti).await? {
-        return Err(OAuthError::invalid_token(
-            "The access token has been revoked.",
-        ));
+    if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref()).await? {
+        return Err(revoked());
     }
     Ok(claims)
+}
+
+fn revoked() -> OAuthError {
+    OAuthError::invalid_token("The access token has been revoked.")
 }
 
 /// The claims the token's scopes allow, for the token's user.
@@ -44,21 +39,35 @@ pub async fn userinfo(
     token: &str,
     now: UnixTime,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let claims = check_access_token(db, keys, issuer, token, now).await?;
+    let claims = access_token::verify(keys, issuer, token, now)?;
+    // The user and the token's revocation state in one read.
+    let found =
+        store::users::get_for_token(db, &claims.subject, &claims.jti, claims.grant_id.as_deref())
+            .await?;
+    let user = match found {
+        Some((_, true)) => return Err(revoked()),
+        Some((user, false)) => Some(user),
+        // No such user (a client's own token, or a deleted user): the token may still be
+        // revoked, and that answer comes first.
+        None => {
+            if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref())
+                .await?
+            {
+                return Err(revoked());
+            }
+            None
+        }
+    };
     if !scope::contains(&claims.scopes, "openid") {
         return Err(OAuthError::new(
             ErrorCode::InsufficientScope,
             "The access token lacks the openid scope.",
         ));
     }
-    let user = match store::users::get(db, &claims.subject).await {
-        Ok(u) if !u.disabled => u,
-        Ok(_) | Err(StoreError::NotFound) => {
-            return Err(OAuthError::invalid_token(
-                "The user no longer exists or is disabled.",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(claims::for_scopes(&user, &claims.scopes))
+    match user {
+        Some(user) if !user.disabled => Ok(claims::for_scopes(&user, &claims.scopes)),
+        _ => Err(OAuthError::invalid_token(
+            "The user no longer exists or is disabled.",
+        )),
+    }
 }

@@ -195,6 +195,29 @@ pub async fn get(db: &impl ConnectionTrait, client_id: &str) -> Result<Client, S
     from_row(row)
 }
 
+/// The client and whether `rules` (see [`super::throttle::at_limit`]) hold it back, in one
+/// query; `None` when there is no such client.
+pub async fn get_with_limits(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    rules: &[(&str, i64, i64)],
+    now: UnixTime,
+) -> Result<Option<(Client, bool)>, StoreError> {
+    use sea_orm::{FromQueryResult as _, QueryTrait as _};
+    const AT_LIMIT: &str = "at_limit";
+    let query = client::Entity::find_by_id(client_id)
+        .column_as(super::throttle::at_limit(rules, now), AT_LIMIT)
+        .build(db.get_database_backend());
+    let Some(row) = db.query_one(query).await? else {
+        return Ok(None);
+    };
+    let at_limit = row.try_get::<bool>("", AT_LIMIT)?;
+    Ok(Some((
+        from_row(client::Model::from_query_result(&row, "")?)?,
+        at_limit,
+    )))
+}
+
 /// Clients ordered by id, `limit` at most, starting after `after` (keyset paging).
 pub async fn list(
     db: &impl ConnectionTrait,

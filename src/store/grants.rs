@@ -37,12 +37,6 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<GrantRow>
     Ok(grant::Entity::find_by_id(id).one(db).await?)
 }
 
-/// Whether the grant is unusable: revoked, or gone (swept, its user or client deleted).
-pub async fn is_dead(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
-    let row = grant::Entity::find_by_id(id).one(db).await?;
-    Ok(row.is_none_or(|g| g.revoked_at.is_some()))
-}
-
 /// Revokes the grant: every token issued from it stops working.
 pub async fn revoke(db: &impl ConnectionTrait, id: &str, now: UnixTime) -> Result<(), StoreError> {
     grant::Entity::update_many()

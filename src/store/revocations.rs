@@ -1,11 +1,11 @@
 //! Revoked access tokens, by `jti`.
 
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait as _};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query, SimpleExpr};
+use sea_orm::{ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _};
 
 use super::StoreError;
 use crate::clock::UnixTime;
-use crate::db::entities::revocation;
+use crate::db::entities::{grant, revocation};
 
 /// Records a revoked `jti` until `expires_at` (when the token would have died anyway).
 pub async fn revoke(
@@ -30,6 +30,46 @@ pub async fn revoke(
     Ok(())
 }
 
-pub async fn is_revoked(db: &impl ConnectionTrait, jti: &str) -> Result<bool, StoreError> {
-    Ok(revocation::Entity::find_by_id(jti).one(db).await?.is_some())
+/// An SQL expression, true when an access token is dead: its `jti` revoked, or the grant it
+/// came from revoked or gone (swept, its user or client deleted). Both lookups are by primary
+/// key, so it folds into the query that reads whatever else a bearer request needs.
+pub fn token_dead(jti: &str, grant_id: Option<&str>) -> SimpleExpr {
+    let revoked = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(revocation::Entity)
+            .and_where(revocation::Column::Jti.eq(jti))
+            .to_owned(),
+    );
+    match grant_id {
+        None => revoked,
+        Some(gid) => revoked.or(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(grant::Entity)
+                .and_where(grant::Column::Id.eq(gid))
+                .and_where(grant::Column::RevokedAt.is_null())
+                .to_owned(),
+        )
+        .not()),
+    }
+}
+
+/// The column name [`token_dead`] is read back under.
+pub const TOKEN_DEAD: &str = "token_dead";
+
+/// Whether an access token is dead (see [`token_dead`]), in one query.
+pub async fn is_token_dead(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    grant_id: Option<&str>,
+) -> Result<bool, StoreError> {
+    let query = Query::select()
+        .expr_as(token_dead(jti, grant_id), Alias::new(TOKEN_DEAD))
+        .to_owned();
+    let row = db
+        .query_one(db.get_database_backend().build(&query))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a SELECT without FROM returned no row".into()))?;
+    Ok(row.try_get::<bool>("", TOKEN_DEAD)?)
 }

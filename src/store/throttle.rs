@@ -1,6 +1,6 @@
 //! Rate-limit counters: a fixed window per key.
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Cond, Expr, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
 };
@@ -40,6 +40,27 @@ pub async fn hit(
             .await?;
     }
     count(db, key, window, now).await
+}
+
+/// An SQL expression, true when any of `(key, max, window)` has reached `max` failures in
+/// its current window: the limit check, to join the query that needs it.
+pub fn at_limit(rules: &[(&str, i64, i64)], now: UnixTime) -> SimpleExpr {
+    let mut any = Cond::any();
+    for (key, max, window) in rules {
+        any = any.add(
+            Cond::all()
+                .add(Column::Key.eq(*key))
+                .add(Column::Count.gte(*max))
+                .add(Column::WindowStart.gt(now - window)),
+        );
+    }
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(throttle::Entity)
+            .cond_where(any)
+            .to_owned(),
+    )
 }
 
 /// Forgets `key` (a successful login clears its account's failures).

@@ -73,6 +73,31 @@ pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<User, StoreError
     from_row(row)
 }
 
+/// The user an access token names, and whether the token is dead (see
+/// [`super::revocations::token_dead`]): what UserInfo needs, in one query.
+pub async fn get_for_token(
+    db: &impl ConnectionTrait,
+    id: &str,
+    jti: &str,
+    grant_id: Option<&str>,
+) -> Result<Option<(User, bool)>, StoreError> {
+    use sea_orm::{FromQueryResult as _, QueryTrait as _};
+    let query = user::Entity::find_by_id(id)
+        .column_as(
+            super::revocations::token_dead(jti, grant_id),
+            super::revocations::TOKEN_DEAD,
+        )
+        .build(db.get_database_backend());
+    let Some(row) = db.query_one(query).await? else {
+        return Ok(None);
+    };
+    let dead = row.try_get::<bool>("", super::revocations::TOKEN_DEAD)?;
+    Ok(Some((
+        from_row(user::Model::from_query_result(&row, "")?)?,
+        dead,
+    )))
+}
+
 pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,

@@ -282,8 +282,9 @@ async fn hostile_requests_get_protocol_errors_never_a_500(backend: Backend) {
 
 /// Many concurrent wrong passwords, each costing a full production-strength argon2 hash (the
 /// usernames are unknown, so the configured parameters apply), while discovery is sampled.
-/// Hashing runs on the blocking pool behind a bound, so discovery is never queued behind the
-/// flood and the memory stays near the bound times the argon2 memory.
+/// Hashing runs on its own bounded set of threads at a lower priority, so discovery is never
+/// queued behind the flood, the memory stays near the bound times the argon2 memory, and it
+/// is given back once the flood is over.
 #[tokio::test]
 async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
     const ATTACKERS: usize = 24;
@@ -305,6 +306,11 @@ async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
     let (status, _) = attempt(&app, &client.id, "nobody-warm-up", "wrong").await;
     assert_eq!(status, 200);
     let resting_kib = server.peak_rss_kib();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let resting_rss_kib = server.rss_kib();
+    // The hashing threads run niced, below the threads that serve requests.
+    let niced = server.thread_nice_values("oidcd-argon2");
+    assert_eq!(niced, vec![10, 10], "nice values of the hashing threads");
 
     let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = tokio::spawn({
@@ -365,5 +371,18 @@ async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
     assert!(
         peak_kib <= allowed_kib,
         "peak {peak_kib} KiB over {allowed_kib} KiB"
+    );
+    // Idle again: each thread's argon2 memory (19 MiB) goes back to the system.
+    let mut rss_kib = server.rss_kib();
+    for _ in 0..50 {
+        if rss_kib < resting_rss_kib + 12 * 1024 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        rss_kib = server.rss_kib();
+    }
+    assert!(
+        rss_kib < resting_rss_kib + 12 * 1024,
+        "{rss_kib} KiB resident after the flood, {resting_rss_kib} KiB before it"
     );
 }
