@@ -1071,6 +1071,6 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
         "seeded {count} refresh tokens in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    runtime.db.close().await.ok();
+    runtime.db.pool().close_by_ref().await.ok();
     tokens
 }

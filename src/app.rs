@@ -7,12 +7,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use poem::listener::{Acceptor as _, Listener as _, TcpAcceptor, TcpListener};
 use poem::Server;
-use sea_orm::DatabaseConnection;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::crypto::{CryptoError, KeyedHasher, PasswordHasher};
-use crate::db::{self, DbError};
+use crate::db::{self, Db, DbError};
 use crate::http::conn::DeadlineAcceptor;
 use crate::http::router;
 use crate::keys::{self, kek::KekError, Kek, KeyCache, KeyError};
@@ -49,7 +48,7 @@ pub enum StartupError {
 /// key-encryption key and what derives from it, the key cache.
 pub struct Runtime {
     pub config: Arc<Config>,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub keys: Arc<KeyCache>,
     pub secrets: KeyedHasher,
     pub passwords: PasswordHasher,
@@ -61,8 +60,9 @@ impl Runtime {
     /// the key-encryption key and the signing keys, and checks that the KEK decrypts them.
     pub async fn open(config: Config, clock: Clock) -> Result<Self, StartupError> {
         config.validate()?;
-        let db = db::connect(&config.database_url).await?;
-        db::migrate(&db).await?;
+        let pool = db::connect(&config.database_url).await?;
+        db::migrate(&pool).await?;
+        let db = Db::new(pool, &config.database_url, db::readers());
         let existing = store::keys::list(&db).await?;
         let kek = Kek::load(
             config.kek.as_ref().map(|s| s.expose().as_str()),
@@ -179,7 +179,7 @@ impl Application {
         refresher.abort();
         rotator.abort();
         sweeper.abort();
-        self.state.db.close_by_ref().await.ok();
+        self.state.db.pool().close_by_ref().await.ok();
         result
     }
 }

@@ -4,18 +4,18 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sea_orm::DatabaseConnection;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{KeyedHasher, PasswordHasher};
+use crate::db::Db;
 use crate::keys::KeyCache;
 use crate::metrics::Metrics;
 use crate::web::templates::Templates;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub config: Arc<Config>,
     /// The issuer identifier, without a trailing slash.
     pub issuer: Arc<str>,

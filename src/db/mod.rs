@@ -1,6 +1,9 @@
 //! Connecting to SQLite or PostgreSQL and bringing the schema up to date.
 
 pub mod entities;
+mod handle;
+
+pub use handle::Db;
 
 use std::time::Duration;
 
@@ -20,14 +23,24 @@ pub enum DbError {
     Migrate(DbErr),
 }
 
+fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+}
+
+/// How many read-only SQLite connections `Db` keeps: reads run in place, so one per thread
+/// that may run them (the runtime's workers, one per core) is enough.
+pub fn readers() -> usize {
+    cpus().clamp(2, 16)
+}
+
 /// Opens a pool sized for the machine. SQLite runs in WAL mode with a busy timeout and
 /// foreign keys on; PostgreSQL gets a bounded connect time so an unreachable server is
 /// reported promptly.
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbError> {
     let mut options = ConnectOptions::new(url.expose().to_owned());
-    let cpus = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(2);
+    let cpus = cpus();
     // SQLite: one writer at a time and reads that take microseconds, so a few connections
     // (each has its own thread and page cache) keep both cores busy. PostgreSQL: enough for
     // the round trips in flight.

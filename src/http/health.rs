@@ -9,7 +9,7 @@ use crate::state::AppState;
 
 #[handler]
 pub async fn healthz(Data(state): Data<&AppState>) -> Response {
-    let (status, body) = match state.db.ping().await {
+    let (status, body) = match state.db.pool().ping().await {
         Ok(()) => (StatusCode::OK, r#"{"status":"ok"}"#),
         Err(e) => {
             tracing::warn!(error = %e, "health check: the database does not answer");

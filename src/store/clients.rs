@@ -211,7 +211,7 @@ pub async fn get_with_limits(
     let Some(row) = db.query_one(query).await? else {
         return Ok(None);
     };
-    let at_limit = row.try_get::<bool>("", AT_LIMIT)?;
+    let at_limit = super::flag(&row, AT_LIMIT)?;
     Ok(Some((
         from_row(client::Model::from_query_result(&row, "")?)?,
         at_limit,

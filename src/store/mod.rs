@@ -14,7 +14,7 @@ pub mod sweep;
 pub mod throttle;
 pub mod users;
 
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, QueryResult, SqlErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -68,6 +68,18 @@ pub(crate) fn conflict_or_db(err: DbErr, what: impl Into<String>) -> StoreError 
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(what.into()),
         _ => StoreError::Db(err),
+    }
+}
+
+/// A boolean computed by the query (an `EXISTS`, say): PostgreSQL types it boolean, SQLite
+/// gives an integer, which the pool reads as a boolean and an in-place read as a number.
+pub(crate) fn flag(row: &QueryResult, column: &str) -> Result<bool, StoreError> {
+    match row.try_get::<bool>("", column) {
+        Ok(b) => Ok(b),
+        Err(e) => row
+            .try_get::<i64>("", column)
+            .map(|n| n != 0)
+            .map_err(|_| e.into()),
     }
 }
 

@@ -71,5 +71,5 @@ pub async fn is_token_dead(
         .query_one(db.get_database_backend().build(&query))
         .await?
         .ok_or_else(|| StoreError::Corrupt("a SELECT without FROM returned no row".into()))?;
-    Ok(row.try_get::<bool>("", TOKEN_DEAD)?)
+    super::flag(&row, TOKEN_DEAD)
 }

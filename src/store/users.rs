@@ -91,7 +91,7 @@ pub async fn get_for_token(
     let Some(row) = db.query_one(query).await? else {
         return Ok(None);
     };
-    let dead = row.try_get::<bool>("", super::revocations::TOKEN_DEAD)?;
+    let dead = super::flag(&row, super::revocations::TOKEN_DEAD)?;
     Ok(Some((
         from_row(user::Model::from_query_result(&row, "")?)?,
         dead,

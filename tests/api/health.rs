@@ -21,7 +21,7 @@ async fn health_is_ok_while_the_database_answers_and_503_when_it_is_gone(backend
                 .await
                 .unwrap();
         }
-        None => app.state.db.close_by_ref().await.unwrap(),
+        None => app.state.db.pool().close_by_ref().await.unwrap(),
     }
 
     let gone = app.client.get(app.url("/healthz")).send().await.unwrap();

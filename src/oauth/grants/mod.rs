@@ -8,7 +8,7 @@ pub mod refresh_token;
 
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
 use super::access_token::{self, AccessGrant};
@@ -16,6 +16,7 @@ use super::error::OAuthError;
 use crate::clock::UnixTime;
 use crate::config::Lifetimes;
 use crate::crypto::{self, KeyedHasher};
+use crate::db::Db;
 use crate::keys::KeySet;
 use crate::metrics::Metrics;
 use crate::oidc::id_token::{self, IdTokenClaims};
@@ -24,7 +25,7 @@ use crate::store::grants::{GrantRow, RefreshRow};
 
 /// What every grant needs from the server.
 pub struct TokenContext<'a> {
-    pub db: &'a DatabaseConnection,
+    pub db: &'a Db,
     pub secrets: &'a KeyedHasher,
     pub keys: Arc<KeySet>,
     pub issuer: &'a str,
