@@ -69,7 +69,13 @@ impl Db {
             return None;
         }
         let params = match &stmt.values {
-            Some(values) => values.0.iter().map(to_sqlite).collect::<Option<Vec<_>>>()?,
+            Some(values) => {
+                let params = values.0.iter().map(to_sqlite).collect::<Option<Vec<_>>>();
+                if params.is_none() {
+                    tracing::debug!(sql = %stmt.sql, "a parameter of this kind is read through the pool");
+                }
+                params?
+            }
             None => Vec::new(),
         };
         let conn = readers.take()?;
@@ -164,6 +170,11 @@ fn to_sqlite(value: &Value) -> Option<Lite> {
         Value::TinyUnsigned(v) => v.map_or(Lite::Null, |n| Lite::Integer(n.into())),
         Value::SmallUnsigned(v) => v.map_or(Lite::Null, |n| Lite::Integer(n.into())),
         Value::Unsigned(v) => v.map_or(Lite::Null, |n| Lite::Integer(n.into())),
+        // `LIMIT 1` of every `.one()`.
+        Value::BigUnsigned(v) => match v {
+            Some(n) => Lite::Integer(i64::try_from(*n).ok()?),
+            None => Lite::Null,
+        },
         Value::Double(v) => v.map_or(Lite::Null, Lite::Real),
         Value::String(v) => v.as_ref().map_or(Lite::Null, |s| Lite::Text(s.to_string())),
         Value::Bytes(v) => v.as_ref().map_or(Lite::Null, |b| Lite::Blob(b.to_vec())),
@@ -355,6 +366,8 @@ mod tests {
     #[test]
     fn writes_and_unusual_values_are_left_to_the_pool() {
         assert!(to_sqlite(&Value::String(Some(Box::new("x".into())))).is_some());
+        assert!(to_sqlite(&Value::BigUnsigned(Some(1))).is_some());
+        assert!(to_sqlite(&Value::BigUnsigned(Some(u64::MAX))).is_none());
         assert!(to_sqlite(&Value::Char(Some('x'))).is_none());
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n bigint)").unwrap();
