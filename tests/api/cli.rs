@@ -119,6 +119,25 @@ async fn a_client_made_by_the_cli_is_found_by_the_server_and_its_secret_is_shown
     );
     assert_eq!(json["scope"], "admin");
 
+    // The running server sees what another process wrote at once, over HTTP too: the new
+    // client authenticates, and once deleted it no longer does (nothing is cached).
+    let ops_id = json["client_id"].as_str().unwrap().to_owned();
+    let ops_secret = json["client_secret"].as_str().unwrap().to_owned();
+    let token = |app: &TestApp| {
+        app.client
+            .post(app.url("/oauth/token"))
+            .basic_auth(&ops_id, Some(&ops_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(token(&app).await.unwrap().status(), 200);
+    let deleted = app.env.oidcd(&["client", "delete", &ops_id], &[]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let refused = token(&app).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
     let deleted = app.env.oidcd(&["client", "delete", "photos"], &[]);
     assert!(deleted.status.success());
     assert!(matches!(
