@@ -62,7 +62,7 @@ impl Runtime {
         config.validate()?;
         let pool = db::connect(&config.database_url).await?;
         db::migrate(&pool).await?;
-        let db = Db::new(pool, &config.database_url, db::readers());
+        let db = Db::new(pool, &config.database_url);
         let existing = store::keys::list(&db).await?;
         let kek = Kek::load(
             config.kek.as_ref().map(|s| s.expose().as_str()),

@@ -45,10 +45,11 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Wraps `pool`. On a SQLite file, plain reads run in place on read-only connections
-    /// (opened when first needed, at most `keep` kept); elsewhere everything uses the pool.
-    pub fn new(pool: DatabaseConnection, url: &DatabaseUrl, keep: usize) -> Self {
-        let readers = Readers::for_url(url, keep).map(Arc::new);
+    /// Wraps `pool`. On a SQLite file, plain reads run in place on read-only connections,
+    /// opened when first needed; one per core is kept, as the runtime has one worker thread
+    /// per core to run them. Elsewhere everything uses the pool.
+    pub fn new(pool: DatabaseConnection, url: &DatabaseUrl) -> Self {
+        let readers = Readers::for_url(url, super::cpus().clamp(2, 16)).map(Arc::new);
         Self { pool, readers }
     }
 
@@ -112,8 +113,7 @@ impl Readers {
     /// connection that made it).
     fn for_url(url: &DatabaseUrl, keep: usize) -> Option<Self> {
         let raw = url.expose();
-        if keep == 0 || !url.is_sqlite() || raw.contains(":memory:") || raw.contains("mode=memory")
-        {
+        if !url.is_sqlite() || raw.contains(":memory:") || raw.contains("mode=memory") {
             return None;
         }
         let options = SqliteConnectOptions::from_str(raw).ok()?;

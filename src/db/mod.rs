@@ -23,16 +23,10 @@ pub enum DbError {
     Migrate(DbErr),
 }
 
-fn cpus() -> usize {
+pub(crate) fn cpus() -> usize {
     std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2)
-}
-
-/// How many read-only SQLite connections `Db` keeps: reads run in place, so one per thread
-/// that may run them (the runtime's workers, one per core) is enough.
-pub fn readers() -> usize {
-    cpus().clamp(2, 16)
 }
 
 /// Opens a pool sized for the machine. SQLite runs in WAL mode with a busy timeout and
@@ -41,9 +35,10 @@ pub fn readers() -> usize {
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbError> {
     let mut options = ConnectOptions::new(url.expose().to_owned());
     let cpus = cpus();
-    // SQLite: one writer at a time and reads that take microseconds, so a few connections
-    // (each has its own thread and page cache) keep both cores busy. PostgreSQL: enough for
-    // the round trips in flight.
+    // SQLite: one writer at a time, and plain reads run in place (`Db`), so the pool carries
+    // the writes, the transactions and the reads that fall back: a few connections (each has
+    // its own thread and page cache) are enough. PostgreSQL: enough for the round trips in
+    // flight.
     let max = if url.is_sqlite() {
         u32::try_from(cpus * 2).unwrap_or(4).clamp(4, 16)
     } else {
