@@ -258,12 +258,49 @@ impl Server {
 
     /// User + system CPU seconds so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0
+        cpu_seconds(&self.child.id().to_string())
     }
+}
+
+/// CPU seconds of the server and of this driver at the start of a scenario.
+struct CpuMark {
+    server: f64,
+    driver: f64,
+}
+
+impl CpuMark {
+    fn new(server: &Server) -> Self {
+        Self {
+            server: server.cpu_seconds(),
+            driver: cpu_seconds("self"),
+        }
+    }
+
+    /// The server's CPU per request since the mark.
+    fn server(&self, server: &Server, requests: f64) -> String {
+        let per = (server.cpu_seconds() - self.server) / requests.max(1.0);
+        format!("{:.0} us CPU/request", per * 1e6)
+    }
+
+    /// The server's and this driver's CPU per request since the mark (scenarios the driver
+    /// runs itself: its share of the two cores is not the server's to use).
+    fn both(&self, server: &Server, requests: usize) -> String {
+        let n = requests.max(1) as f64;
+        format!(
+            "{:.0} us CPU/request (driver {:.0} us)",
+            (server.cpu_seconds() - self.server) / n * 1e6,
+            (cpu_seconds("self") - self.driver) / n * 1e6
+        )
+    }
+}
+
+/// User + system CPU seconds so far of process `pid` (or `self`).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
 
 impl Drop for Server {
@@ -306,6 +343,7 @@ struct Sampled {
     rate: f64,
     p50_ms: f64,
     p99_ms: f64,
+    done: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -351,8 +389,10 @@ where
     let took = started.elapsed().as_secs_f64();
     let mut all = latencies.lock().unwrap().clone();
     all.sort_by(f64::total_cmp);
+    let done = done.load(Ordering::Relaxed);
     Sampled {
-        rate: done.load(Ordering::Relaxed) as f64 / took,
+        rate: done as f64 / took,
+        done,
         p50_ms: percentile(&all, 0.5),
         p99_ms: percentile(&all, 0.99),
     }
@@ -714,6 +754,7 @@ async fn main() {
         "",
         &[("Authorization", format!("Bearer {user_token}"))],
     );
+    let cpu = CpuMark::new(&server);
     let s5 = wrk(
         &format!("{issuer}/oauth/introspect"),
         secs,
@@ -725,8 +766,9 @@ async fn main() {
         s5.rps,
         s5.p50_ms,
         s5.p99_ms,
-        &format!("{} errors", s5.errors),
+        &format!("{}, {} errors", cpu.server(&server, s5.requests), s5.errors),
     );
+    let cpu = CpuMark::new(&server);
     let s6 = wrk(
         &format!("{issuer}/oauth/userinfo"),
         secs,
@@ -738,22 +780,24 @@ async fn main() {
         s6.rps,
         s6.p50_ms,
         s6.p99_ms,
-        &format!("{} errors", s6.errors),
+        &format!("{}, {} errors", cpu.server(&server, s6.requests), s6.errors),
     );
 
     // S4: a seeded pool of single-use refresh tokens, each redeemed once.
     let pool_size = ((s3.rps * 0.6).max(200.0) * (secs + 2) as f64) as usize;
     let pool = seed(&database_url, &kek, &app.client_id, pool_size).await;
+    let cpu = CpuMark::new(&server);
     let s4 = refreshes(&app, pool, secs).await;
     report.row(
         "S4 refresh (rotation)",
         s4.rate,
         s4.p50_ms,
         s4.p99_ms,
-        &format!("pool of {pool_size}"),
+        &format!("{}, pool of {pool_size}", cpu.both(&server, s4.done)),
     );
 
     // S7: whole code flows, each worker a signed-in browser with remembered consent.
+    let cpu = CpuMark::new(&server);
     let s7 = {
         let browsers = Arc::new(s7_browsers);
         let backend = http();
@@ -764,7 +808,13 @@ async fn main() {
         })
         .await
     };
-    report.row("S7 code flows", s7.rate, s7.p50_ms, s7.p99_ms, "");
+    report.row(
+        "S7 code flows",
+        s7.rate,
+        s7.p50_ms,
+        s7.p99_ms,
+        &cpu.both(&server, s7.done),
+    );
     let peak_kib = server.status("VmHWM:");
     println!(
         "S9 peak memory over S1-S7: {:.1} MiB (at rest before S1: {:.1} MiB)",

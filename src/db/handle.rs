@@ -1,56 +1,80 @@
-//! `Db`, the handle the server queries through: the connection pool, plus on SQLite a few
-//! read-only connections on which plain reads run in place.
+//! `Db`, the handle the server queries through: the connection pool, plus on a SQLite file a
+//! connection for writes and a few read-only connections, on which statements run in place.
 //!
-//! Why: sqlx runs each SQLite connection on a thread of its own, so every query is a round
-//! trip between threads (two, with the check sqlx makes as the connection goes back to the
-//! pool). For the point reads that make up the hot paths, those hand-offs cost several times
-//! the read itself: about 90 us of CPU against 12 us for the same statement run in place. So
-//! a `SELECT` made outside a transaction runs on the calling thread, on a read-only
+//! Why: sqlx runs each SQLite connection on a thread of its own, so every statement is a
+//! round trip between threads (two, with the check sqlx makes as the connection goes back to
+//! the pool). For the point reads and small writes that make up the hot paths, those
+//! hand-offs cost several times the statement itself: about 90 us of CPU against 12 us for
+//! the same read run in place, and a transaction pays them for each of its statements.
+//!
+//! Reads: a `SELECT` made outside a transaction runs on the calling thread, on a read-only
 //! connection to the same file. In WAL mode a reader never waits for the writer, and it sees
-//! every transaction committed before it starts. A read that cannot go that way (the
-//! database is busy recovering, a value of a kind not handled here, any error at all) goes
-//! through the pool as before, so callers get the same answers and the same errors either
-//! way. Writes and transactions always use the pool.
+//! every transaction committed before it starts.
+//!
+//! Writes: SQLite has one writer at a time, so the process keeps one read-write connection,
+//! taken in turn (`Turn`: a task waiting for it parks, it does not block a thread). A write
+//! outside a transaction runs on it in autocommit; `Db::begin` opens `BEGIN IMMEDIATE` on
+//! it, so the transaction holds the write lock from its first statement and never has to
+//! upgrade a read snapshot. Each statement still runs on the calling thread; nothing in a
+//! transaction waits on anything but its own statements.
+//!
+//! Neither path ever waits inside SQLite (busy timeout zero): when another process holds the
+//! lock, or anything else goes wrong before a transaction has begun, the statement or the
+//! transaction goes through the pool as before, whose connections wait on their own threads.
+//! So callers get the same answers and the same errors either way. The writer does not
+//! checkpoint the WAL on the calling thread: every thousand commits a passive checkpoint
+//! runs through the pool. PostgreSQL and in-memory SQLite use the pool for everything.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr as _;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use rusqlite::types::{Value as Lite, ValueRef};
 use rusqlite::OpenFlags;
+use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
 use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    ExecResult, IsolationLevel, ProxyRow, QueryResult, Statement, TransactionError,
-    TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    ProxyExecResult, ProxyRow, QueryResult, RuntimeErr, Statement, TransactionTrait as _, Value,
 };
+use tokio::sync::Notify;
 
 use crate::config::DatabaseUrl;
 
-/// The pool, and on a SQLite file the read-only connections. Cheap to clone.
+/// How long a write waits for the process's write connection before going through the pool
+/// (which then waits on SQLite's busy timeout): as long as that timeout.
+const WRITER_WAIT: Duration = Duration::from_secs(5);
+
+/// Commits in place between two passive WAL checkpoints (a few pages each).
+const CHECKPOINT_EVERY: u32 = 1000;
+
+/// The pool, and on a SQLite file the connections used in place. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     pool: DatabaseConnection,
-    readers: Option<Arc<Readers>>,
+    file: Option<Arc<InPlace>>,
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Db")
             .field("pool", &self.pool)
-            .field("reads_in_place", &self.readers.is_some())
+            .field("in_place", &self.file.is_some())
             .finish()
     }
 }
 
 impl Db {
-    /// Wraps `pool`. On a SQLite file, plain reads run in place on read-only connections,
-    /// opened when first needed; one per core is kept, as the runtime has one worker thread
-    /// per core to run them. Elsewhere everything uses the pool.
+    /// Wraps `pool`. On a SQLite file, statements run in place on connections opened when
+    /// first needed: one read-only connection per core is kept, as the runtime has one
+    /// worker thread per core to run them, and one read-write connection. Elsewhere
+    /// everything uses the pool.
     pub fn new(pool: DatabaseConnection, url: &DatabaseUrl) -> Self {
-        let readers = Readers::for_url(url, super::cpus().clamp(2, 16)).map(Arc::new);
-        Self { pool, readers }
+        let file = InPlace::for_url(url, super::cpus().clamp(2, 16)).map(Arc::new);
+        Self { pool, file }
     }
 
     /// The pool itself, for what only it offers (closing, pinging).
@@ -58,9 +82,29 @@ impl Db {
         &self.pool
     }
 
+    /// Opens a transaction: in place on a SQLite file (`BEGIN IMMEDIATE` on the write
+    /// connection), else, or when the file is locked by another process, through the pool.
+    pub async fn begin(&self) -> Result<Txn, DbErr> {
+        if let Some(file) = &self.file {
+            if let Some(writer) = file.writer().await {
+                match writer.batch("BEGIN IMMEDIATE") {
+                    Ok(()) => {
+                        return Ok(Txn(TxnInner::InPlace(InPlaceTxn {
+                            writer: Some(writer),
+                            pool: self.pool.clone(),
+                            file: file.clone(),
+                        })))
+                    }
+                    Err(error) => writer.failed(&error, "a transaction"),
+                }
+            }
+        }
+        Ok(Txn(TxnInner::Pool(self.pool.begin().await?)))
+    }
+
     /// Runs `stmt` in place when it is a plain read; `None` means use the pool.
     fn read_in_place(&self, stmt: &Statement) -> Option<Vec<QueryResult>> {
-        let readers = self.readers.as_deref()?;
+        let file = self.file.as_deref()?;
         let is_select = stmt
             .sql
             .trim_start()
@@ -69,46 +113,80 @@ impl Db {
         if !is_select {
             return None;
         }
-        let params = match &stmt.values {
-            Some(values) => {
-                let params = values.0.iter().map(to_sqlite).collect::<Option<Vec<_>>>();
-                if params.is_none() {
-                    tracing::debug!(sql = %stmt.sql, "a parameter of this kind is read through the pool");
-                }
-                params?
-            }
-            None => Vec::new(),
-        };
-        let conn = readers.take()?;
-        match run(&conn, &stmt.sql, params) {
+        let params = params(stmt)?;
+        let conn = file.take_reader()?;
+        match run(&conn, &stmt.sql, params, true) {
             Ok(rows) => {
-                readers.put_back(conn);
+                file.put_back_reader(conn);
                 Some(rows)
             }
             Err(error) => {
                 // A busy database leaves the connection as it was; after anything else it is
                 // dropped, and the next read opens a fresh one.
-                if matches!(
-                    error.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                ) {
-                    readers.put_back(conn);
+                if is_busy(&error) {
+                    file.put_back_reader(conn);
                 }
                 tracing::debug!(%error, "read in place failed; reading through the pool");
                 None
             }
         }
     }
+
+    /// Runs the write `stmt` in place in autocommit; `None` means use the pool. A statement
+    /// that fails in autocommit has changed nothing, so the pool runs it again and reports
+    /// its error as it always has (a constraint violation, say).
+    async fn write_in_place(&self, stmt: &Statement) -> Option<ExecResult> {
+        let file = self.file.as_ref()?;
+        let params = params(stmt)?;
+        let writer = file.writer().await?;
+        match writer.execute(&stmt.sql, params) {
+            Ok(result) => {
+                drop(writer);
+                file.committed(&self.pool);
+                Some(result)
+            }
+            Err(error) => {
+                writer.failed(&error, "a write");
+                None
+            }
+        }
+    }
 }
 
-/// The read-only connections not in use, and how to open another.
-struct Readers {
+/// The statement's parameters for SQLite, or `None` when one is of a kind left to the pool.
+fn params(stmt: &Statement) -> Option<Vec<Lite>> {
+    let Some(values) = &stmt.values else {
+        return Some(Vec::new());
+    };
+    let params = values.0.iter().map(to_sqlite).collect::<Option<Vec<_>>>();
+    if params.is_none() {
+        tracing::debug!(sql = %stmt.sql, "a parameter of this kind goes through the pool");
+    }
+    params
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The connections to one SQLite file used in place: the read-only ones not in use, and
+/// the read-write one with the turn that takes it.
+struct InPlace {
     path: PathBuf,
     keep: usize,
-    idle: Mutex<Vec<rusqlite::Connection>>,
+    readers: Mutex<Vec<rusqlite::Connection>>,
+    turn: Arc<Turn>,
+    /// The write connection while no one holds the turn (`None` until first opened, and
+    /// after an error, so the next write opens a fresh one).
+    writer: Mutex<Option<rusqlite::Connection>>,
+    commits: AtomicU32,
+    checkpointing: Arc<AtomicBool>,
 }
 
-impl Readers {
+impl InPlace {
     /// `None` unless `url` names a SQLite file (an in-memory database is private to the
     /// connection that made it).
     fn for_url(url: &DatabaseUrl, keep: usize) -> Option<Self> {
@@ -120,17 +198,21 @@ impl Readers {
         Some(Self {
             path: options.get_filename().to_path_buf(),
             keep,
-            idle: Mutex::new(Vec::new()),
+            readers: Mutex::new(Vec::new()),
+            turn: Arc::new(Turn::default()),
+            writer: Mutex::new(None),
+            commits: AtomicU32::new(0),
+            checkpointing: Arc::new(AtomicBool::new(false)),
         })
     }
 
-    fn take(&self) -> Option<rusqlite::Connection> {
+    fn take_reader(&self) -> Option<rusqlite::Connection> {
         let idle = self
-            .idle
+            .readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        idle.or_else(|| match self.open() {
+        idle.or_else(|| match self.open(false) {
             Ok(conn) => Some(conn),
             Err(error) => {
                 tracing::warn!(%error, "cannot open a read-only SQLite connection");
@@ -139,22 +221,213 @@ impl Readers {
         })
     }
 
-    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+    fn put_back_reader(&self, conn: rusqlite::Connection) {
+        let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.keep {
+            idle.push(conn);
+        }
+    }
+
+    fn open(&self, write: bool) -> rusqlite::Result<rusqlite::Connection> {
+        let mode = if write {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        };
         let conn = rusqlite::Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            mode | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // Never wait on the calling thread: a busy database is read through the pool, whose
+        // Never wait on the calling thread: a busy database goes through the pool, whose
         // connections wait on their own threads.
-        conn.busy_timeout(std::time::Duration::ZERO)?;
+        conn.busy_timeout(Duration::ZERO)?;
         conn.set_prepared_statement_cache_capacity(64);
+        if write {
+            // As the pool's connections are set up (`db::connect`), except that checkpoints
+            // run through the pool (`committed`).
+            conn.execute_batch(
+                "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                 PRAGMA wal_autocheckpoint = 0;",
+            )?;
+        }
         Ok(conn)
     }
 
-    fn put_back(&self, conn: rusqlite::Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.keep {
-            idle.push(conn);
+    /// Waits for the write connection; `None` when it cannot be had (waited too long,
+    /// cannot open it): use the pool.
+    async fn writer(self: &Arc<Self>) -> Option<Writer> {
+        let turn = tokio::time::timeout(WRITER_WAIT, self.turn.take())
+            .await
+            .ok()?;
+        let slot = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let conn = match slot {
+            Some(conn) => conn,
+            None => match self.open(true) {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot open a read-write SQLite connection");
+                    return None;
+                }
+            },
+        };
+        Some(Writer {
+            conn: Mutex::new(Some(conn)),
+            file: self.clone(),
+            _turn: turn,
+        })
+    }
+
+    /// Counts a commit made in place and, every so often, checkpoints the WAL through the
+    /// pool, on its thread (passive: it does not wait for readers).
+    fn committed(&self, pool: &DatabaseConnection) {
+        if self.commits.fetch_add(1, Ordering::Relaxed) + 1 < CHECKPOINT_EVERY
+            || self.checkpointing.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.commits.store(0, Ordering::Relaxed);
+        let (pool, checkpointing, turn) =
+            (pool.clone(), self.checkpointing.clone(), self.turn.clone());
+        tokio::spawn(async move {
+            // First without the turn, copying what the WAL holds while writes go on; then,
+            // holding it, the pages written meanwhile, so the checkpoint reaches the end of
+            // the WAL and the next write starts it over. Without that second step a steady
+            // stream of writes keeps the WAL ahead of every checkpoint and it grows without
+            // bound; with it, writes wait (parked) only for the last few pages.
+            let checkpoint = || pool.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)");
+            let started = std::time::Instant::now();
+            let result = match checkpoint().await {
+                Ok(_) => {
+                    let _turn = turn.take().await;
+                    let last = std::time::Instant::now();
+                    checkpoint().await.map(|_| last.elapsed())
+                }
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(last) => tracing::debug!(took = ?started.elapsed(), ?last, "WAL checkpointed"),
+                Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+            }
+            checkpointing.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// Whose turn it is to use the write connection. A free turn goes to whoever asks first,
+/// not to the longest waiter: a turn handed to a waiting task would sit with it until its
+/// worker thread gets round to running it, behind whatever that thread is busy with (a
+/// signature takes a quarter of a millisecond), while every other writer waits too. Waiters
+/// park; each release wakes one, which tries again.
+#[derive(Default)]
+struct Turn {
+    taken: AtomicBool,
+    freed: Notify,
+}
+
+impl Turn {
+    fn try_take(self: &Arc<Self>) -> Option<TurnGuard> {
+        self.taken
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then(|| TurnGuard(self.clone()))
+    }
+
+    async fn take(self: &Arc<Self>) -> TurnGuard {
+        loop {
+            if let Some(turn) = self.try_take() {
+                return turn;
+            }
+            // Registered before looking again, so a release in between is not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(turn) = self.try_take() {
+                return turn;
+            }
+            freed.await;
+        }
+    }
+}
+
+/// A turn taken; dropping it frees the turn and wakes one waiter.
+struct TurnGuard(Arc<Turn>);
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        self.0.taken.store(false, Ordering::Release);
+        self.0.freed.notify_one();
+    }
+}
+
+/// The write connection, held with its turn; it goes back to its slot when dropped.
+struct Writer {
+    /// Always `Some` until dropped (or discarded after an error). A mutex only so that a
+    /// transaction holding it can be shared (`ConnectionTrait` needs `Sync`); it is never
+    /// contended.
+    conn: Mutex<Option<rusqlite::Connection>>,
+    file: Arc<InPlace>,
+    _turn: TurnGuard,
+}
+
+impl Writer {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(conn.as_ref().ok_or(rusqlite::Error::InvalidQuery)?)
+    }
+
+    fn batch(&self, sql: &str) -> rusqlite::Result<()> {
+        self.with(|conn| conn.execute_batch(sql))
+    }
+
+    fn execute(&self, sql: &str, params: Vec<Lite>) -> rusqlite::Result<ExecResult> {
+        self.with(|conn| {
+            let rows_affected = conn
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(params))?;
+            Ok(ExecResult::from(ProxyExecResult {
+                last_insert_id: u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
+                rows_affected: rows_affected as u64,
+            }))
+        })
+    }
+
+    /// After an error: a busy database leaves the connection as it was; after anything else
+    /// it is discarded, and the next write opens a fresh one.
+    fn failed(self, error: &rusqlite::Error, what: &str) {
+        if !is_busy(error) {
+            self.discard();
+        }
+        tracing::debug!(%error, "{what} in place failed; going through the pool");
+    }
+
+    fn discard(&self) {
+        self.conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let conn = self
+            .conn
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if conn.is_some() {
+            *self
+                .file
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = conn;
         }
     }
 }
@@ -216,9 +489,10 @@ fn run(
     conn: &rusqlite::Connection,
     sql: &str,
     params: Vec<Lite>,
+    read_only: bool,
 ) -> rusqlite::Result<Vec<QueryResult>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    if !stmt.readonly() {
+    if read_only && !stmt.readonly() {
         return Err(rusqlite::Error::InvalidQuery);
     }
     let columns: Vec<(String, Option<String>)> = stmt
@@ -241,6 +515,237 @@ fn run(
     Ok(out)
 }
 
+/// A transaction from `Db::begin`: in place on the write connection, or the pool's.
+/// Dropped without `commit`, it rolls back.
+pub struct Txn(TxnInner);
+
+enum TxnInner {
+    InPlace(InPlaceTxn),
+    Pool(DatabaseTransaction),
+}
+
+struct InPlaceTxn {
+    /// `None` once committed or rolled back.
+    writer: Option<Writer>,
+    pool: DatabaseConnection,
+    file: Arc<InPlace>,
+}
+
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            TxnInner::InPlace(_) => "Txn(in place)",
+            TxnInner::Pool(_) => "Txn(pool)",
+        })
+    }
+}
+
+impl Txn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        match self.0 {
+            TxnInner::Pool(txn) => txn.commit().await,
+            TxnInner::InPlace(mut txn) => {
+                let writer = txn.writer.take().ok_or_else(finished)?;
+                match writer.batch("COMMIT") {
+                    Ok(()) => {
+                        drop(writer);
+                        txn.file.committed(&txn.pool);
+                        Ok(())
+                    }
+                    Err(error) => {
+                        rollback(&writer);
+                        Err(exec_error(&error))
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        match self.0 {
+            TxnInner::Pool(txn) => txn.rollback().await,
+            TxnInner::InPlace(mut txn) => {
+                let writer = txn.writer.take().ok_or_else(finished)?;
+                writer.batch("ROLLBACK").map_err(|e| {
+                    writer.discard();
+                    exec_error(&e)
+                })
+            }
+        }
+    }
+}
+
+impl InPlaceTxn {
+    fn writer(&self) -> Result<&Writer, DbErr> {
+        self.writer.as_ref().ok_or_else(finished)
+    }
+
+    fn query(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let params = params(stmt).ok_or_else(unhandled)?;
+        self.writer()?
+            .with(|conn| run(conn, &stmt.sql, params, false))
+            .map_err(|e| query_error(&e))
+    }
+}
+
+impl Drop for InPlaceTxn {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            rollback(&writer);
+        }
+    }
+}
+
+/// Ends the transaction on `writer`; a connection that cannot is discarded (closing it
+/// rolls back), so the next write starts clean.
+fn rollback(writer: &Writer) {
+    if let Err(error) = writer.batch("ROLLBACK") {
+        tracing::warn!(%error, "rollback in place failed; the connection is discarded");
+        writer.discard();
+    }
+}
+
+fn finished() -> DbErr {
+    DbErr::Custom("the transaction has already ended".into())
+}
+
+fn unhandled() -> DbErr {
+    DbErr::Custom("a parameter of a kind SQLite does not store".into())
+}
+
+/// An error from a statement run in place, as sqlx would report it: a database error with
+/// SQLite's extended result code, so `sqlx`'s and sea-orm's checks (busy, unique violation)
+/// read it the same way.
+#[derive(Debug)]
+struct InPlaceError {
+    message: String,
+    code: Option<i32>,
+}
+
+impl std::fmt::Display for InPlaceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "(code: {code}) {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for InPlaceError {}
+
+impl DatabaseError for InPlaceError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.code.map(|c| c.to_string().into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        use rusqlite::ffi;
+        match self.code {
+            Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                ErrorKind::UniqueViolation
+            }
+            Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => ErrorKind::ForeignKeyViolation,
+            Some(ffi::SQLITE_CONSTRAINT_NOTNULL) => ErrorKind::NotNullViolation,
+            Some(ffi::SQLITE_CONSTRAINT_CHECK) => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+fn runtime_error(error: &rusqlite::Error) -> RuntimeErr {
+    let code = match error {
+        rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
+        _ => None,
+    };
+    RuntimeErr::SqlxError(sea_orm::sqlx::Error::Database(Box::new(InPlaceError {
+        message: error.to_string(),
+        code,
+    })))
+}
+
+fn exec_error(error: &rusqlite::Error) -> DbErr {
+    DbErr::Exec(runtime_error(error))
+}
+
+fn query_error(error: &rusqlite::Error) -> DbErr {
+    DbErr::Query(runtime_error(error))
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Txn {
+    fn get_database_backend(&self) -> DbBackend {
+        match &self.0 {
+            TxnInner::InPlace(txn) => txn.pool.get_database_backend(),
+            TxnInner::Pool(txn) => txn.get_database_backend(),
+        }
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match &self.0 {
+            TxnInner::InPlace(txn) => {
+                let params = params(&stmt).ok_or_else(unhandled)?;
+                txn.writer()?
+                    .execute(&stmt.sql, params)
+                    .map_err(|e| exec_error(&e))
+            }
+            TxnInner::Pool(txn) => txn.execute(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match &self.0 {
+            TxnInner::InPlace(txn) => txn
+                .writer()?
+                .with(|conn| {
+                    conn.execute_batch(sql)?;
+                    Ok(ExecResult::from(ProxyExecResult {
+                        last_insert_id: u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
+                        rows_affected: conn.changes(),
+                    }))
+                })
+                .map_err(|e| exec_error(&e)),
+            TxnInner::Pool(txn) => txn.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match &self.0 {
+            TxnInner::InPlace(txn) => Ok(txn.query(&stmt)?.into_iter().next()),
+            TxnInner::Pool(txn) => txn.query_one(stmt).await,
+        }
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match &self.0 {
+            TxnInner::InPlace(txn) => txn.query(&stmt),
+            TxnInner::Pool(txn) => txn.query_all(stmt).await,
+        }
+    }
+
+    fn support_returning(&self) -> bool {
+        match &self.0 {
+            TxnInner::InPlace(txn) => txn.pool.support_returning(),
+            TxnInner::Pool(txn) => txn.support_returning(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl ConnectionTrait for Db {
     fn get_database_backend(&self) -> DbBackend {
@@ -248,7 +753,10 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.pool.execute(stmt).await
+        match self.write_in_place(&stmt).await {
+            Some(result) => Ok(result),
+            None => self.pool.execute(stmt).await,
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
@@ -273,57 +781,6 @@ impl ConnectionTrait for Db {
         self.pool.support_returning()
     }
 }
-
-#[async_trait::async_trait]
-impl TransactionTrait for Db {
-    async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.pool.begin().await
-    }
-
-    async fn begin_with_config(
-        &self,
-        isolation_level: Option<IsolationLevel>,
-        access_mode: Option<AccessMode>,
-    ) -> Result<DatabaseTransaction, DbErr> {
-        self.pool
-            .begin_with_config(isolation_level, access_mode)
-            .await
-    }
-
-    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
-    where
-        F: for<'c> FnOnce(
-                &'c DatabaseTransaction,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<T, E>> + Send + 'c>,
-            > + Send,
-        T: Send,
-        E: std::fmt::Display + std::fmt::Debug + Send,
-    {
-        self.pool.transaction(callback).await
-    }
-
-    async fn transaction_with_config<F, T, E>(
-        &self,
-        callback: F,
-        isolation_level: Option<IsolationLevel>,
-        access_mode: Option<AccessMode>,
-    ) -> Result<T, TransactionError<E>>
-    where
-        F: for<'c> FnOnce(
-                &'c DatabaseTransaction,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<T, E>> + Send + 'c>,
-            > + Send,
-        T: Send,
-        E: std::fmt::Display + std::fmt::Debug + Send,
-    {
-        self.pool
-            .transaction_with_config(callback, isolation_level, access_mode)
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +799,7 @@ mod tests {
             &conn,
             "SELECT s, n, b, x, EXISTS(SELECT 1 FROM t WHERE n = ?) AS e FROM t ORDER BY rowid",
             vec![Lite::Integer(-7)],
+            true,
         )
         .unwrap();
         assert_eq!(rows.len(), 2);
@@ -371,6 +829,158 @@ mod tests {
         assert!(to_sqlite(&Value::Char(Some('x'))).is_none());
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (n bigint)").unwrap();
-        assert!(run(&conn, "DELETE FROM t", Vec::new()).is_err());
+        assert!(run(&conn, "DELETE FROM t", Vec::new(), true).is_err());
+    }
+
+    /// A fresh SQLite file with one table, through `db::connect` as the server opens it.
+    async fn file_db(name: &str) -> (Db, PathBuf) {
+        let path =
+            std::env::temp_dir().join(format!("oidcd-handle-{}-{name}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        let url = DatabaseUrl::new(format!("sqlite://{}?mode=rwc", path.display()));
+        let pool = super::super::connect(&url).await.unwrap();
+        pool.execute_unprepared(
+            "CREATE TABLE t (id integer PRIMARY KEY, name text NOT NULL UNIQUE)",
+        )
+        .await
+        .unwrap();
+        (Db::new(pool, &url), path)
+    }
+
+    fn insert(name: &str) -> Statement {
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO t (name) VALUES (?)",
+            [name.into()],
+        )
+    }
+
+    async fn names(db: &Db) -> Vec<String> {
+        db.query_all(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT name FROM t ORDER BY id",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").unwrap())
+        .collect()
+    }
+
+    fn is_conflict(err: DbErr) -> bool {
+        matches!(
+            crate::store::conflict_or_db(err, "it"),
+            crate::store::StoreError::Conflict(_)
+        )
+    }
+
+    /// Transactions run in place commit, roll back when dropped or asked to, see their own
+    /// writes, and report a unique violation as the pool does (as a conflict, leaving the
+    /// transaction usable); a write outside a transaction reports its id and its conflicts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transactions_in_place_commit_roll_back_and_report_conflicts() {
+        let (db, path) = file_db("txn").await;
+        let first = db.execute(insert("a")).await.unwrap();
+        assert_eq!((first.last_insert_id(), first.rows_affected()), (1, 1));
+
+        let txn = db.begin().await.unwrap();
+        assert_eq!(format!("{txn:?}"), "Txn(in place)");
+        txn.execute(insert("b")).await.unwrap();
+        let seen = txn
+            .query_one(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT count(*) AS n FROM t",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.try_get::<i64>("", "n").unwrap(), 2);
+        assert!(is_conflict(txn.execute(insert("a")).await.unwrap_err()));
+        txn.execute(insert("c")).await.unwrap();
+        // Not committed yet: other readers do not see it.
+        assert_eq!(names(&db).await, ["a"]);
+        txn.commit().await.unwrap();
+        assert_eq!(names(&db).await, ["a", "b", "c"]);
+
+        let dropped = db.begin().await.unwrap();
+        dropped.execute(insert("d")).await.unwrap();
+        drop(dropped);
+        let rolled_back = db.begin().await.unwrap();
+        rolled_back.execute(insert("e")).await.unwrap();
+        rolled_back.rollback().await.unwrap();
+        assert_eq!(names(&db).await, ["a", "b", "c"]);
+
+        assert!(is_conflict(db.execute(insert("b")).await.unwrap_err()));
+        let next = db.execute(insert("f")).await.unwrap();
+        assert_eq!(next.rows_affected(), 1);
+        assert_eq!(names(&db).await, ["a", "b", "c", "f"]);
+        db.pool().close_by_ref().await.unwrap();
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// While another process holds the write lock, transactions and writes go through the
+    /// pool, whose connections wait for it on their own threads, and all of them land.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_locked_elsewhere_is_written_through_the_pool() {
+        let (db, path) = file_db("locked").await;
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO t (name) VALUES ('other');")
+            .unwrap();
+        let in_txn = tokio::spawn({
+            let db = db.clone();
+            async move {
+                let txn = db.begin().await.unwrap();
+                let kind = format!("{txn:?}");
+                txn.execute(insert("txn")).await.unwrap();
+                txn.commit().await.unwrap();
+                kind
+            }
+        });
+        let alone = tokio::spawn({
+            let db = db.clone();
+            async move { db.execute(insert("alone")).await.map(|r| r.rows_affected()) }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!in_txn.is_finished() && !alone.is_finished());
+        other.execute_batch("COMMIT").unwrap();
+        assert_eq!(in_txn.await.unwrap(), "Txn(pool)");
+        assert_eq!(alone.await.unwrap().unwrap(), 1);
+        let mut all = names(&db).await;
+        all.sort();
+        assert_eq!(all, ["alone", "other", "txn"]);
+        // Once the lock is free, the next transaction runs in place again.
+        assert_eq!(format!("{:?}", db.begin().await.unwrap()), "Txn(in place)");
+        db.pool().close_by_ref().await.unwrap();
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// The writer never checkpoints on its own thread, yet the WAL does not grow without
+    /// bound: every few hundred commits a checkpoint runs through the pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_is_checkpointed_through_the_pool() {
+        let (db, path) = file_db("wal").await;
+        let frame = 4096 + 24;
+        let commits = 10 * CHECKPOINT_EVERY as usize;
+        for i in 0..commits {
+            db.execute(insert(&format!("row {i}"))).await.unwrap();
+            if i % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let wal = std::fs::metadata(format!("{}-wal", path.display()))
+            .unwrap()
+            .len();
+        // Each commit writes at least the table's page and the index's: without checkpoints
+        // the WAL would hold 2 * `commits` frames.
+        assert!(
+            (wal as usize) < commits * frame / 2,
+            "WAL of {wal} bytes after {commits} commits"
+        );
+        assert_eq!(names(&db).await.len(), commits);
+        db.pool().close_by_ref().await.unwrap();
+        let _ = std::fs::remove_file(path);
     }
 }

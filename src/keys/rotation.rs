@@ -5,12 +5,13 @@
 //! signed has expired. Partial unique indexes allow one `active` and one `next` row, and every
 //! state change is a conditional update, so two instances can never both rotate.
 
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 
 use super::generate::{self, NewKey};
 use super::{Kek, KeyError, KeyState};
 use crate::clock::UnixTime;
 use crate::config::{KeysConfig, Lifetimes};
+use crate::db::Db;
 use crate::store::{self, keys::KeyRow, StoreError};
 
 /// Generates a key on the blocking pool (RSA generation takes tens of milliseconds).
@@ -35,15 +36,12 @@ fn row(key: &NewKey, kek: &Kek, state: KeyState, now: UnixTime) -> Result<KeyRow
 /// Makes sure an `active` and a `next` key exist (first start, or after an operator removed
 /// one). Safe to run from several instances at once: a losing insert is ignored and the
 /// winner's key is used.
-pub async fn ensure_keys<C>(
-    db: &C,
+pub async fn ensure_keys(
+    db: &Db,
     kek: &Kek,
     config: &KeysConfig,
     now: UnixTime,
-) -> Result<(), KeyError>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
+) -> Result<(), KeyError> {
     let rows = store::keys::list(db).await?;
     let has = |state| rows.iter().any(|r| r.state == state);
     if !has(KeyState::Active) {
@@ -96,17 +94,14 @@ pub fn minimum_publication(config: &KeysConfig) -> i64 {
 /// next -> active, a new next, and retired keys past their publication removed, in one
 /// transaction. Unless `force`, refuses when the next key has not been published long enough
 /// for caching relying parties to know it.
-pub async fn rotate<C>(
-    db: &C,
+pub async fn rotate(
+    db: &Db,
     kek: &Kek,
     config: &KeysConfig,
     lifetimes: &Lifetimes,
     now: UnixTime,
     force: bool,
-) -> Result<Rotation, KeyError>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
+) -> Result<Rotation, KeyError> {
     let rows = store::keys::list(db).await?;
     let active = rows
         .iter()
@@ -165,16 +160,13 @@ where
 /// Rotates when the active key has signed for a whole rotation interval. Of several instances
 /// calling this at once exactly one rotates (the conditional updates in `rotate`); the others
 /// get `Ok(None)`. Also removes retired keys whose publication has ended.
-pub async fn rotate_if_due<C>(
-    db: &C,
+pub async fn rotate_if_due(
+    db: &Db,
     kek: &Kek,
     config: &KeysConfig,
     lifetimes: &Lifetimes,
     now: UnixTime,
-) -> Result<Option<Rotation>, KeyError>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
+) -> Result<Option<Rotation>, KeyError> {
     store::keys::delete_expired(db, now).await?;
     let rows = store::keys::list(db).await?;
     let Some(active) = rows.iter().find(|r| r.state == KeyState::Active) else {

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::claims;
 use crate::clock::UnixTime;
 use crate::crypto::{CryptoError, PasswordHasher};
+use crate::db::Db;
 use crate::oauth::registration::FieldError;
 use crate::store::{self, users::User, StoreError};
 
@@ -158,15 +159,12 @@ pub async fn authenticate(
 
 /// Disables (or enables) an account. Disabling also revokes every grant and ends every browser
 /// session of the user, in one transaction.
-pub async fn set_disabled<C>(
-    db: &C,
+pub async fn set_disabled(
+    db: &Db,
     user_id: &str,
     disabled: bool,
     now: UnixTime,
-) -> Result<(), AccountError>
-where
-    C: ConnectionTrait + sea_orm::TransactionTrait,
-{
+) -> Result<(), AccountError> {
     let txn = db.begin().await.map_err(StoreError::from)?;
     store::users::set_disabled(&txn, user_id, disabled, now).await?;
     if disabled {

@@ -14,7 +14,7 @@ pub mod sweep;
 pub mod throttle;
 pub mod users;
 
-use sea_orm::{DbErr, QueryResult, SqlErr};
+use sea_orm::{DbErr, QueryResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -63,10 +63,19 @@ pub fn unavailable(e: &DbErr) -> bool {
     }
 }
 
-/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Db`.
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Db`. Read from
+/// the database error's kind, which sqlx's own errors and those of statements run in place
+/// (`db::Db`) both give.
 pub(crate) fn conflict_or_db(err: DbErr, what: impl Into<String>) -> StoreError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(what.into()),
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::RuntimeErr;
+    match &err {
+        DbErr::Exec(RuntimeErr::SqlxError(Sqlx::Database(e)))
+        | DbErr::Query(RuntimeErr::SqlxError(Sqlx::Database(e)))
+            if e.is_unique_violation() =>
+        {
+            StoreError::Conflict(what.into())
+        }
         _ => StoreError::Db(err),
     }
 }

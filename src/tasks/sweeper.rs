@@ -10,7 +10,9 @@ use crate::store::StoreError;
 pub const PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub async fn sweep_once(state: &AppState) -> Result<Swept, StoreError> {
-    sweep::expired(&state.db, state.clock.now()).await
+    // Through the pool: a sweep may delete many rows, which should not run on a thread that
+    // serves requests (the requests' own writes meanwhile wait, or go through the pool too).
+    sweep::expired(state.db.pool(), state.clock.now()).await
 }
 
 pub async fn run(state: AppState) {

@@ -6,7 +6,6 @@
 use poem::http::{HeaderMap, Method, StatusCode};
 use poem::web::Data;
 use poem::{handler, Body, Request, Response};
-use sea_orm::TransactionTrait as _;
 use serde::{Deserialize, Serialize};
 
 use super::pages;

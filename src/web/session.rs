@@ -159,7 +159,6 @@ pub async fn sign_in(
     ip: &str,
     now: UnixTime,
 ) -> Result<SignIn, OAuthError> {
-    use sea_orm::TransactionTrait as _;
     let rules = login_rules(state, username, ip);
     if throttle::blocked(&state.db, &rules, now).await? {
         Metrics::incr(&state.metrics.login_throttled);

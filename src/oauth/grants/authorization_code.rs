@@ -4,8 +4,6 @@
 //! succeeds. Any second redemption revokes the grant the first one started: every token
 //! issued from the code stops working (RFC 6749 4.1.2).
 
-use sea_orm::TransactionTrait as _;
-
 use super::{record_grant, user_tokens, TokenContext, TokenResponse, UserGrant};
 use crate::crypto;
 use crate::oauth::error::OAuthError;

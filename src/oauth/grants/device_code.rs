@@ -1,7 +1,5 @@
 //! grant_type=urn:ietf:params:oauth:grant-type:device_code (RFC 8628 3.4, 3.5): polling.
 
-use sea_orm::TransactionTrait as _;
-
 use super::{record_grant, user_tokens, TokenContext, TokenResponse, UserGrant};
 use crate::crypto;
 use crate::oauth::error::{ErrorCode, OAuthError};

@@ -178,7 +178,6 @@ pub async fn seed_refresh_tokens(
     scopes: &[String],
     count: usize,
 ) -> Result<Vec<String>, OAuthError> {
-    use sea_orm::TransactionTrait as _;
     let mut tokens = Vec::with_capacity(count);
     while tokens.len() < count {
         let txn = ctx.db.begin().await?;

@@ -5,8 +5,6 @@
 //! rotated, within the grace window, gets the same successor again (derived, not stored in
 //! clear). Any other use of a dead token is theft: the whole family is revoked.
 
-use sea_orm::TransactionTrait as _;
-
 use super::{successor, user_tokens, TokenContext, TokenResponse, UserGrant};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
