@@ -205,9 +205,20 @@ pub async fn get_with_limits(
 ) -> Result<Option<(Client, bool)>, StoreError> {
     use sea_orm::{FromQueryResult as _, QueryTrait as _};
     const AT_LIMIT: &str = "at_limit";
-    let query = client::Entity::find_by_id(client_id)
-        .column_as(super::throttle::at_limit(rules, now), AT_LIMIT)
-        .build(db.get_database_backend());
+    // On every client authentication: rendered once per number of rules (0 to 3).
+    static RENDERED: super::rendered::Rendered<8> = super::rendered::Rendered::new();
+    let mut values = Vec::with_capacity(1 + 3 * rules.len());
+    values.push(1.into());
+    for (key, max, window) in rules {
+        values.extend([(*key).into(), (*max).into(), (now - window).into()]);
+    }
+    values.push(client_id.into());
+    let backend = db.get_database_backend();
+    let query = RENDERED.statement(backend, rules.len(), values, || {
+        client::Entity::find_by_id(client_id)
+            .column_as(super::throttle::at_limit(rules, now), AT_LIMIT)
+            .build(backend)
+    });
     let Some(row) = db.query_one(query).await? else {
         return Ok(None);
     };

@@ -8,6 +8,7 @@ pub mod consents;
 pub mod device_codes;
 pub mod grants;
 pub mod keys;
+mod rendered;
 pub mod revocations;
 pub mod sessions;
 pub mod sweep;
