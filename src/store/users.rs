@@ -82,12 +82,19 @@ pub async fn get_for_token(
     grant_id: Option<&str>,
 ) -> Result<Option<(User, bool)>, StoreError> {
     use sea_orm::{FromQueryResult as _, QueryTrait as _};
-    let query = user::Entity::find_by_id(id)
-        .column_as(
-            super::revocations::token_dead(jti, grant_id),
-            super::revocations::TOKEN_DEAD,
-        )
-        .build(db.get_database_backend());
+    // On every userinfo request: rendered once per shape (with or without a grant).
+    static RENDERED: super::rendered::Rendered<4> = super::rendered::Rendered::new();
+    let backend = db.get_database_backend();
+    let mut values = super::revocations::token_dead_values(jti, grant_id);
+    values.push(id.into());
+    let query = RENDERED.statement(backend, usize::from(grant_id.is_some()), values, || {
+        user::Entity::find_by_id(id)
+            .column_as(
+                super::revocations::token_dead(jti, grant_id),
+                super::revocations::TOKEN_DEAD,
+            )
+            .build(backend)
+    });
     let Some(row) = db.query_one(query).await? else {
         return Ok(None);
     };
