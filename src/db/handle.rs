@@ -24,13 +24,13 @@
 //! lock, or anything else goes wrong before a transaction has begun, the statement or the
 //! transaction goes through the pool as before, whose connections wait on their own threads.
 //! So callers get the same answers and the same errors either way. The writer does not
-//! checkpoint the WAL on the calling thread: every thousand commits a passive checkpoint
-//! runs through the pool. PostgreSQL and in-memory SQLite use the pool for everything.
+//! checkpoint the WAL on the calling thread: every thousand or so rows written, a passive
+//! checkpoint runs through the pool. PostgreSQL and in-memory SQLite use the pool for everything.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr as _;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -50,8 +50,11 @@ use crate::config::DatabaseUrl;
 /// (which then waits on SQLite's busy timeout): as long as that timeout.
 const WRITER_WAIT: Duration = Duration::from_secs(5);
 
-/// Commits in place between two passive WAL checkpoints (a few pages each).
-const CHECKPOINT_EVERY: u32 = 1000;
+/// Rows written in place (each statement counts at least one) between two passive WAL
+/// checkpoints: a row changes a page or two of a table and its indexes, so about what
+/// SQLite's own automatic checkpoint allows (1000 pages), whether the writes come as many
+/// small transactions or a few large ones.
+const CHECKPOINT_EVERY: u64 = 1000;
 
 /// The pool, and on a SQLite file the connections used in place. Cheap to clone.
 #[derive(Clone)]
@@ -93,6 +96,7 @@ impl Db {
                     Ok(()) => {
                         return Ok(Txn(TxnInner::InPlace(InPlaceTxn {
                             writer: Some(writer),
+                            written: AtomicU64::new(0),
                             pool: self.pool.clone(),
                             file: file.clone(),
                         })))
@@ -153,7 +157,7 @@ impl Db {
         match writer.execute(&stmt.sql, &params) {
             Ok(result) => {
                 drop(writer);
-                file.committed(&self.pool);
+                file.committed(&self.pool, result.rows_affected().max(1));
                 Some(result)
             }
             Err(error) => {
@@ -193,7 +197,7 @@ struct InPlace {
     /// The write connection while no one holds the turn (`None` until first opened, and
     /// after an error, so the next write opens a fresh one).
     writer: Mutex<Option<rusqlite::Connection>>,
-    commits: AtomicU32,
+    written: AtomicU64,
     checkpointing: Arc<AtomicBool>,
 }
 
@@ -212,7 +216,7 @@ impl InPlace {
             readers: Mutex::new(Vec::new()),
             turn: Arc::new(Turn::default()),
             writer: Mutex::new(None),
-            commits: AtomicU32::new(0),
+            written: AtomicU64::new(0),
             checkpointing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -301,15 +305,15 @@ impl InPlace {
         })
     }
 
-    /// Counts a commit made in place and, every so often, checkpoints the WAL through the
-    /// pool, on its thread (passive: it does not wait for readers).
-    fn committed(&self, pool: &DatabaseConnection) {
-        if self.commits.fetch_add(1, Ordering::Relaxed) + 1 < CHECKPOINT_EVERY
+    /// Counts the rows a commit made in place wrote and, every so often, checkpoints the WAL
+    /// through the pool, on its thread (passive: it does not wait for readers).
+    fn committed(&self, pool: &DatabaseConnection, rows: u64) {
+        if self.written.fetch_add(rows, Ordering::Relaxed) + rows < CHECKPOINT_EVERY
             || self.checkpointing.swap(true, Ordering::AcqRel)
         {
             return;
         }
-        self.commits.store(0, Ordering::Relaxed);
+        self.written.store(0, Ordering::Relaxed);
         let (pool, checkpointing, turn) =
             (pool.clone(), self.checkpointing.clone(), self.turn.clone());
         tokio::spawn(async move {
@@ -547,6 +551,8 @@ enum TxnInner {
 struct InPlaceTxn {
     /// `None` once committed or rolled back.
     writer: Option<Writer>,
+    /// Rows written so far (each statement counts at least one).
+    written: AtomicU64,
     pool: DatabaseConnection,
     file: Arc<InPlace>,
 }
@@ -569,7 +575,8 @@ impl Txn {
                 match writer.batch("COMMIT") {
                     Ok(()) => {
                         drop(writer);
-                        txn.file.committed(&txn.pool);
+                        txn.file
+                            .committed(&txn.pool, txn.written.load(Ordering::Relaxed).max(1));
                         Ok(())
                     }
                     Err(error) => {
@@ -720,9 +727,13 @@ impl ConnectionTrait for Txn {
         match &self.0 {
             TxnInner::InPlace(txn) => {
                 let params = params(&stmt).ok_or_else(unhandled)?;
-                txn.writer()?
+                let result = txn
+                    .writer()?
                     .execute(&stmt.sql, &params)
-                    .map_err(|e| exec_error(&e))
+                    .map_err(|e| exec_error(&e))?;
+                txn.written
+                    .fetch_add(result.rows_affected().max(1), Ordering::Relaxed);
+                Ok(result)
             }
             TxnInner::Pool(txn) => txn.execute(stmt).await,
         }
@@ -978,12 +989,12 @@ mod tests {
     }
 
     /// The writer never checkpoints on its own thread, yet the WAL does not grow without
-    /// bound: every few hundred commits a checkpoint runs through the pool.
+    /// bound: every thousand or so rows written a checkpoint runs through the pool.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_is_checkpointed_through_the_pool() {
         let (db, path) = file_db("wal").await;
         let frame = 4096 + 24;
-        let commits = 10 * CHECKPOINT_EVERY as usize;
+        let commits = usize::try_from(10 * CHECKPOINT_EVERY).unwrap();
         for i in 0..commits {
             db.execute(insert(&format!("row {i}"))).await.unwrap();
             if i % 50 == 0 {

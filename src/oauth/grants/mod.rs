@@ -169,8 +169,10 @@ pub(crate) fn successor(secrets: &KeyedHasher, token: &str) -> String {
 
 /// Mints `count` refresh-token families for `user_id` at `client` with `scopes`, each as a
 /// code exchange would have recorded it (a grant and the first token of its family), in
-/// transactions of a few hundred. This is the benchmark suite's seeding path: it fills a pool
-/// of single-use refresh tokens, or a database with a million of them.
+/// transactions of a thousand. This is the benchmark suite's seeding path: it fills a pool
+/// of single-use refresh tokens, or a database with a million of them. Between transactions
+/// it leaves the write lock free for a moment, so a server on the same SQLite file (whose
+/// waiting writes poll for the lock) is not shut out for the whole seeding.
 pub async fn seed_refresh_tokens(
     ctx: &TokenContext<'_>,
     client: &Client,
@@ -181,7 +183,10 @@ pub async fn seed_refresh_tokens(
     let mut tokens = Vec::with_capacity(count);
     while tokens.len() < count {
         let txn = ctx.db.begin().await?;
-        for _ in 0..(count - tokens.len()).min(500) {
+        if !tokens.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for _ in 0..(count - tokens.len()).min(1000) {
             let grant_id = crypto::b64url(&crypto::random_bytes::<16>()?);
             let grant = UserGrant {
                 grant_id: &grant_id,
