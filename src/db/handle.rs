@@ -415,10 +415,7 @@ impl Writer {
             let rows_affected = conn
                 .prepare_cached(sql)?
                 .execute(rusqlite::params_from_iter(params.iter()))?;
-            Ok(ExecResult::from(ProxyExecResult {
-                last_insert_id: u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
-                rows_affected: rows_affected as u64,
-            }))
+            Ok(exec_result(conn, rows_affected as u64))
         })
     }
 
@@ -437,6 +434,14 @@ impl Writer {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
     }
+}
+
+/// What a write run in place on `conn` reports, as sea-orm reads it from the pool.
+fn exec_result(conn: &rusqlite::Connection, rows_affected: u64) -> ExecResult {
+    ExecResult::from(ProxyExecResult {
+        last_insert_id: u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
+        rows_affected,
+    })
 }
 
 impl Drop for Writer {
@@ -745,10 +750,7 @@ impl ConnectionTrait for Txn {
                 .writer()?
                 .with(|conn| {
                     conn.execute_batch(sql)?;
-                    Ok(ExecResult::from(ProxyExecResult {
-                        last_insert_id: u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
-                        rows_affected: conn.changes(),
-                    }))
+                    Ok(exec_result(conn, conn.changes()))
                 })
                 .map_err(|e| exec_error(&e)),
             TxnInner::Pool(txn) => txn.execute_unprepared(sql).await,

@@ -207,11 +207,7 @@ pub async fn get_with_limits(
     const AT_LIMIT: &str = "at_limit";
     // On every client authentication: rendered once per number of rules (0 to 3).
     static RENDERED: super::rendered::Rendered<8> = super::rendered::Rendered::new();
-    let mut values = Vec::with_capacity(1 + 3 * rules.len());
-    values.push(1.into());
-    for (key, max, window) in rules {
-        values.extend([(*key).into(), (*max).into(), (now - window).into()]);
-    }
+    let mut values = super::throttle::at_limit_values(rules, now);
     values.push(client_id.into());
     let backend = db.get_database_backend();
     let query = RENDERED.statement(backend, rules.len(), values, || {

@@ -3,7 +3,6 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
-    QuerySelect as _, QueryTrait as _,
 };
 
 use super::StoreError;
@@ -35,13 +34,9 @@ pub async fn insert(db: &impl ConnectionTrait, g: &GrantRow) -> Result<(), Store
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<GrantRow>, StoreError> {
-    // On every refresh and code exchange: rendered once.
+    // On every refresh and code exchange.
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
-    let backend = db.get_database_backend();
-    let query = RENDERED.statement(backend, 0, vec![id.into(), 1u64.into()], || {
-        grant::Entity::find_by_id(id).limit(1).build(backend)
-    });
-    Ok(grant::Entity::find().from_raw_sql(query).one(db).await?)
+    Ok(super::rendered::one_by_id::<grant::Entity>(&RENDERED, db, id).await?)
 }
 
 /// Revokes the grant: every token issued from it stops working.
@@ -97,18 +92,9 @@ pub async fn find_refresh(
     db: &impl ConnectionTrait,
     token_hash: &str,
 ) -> Result<Option<RefreshRow>, StoreError> {
-    // On every refresh: rendered once.
+    // On every refresh.
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
-    let backend = db.get_database_backend();
-    let query = RENDERED.statement(backend, 0, vec![token_hash.into(), 1u64.into()], || {
-        refresh_token::Entity::find_by_id(token_hash)
-            .limit(1)
-            .build(backend)
-    });
-    Ok(refresh_token::Entity::find()
-        .from_raw_sql(query)
-        .one(db)
-        .await?)
+    Ok(super::rendered::one_by_id::<refresh_token::Entity>(&RENDERED, db, token_hash).await?)
 }
 
 /// Revokes every live grant of a user.

@@ -10,7 +10,10 @@
 
 use std::sync::OnceLock;
 
-use sea_orm::{DbBackend, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, PrimaryKeyTrait, QuerySelect as _,
+    QueryTrait as _, Statement, Value,
+};
 
 /// The texts of one call site's query: one per backend and shape (`SLOTS / 2` shapes).
 pub(crate) struct Rendered<const SLOTS: usize>([OnceLock<String>; SLOTS]);
@@ -49,6 +52,23 @@ impl<const SLOTS: usize> Rendered<SLOTS> {
         }
         rendered
     }
+}
+
+/// `E::find_by_id(id).one(db)` for an entity keyed by text, its SQL rendered once.
+pub(crate) async fn one_by_id<E>(
+    rendered: &Rendered<2>,
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
+{
+    let backend = db.get_database_backend();
+    let query = rendered.statement(backend, 0, vec![id.into(), 1u64.into()], || {
+        E::find_by_id(id.to_owned()).limit(1).build(backend)
+    });
+    E::find().from_raw_sql(query).one(db).await
 }
 
 #[cfg(test)]

@@ -63,6 +63,16 @@ pub fn at_limit(rules: &[(&str, i64, i64)], now: UnixTime) -> SimpleExpr {
     )
 }
 
+/// The values [`at_limit`] binds, in order.
+pub(crate) fn at_limit_values(rules: &[(&str, i64, i64)], now: UnixTime) -> Vec<sea_orm::Value> {
+    let mut values = Vec::with_capacity(1 + 3 * rules.len());
+    values.push(1.into());
+    for (key, max, window) in rules {
+        values.extend([(*key).into(), (*max).into(), (now - window).into()]);
+    }
+    values
+}
+
 /// Forgets `key` (a successful login clears its account's failures).
 pub async fn clear(db: &impl ConnectionTrait, key: &str) -> Result<(), StoreError> {
     throttle::Entity::delete_by_id(key).exec(db).await?;
