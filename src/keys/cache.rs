@@ -9,8 +9,10 @@ use bytes::Bytes;
 use josekit::jwk::Jwk;
 use sea_orm::ConnectionTrait;
 
+use super::memo::{self, Memo};
 use super::{jwks, Kek, KeyError, KeyState, Signer, Verifiers};
 use crate::clock::UnixTime;
+use crate::oauth::access_token::AccessClaims;
 use crate::store::{self, keys::KeyRow};
 
 /// One published key as operators see it.
@@ -30,6 +32,8 @@ pub struct KeySet {
     verifiers: Verifiers,
     jwks: Bytes,
     published: Vec<PublishedKey>,
+    /// Access tokens verified under these keys (dropped with them).
+    access_tokens: Memo<AccessClaims>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -93,6 +97,7 @@ impl KeySet {
             verifiers,
             jwks: Bytes::from(jwks::document(documents)),
             published,
+            access_tokens: Memo::new(memo::SLOTS),
         })
     }
 
@@ -102,6 +107,11 @@ impl KeySet {
 
     pub fn verifiers(&self) -> &Verifiers {
         &self.verifiers
+    }
+
+    /// The claims of access tokens recently verified under these keys.
+    pub fn access_tokens(&self) -> &Memo<AccessClaims> {
+        &self.access_tokens
     }
 
     /// The `/jwks.json` body.

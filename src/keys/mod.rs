@@ -6,6 +6,7 @@ pub mod cache;
 pub mod generate;
 pub mod jwks;
 pub mod kek;
+pub mod memo;
 pub mod rotation;
 pub mod signer;
 

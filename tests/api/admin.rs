@@ -646,4 +646,7 @@ async fn keys_can_be_listed_rotated_and_withdrawn(backend: Backend) {
     );
     let jwks = app.get_json("/jwks.json").await;
     assert!(!crate::helpers::kids(&jwks).contains(&active));
+    // The admin's own token was signed by the withdrawn key: though verified on every call
+    // above, it is refused now.
+    assert_eq!(admin.get("/admin/keys").await.0, 401);
 }

@@ -307,6 +307,12 @@ async fn expired_tokens_are_inactive(backend: Backend) {
     let app = env.spawn_config(env.config(), clock.clone()).await;
     let client = app.register_client().await;
     let (tokens, _) = signed_in_tokens(&app, &client).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    // Verified while good: the memo of verified tokens must not outlive the expiry.
+    assert_eq!(
+        introspect(&app, &client, access, None).await["active"],
+        true
+    );
 
     clock.advance(3601);
 
