@@ -22,11 +22,7 @@ pub const SLOTS: usize = 1024;
 pub type Digest = [u8; 32];
 
 pub fn digest(issuer: &str, token: &str) -> Digest {
-    let mut input = Vec::with_capacity(issuer.len() + 1 + token.len());
-    input.extend_from_slice(issuer.as_bytes());
-    input.push(0);
-    input.extend_from_slice(token.as_bytes());
-    crypto::sha256(&input)
+    crypto::sha256_parts(&[issuer.as_bytes(), &[0], token.as_bytes()])
 }
 
 /// One slot: the digest of the token it remembers, and what that token said.
@@ -105,6 +101,7 @@ mod tests {
         assert_ne!(digest("https://a", "t"), digest("https://b", "t"));
         // The separator keeps "ab" + "c" apart from "a" + "bc".
         assert_ne!(digest("ab", "c"), digest("a", "bc"));
+        assert_eq!(digest("ab", "c"), crypto::sha256(b"ab\0c"));
     }
 
     #[test]
