@@ -174,10 +174,31 @@ fn parse_duration_ms(text: &str) -> f64 {
     }
 }
 
+/// The wrk command. It shares the two cores with the server, so where util-linux's `chrt` is
+/// at hand it runs as SCHED_BATCH: its wakeups then wait for the server's current request
+/// instead of preempting it mid-signature (nearly once per token otherwise), which is what a
+/// server whose clients are on other machines sees. The bare poem yardstick gets the same.
+fn load_generator() -> Command {
+    static BATCH: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let batch = *BATCH.get_or_init(|| {
+        Command::new("chrt")
+            .args(["--batch", "0", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if batch {
+        let mut cmd = Command::new("chrt");
+        cmd.args(["--batch", "0", "wrk"]);
+        cmd
+    } else {
+        Command::new("wrk")
+    }
+}
+
 /// Runs wrk against `url` for `seconds` (after `warmup`), with an optional Lua script.
 fn wrk(url: &str, seconds: u64, warmup: u64, script: Option<&Path>) -> Load {
     let run = |secs: u64| {
-        let mut cmd = Command::new("wrk");
+        let mut cmd = load_generator();
         cmd.args(["-t2", "-c32", "--latency", "-d"])
             .arg(format!("{secs}s"));
         if let Some(s) = script {
