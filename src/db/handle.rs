@@ -406,8 +406,10 @@ impl Writer {
         f(conn.as_ref().ok_or(rusqlite::Error::InvalidQuery)?)
     }
 
+    /// Runs one statement without parameters (`BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK`),
+    /// prepared once per connection rather than parsed on every transaction.
     fn batch(&self, sql: &str) -> rusqlite::Result<()> {
-        self.with(|conn| conn.execute_batch(sql))
+        self.with(|conn| conn.prepare_cached(sql)?.execute([]).map(drop))
     }
 
     fn execute(&self, sql: &str, params: &[Lite]) -> rusqlite::Result<ExecResult> {

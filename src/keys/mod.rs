@@ -1,6 +1,7 @@
 //! Signing keys: generation, encryption at rest, the lifecycle next -> active -> retired ->
 //! removed, the per-instance cache and the published JWK set. Every private-key operation
-//! goes through josekit (OpenSSL).
+//! goes through OpenSSL: key generation through josekit, signing through the `openssl` crate
+//! (see `signer`).
 
 pub mod cache;
 pub mod generate;
@@ -13,7 +14,7 @@ pub mod signer;
 pub use crate::db::entities::signing_key::KeyState;
 pub use cache::{KeyCache, KeySet};
 pub use kek::Kek;
-pub use signer::{Signer, Verifiers, VerifyError};
+pub use signer::{SignError, Signer, Verifiers, VerifyError};
 
 use crate::store::StoreError;
 
@@ -25,6 +26,8 @@ pub enum KeyError {
     Kek(#[from] kek::KekError),
     #[error("a signing key operation failed: {0}")]
     Jose(#[from] josekit::JoseError),
+    #[error(transparent)]
+    Sign(#[from] signer::SignError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the database holds no active signing key")]

@@ -2,8 +2,7 @@
 //! client_id, scope, iat, exp, jti (and `gid`, the grant they came from, so revoking the
 //! grant revokes them).
 
-use josekit::jwt::JwtPayload;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::OAuthError;
 use crate::clock::UnixTime;
@@ -29,9 +28,21 @@ pub struct Issued {
     pub expires_at: UnixTime,
 }
 
-fn claim(payload: &mut JwtPayload, name: &str, value: Value) -> Result<(), OAuthError> {
-    payload.set_claim(name, Some(value))?;
-    Ok(())
+/// The claims of an access token, in the order they are written.
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    iat: UnixTime,
+    exp: UnixTime,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<&'a str>,
 }
 
 /// Signs an access token. Its audience is the issuer itself (the default resource: userinfo,
@@ -45,23 +56,23 @@ pub fn issue(
 ) -> Result<Issued, OAuthError> {
     let jti = crypto::b64url(&crypto::random_bytes::<16>()?);
     let expires_at = now + lifetime;
-    let mut p = JwtPayload::new();
-    claim(&mut p, "iss", json!(issuer))?;
-    claim(&mut p, "sub", json!(grant.subject))?;
-    claim(&mut p, "aud", json!(issuer))?;
-    claim(&mut p, "client_id", json!(grant.client_id))?;
-    claim(&mut p, "scope", json!(grant.scope))?;
-    claim(&mut p, "iat", json!(now))?;
-    claim(&mut p, "exp", json!(expires_at))?;
-    claim(&mut p, "jti", json!(jti))?;
-    if let Some(t) = grant.auth_time {
-        claim(&mut p, "auth_time", json!(t))?;
-    }
-    if let Some(gid) = grant.grant_id {
-        claim(&mut p, "gid", json!(gid))?;
-    }
+    let token = signer.sign(
+        TYP,
+        &Claims {
+            iss: issuer,
+            sub: grant.subject,
+            aud: issuer,
+            client_id: grant.client_id,
+            scope: grant.scope,
+            iat: now,
+            exp: expires_at,
+            jti: &jti,
+            auth_time: grant.auth_time,
+            gid: grant.grant_id,
+        },
+    )?;
     Ok(Issued {
-        token: signer.sign(TYP, &p)?,
+        token,
         jti,
         expires_at,
     })

@@ -145,6 +145,12 @@ impl From<josekit::JoseError> for OAuthError {
     }
 }
 
+impl From<crate::keys::SignError> for OAuthError {
+    fn from(e: crate::keys::SignError) -> Self {
+        Self::server_error(&e)
+    }
+}
+
 impl From<sea_orm::DbErr> for OAuthError {
     fn from(e: sea_orm::DbErr) -> Self {
         StoreError::from(e).into()

@@ -136,11 +136,8 @@ async fn refresh(
     if token.len() > 256 {
         return Ok(None);
     }
-    let Some(row) = store::grants::find_refresh(db, &secrets.hash(token)).await? else {
+    let Some((row, grant)) = store::grants::find_refresh(db, &secrets.hash(token)).await? else {
         return Ok(None);
-    };
-    let Some(grant) = store::grants::get(db, &row.grant_id).await? else {
-        return Ok(Some(Introspection::inactive()));
     };
     let live = grant.revoked_at.is_none()
         && grant.expires_at > now

@@ -38,14 +38,12 @@ pub async fn revoke(
     }
     // A refresh token: revoke its family.
     if token.len() <= 256 {
-        if let Some(row) = store::grants::find_refresh(db, &secrets.hash(token)).await? {
-            if let Some(grant) = store::grants::get(db, &row.grant_id).await? {
-                if grant.client_id != client.client_id {
-                    return Err(not_yours());
-                }
-                store::grants::revoke(db, &grant.id, now).await?;
-                tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "refresh token revoked");
+        if let Some((_, grant)) = store::grants::find_refresh(db, &secrets.hash(token)).await? {
+            if grant.client_id != client.client_id {
+                return Err(not_yours());
             }
+            store::grants::revoke(db, &grant.id, now).await?;
+            tracing::info!(client_id = %client.client_id, grant_id = %grant.id, "refresh token revoked");
         }
     }
     Ok(())

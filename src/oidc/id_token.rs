@@ -1,8 +1,5 @@
 //! ID Tokens (OIDC Core 2, 3.1.3.6, 12.2).
 
-use josekit::jwt::JwtPayload;
-use serde_json::{json, Map, Value};
-
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::keys::Signer;
@@ -17,8 +14,24 @@ pub struct IdTokenClaims<'a> {
     pub session_id: Option<&'a str>,
     /// The access token issued with it, for `at_hash`.
     pub access_token: Option<&'a str>,
-    /// Claims to include when no access token lets the client fetch them from userinfo.
-    pub extra: Option<Map<String, Value>>,
+}
+
+/// The claims of an ID Token, in the order they are written.
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    azp: &'a str,
+    iat: UnixTime,
+    exp: UnixTime,
+    auth_time: UnixTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_hash: Option<String>,
 }
 
 /// OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the access token.
@@ -33,30 +46,19 @@ pub fn issue(
     now: UnixTime,
     lifetime: i64,
 ) -> Result<String, OAuthError> {
-    let mut p = JwtPayload::new();
-    let mut set = |name: &str, value: Value| p.set_claim(name, Some(value));
-    if let Some(extra) = &c.extra {
-        for (k, v) in extra {
-            set(k, v.clone())?;
-        }
-    }
-    set("iss", json!(c.issuer))?;
-    set("sub", json!(c.subject))?;
-    set("aud", json!(c.client_id))?;
-    set("azp", json!(c.client_id))?;
-    set("iat", json!(now))?;
-    set("exp", json!(now + lifetime))?;
-    set("auth_time", json!(c.auth_time))?;
-    if let Some(nonce) = c.nonce {
-        set("nonce", json!(nonce))?;
-    }
-    if let Some(sid) = c.session_id {
-        set("sid", json!(sid))?;
-    }
-    if let Some(at) = c.access_token {
-        set("at_hash", json!(at_hash(at)))?;
-    }
-    Ok(signer.sign("JWT", &p)?)
+    let claims = Claims {
+        iss: c.issuer,
+        sub: c.subject,
+        aud: c.client_id,
+        azp: c.client_id,
+        iat: now,
+        exp: now + lifetime,
+        auth_time: c.auth_time,
+        nonce: c.nonce,
+        sid: c.session_id,
+        at_hash: c.access_token.map(at_hash),
+    };
+    Ok(signer.sign("JWT", &claims)?)
 }
 
 #[cfg(test)]

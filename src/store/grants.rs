@@ -58,43 +58,92 @@ pub async fn advance(
     generation: i64,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    let r = grant::Entity::update_many()
-        .col_expr(
-            grant::Column::RefreshGeneration,
-            Expr::value(generation + 1),
-        )
-        .col_expr(grant::Column::RotatedAt, Expr::value(now))
-        .col_expr(grant::Column::LastUsedAt, Expr::value(now))
-        .filter(grant::Column::Id.eq(id))
-        .filter(grant::Column::RefreshGeneration.eq(generation))
-        .filter(grant::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(r.rows_affected == 1)
+    use sea_orm::QueryTrait as _;
+    // On every refresh.
+    static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
+    let backend = db.get_database_backend();
+    let values = vec![
+        (generation + 1).into(),
+        now.into(),
+        now.into(),
+        id.into(),
+        generation.into(),
+    ];
+    let update = RENDERED.statement(backend, 0, values, || {
+        grant::Entity::update_many()
+            .col_expr(
+                grant::Column::RefreshGeneration,
+                Expr::value(generation + 1),
+            )
+            .col_expr(grant::Column::RotatedAt, Expr::value(now))
+            .col_expr(grant::Column::LastUsedAt, Expr::value(now))
+            .filter(grant::Column::Id.eq(id))
+            .filter(grant::Column::RefreshGeneration.eq(generation))
+            .filter(grant::Column::RevokedAt.is_null())
+            .build(backend)
+    });
+    Ok(db.execute(update).await?.rows_affected() == 1)
 }
 
 pub async fn insert_refresh(db: &impl ConnectionTrait, r: &RefreshRow) -> Result<(), StoreError> {
-    let row = refresh_token::ActiveModel {
-        token_hash: Set(r.token_hash.clone()),
-        grant_id: Set(r.grant_id.clone()),
-        generation: Set(r.generation),
-        created_at: Set(r.created_at),
-        expires_at: Set(r.expires_at),
-    };
-    refresh_token::Entity::insert(row)
-        .exec_without_returning(db)
+    use sea_orm::QueryTrait as _;
+    // On every refresh.
+    static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
+    let backend = db.get_database_backend();
+    let values = vec![
+        r.token_hash.as_str().into(),
+        r.grant_id.as_str().into(),
+        r.generation.into(),
+        r.created_at.into(),
+        r.expires_at.into(),
+    ];
+    let insert = RENDERED.statement(backend, 0, values, || {
+        refresh_token::Entity::insert(refresh_token::ActiveModel {
+            token_hash: Set(r.token_hash.clone()),
+            grant_id: Set(r.grant_id.clone()),
+            generation: Set(r.generation),
+            created_at: Set(r.created_at),
+            expires_at: Set(r.expires_at),
+        })
+        .build(backend)
+    });
+    db.execute(insert)
         .await
         .map_err(|e| super::conflict_or_db(e, "that refresh token"))?;
     Ok(())
 }
 
+/// The refresh token stored under `token_hash`, with its grant: one joined read, on every
+/// refresh.
 pub async fn find_refresh(
     db: &impl ConnectionTrait,
     token_hash: &str,
-) -> Result<Option<RefreshRow>, StoreError> {
-    // On every refresh.
+) -> Result<Option<(RefreshRow, GrantRow)>, StoreError> {
+    use sea_orm::{
+        FromQueryResult as _, IdenStatic as _, JoinType, QuerySelect as _, QueryTrait as _,
+        SelectA, SelectB,
+    };
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
-    Ok(super::rendered::one_by_id::<refresh_token::Entity>(&RENDERED, db, token_hash).await?)
+    let backend = db.get_database_backend();
+    let values = vec![token_hash.into(), 1u64.into()];
+    let query = RENDERED.statement(backend, 0, values, || {
+        let family = refresh_token::Entity::belongs_to(grant::Entity)
+            .from(refresh_token::Column::GrantId)
+            .to(grant::Column::Id)
+            .into();
+        refresh_token::Entity::find_by_id(token_hash.to_owned())
+            .select_also(grant::Entity)
+            .join(JoinType::InnerJoin, family)
+            .limit(1)
+            .build(backend)
+    });
+    let Some(row) = db.query_one(query).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        RefreshRow::from_query_result(&row, SelectA.as_str())?,
+        GrantRow::from_query_result(&row, SelectB.as_str())?,
+    )))
 }
 
 /// Revokes every live grant of a user.

@@ -143,7 +143,6 @@ pub(crate) fn user_tokens(
                 auth_time: grant.auth_time,
                 session_id: grant.session_id,
                 access_token: Some(&access.token),
-                extra: None,
             },
             ctx.now,
             ctx.lifetimes.id_token.as_i64(),

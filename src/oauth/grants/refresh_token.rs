@@ -26,10 +26,7 @@ pub async fn refresh(
         return Err(invalid());
     }
     let now = ctx.now;
-    let row = store::grants::find_refresh(ctx.db, &ctx.secrets.hash(token))
-        .await?
-        .ok_or_else(invalid)?;
-    let mut grant = store::grants::get(ctx.db, &row.grant_id)
+    let (row, mut grant) = store::grants::find_refresh(ctx.db, &ctx.secrets.hash(token))
         .await?
         .ok_or_else(invalid)?;
     if grant.client_id != client.client_id {
