@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::str::FromStr as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::{Value as Lite, ValueRef};
 use rusqlite::OpenFlags;
@@ -55,6 +55,22 @@ const WRITER_WAIT: Duration = Duration::from_secs(5);
 /// SQLite's own automatic checkpoint allows (1000 pages), whether the writes come as many
 /// small transactions or a few large ones.
 const CHECKPOINT_EVERY: u64 = 1000;
+
+/// Passive passes of one checkpoint at most, before its last (see [`InPlace::committed`]):
+/// enough for the backlog to shrink to what a quick pass leaves, even after a large one
+/// (another process's bulk writes).
+const CHECKPOINT_PASSES: u32 = 8;
+
+/// A pass that copied fewer frames than this, or took less time than that, leaves a small
+/// enough backlog.
+const SMALL_BACKLOG: i64 = 256;
+const QUICK_CHECKPOINT: Duration = Duration::from_millis(2);
+
+/// The WAL's length (in frames: 64 MiB with the default 4 KiB pages) past which a checkpoint
+/// holds writes for a moment, so that the WAL starts over.
+const RESTART_FRAMES: i64 = 16 * 1024;
+
+const CHECKPOINT: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 
 /// The pool, and on a SQLite file the connections used in place. Cheap to clone.
 #[derive(Clone)]
@@ -260,10 +276,11 @@ impl InPlace {
         if write {
             // As the pool's connections are set up (`db::connect`), except that checkpoints
             // run through the pool (`committed`).
-            conn.execute_batch(
+            conn.execute_batch(&format!(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                 PRAGMA wal_autocheckpoint = 0;",
-            )?;
+                     PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+                super::WAL_SIZE_LIMIT
+            ))?;
         }
         Ok(conn)
     }
@@ -306,38 +323,102 @@ impl InPlace {
     }
 
     /// Counts the rows a commit made in place wrote and, every so often, checkpoints the WAL
-    /// through the pool, on its thread (passive: it does not wait for readers).
-    fn committed(&self, pool: &DatabaseConnection, rows: u64) {
+    /// (passive: it does not wait for readers).
+    ///
+    /// The checkpoint copies what the WAL holds through the pool, on its thread, while writes
+    /// go on, and again while a pass has much to copy: each copies what was written during
+    /// the one before, so the backlog shrinks to what a quick pass leaves. Below
+    /// [`RESTART_FRAMES`] that is all, and nothing waits: a WAL that a checkpoint catches up
+    /// with between two writes starts over by itself. Past it, a last pass holds the turn and
+    /// copies the last few pages, so the checkpoint reaches the end of the WAL and the next
+    /// write starts it over: under a steady stream of writes the WAL stays ahead of every
+    /// checkpoint that lets writes go on, and would grow without bound. Writes wait for that
+    /// last pass, a few pages and two fsyncs (milliseconds, and tens of them on a busy disk),
+    /// so it is made rarely rather than on every checkpoint. It runs on the write connection
+    /// on a thread of its own, which gives the turn back as soon as it is done: through the
+    /// pool the turn would also be held while this task, woken by the pool's thread, waited
+    /// behind the requests queued on the runtime's workers.
+    fn committed(self: &Arc<Self>, pool: &DatabaseConnection, rows: u64) {
         if self.written.fetch_add(rows, Ordering::Relaxed) + rows < CHECKPOINT_EVERY
             || self.checkpointing.swap(true, Ordering::AcqRel)
         {
             return;
         }
         self.written.store(0, Ordering::Relaxed);
-        let (pool, checkpointing, turn) =
-            (pool.clone(), self.checkpointing.clone(), self.turn.clone());
+        let (pool, file) = (pool.clone(), self.clone());
         tokio::spawn(async move {
-            // First without the turn, copying what the WAL holds while writes go on; then,
-            // holding it, the pages written meanwhile, so the checkpoint reaches the end of
-            // the WAL and the next write starts it over. Without that second step a steady
-            // stream of writes keeps the WAL ahead of every checkpoint and it grows without
-            // bound; with it, writes wait (parked) only for the last few pages.
-            let checkpoint = || pool.execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)");
-            let started = std::time::Instant::now();
-            let result = match checkpoint().await {
-                Ok(_) => {
-                    let _turn = turn.take().await;
-                    let last = std::time::Instant::now();
-                    checkpoint().await.map(|_| last.elapsed())
-                }
-                Err(error) => Err(error),
-            };
+            let started = Instant::now();
+            let result = file.checkpoint(&pool).await;
             match result {
-                Ok(last) => tracing::debug!(took = ?started.elapsed(), ?last, "WAL checkpointed"),
+                Ok((passes, frames, last)) => tracing::debug!(
+                    took = ?started.elapsed(), passes, frames, ?last, "WAL checkpointed"
+                ),
                 Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
             }
-            checkpointing.store(false, Ordering::Release);
+            file.checkpointing.store(false, Ordering::Release);
         });
+    }
+
+    /// See [`Self::committed`]: the passes made, the frames the WAL held at the last one, and
+    /// how long writes waited for the last pass (if one was made).
+    async fn checkpoint(
+        self: &Arc<Self>,
+        pool: &DatabaseConnection,
+    ) -> Result<(u32, i64, Option<Duration>), String> {
+        let mut passes = 0;
+        let mut copied = 0;
+        let mut frames = 0;
+        while passes < CHECKPOINT_PASSES {
+            passes += 1;
+            let pass = Instant::now();
+            let row = pool
+                .query_one(Statement::from_string(DbBackend::Sqlite, CHECKPOINT))
+                .await
+                .map_err(|e| e.to_string())?;
+            // `busy`, `log` (frames in the WAL), `checkpointed` (frames copied so far).
+            let column = |i| {
+                row.as_ref()
+                    .and_then(|r| r.try_get_by_index::<i64>(i).ok())
+                    .unwrap_or(0)
+            };
+            let backlog = column(2) - copied;
+            (frames, copied) = (column(1), column(2));
+            if backlog < SMALL_BACKLOG || pass.elapsed() < QUICK_CHECKPOINT {
+                break;
+            }
+        }
+        if frames < RESTART_FRAMES {
+            return Ok((passes, frames, None));
+        }
+        let held = self.last_checkpoint().await?;
+        Ok((passes + 1, frames, Some(held)))
+    }
+
+    /// The checkpoint's last pass, on the write connection with its turn, on a blocking
+    /// thread that gives the turn back as soon as the pass is done; how long the turn was
+    /// held. A checkpoint busy elsewhere (another process's) is left to finish the job.
+    async fn last_checkpoint(self: &Arc<Self>) -> Result<Duration, String> {
+        let turn = self.turn.take_for_checkpoint().await;
+        let file = self.clone();
+        let pass = move || {
+            let held = Instant::now();
+            let writer = file
+                .writer_for(turn)
+                .ok_or("the write connection cannot be opened")?;
+            match writer.with(|conn| conn.query_row(CHECKPOINT, [], |_| Ok(()))) {
+                Ok(()) => {}
+                Err(error) if is_busy(&error) => {}
+                Err(error) => {
+                    writer.discard();
+                    return Err(error.to_string());
+                }
+            }
+            drop(writer);
+            Ok(held.elapsed())
+        };
+        tokio::task::spawn_blocking(pass)
+            .await
+            .map_err(|e| e.to_string())?
     }
 }
 
@@ -345,31 +426,60 @@ impl InPlace {
 /// not to the longest waiter: a turn handed to a waiting task would sit with it until its
 /// worker thread gets round to running it, behind whatever that thread is busy with (a
 /// signature takes a quarter of a millisecond), while every other writer waits too. Waiters
-/// park; each release wakes one, which tries again.
+/// park; each release wakes one, which tries again. A checkpoint's last pass goes ahead of
+/// them: once it asks, the turn is left free for it.
 #[derive(Default)]
 struct Turn {
     taken: AtomicBool,
     freed: Notify,
+    /// Set while a checkpoint waits for the turn: other writers leave it free for the
+    /// checkpoint, which a steady stream of writes could otherwise keep from it for good.
+    reserved: AtomicBool,
+    freed_for_checkpoint: Notify,
 }
 
 impl Turn {
     fn try_take(self: &Arc<Self>) -> Option<TurnGuard> {
+        if self.reserved.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.grab()
+    }
+
+    fn grab(self: &Arc<Self>) -> Option<TurnGuard> {
         self.taken
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
             .then(|| TurnGuard(self.clone()))
     }
 
     async fn take(self: &Arc<Self>) -> TurnGuard {
+        self.wait(&self.freed, Self::try_take).await
+    }
+
+    /// The turn for a checkpoint (one at a time): ahead of every other writer.
+    async fn take_for_checkpoint(self: &Arc<Self>) -> TurnGuard {
+        self.reserved.store(true, Ordering::SeqCst);
+        let turn = self.wait(&self.freed_for_checkpoint, Self::grab).await;
+        self.reserved.store(false, Ordering::SeqCst);
+        turn
+    }
+
+    /// Tries `attempt` until it gets the turn, parked on `freed` in between.
+    async fn wait(
+        self: &Arc<Self>,
+        freed: &Notify,
+        attempt: fn(&Arc<Self>) -> Option<TurnGuard>,
+    ) -> TurnGuard {
         loop {
-            if let Some(turn) = self.try_take() {
+            if let Some(turn) = attempt(self) {
                 return turn;
             }
             // Registered before looking again, so a release in between is not missed.
-            let freed = self.freed.notified();
+            let freed = freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            if let Some(turn) = self.try_take() {
+            if let Some(turn) = attempt(self) {
                 return turn;
             }
             freed.await;
@@ -377,12 +487,16 @@ impl Turn {
     }
 }
 
-/// A turn taken; dropping it frees the turn and wakes one waiter.
+/// A turn taken; dropping it frees the turn and wakes one waiter (and a checkpoint waiting
+/// for it, which other waiters leave it to).
 struct TurnGuard(Arc<Turn>);
 
 impl Drop for TurnGuard {
     fn drop(&mut self) {
-        self.0.taken.store(false, Ordering::Release);
+        self.0.taken.store(false, Ordering::SeqCst);
+        if self.0.reserved.load(Ordering::SeqCst) {
+            self.0.freed_for_checkpoint.notify_one();
+        }
         self.0.freed.notify_one();
     }
 }
@@ -993,12 +1107,13 @@ mod tests {
     }
 
     /// The writer never checkpoints on its own thread, yet the WAL does not grow without
-    /// bound: every thousand or so rows written a checkpoint runs through the pool.
+    /// bound: every thousand or so rows written a checkpoint runs, and once the WAL is past
+    /// `RESTART_FRAMES` one of them makes it start over, though the writes never pause.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_wal_is_checkpointed_through_the_pool() {
+    async fn the_wal_is_checkpointed_and_started_over_under_steady_writes() {
         let (db, path) = file_db("wal").await;
         let frame = 4096 + 24;
-        let commits = usize::try_from(10 * CHECKPOINT_EVERY).unwrap();
+        let commits = usize::try_from(RESTART_FRAMES + RESTART_FRAMES / 4).unwrap();
         for i in 0..commits {
             db.execute(insert(&format!("row {i}"))).await.unwrap();
             if i % 50 == 0 {
@@ -1008,10 +1123,11 @@ mod tests {
         let wal = std::fs::metadata(format!("{}-wal", path.display()))
             .unwrap()
             .len();
-        // Each commit writes at least the table's page and the index's: without checkpoints
+        // Each commit writes at least the table's page and the index's: never started over,
         // the WAL would hold 2 * `commits` frames.
+        let bound = usize::try_from(RESTART_FRAMES + 4 * CHECKPOINT_EVERY as i64).unwrap();
         assert!(
-            (wal as usize) < commits * frame / 2,
+            (wal as usize) < bound * frame,
             "WAL of {wal} bytes after {commits} commits"
         );
         assert_eq!(names(&db).await.len(), commits);

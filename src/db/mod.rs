@@ -29,6 +29,12 @@ pub(crate) fn cpus() -> usize {
         .unwrap_or(2)
 }
 
+/// The size the WAL's file is cut back to when it starts over (`journal_size_limit`): it
+/// otherwise keeps the largest size it ever reached (after a bulk write, say). Twice the
+/// length at which checkpoints make it start over under steady writes (`handle`), so that
+/// those restarts do not cut the file only to grow it again.
+pub(crate) const WAL_SIZE_LIMIT: u64 = 128 << 20;
+
 /// Opens a pool sized for the machine. SQLite runs in WAL mode with a busy timeout and
 /// foreign keys on; PostgreSQL gets a bounded connect time so an unreachable server is
 /// reported promptly.
@@ -59,6 +65,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbError> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
+                .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
         });
     Database::connect(options)
         .await

@@ -181,10 +181,10 @@ pub async fn seed_refresh_tokens(
 ) -> Result<Vec<String>, OAuthError> {
     let mut tokens = Vec::with_capacity(count);
     while tokens.len() < count {
-        let txn = ctx.db.begin().await?;
         if !tokens.is_empty() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        let txn = ctx.db.begin().await?;
         for _ in 0..(count - tokens.len()).min(1000) {
             let grant_id = crypto::b64url(&crypto::random_bytes::<16>()?);
             let grant = UserGrant {
