@@ -24,8 +24,10 @@
 //! lock, or anything else goes wrong before a transaction has begun, the statement or the
 //! transaction goes through the pool as before, whose connections wait on their own threads.
 //! So callers get the same answers and the same errors either way. The writer does not
-//! checkpoint the WAL on the calling thread: every thousand or so rows written, a passive
-//! checkpoint runs through the pool. PostgreSQL and in-memory SQLite use the pool for everything.
+//! checkpoint the WAL on the calling thread: every thousand or so rows written, passive
+//! checkpoint passes run through the pool, and now and then a last one on the write connection
+//! on a blocking thread (`InPlace::committed`). PostgreSQL and in-memory SQLite use the pool
+//! for everything.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -275,7 +277,7 @@ impl InPlace {
         conn.set_prepared_statement_cache_capacity(64);
         if write {
             // As the pool's connections are set up (`db::connect`), except that checkpoints
-            // run through the pool (`committed`).
+            // are made on purpose (`committed`), not after any commit.
             conn.execute_batch(&format!(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
                      PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
@@ -332,12 +334,12 @@ impl InPlace {
     /// with between two writes starts over by itself. Past it, a last pass holds the turn and
     /// copies the last few pages, so the checkpoint reaches the end of the WAL and the next
     /// write starts it over: under a steady stream of writes the WAL stays ahead of every
-    /// checkpoint that lets writes go on, and would grow without bound. Writes wait for that
-    /// last pass, a few pages and two fsyncs (milliseconds, and tens of them on a busy disk),
-    /// so it is made rarely rather than on every checkpoint. It runs on the write connection
-    /// on a thread of its own, which gives the turn back as soon as it is done: through the
-    /// pool the turn would also be held while this task, woken by the pool's thread, waited
-    /// behind the requests queued on the runtime's workers.
+    /// checkpoint that lets writes go on, and would grow without bound. That pass is made only
+    /// when what it has to copy is small (no reader held the passes back), and writes wait for
+    /// it: the copy and two fsyncs, milliseconds, and tens of them on a busy disk. So it is
+    /// made rarely rather than on every checkpoint. A blocking thread takes the turn for it
+    /// and gives it back as soon as it is done, so the turn is not also held while a task
+    /// waits behind the requests queued on the runtime's workers.
     fn committed(self: &Arc<Self>, pool: &DatabaseConnection, rows: u64) {
         if self.written.fetch_add(rows, Ordering::Relaxed) + rows < CHECKPOINT_EVERY
             || self.checkpointing.swap(true, Ordering::AcqRel)
@@ -347,78 +349,97 @@ impl InPlace {
         self.written.store(0, Ordering::Relaxed);
         let (pool, file) = (pool.clone(), self.clone());
         tokio::spawn(async move {
+            let _done = ClearOnDrop(&file.checkpointing);
             let started = Instant::now();
-            let result = file.checkpoint(&pool).await;
-            match result {
-                Ok((passes, frames, last)) => tracing::debug!(
-                    took = ?started.elapsed(), passes, frames, ?last, "WAL checkpointed"
-                ),
+            match file.checkpoint(&pool).await {
+                Ok(done) => tracing::debug!(took = ?started.elapsed(), ?done, "WAL checkpointed"),
                 Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
             }
-            file.checkpointing.store(false, Ordering::Release);
         });
     }
 
-    /// See [`Self::committed`]: the passes made, the frames the WAL held at the last one, and
-    /// how long writes waited for the last pass (if one was made).
-    async fn checkpoint(
-        self: &Arc<Self>,
-        pool: &DatabaseConnection,
-    ) -> Result<(u32, i64, Option<Duration>), String> {
-        let mut passes = 0;
+    /// See [`Self::committed`].
+    async fn checkpoint(self: &Arc<Self>, pool: &DatabaseConnection) -> Result<Checkpoint, String> {
+        let mut done = Checkpoint::default();
         let mut copied = 0;
-        let mut frames = 0;
-        while passes < CHECKPOINT_PASSES {
-            passes += 1;
+        while done.passes < CHECKPOINT_PASSES {
+            done.passes += 1;
             let pass = Instant::now();
             let row = pool
                 .query_one(Statement::from_string(DbBackend::Sqlite, CHECKPOINT))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .ok_or("the checkpoint returned no row")?;
             // `busy`, `log` (frames in the WAL), `checkpointed` (frames copied so far).
-            let column = |i| {
-                row.as_ref()
-                    .and_then(|r| r.try_get_by_index::<i64>(i).ok())
-                    .unwrap_or(0)
-            };
-            let backlog = column(2) - copied;
-            (frames, copied) = (column(1), column(2));
-            if backlog < SMALL_BACKLOG || pass.elapsed() < QUICK_CHECKPOINT {
+            let column = |i| row.try_get_by_index::<i64>(i).map_err(|e| e.to_string());
+            if column(0)? != 0 {
+                // Another checkpoint is under way (another process's): it does the job.
+                done.busy = true;
+                return Ok(done);
+            }
+            let (log, checkpointed) = (column(1)?, column(2)?);
+            let progress = checkpointed - copied;
+            (done.frames, done.left, copied) = (log, log - checkpointed, checkpointed);
+            if progress < SMALL_BACKLOG || pass.elapsed() < QUICK_CHECKPOINT {
                 break;
             }
         }
-        if frames < RESTART_FRAMES {
-            return Ok((passes, frames, None));
+        if done.frames >= RESTART_FRAMES && done.left < SMALL_BACKLOG {
+            let (held, busy) = self.last_checkpoint().await?;
+            (done.held, done.busy) = (Some(held), busy);
         }
-        let held = self.last_checkpoint().await?;
-        Ok((passes + 1, frames, Some(held)))
+        Ok(done)
     }
 
-    /// The checkpoint's last pass, on the write connection with its turn, on a blocking
-    /// thread that gives the turn back as soon as the pass is done; how long the turn was
-    /// held. A checkpoint busy elsewhere (another process's) is left to finish the job.
-    async fn last_checkpoint(self: &Arc<Self>) -> Result<Duration, String> {
-        let turn = self.turn.take_for_checkpoint().await;
+    /// The checkpoint's last pass, on the write connection with its turn, taken and given
+    /// back on a blocking thread; how long the turn was held, and whether another checkpoint
+    /// (another process's) was under way instead.
+    async fn last_checkpoint(self: &Arc<Self>) -> Result<(Duration, bool), String> {
         let file = self.clone();
+        let runtime = tokio::runtime::Handle::current();
         let pass = move || {
+            let turn = runtime.block_on(file.turn.take_for_checkpoint());
             let held = Instant::now();
             let writer = file
                 .writer_for(turn)
                 .ok_or("the write connection cannot be opened")?;
-            match writer.with(|conn| conn.query_row(CHECKPOINT, [], |_| Ok(()))) {
-                Ok(()) => {}
-                Err(error) if is_busy(&error) => {}
-                Err(error) => {
-                    writer.discard();
-                    return Err(error.to_string());
-                }
-            }
+            let busy =
+                match writer.with(|conn| conn.query_row(CHECKPOINT, [], |r| r.get::<_, i64>(0))) {
+                    Ok(busy) => busy != 0,
+                    Err(error) if is_busy(&error) => true,
+                    Err(error) => {
+                        writer.discard();
+                        return Err(error.to_string());
+                    }
+                };
             drop(writer);
-            Ok(held.elapsed())
+            Ok((held.elapsed(), busy))
         };
         tokio::task::spawn_blocking(pass)
             .await
             .map_err(|e| e.to_string())?
+    }
+}
+
+/// What a checkpoint did (logged at debug level).
+#[derive(Debug, Default)]
+struct Checkpoint {
+    passes: u32,
+    /// Frames in the WAL at the last passive pass, and how many of them it left uncopied.
+    frames: i64,
+    left: i64,
+    /// How long writes waited for the last pass, when one was made.
+    held: Option<Duration>,
+    /// Another checkpoint was under way.
+    busy: bool,
+}
+
+/// Clears a flag when dropped, however the code holding it ends.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -448,7 +469,7 @@ impl Turn {
 
     fn grab(self: &Arc<Self>) -> Option<TurnGuard> {
         self.taken
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
             .then(|| TurnGuard(self.clone()))
     }
@@ -460,9 +481,8 @@ impl Turn {
     /// The turn for a checkpoint (one at a time): ahead of every other writer.
     async fn take_for_checkpoint(self: &Arc<Self>) -> TurnGuard {
         self.reserved.store(true, Ordering::SeqCst);
-        let turn = self.wait(&self.freed_for_checkpoint, Self::grab).await;
-        self.reserved.store(false, Ordering::SeqCst);
-        turn
+        let _reserved = ClearOnDrop(&self.reserved);
+        self.wait(&self.freed_for_checkpoint, Self::grab).await
     }
 
     /// Tries `attempt` until it gets the turn, parked on `freed` in between.
