@@ -4,6 +4,7 @@ pub mod entities;
 mod handle;
 
 pub use handle::Db;
+use handle::WAL_SIZE_LIMIT;
 
 use std::time::Duration;
 
@@ -28,12 +29,6 @@ pub(crate) fn cpus() -> usize {
         .map(usize::from)
         .unwrap_or(2)
 }
-
-/// The size the WAL's file is cut back to when it starts over (`journal_size_limit`): it
-/// otherwise keeps the largest size it ever reached (after a bulk write, say). Twice the
-/// length at which checkpoints make it start over under steady writes (`handle`), so that
-/// those restarts do not cut the file only to grow it again.
-pub(crate) const WAL_SIZE_LIMIT: u64 = 128 << 20;
 
 /// Opens a pool sized for the machine. SQLite runs in WAL mode with a busy timeout and
 /// foreign keys on; PostgreSQL gets a bounded connect time so an unreachable server is
