@@ -3,6 +3,12 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use oidcd::cli::{self, Cli};
 
+/// mimalloc rather than the system allocator: a request allocates and frees dozens of small
+/// buffers, often on another worker thread than the one that made them (tasks move between
+/// workers), and glibc's arenas then contend on their locks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

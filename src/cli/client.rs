@@ -15,9 +15,16 @@ pub enum ClientCommand {
     /// List every client.
     List,
     /// Print one client as JSON (never its secret).
-    Show { client_id: String },
+    Show {
+        /// A generated id may begin with `-`: it is taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Delete a client and everything issued to it.
-    Delete { client_id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -26,7 +33,7 @@ pub struct CreateArgs {
     #[arg(long)]
     name: String,
     /// Client id; random when left out.
-    #[arg(long = "id")]
+    #[arg(long = "id", allow_hyphen_values = true)]
     client_id: Option<String>,
     /// A secret of at least 32 characters; one is generated when left out.
     #[arg(long, conflicts_with = "public")]

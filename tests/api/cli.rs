@@ -144,6 +144,33 @@ async fn a_client_made_by_the_cli_is_found_by_the_server_and_its_secret_is_shown
         store::clients::get(&app.state.db, "photos").await,
         Err(store::StoreError::NotFound)
     ));
+
+    // A generated id begins with `-` one time in 64 (base64url): the commands that take an
+    // id read it as the id, not as an option.
+    let hyphen = app.env.oidcd(
+        &[
+            "client",
+            "create",
+            "--name",
+            "H",
+            "--id",
+            "-bH",
+            "--grant-type",
+            "client_credentials",
+        ],
+        &[],
+    );
+    assert!(hyphen.status.success(), "{}", stderr(&hyphen));
+    let shown = app.env.oidcd(&["client", "show", "-bH"], &[]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(json["client_id"], "-bH");
+    let deleted = app.env.oidcd(&["client", "delete", "-bH"], &[]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    assert!(matches!(
+        store::clients::get(&app.state.db, "-bH").await,
+        Err(store::StoreError::NotFound)
+    ));
 }
 
 async fn a_user_made_by_the_cli_can_log_in_with_production_argon2_parameters(backend: Backend) {
