@@ -1,5 +1,6 @@
 //! `Db`, the handle the server queries through: the connection pool, plus on a SQLite file a
-//! connection for writes and a few read-only connections, on which statements run in place.
+//! connection for writes and a read-only connection per thread, on which statements run in
+//! place.
 //!
 //! Why: sqlx runs each SQLite connection on a thread of its own, so every statement is a
 //! round trip between threads (two, with the check sqlx makes as the connection goes back to
@@ -7,11 +8,13 @@
 //! hand-offs cost several times the statement itself: about 90 us of CPU against 12 us for
 //! the same read run in place, and a transaction pays them for each of its statements.
 //!
-//! Reads: a `SELECT` made outside a transaction runs on the calling thread, on the write
-//! connection when no one is using it (its page cache stays warm, where a read-only
-//! connection drops its cache whenever anything was written since its last read), else on a
-//! read-only connection to the same file. In WAL mode a reader never waits for the writer,
-//! and it sees every transaction committed before it starts.
+//! Reads: a `SELECT` made outside a transaction runs on the calling thread, on that thread's
+//! own read-only connection to the file. So a connection, its page cache and its prepared
+//! statements stay with one worker (and its core) rather than passing between the workers,
+//! as the write connection and a shared set of readers did before. A read-only connection
+//! drops its page cache whenever anything was written since its last read, and reads again
+//! what it needs, from the system's page cache. In WAL mode a reader never waits for the
+//! writer, and it sees every transaction committed before it starts.
 //!
 //! Writes: SQLite has one writer at a time, so the process keeps one read-write connection,
 //! taken in turn (`Turn`: a task waiting for it parks, it does not block a thread). A write
@@ -29,11 +32,12 @@
 //! on a blocking thread (`InPlace::committed`). PostgreSQL and in-memory SQLite use the pool
 //! for everything.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use rusqlite::types::{Value as Lite, ValueRef};
@@ -97,11 +101,10 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Wraps `pool`. On a SQLite file, statements run in place on connections opened when
-    /// first needed: one read-only connection per core is kept, as the runtime has one
-    /// worker thread per core to run them, and one read-write connection. Elsewhere
-    /// everything uses the pool.
+    /// first needed: a read-only connection for each thread that reads (the runtime has one
+    /// worker per core), and one read-write connection. Elsewhere everything uses the pool.
     pub fn new(pool: DatabaseConnection, url: &DatabaseUrl) -> Self {
-        let file = InPlace::for_url(url, super::cpus().clamp(2, 16)).map(Arc::new);
+        let file = InPlace::for_url(url).map(Arc::new);
         Self { pool, file }
     }
 
@@ -143,31 +146,7 @@ impl Db {
             return None;
         }
         let params = params(stmt)?;
-        // On the write connection when it is free: its page cache stays warm, whereas a
-        // read-only connection drops its whole cache whenever anything was written since its
-        // last read, and then reads every page it needs again.
-        if let Some(writer) = file.free_writer() {
-            match writer.with(|conn| run(conn, &stmt.sql, &params, true)) {
-                Ok(rows) => return Some(rows),
-                Err(error) => writer.failed(&error, "a read"),
-            }
-        }
-        let conn = file.take_reader()?;
-        match run(&conn, &stmt.sql, &params, true) {
-            Ok(rows) => {
-                file.put_back_reader(conn);
-                Some(rows)
-            }
-            Err(error) => {
-                // A busy database leaves the connection as it was; after anything else it is
-                // dropped, and the next read opens a fresh one.
-                if is_busy(&error) {
-                    file.put_back_reader(conn);
-                }
-                tracing::debug!(%error, "read in place failed; reading through the pool");
-                None
-            }
-        }
+        file.read(|conn| run(conn, &stmt.sql, &params, true))
     }
 
     /// Runs the write `stmt` in place in autocommit; `None` means use the pool. A statement
@@ -210,12 +189,18 @@ fn is_busy(error: &rusqlite::Error) -> bool {
     )
 }
 
+thread_local! {
+    /// Each thread's read-only connections, one per SQLite file it reads in place (a server
+    /// has one): a connection, with its page cache and prepared statements, stays on the
+    /// thread that uses it instead of moving between the runtime's workers.
+    static READERS: RefCell<Vec<(Weak<InPlace>, rusqlite::Connection)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
 /// The connections to one SQLite file used in place: the read-only ones not in use, and
 /// the read-write one with the turn that takes it.
 struct InPlace {
     path: PathBuf,
-    keep: usize,
-    readers: Mutex<Vec<rusqlite::Connection>>,
     turn: Arc<Turn>,
     /// The write connection while no one holds the turn (`None` until first opened, and
     /// after an error, so the next write opens a fresh one).
@@ -227,7 +212,7 @@ struct InPlace {
 impl InPlace {
     /// `None` unless `url` names a SQLite file (an in-memory database is private to the
     /// connection that made it).
-    fn for_url(url: &DatabaseUrl, keep: usize) -> Option<Self> {
+    fn for_url(url: &DatabaseUrl) -> Option<Self> {
         let raw = url.expose();
         if !url.is_sqlite() || raw.contains(":memory:") || raw.contains("mode=memory") {
             return None;
@@ -235,8 +220,6 @@ impl InPlace {
         let options = SqliteConnectOptions::from_str(raw).ok()?;
         Some(Self {
             path: options.get_filename().to_path_buf(),
-            keep,
-            readers: Mutex::new(Vec::new()),
             turn: Arc::new(Turn::default()),
             writer: Mutex::new(None),
             written: AtomicU64::new(0),
@@ -244,26 +227,44 @@ impl InPlace {
         })
     }
 
-    fn take_reader(&self) -> Option<rusqlite::Connection> {
-        let idle = self
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        idle.or_else(|| match self.open(false) {
-            Ok(conn) => Some(conn),
-            Err(error) => {
-                tracing::warn!(%error, "cannot open a read-only SQLite connection");
-                None
+    /// Runs `read` on this thread's read-only connection to the file (opened when first
+    /// needed); `None` when it cannot be opened or the read fails: use the pool. A busy
+    /// database leaves the connection as it was; after anything else it is dropped, and the
+    /// next read opens a fresh one.
+    fn read<T>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<T> {
+        READERS.with(|readers| {
+            let mut readers = readers.try_borrow_mut().ok()?;
+            let me = Arc::as_ptr(self);
+            let at = match readers.iter().position(|(file, _)| file.as_ptr() == me) {
+                Some(at) => at,
+                None => {
+                    // Connections to files whose handle is gone (a server that stopped).
+                    readers.retain(|(file, _)| file.strong_count() > 0);
+                    match self.open(false) {
+                        Ok(conn) => readers.push((Arc::downgrade(self), conn)),
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot open a read-only SQLite connection");
+                            return None;
+                        }
+                    }
+                    readers.len() - 1
+                }
+            };
+            let (_, conn) = readers.get(at)?;
+            match read(conn) {
+                Ok(rows) => Some(rows),
+                Err(error) => {
+                    if !is_busy(&error) {
+                        readers.swap_remove(at);
+                    }
+                    tracing::debug!(%error, "read in place failed; reading through the pool");
+                    None
+                }
             }
         })
-    }
-
-    fn put_back_reader(&self, conn: rusqlite::Connection) {
-        let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.keep {
-            idle.push(conn);
-        }
     }
 
     fn open(&self, write: bool) -> rusqlite::Result<rusqlite::Connection> {
@@ -299,11 +300,6 @@ impl InPlace {
             .await
             .ok()?;
         self.writer_for(turn)
-    }
-
-    /// The write connection if no one is using it, without waiting.
-    fn free_writer(self: &Arc<Self>) -> Option<Writer> {
-        self.writer_for(self.turn.try_take()?)
     }
 
     fn writer_for(self: &Arc<Self>, turn: TurnGuard) -> Option<Writer> {
