@@ -197,8 +197,8 @@ thread_local! {
         const { RefCell::new(Vec::new()) };
 }
 
-/// The connections to one SQLite file used in place: the read-only ones not in use, and
-/// the read-write one with the turn that takes it.
+/// One SQLite file used in place: its read-write connection, with the turn that takes it
+/// (the read-only connections are the threads' own, in [`READERS`]).
 struct InPlace {
     path: PathBuf,
     turn: Arc<Turn>,
