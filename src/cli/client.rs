@@ -22,6 +22,7 @@ pub enum ClientCommand {
     },
     /// Delete a client and everything issued to it.
     Delete {
+        /// A generated id may begin with `-`: it is taken as the id, not as an option.
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
