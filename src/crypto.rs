@@ -2,8 +2,9 @@
 //! comparison, and argon2id password hashing on a bounded set of its own threads.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -111,23 +112,20 @@ impl KeyedHasher {
     }
 }
 
-/// argon2id for user passwords, on `max_concurrent` dedicated threads at a lower scheduling
-/// priority. Each thread reuses its argon2 working memory while jobs keep coming and releases
-/// it when idle, so the memory spent on hashing is at most `max_concurrent` x `memory_kib`
-/// however many logins arrive at once (with the allocator left to it, every thread of a
-/// blocking pool keeps its own freed arena), and none at rest. A login flood queues here; the
-/// async workers serving discovery, JWKS and tokens never wait for it.
+/// argon2id for user passwords, on threads of their own in two lanes of `max_concurrent`
+/// each (see [`Lanes`]). Each thread reuses its argon2 working memory while jobs keep coming
+/// and releases it when idle, so the memory spent on hashing is at most `max_concurrent` x
+/// `memory_kib` however many logins arrive at once (twice that while the background lane is
+/// starved), and none at rest. A login flood queues here; the async workers serving
+/// discovery, JWKS and tokens never wait for it.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    jobs: mpsc::Sender<Job>,
+    lanes: Arc<Lanes>,
     /// A hash of a random password with the same parameters, verified against when the
     /// username is unknown so both cases cost the same.
     dummy: Arc<str>,
 }
-
-/// Work for a hashing thread, given that thread's reusable argon2 memory.
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 impl PasswordHasher {
     pub fn new(config: &Argon2Config) -> Result<Self, CryptoError> {
@@ -139,11 +137,13 @@ impl PasswordHasher {
         )
         .map_err(|e| CryptoError::PasswordHash(e.to_string()))?;
         let dummy_password = random_token()?;
+        let started = Instant::now();
         let dummy = hash_with(&params, &dummy_password, &mut Vec::new())?;
-        let jobs = start_threads(config.max_concurrent, params.block_count())?;
+        let stall = (started.elapsed() * STALL_FACTOR).clamp(MIN_STALL, MAX_STALL);
+        let lanes = Lanes::start(config.max_concurrent.max(1), params.block_count(), stall)?;
         Ok(Self {
             params,
-            jobs,
+            lanes: Arc::new(lanes),
             dummy: dummy.into(),
         })
     }
@@ -175,19 +175,48 @@ impl PasswordHasher {
         Ok(ok && known)
     }
 
+    /// Hashes moved to the fallback lane because the background lane was starved.
+    pub fn moved(&self) -> u64 {
+        self.lanes.moved.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on the background lane, and on the fallback lane as well once the
+    /// background lane is starved; the first answer wins.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+        work: impl Fn(&mut Vec<Block>) -> T + Send + Sync + 'static,
     ) -> Result<T, CryptoError> {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |memory| {
-            // The request gave up (it timed out or its client went away): skip the work.
-            if !tx.is_closed() {
-                let _ = tx.send(work(memory));
-            }
+        let (tx, mut rx) = oneshot::channel();
+        let task = Arc::new(Task {
+            state: AtomicU8::new(QUEUED),
+            reply: Mutex::new(Some(tx)),
+            work,
         });
-        self.jobs
-            .send(job)
+        let lanes = &self.lanes;
+        if !lanes.starved() {
+            lanes
+                .background
+                .send(task.clone())
+                .map_err(|_| CryptoError::HasherStopped)?;
+            loop {
+                tokio::select! {
+                    answer = &mut rx => return answer.map_err(|_| CryptoError::HasherStopped),
+                    () = tokio::time::sleep(lanes.stall / 2) => {}
+                }
+                if lanes.starved() {
+                    break;
+                }
+            }
+            // Still queued: it leaves the background lane. Running there: it runs again on
+            // the fallback lane, and the first answer wins.
+            let _ = task
+                .state
+                .compare_exchange(QUEUED, MOVED, Ordering::AcqRel, Ordering::Acquire);
+            lanes.moved.fetch_add(1, Ordering::Relaxed);
+        }
+        lanes
+            .fallback
+            .send(task)
             .map_err(|_| CryptoError::HasherStopped)?;
         rx.await.map_err(|_| CryptoError::HasherStopped)
     }
@@ -197,28 +226,170 @@ impl PasswordHasher {
 /// and an idle server gives it back to the system.
 const KEEP_IDLE_MEMORY: Duration = Duration::from_millis(200);
 
-/// The hashing threads' nice value (Linux): under a login flood they take the CPU that is
-/// left, and requests that need a core (discovery, tokens) preempt them.
-#[cfg(target_os = "linux")]
-const HASHING_NICE: i32 = 10;
+/// A background hash running this many times as long as one hash took at startup (within
+/// [`MIN_STALL`] and [`MAX_STALL`]) means the background lane is starved.
+const STALL_FACTOR: u32 = 8;
+const MIN_STALL: Duration = Duration::from_millis(100);
+const MAX_STALL: Duration = Duration::from_secs(2);
 
-/// The hashing threads. They end when the last `PasswordHasher` clone is dropped. Each keeps
-/// at most `keep_blocks` of argon2 memory between jobs (a stored hash made with more memory
-/// gets a buffer for its job only), wiped after every job and released after
-/// [`KEEP_IDLE_MEMORY`] without work.
-fn start_threads(count: usize, keep_blocks: usize) -> Result<mpsc::Sender<Job>, CryptoError> {
-    let (tx, rx) = mpsc::channel::<Job>();
+/// The fallback lane's nice value (Linux): under a login flood it takes the CPU that is left,
+/// and requests that need a core preempt it.
+#[cfg(target_os = "linux")]
+const FALLBACK_NICE: i32 = 10;
+
+/// The hashing threads. A hash starts on the background lane, whose threads run at the
+/// lowest priority there is (`SCHED_IDLE` on Linux): they get the CPU time nothing else
+/// wants, and a request that needs a core preempts them at once, where a niced thread would
+/// keep the core for the rest of its time slice. But that lane gets almost nothing while the
+/// cores are busy with other work, and a thread cannot leave `SCHED_IDLE` without privilege.
+/// So once one of its hashes has run for `stall` without finishing, the background lane is
+/// starved: its queued hashes move to the fallback lane (nice 10), its running ones run
+/// there again (the first answer wins), and new hashes go straight there until the starved
+/// ones finish. The threads end when the last `PasswordHasher` clone is dropped.
+struct Lanes {
+    background: mpsc::Sender<Arc<dyn Job>>,
+    fallback: mpsc::Sender<Arc<dyn Job>>,
+    /// Per background thread: when its current job started (see [`Clock`]), or 0.
+    busy_since: Arc<[AtomicU64]>,
+    clock: Clock,
+    stall: Duration,
+    moved: AtomicU64,
+}
+
+impl Lanes {
+    fn start(count: usize, keep_blocks: usize, stall: Duration) -> Result<Self, CryptoError> {
+        let clock = Clock(Instant::now());
+        let busy_since: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
+        Ok(Self {
+            background: start_lane(
+                Lane::Background(busy_since.clone(), clock),
+                count,
+                keep_blocks,
+            )?,
+            fallback: start_lane(Lane::Fallback, count, keep_blocks)?,
+            busy_since,
+            clock,
+            stall,
+            moved: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether a background thread has been on one hash for longer than `stall`.
+    fn starved(&self) -> bool {
+        let now = self.clock.now();
+        let stall = u64::try_from(self.stall.as_millis()).unwrap_or(u64::MAX);
+        self.busy_since.iter().any(|since| {
+            let since = since.load(Ordering::Relaxed);
+            since != 0 && now.saturating_sub(since) > stall
+        })
+    }
+}
+
+/// Milliseconds since the lanes started, plus one (0 stands for "not busy").
+#[derive(Clone, Copy)]
+struct Clock(Instant);
+
+impl Clock {
+    fn now(self) -> u64 {
+        u64::try_from(self.0.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+    }
+}
+
+enum Lane {
+    /// Marks its threads' slots in `busy_since` while they work.
+    Background(Arc<[AtomicU64]>, Clock),
+    Fallback,
+}
+
+/// A hash or verification on its way through the lanes.
+trait Job: Send + Sync {
+    /// Takes the job for a background thread: false once it has moved to the fallback lane.
+    fn claim(&self) -> bool;
+    /// Does the work, given the thread's reusable argon2 memory, unless no one waits for the
+    /// answer any more, and answers.
+    fn run(&self, memory: &mut Vec<Block>);
+}
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const MOVED: u8 = 2;
+
+struct Task<T, W> {
+    state: AtomicU8,
+    reply: Mutex<Option<oneshot::Sender<T>>>,
+    work: W,
+}
+
+impl<T: Send, W: Fn(&mut Vec<Block>) -> T + Send + Sync> Job for Task<T, W> {
+    fn claim(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn run(&self, memory: &mut Vec<Block>) {
+        // The request gave up (it timed out or its client went away), or the other lane
+        // answered first: skip the work.
+        let wanted = self
+            .reply
+            .lock()
+            .is_ok_and(|reply| reply.as_ref().is_some_and(|tx| !tx.is_closed()));
+        if !wanted {
+            return;
+        }
+        // A panicking job loses its own answer, not the thread.
+        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| (self.work)(memory)));
+        let reply = self.reply.lock().ok().and_then(|mut reply| reply.take());
+        if let (Some(tx), Ok(answer)) = (reply, answer) {
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+/// Starts one lane's `count` threads. Each keeps at most `keep_blocks` of argon2 memory
+/// between jobs (a stored hash made with more memory gets a buffer for its job only), wiped
+/// after every job and released after [`KEEP_IDLE_MEMORY`] without work.
+fn start_lane(
+    lane: Lane,
+    count: usize,
+    keep_blocks: usize,
+) -> Result<mpsc::Sender<Arc<dyn Job>>, CryptoError> {
+    let lane = Arc::new(lane);
+    let (tx, rx) = mpsc::channel::<Arc<dyn Job>>();
     let rx = Arc::new(Mutex::new(rx));
-    for i in 0..count.max(1) {
-        let rx = rx.clone();
+    for i in 0..count {
+        let (rx, lane) = (rx.clone(), lane.clone());
+        let name = match *lane {
+            Lane::Background(..) => format!("oidcd-argon2-{i}"),
+            Lane::Fallback => format!("oidcd-argon2f-{i}"),
+        };
         std::thread::Builder::new()
-            .name(format!("oidcd-argon2-{i}"))
+            .name(name)
             .spawn(move || {
-                lower_priority();
+                let slot = match &*lane {
+                    Lane::Background(busy_since, clock) => {
+                        lowest_priority();
+                        busy_since.get(i).map(|slot| (slot, *clock))
+                    }
+                    Lane::Fallback => {
+                        lower_priority();
+                        None
+                    }
+                };
                 let mut memory = Vec::new();
                 while let Some(job) = next_job(&rx, &mut memory) {
-                    // A panicking job loses its own answer, not the thread.
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                    if let Some((busy, clock)) = slot {
+                        if !job.claim() {
+                            continue;
+                        }
+                        busy.store(clock.now(), Ordering::Relaxed);
+                        job.run(&mut memory);
+                        busy.store(0, Ordering::Relaxed);
+                    } else {
+                        job.run(&mut memory);
+                    }
                     if memory.len() > keep_blocks {
                         memory = Vec::new();
                     } else {
@@ -237,7 +408,10 @@ fn start_threads(count: usize, keep_blocks: usize) -> Result<mpsc::Sender<Job>, 
 /// The next job; `None` once every sender is gone. A thread holding memory waits for work
 /// only while it is the one at the queue, and not for long: otherwise it releases the memory
 /// first (a thread blocked on the lock behind another would keep it indefinitely).
-fn next_job(rx: &Mutex<mpsc::Receiver<Job>>, memory: &mut Vec<Block>) -> Option<Job> {
+fn next_job(
+    rx: &Mutex<mpsc::Receiver<Arc<dyn Job>>>,
+    memory: &mut Vec<Block>,
+) -> Option<Arc<dyn Job>> {
     if !memory.is_empty() {
         match rx.try_lock() {
             Ok(queue) => match queue.recv_timeout(KEEP_IDLE_MEMORY) {
@@ -253,13 +427,30 @@ fn next_job(rx: &Mutex<mpsc::Receiver<Job>>, memory: &mut Vec<Block>) -> Option<
     rx.lock().ok()?.recv().ok()
 }
 
+/// The background lane's priority: `SCHED_IDLE`, or the fallback lane's where that fails.
+#[cfg(target_os = "linux")]
+fn lowest_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+        tracing::warn!(error = ?e, "cannot move a password-hashing thread to SCHED_IDLE");
+        lower_priority();
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn lower_priority() {
     let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), HASHING_NICE) {
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), FALLBACK_NICE) {
         tracing::warn!(error = %e, "cannot lower the password-hashing threads' priority");
     }
 }
+
+#[cfg(not(target_os = "linux"))]
+fn lowest_priority() {}
 
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}

@@ -115,7 +115,9 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self) -> String {
+    /// The Prometheus text; `hashes_moved` is the password hasher's count of hashes moved off
+    /// its starved background lane.
+    pub fn render(&self, hashes_moved: u64) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let counters: [(&str, &str, &AtomicU64); 7] = [
             (
@@ -161,6 +163,13 @@ impl Metrics {
                 Self::get(value)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP oidcd_password_hashes_moved_total Password hashes moved to the fallback \
+             threads because busy cores starved the background ones.\n\
+             # TYPE oidcd_password_hashes_moved_total counter\n\
+             oidcd_password_hashes_moved_total {hashes_moved}"
+        );
         out.push_str(
             "# HELP oidcd_tokens_issued_total Successful token responses, per grant.\n\
              # TYPE oidcd_tokens_issued_total counter\n",
@@ -259,7 +268,7 @@ mod tests {
         m.observe(token, 200, Duration::from_micros(500));
         m.observe(token, 400, Duration::from_millis(30));
         m.observe(token, 503, Duration::from_secs(20));
-        let text = m.render();
+        let text = m.render(0);
         for line in [
             "oidcd_http_requests_total{endpoint=\"token\",status=\"2xx_3xx\"} 1",
             "oidcd_http_requests_total{endpoint=\"token\",status=\"4xx\"} 1",

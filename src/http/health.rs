@@ -31,5 +31,5 @@ pub async fn metrics(Data(state): Data<&AppState>) -> Response {
     Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(state.metrics.render())
+        .body(state.metrics.render(state.passwords.moved()))
 }

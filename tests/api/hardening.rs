@@ -280,9 +280,75 @@ async fn hostile_requests_get_protocol_errors_never_a_500(backend: Backend) {
     }
 }
 
+/// Busy threads at normal priority on every core leave the background hashing threads
+/// (SCHED_IDLE) next to no CPU time. A login is still answered: its hash, starved, moves to the
+/// fallback threads, and the metrics count it.
+#[tokio::test]
+async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_threads() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let provisioning = env.spawn().await;
+    let client = provisioning.register_client().await;
+    // Production-strength hashes: starved, one would take many seconds.
+    let server = env.serve_process(&[
+        ("OIDCD_ARGON2_MEMORY_KIB", "19456"),
+        ("OIDCD_ARGON2_ITERATIONS", "2"),
+        ("OIDCD_ARGON2_MAX_CONCURRENT", "1"),
+    ]);
+    let app = provisioning.at(&server.issuer);
+    let (status, _) = attempt(&app, &client.id, "nobody-before", "wrong").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        moved_hashes(&app).await,
+        0,
+        "no hash moves while the cores are free"
+    );
+
+    // Arrange: two spinning threads per core.
+    let spinning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let spinners: Vec<_> = (0..2 * cores)
+        .map(|_| {
+            let spinning = spinning.clone();
+            std::thread::spawn(move || {
+                while spinning.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+
+    // Act
+    let (status, page) = attempt(&app, &client.id, "nobody-starved", "wrong").await;
+    spinning.store(false, std::sync::atomic::Ordering::Relaxed);
+    for spinner in spinners {
+        spinner.join().unwrap();
+    }
+
+    // Assert
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"step\" value=\"login\""));
+    assert!(moved_hashes(&app).await >= 1, "the starved hash moved");
+}
+
+async fn moved_hashes(app: &TestApp) -> u64 {
+    let text = crate::helpers::http_client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("oidcd_password_hashes_moved_total "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Many concurrent wrong passwords, each costing a full production-strength argon2 hash (the
 /// usernames are unknown, so the configured parameters apply), while discovery is sampled.
-/// Hashing runs on its own bounded set of threads at a lower priority, so discovery is never
+/// Hashing runs on its own bounded sets of threads at a lower priority, so discovery is never
 /// queued behind the flood, the memory stays near the bound times the argon2 memory, and it
 /// is given back once the flood is over.
 #[tokio::test]
@@ -308,9 +374,20 @@ async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
     let resting_kib = server.peak_rss_kib();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let resting_rss_kib = server.rss_kib();
-    // The hashing threads run niced, below the threads that serve requests.
-    let niced = server.thread_nice_values("oidcd-argon2");
-    assert_eq!(niced, vec![10, 10], "nice values of the hashing threads");
+    // The hashing threads run below the threads that serve requests: the background lane at
+    // SCHED_IDLE (policy 5), the fallback lane niced.
+    let policies = server.thread_policies("oidcd-argon2-");
+    assert_eq!(
+        policies,
+        vec![5, 5],
+        "policies of the background hashing threads"
+    );
+    let niced = server.thread_nice_values("oidcd-argon2f-");
+    assert_eq!(
+        niced,
+        vec![10, 10],
+        "nice values of the fallback hashing threads"
+    );
 
     let flooding = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = tokio::spawn({
@@ -367,7 +444,9 @@ async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
         slowest < flood / 2 && slowest < std::time::Duration::from_secs(5),
         "discovery took {slowest:?} during a {flood:?} flood"
     );
-    let allowed_kib = resting_kib + (HASH_BOUND * ARGON2_MIB + 20) * 1024;
+    // Twice the bound: when other work on the machine starves the background lane, its
+    // hashes run again on the fallback lane while the starved ones still hold their memory.
+    let allowed_kib = resting_kib + (2 * HASH_BOUND * ARGON2_MIB + 20) * 1024;
     assert!(
         peak_kib <= allowed_kib,
         "peak {peak_kib} KiB over {allowed_kib} KiB"

@@ -699,6 +699,19 @@ impl ServerProcess {
 
     /// The nice values of the process's threads whose names start with `prefix`.
     pub fn thread_nice_values(&self, prefix: &str) -> Vec<i64> {
+        // Fields after the parenthesised name: state is field 3, nice is field 19.
+        self.thread_stat_field(prefix, 19)
+    }
+
+    /// The scheduling policy (0 normal, 3 batch, 5 idle) of each thread whose name starts
+    /// with `prefix`.
+    pub fn thread_policies(&self, prefix: &str) -> Vec<i64> {
+        self.thread_stat_field(prefix, 41)
+    }
+
+    /// Field `field` (numbered as in proc(5), from 3) of `/proc/PID/task/TID/stat` for each
+    /// thread whose name starts with `prefix`.
+    fn thread_stat_field(&self, prefix: &str, field: usize) -> Vec<i64> {
         let mut values = Vec::new();
         let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).unwrap();
         for task in tasks {
@@ -708,9 +721,15 @@ impl ServerProcess {
                 continue;
             }
             let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-            // Fields after the parenthesised name: state is field 3, nice is field 19.
             let after = &stat[stat.rfind(')').unwrap() + 2..];
-            values.push(after.split_whitespace().nth(16).unwrap().parse().unwrap());
+            values.push(
+                after
+                    .split_whitespace()
+                    .nth(field - 3)
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            );
         }
         values
     }
