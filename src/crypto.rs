@@ -175,7 +175,7 @@ impl PasswordHasher {
         Ok(ok && known)
     }
 
-    /// Hashes moved to the fallback lane because the background lane was starved.
+    /// Hashes sent to the fallback lane because the background lane was starved.
     pub fn moved(&self) -> u64 {
         self.lanes.moved.load(Ordering::Relaxed)
     }
@@ -194,6 +194,7 @@ impl PasswordHasher {
         });
         let lanes = &self.lanes;
         if !lanes.starved() {
+            let queued_at = lanes.clock.now();
             lanes
                 .background
                 .send(task.clone())
@@ -203,7 +204,7 @@ impl PasswordHasher {
                     answer = &mut rx => return answer.map_err(|_| CryptoError::HasherStopped),
                     () = tokio::time::sleep(lanes.stall / 2) => {}
                 }
-                if lanes.starved() {
+                if lanes.starved() || lanes.left_waiting(&task.state, queued_at) {
                     break;
                 }
             }
@@ -212,8 +213,8 @@ impl PasswordHasher {
             let _ = task
                 .state
                 .compare_exchange(QUEUED, MOVED, Ordering::AcqRel, Ordering::Acquire);
-            lanes.moved.fetch_add(1, Ordering::Relaxed);
         }
+        lanes.moved.fetch_add(1, Ordering::Relaxed);
         lanes
             .fallback
             .send(task)
@@ -242,15 +243,18 @@ const FALLBACK_NICE: i32 = 10;
 /// wants, and a request that needs a core preempts them at once, where a niced thread would
 /// keep the core for the rest of its time slice. But that lane gets almost nothing while the
 /// cores are busy with other work, and a thread cannot leave `SCHED_IDLE` without privilege.
-/// So once one of its hashes has run for `stall` without finishing, the background lane is
-/// starved: its queued hashes move to the fallback lane (nice 10), its running ones run
-/// there again (the first answer wins), and new hashes go straight there until the starved
-/// ones finish. The threads end when the last `PasswordHasher` clone is dropped.
+/// So once one of its hashes has run for `stall` without finishing (or one has waited that
+/// long while none of its threads took or finished any), the background lane is starved: its
+/// queued hashes move to the fallback lane (nice 10), its running ones run there again (the
+/// first answer wins), and new hashes go straight there until the starved ones finish. The
+/// threads end when the last `PasswordHasher` clone is dropped.
 struct Lanes {
     background: mpsc::Sender<Arc<dyn Job>>,
     fallback: mpsc::Sender<Arc<dyn Job>>,
     /// Per background thread: when its current job started (see [`Clock`]), or 0.
     busy_since: Arc<[AtomicU64]>,
+    /// When a background thread last took or finished a job.
+    progress: Arc<AtomicU64>,
     clock: Clock,
     stall: Duration,
     moved: AtomicU64,
@@ -260,14 +264,17 @@ impl Lanes {
     fn start(count: usize, keep_blocks: usize, stall: Duration) -> Result<Self, CryptoError> {
         let clock = Clock(Instant::now());
         let busy_since: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
+        let progress = Arc::new(AtomicU64::new(clock.now()));
+        let background = Lane::Background {
+            busy_since: busy_since.clone(),
+            progress: progress.clone(),
+            clock,
+        };
         Ok(Self {
-            background: start_lane(
-                Lane::Background(busy_since.clone(), clock),
-                count,
-                keep_blocks,
-            )?,
+            background: start_lane(background, count, keep_blocks)?,
             fallback: start_lane(Lane::Fallback, count, keep_blocks)?,
             busy_since,
+            progress,
             clock,
             stall,
             moved: AtomicU64::new(0),
@@ -282,6 +289,17 @@ impl Lanes {
             let since = since.load(Ordering::Relaxed);
             since != 0 && now.saturating_sub(since) > stall
         })
+    }
+
+    /// Whether a job queued at `queued_at` is still waiting after `stall` while no background
+    /// thread has taken or finished one for as long: the threads were woken for it but never
+    /// got a core to take it.
+    fn left_waiting(&self, state: &AtomicU8, queued_at: u64) -> bool {
+        let now = self.clock.now();
+        let stall = u64::try_from(self.stall.as_millis()).unwrap_or(u64::MAX);
+        state.load(Ordering::Acquire) == QUEUED
+            && now.saturating_sub(queued_at) > stall
+            && now.saturating_sub(self.progress.load(Ordering::Relaxed)) > stall
     }
 }
 
@@ -298,8 +316,13 @@ impl Clock {
 }
 
 enum Lane {
-    /// Marks its threads' slots in `busy_since` while they work.
-    Background(Arc<[AtomicU64]>, Clock),
+    /// Marks its threads' slots in `busy_since` while they work, and `progress` whenever one
+    /// takes or finishes a job.
+    Background {
+        busy_since: Arc<[AtomicU64]>,
+        progress: Arc<AtomicU64>,
+        clock: Clock,
+    },
     Fallback,
 }
 
@@ -362,16 +385,20 @@ fn start_lane(
     for i in 0..count {
         let (rx, lane) = (rx.clone(), lane.clone());
         let name = match *lane {
-            Lane::Background(..) => format!("oidcd-argon2-{i}"),
+            Lane::Background { .. } => format!("oidcd-argon2-{i}"),
             Lane::Fallback => format!("oidcd-argon2f-{i}"),
         };
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
-                let slot = match &*lane {
-                    Lane::Background(busy_since, clock) => {
+                let marks = match &*lane {
+                    Lane::Background {
+                        busy_since,
+                        progress,
+                        clock,
+                    } => {
                         lowest_priority();
-                        busy_since.get(i).map(|slot| (slot, *clock))
+                        busy_since.get(i).map(|busy| (busy, &**progress, *clock))
                     }
                     Lane::Fallback => {
                         lower_priority();
@@ -380,13 +407,15 @@ fn start_lane(
                 };
                 let mut memory = Vec::new();
                 while let Some(job) = next_job(&rx, &mut memory) {
-                    if let Some((busy, clock)) = slot {
+                    if let Some((busy, progress, clock)) = marks {
+                        progress.store(clock.now(), Ordering::Relaxed);
                         if !job.claim() {
                             continue;
                         }
                         busy.store(clock.now(), Ordering::Relaxed);
                         job.run(&mut memory);
                         busy.store(0, Ordering::Relaxed);
+                        progress.store(clock.now(), Ordering::Relaxed);
                     } else {
                         job.run(&mut memory);
                     }

@@ -165,7 +165,7 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP oidcd_password_hashes_moved_total Password hashes moved to the fallback \
+            "# HELP oidcd_password_hashes_moved_total Password hashes sent to the fallback \
              threads because busy cores starved the background ones.\n\
              # TYPE oidcd_password_hashes_moved_total counter\n\
              oidcd_password_hashes_moved_total {hashes_moved}"
