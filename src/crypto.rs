@@ -186,14 +186,19 @@ impl PasswordHasher {
         &self,
         work: impl Fn(&mut Vec<Block>) -> T + Send + Sync + 'static,
     ) -> Result<T, CryptoError> {
-        let (tx, mut rx) = oneshot::channel();
+        let (background_tx, mut background_rx) = oneshot::channel();
+        let (fallback_tx, fallback_rx) = oneshot::channel();
         let task = Arc::new(Task {
             state: AtomicU8::new(QUEUED),
-            reply: Mutex::new(Some(tx)),
-            work,
+            started: AtomicU64::new(0),
+            background: Mutex::new(Some(background_tx)),
+            fallback: Mutex::new(Some(fallback_tx)),
+            work: Mutex::new(Some(Arc::new(work))),
         });
         let lanes = &self.lanes;
-        if !lanes.starved() {
+        if lanes.starved() {
+            task.state.store(MOVED, Ordering::Release);
+        } else {
             let queued_at = lanes.clock.now();
             lanes
                 .background
@@ -201,10 +206,12 @@ impl PasswordHasher {
                 .map_err(|_| CryptoError::HasherStopped)?;
             loop {
                 tokio::select! {
-                    answer = &mut rx => return answer.map_err(|_| CryptoError::HasherStopped),
+                    answer = &mut background_rx => {
+                        return answer.map_err(|_| CryptoError::HasherStopped);
+                    }
                     () = tokio::time::sleep(lanes.stall / 2) => {}
                 }
-                if lanes.starved() || lanes.left_waiting(&task.state, queued_at) {
+                if lanes.should_move(&task.state, &task.started, queued_at) {
                     break;
                 }
             }
@@ -219,8 +226,26 @@ impl PasswordHasher {
             .fallback
             .send(task)
             .map_err(|_| CryptoError::HasherStopped)?;
-        rx.await.map_err(|_| CryptoError::HasherStopped)
+        first_answer(background_rx, fallback_rx).await
     }
+}
+
+/// The first answer from either lane; an error only when neither answers.
+async fn first_answer<T>(
+    mut a: oneshot::Receiver<T>,
+    mut b: oneshot::Receiver<T>,
+) -> Result<T, CryptoError> {
+    let answer = tokio::select! {
+        answer = &mut a => match answer {
+            Ok(answer) => Ok(answer),
+            Err(_) => b.await,
+        },
+        answer = &mut b => match answer {
+            Ok(answer) => Ok(answer),
+            Err(_) => a.await,
+        },
+    };
+    answer.map_err(|_| CryptoError::HasherStopped)
 }
 
 /// How long a hashing thread keeps its argon2 memory with nothing to do: a flood reuses it,
@@ -246,8 +271,9 @@ const FALLBACK_NICE: i32 = 10;
 /// So once one of its hashes has run for `stall` without finishing (or one has waited that
 /// long while none of its threads took or finished any), the background lane is starved: its
 /// queued hashes move to the fallback lane (nice 10), its running ones run there again (the
-/// first answer wins), and new hashes go straight there until the starved ones finish. The
-/// threads end when the last `PasswordHasher` clone is dropped.
+/// first answer wins), and new hashes go straight there until the starved ones finish (which
+/// the fallback lane's own work can put off until a flood is over). The threads end when the
+/// last `PasswordHasher` clone is dropped.
 struct Lanes {
     background: mpsc::Sender<Arc<dyn Job>>,
     fallback: mpsc::Sender<Arc<dyn Job>>,
@@ -291,15 +317,22 @@ impl Lanes {
         })
     }
 
-    /// Whether a job queued at `queued_at` is still waiting after `stall` while no background
-    /// thread has taken or finished one for as long: the threads were woken for it but never
-    /// got a core to take it.
-    fn left_waiting(&self, state: &AtomicU8, queued_at: u64) -> bool {
+    /// Whether a job on the background lane should go to the fallback lane: it is still
+    /// queued there while the lane is starved, or while no background thread has taken or
+    /// finished a job for `stall` since it was queued (the threads were woken for it but never
+    /// got a core to take it); or it has run there for longer than `stall`.
+    fn should_move(&self, state: &AtomicU8, started: &AtomicU64, queued_at: u64) -> bool {
         let now = self.clock.now();
         let stall = u64::try_from(self.stall.as_millis()).unwrap_or(u64::MAX);
-        state.load(Ordering::Acquire) == QUEUED
-            && now.saturating_sub(queued_at) > stall
-            && now.saturating_sub(self.progress.load(Ordering::Relaxed)) > stall
+        match state.load(Ordering::Acquire) {
+            QUEUED => {
+                self.starved()
+                    || (now.saturating_sub(queued_at) > stall
+                        && now.saturating_sub(self.progress.load(Ordering::Relaxed)) > stall)
+            }
+            RUNNING => now.saturating_sub(started.load(Ordering::Relaxed)) > stall,
+            _ => false,
+        }
     }
 }
 
@@ -328,11 +361,18 @@ enum Lane {
 
 /// A hash or verification on its way through the lanes.
 trait Job: Send + Sync {
-    /// Takes the job for a background thread: false once it has moved to the fallback lane.
-    fn claim(&self) -> bool;
-    /// Does the work, given the thread's reusable argon2 memory, unless no one waits for the
-    /// answer any more, and answers.
-    fn run(&self, memory: &mut Vec<Block>);
+    /// Takes the job for a background thread at `now` (see [`Clock`]): false once it has
+    /// moved to the fallback lane.
+    fn claim(&self, now: u64) -> bool;
+    /// Does the work on `side`, given the thread's reusable argon2 memory, unless no one
+    /// waits for that side's answer any more or the other side has answered, and answers.
+    fn run(&self, side: Side, memory: &mut Vec<Block>);
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Background,
+    Fallback,
 }
 
 const QUEUED: u8 = 0;
@@ -341,32 +381,49 @@ const MOVED: u8 = 2;
 
 struct Task<T, W> {
     state: AtomicU8,
-    reply: Mutex<Option<oneshot::Sender<T>>>,
-    work: W,
+    /// When a background thread took it; set before `state` turns `RUNNING`.
+    started: AtomicU64,
+    /// Each side answers on a channel of its own, so a thread preempted while answering
+    /// never holds up the other side.
+    background: Mutex<Option<oneshot::Sender<T>>>,
+    fallback: Mutex<Option<oneshot::Sender<T>>>,
+    /// Dropped once either side has answered: a copy of the job left in the background
+    /// lane's queue does not keep the password.
+    work: Mutex<Option<Arc<W>>>,
 }
 
 impl<T: Send, W: Fn(&mut Vec<Block>) -> T + Send + Sync> Job for Task<T, W> {
-    fn claim(&self) -> bool {
+    fn claim(&self, now: u64) -> bool {
+        self.started.store(now, Ordering::Relaxed);
         self.state
             .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
-    fn run(&self, memory: &mut Vec<Block>) {
-        // The request gave up (it timed out or its client went away), or the other lane
+    fn run(&self, side: Side, memory: &mut Vec<Block>) {
+        let reply = match side {
+            Side::Background => &self.background,
+            Side::Fallback => &self.fallback,
+        };
+        // The request gave up (it timed out or its client went away), or the other side
         // answered first: skip the work.
-        let wanted = self
-            .reply
-            .lock()
-            .is_ok_and(|reply| reply.as_ref().is_some_and(|tx| !tx.is_closed()));
-        if !wanted {
+        let Some(tx) = reply.lock().ok().and_then(|mut reply| reply.take()) else {
+            return;
+        };
+        let Some(work) = self.work.lock().ok().and_then(|work| work.clone()) else {
+            return;
+        };
+        if tx.is_closed() {
             return;
         }
         // A panicking job loses its own answer, not the thread.
-        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| (self.work)(memory)));
-        let reply = self.reply.lock().ok().and_then(|mut reply| reply.take());
-        if let (Some(tx), Ok(answer)) = (reply, answer) {
-            let _ = tx.send(answer);
+        let answer = std::panic::catch_unwind(AssertUnwindSafe(|| work(memory)));
+        if let Ok(answer) = answer {
+            if tx.send(answer).is_ok() {
+                if let Ok(mut work) = self.work.lock() {
+                    *work = None;
+                }
+            }
         }
     }
 }
@@ -408,16 +465,18 @@ fn start_lane(
                 let mut memory = Vec::new();
                 while let Some(job) = next_job(&rx, &mut memory) {
                     if let Some((busy, progress, clock)) = marks {
-                        progress.store(clock.now(), Ordering::Relaxed);
-                        if !job.claim() {
-                            continue;
+                        // Marked busy before the job turns running, so a thread preempted in
+                        // between still counts as starved.
+                        let now = clock.now();
+                        progress.store(now, Ordering::Relaxed);
+                        busy.store(now, Ordering::Relaxed);
+                        if job.claim(now) {
+                            job.run(Side::Background, &mut memory);
                         }
-                        busy.store(clock.now(), Ordering::Relaxed);
-                        job.run(&mut memory);
                         busy.store(0, Ordering::Relaxed);
                         progress.store(clock.now(), Ordering::Relaxed);
                     } else {
-                        job.run(&mut memory);
+                        job.run(Side::Fallback, &mut memory);
                     }
                     if memory.len() > keep_blocks {
                         memory = Vec::new();
@@ -615,6 +674,101 @@ mod tests {
             .verify("pw".into(), Some("not a hash".into()))
             .await
             .is_err());
+    }
+
+    fn on_background_thread() -> bool {
+        std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("oidcd-argon2-"))
+    }
+
+    /// Holds a hashing thread until `flag` is set.
+    fn wait_for(flag: &std::sync::atomic::AtomicBool) {
+        while !flag.load(Ordering::Relaxed) {
+            std::thread::park_timeout(Duration::from_millis(5));
+        }
+    }
+
+    /// Blocks the only background thread until the returned flag is set; the receiver
+    /// stands for the request waiting on it.
+    fn block_background(
+        hasher: &PasswordHasher,
+    ) -> (Arc<std::sync::atomic::AtomicBool>, oneshot::Receiver<()>) {
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = oneshot::channel::<()>();
+        let blocker = Arc::new(Task {
+            state: AtomicU8::new(QUEUED),
+            started: AtomicU64::new(0),
+            background: Mutex::new(Some(tx)),
+            fallback: Mutex::new(None),
+            work: Mutex::new(Some(Arc::new({
+                let released = released.clone();
+                move |_: &mut Vec<Block>| wait_for(&released)
+            }))),
+        });
+        hasher.lanes.background.send(blocker).unwrap();
+        (released, rx)
+    }
+
+    #[tokio::test]
+    async fn a_hash_queued_behind_a_stalled_background_thread_moves_to_the_fallback_lane() {
+        let hasher = PasswordHasher::new(&Argon2Config {
+            max_concurrent: 1,
+            ..cheap()
+        })
+        .unwrap();
+        let (released, _waiting) = block_background(&hasher);
+        let limit = Duration::from_secs(10);
+        let phc = tokio::time::timeout(limit, hasher.hash("pw".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        let verified = tokio::time::timeout(limit, hasher.verify("pw".into(), Some(phc)))
+            .await
+            .unwrap();
+        assert!(verified.unwrap());
+        assert_eq!(hasher.moved(), 2);
+        released.store(true, Ordering::Relaxed);
+    }
+
+    #[tokio::test]
+    async fn a_hash_stalled_on_a_background_thread_runs_again_on_the_fallback_lane() {
+        let hasher = PasswordHasher::new(&Argon2Config {
+            max_concurrent: 1,
+            ..cheap()
+        })
+        .unwrap();
+        let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ran_on_background = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stalled = hasher.run({
+            let (released, ran_on_background) = (released.clone(), ran_on_background.clone());
+            move |_| {
+                if on_background_thread() {
+                    ran_on_background.store(true, Ordering::Relaxed);
+                    wait_for(&released);
+                    "background"
+                } else {
+                    "fallback"
+                }
+            }
+        });
+        let answer = tokio::time::timeout(Duration::from_secs(10), stalled)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, "fallback");
+        assert!(ran_on_background.load(Ordering::Relaxed));
+        assert_eq!(hasher.moved(), 1);
+        released.store(true, Ordering::Relaxed);
+        // Once the stalled thread is free again, hashes run there.
+        for _ in 0..100 {
+            if !hasher.lanes.starved() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(hasher.run(|_| on_background_thread()).await.unwrap());
+        assert_eq!(hasher.moved(), 1);
     }
 
     #[test]

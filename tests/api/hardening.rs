@@ -12,6 +12,10 @@ on_both_databases!(
     failed_client_authentication_is_limited_per_client_and_per_ip,
 );
 
+/// One CPU-heavy test at a time: the login flood and the busy cores would otherwise starve
+/// each other's hashing threads.
+static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Opens the login page for a fresh authorization request in `browser`.
 async fn login_page(app: &TestApp, browser: &Browser, client_id: &str) -> String {
     let url = app.authorize_url(&[
@@ -285,6 +289,7 @@ async fn hostile_requests_get_protocol_errors_never_a_500(backend: Backend) {
 /// fallback threads, and the metrics count it.
 #[tokio::test]
 async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_threads() {
+    let _alone = CPU_HEAVY.lock().await;
     let env = TestEnv::new(Backend::Sqlite).await;
     let provisioning = env.spawn().await;
     let client = provisioning.register_client().await;
@@ -297,11 +302,8 @@ async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_thre
     let app = provisioning.at(&server.issuer);
     let (status, _) = attempt(&app, &client.id, "nobody-before", "wrong").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        moved_hashes(&app).await,
-        0,
-        "no hash moves while the cores are free"
-    );
+    // Other tests running alongside may have starved a hash already.
+    let moved_before = moved_hashes(&app).await;
 
     // Arrange: two spinning threads per core.
     let spinning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -327,7 +329,10 @@ async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_thre
     // Assert
     assert_eq!(status, 200);
     assert!(page.contains("name=\"step\" value=\"login\""));
-    assert!(moved_hashes(&app).await >= 1, "the starved hash moved");
+    assert!(
+        moved_hashes(&app).await > moved_before,
+        "the starved hash moved"
+    );
 }
 
 async fn moved_hashes(app: &TestApp) -> u64 {
@@ -357,6 +362,7 @@ async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
     const ATTEMPTS: usize = 5;
     const ARGON2_MIB: u64 = 19;
     const HASH_BOUND: u64 = 2;
+    let _alone = CPU_HEAVY.lock().await;
     let env = TestEnv::new(Backend::Sqlite).await;
     let provisioning = env.spawn().await;
     let client = provisioning.register_client().await;
