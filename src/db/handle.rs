@@ -385,7 +385,12 @@ impl InPlace {
                 break;
             }
         }
-        if done.frames >= RESTART_FRAMES && done.left < SMALL_BACKLOG {
+        // Once the WAL is a quarter longer than the restart length, the writes have outrun
+        // every pass: the last one is made whatever is left to copy, so the WAL restarts
+        // well before it reaches the size its file is cut back to.
+        if done.frames >= RESTART_FRAMES
+            && (done.left < SMALL_BACKLOG || 4 * done.frames >= 5 * RESTART_FRAMES)
+        {
             let (held, busy) = self.last_checkpoint().await?;
             (done.held, done.busy) = (Some(held), busy);
         }
