@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -129,6 +129,16 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(config: &Argon2Config) -> Result<Self, CryptoError> {
+        Self::with_lanes(config, None, lowest_priority)
+    }
+
+    /// As [`Self::new`], with the background lane's stall time (else measured) and the
+    /// priority its threads take.
+    fn with_lanes(
+        config: &Argon2Config,
+        stall: Option<Duration>,
+        background_priority: fn(),
+    ) -> Result<Self, CryptoError> {
         let params = Params::new(
             config.memory_kib,
             config.iterations,
@@ -139,8 +149,14 @@ impl PasswordHasher {
         let dummy_password = random_token()?;
         let started = Instant::now();
         let dummy = hash_with(&params, &dummy_password, &mut Vec::new())?;
-        let stall = (started.elapsed() * STALL_FACTOR).clamp(MIN_STALL, MAX_STALL);
-        let lanes = Lanes::start(config.max_concurrent.max(1), params.block_count(), stall)?;
+        let stall =
+            stall.unwrap_or_else(|| (started.elapsed() * STALL_FACTOR).clamp(MIN_STALL, MAX_STALL));
+        let lanes = Lanes::start(
+            config.max_concurrent.max(1),
+            params.block_count(),
+            stall,
+            background_priority,
+        )?;
         Ok(Self {
             params,
             lanes: Arc::new(lanes),
@@ -195,6 +211,9 @@ impl PasswordHasher {
             fallback: Mutex::new(Some(fallback_tx)),
             work: Mutex::new(Some(Arc::new(work))),
         });
+        // However this ends (answered, or given up by a request that timed out or whose
+        // client went away), the job left in a queue no longer holds the password.
+        let _forget = ForgetWork(task.clone());
         let lanes = &self.lanes;
         if lanes.starved() {
             task.state.store(MOVED, Ordering::Release);
@@ -227,6 +246,16 @@ impl PasswordHasher {
             .send(task)
             .map_err(|_| CryptoError::HasherStopped)?;
         first_answer(background_rx, fallback_rx).await
+    }
+}
+
+/// Drops a job's work (and the password it holds) when dropped. A thread already running it
+/// keeps its own reference until it is done.
+struct ForgetWork<T, W>(Arc<Task<T, W>>);
+
+impl<T, W> Drop for ForgetWork<T, W> {
+    fn drop(&mut self) {
+        *self.0.work.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 
@@ -287,11 +316,17 @@ struct Lanes {
 }
 
 impl Lanes {
-    fn start(count: usize, keep_blocks: usize, stall: Duration) -> Result<Self, CryptoError> {
+    fn start(
+        count: usize,
+        keep_blocks: usize,
+        stall: Duration,
+        priority: fn(),
+    ) -> Result<Self, CryptoError> {
         let clock = Clock(Instant::now());
         let busy_since: Arc<[AtomicU64]> = (0..count).map(|_| AtomicU64::new(0)).collect();
         let progress = Arc::new(AtomicU64::new(clock.now()));
         let background = Lane::Background {
+            priority,
             busy_since: busy_since.clone(),
             progress: progress.clone(),
             clock,
@@ -352,6 +387,8 @@ enum Lane {
     /// Marks its threads' slots in `busy_since` while they work, and `progress` whenever one
     /// takes or finishes a job.
     Background {
+        /// Sets the calling thread's priority ([`lowest_priority`] outside tests).
+        priority: fn(),
         busy_since: Arc<[AtomicU64]>,
         progress: Arc<AtomicU64>,
         clock: Clock,
@@ -387,8 +424,8 @@ struct Task<T, W> {
     /// never holds up the other side.
     background: Mutex<Option<oneshot::Sender<T>>>,
     fallback: Mutex<Option<oneshot::Sender<T>>>,
-    /// Dropped once either side has answered: a copy of the job left in the background
-    /// lane's queue does not keep the password.
+    /// Dropped once either side has answered, and once the request stops waiting: a copy of
+    /// the job left in the background lane's queue does not keep the password.
     work: Mutex<Option<Arc<W>>>,
 }
 
@@ -450,11 +487,12 @@ fn start_lane(
             .spawn(move || {
                 let marks = match &*lane {
                     Lane::Background {
+                        priority,
                         busy_since,
                         progress,
                         clock,
                     } => {
-                        lowest_priority();
+                        priority();
                         busy_since.get(i).map(|busy| (busy, &**progress, *clock))
                     }
                     Lane::Fallback => {
@@ -524,6 +562,11 @@ fn lowest_priority() {
     };
     let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+        // The crate sets the policy, then the nice value, which fails in a process started
+        // niced: the thread is in `SCHED_IDLE` all the same.
+        if thread_priority::thread_schedule_policy().is_ok_and(|policy| policy == idle) {
+            return;
+        }
         tracing::warn!(error = ?e, "cannot move a password-hashing thread to SCHED_IDLE");
         lower_priority();
     }
@@ -731,13 +774,17 @@ mod tests {
         released.store(true, Ordering::Relaxed);
     }
 
+    /// One background thread, at normal priority, stalled after a second: this test is about
+    /// what a stall does, and a `SCHED_IDLE` thread may get no core at all for longer than
+    /// that while other tests keep both busy.
     #[tokio::test]
     async fn a_hash_stalled_on_a_background_thread_runs_again_on_the_fallback_lane() {
-        let hasher = PasswordHasher::new(&Argon2Config {
+        let config = Argon2Config {
             max_concurrent: 1,
             ..cheap()
-        })
-        .unwrap();
+        };
+        let hasher =
+            PasswordHasher::with_lanes(&config, Some(Duration::from_secs(1)), || {}).unwrap();
         let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ran_on_background = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stalled = hasher.run({
@@ -761,14 +808,40 @@ mod tests {
         assert_eq!(hasher.moved(), 1);
         released.store(true, Ordering::Relaxed);
         // Once the stalled thread is free again, hashes run there.
-        for _ in 0..100 {
-            if !hasher.lanes.starved() {
-                break;
+        let free = async {
+            while hasher.lanes.starved() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        };
+        tokio::time::timeout(Duration::from_secs(30), free)
+            .await
+            .expect("the stalled thread is free again");
         assert!(hasher.run(|_| on_background_thread()).await.unwrap());
         assert_eq!(hasher.moved(), 1);
+    }
+
+    /// A login that stops waiting (its request timed out, its client went away) takes the
+    /// password out of the job it left queued behind a busy thread.
+    #[tokio::test]
+    async fn a_hash_given_up_leaves_no_password_in_the_queue() {
+        let config = Argon2Config {
+            max_concurrent: 1,
+            ..cheap()
+        };
+        let hasher =
+            PasswordHasher::with_lanes(&config, Some(Duration::from_secs(60)), || {}).unwrap();
+        let (released, _waiting) = block_background(&hasher);
+        let password = Arc::new(String::from("correct horse"));
+        let held = password.clone();
+        let waited = Duration::from_millis(100);
+        let given_up = tokio::time::timeout(waited, hasher.run(move |_| held.len())).await;
+        assert!(given_up.is_err(), "queued behind the blocked thread");
+        assert_eq!(
+            Arc::strong_count(&password),
+            1,
+            "the queued job let go of it"
+        );
+        released.store(true, Ordering::Relaxed);
     }
 
     #[test]

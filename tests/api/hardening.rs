@@ -302,29 +302,16 @@ async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_thre
     let app = provisioning.at(&server.issuer);
     let (status, _) = attempt(&app, &client.id, "nobody-before", "wrong").await;
     assert_eq!(status, 200);
-    // Other tests running alongside may have starved a hash already.
+    // The first login's hash may have been starved already by the tests alongside.
     let moved_before = moved_hashes(&app).await;
 
     // Arrange: two spinning threads per core.
-    let spinning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let spinners: Vec<_> = (0..2 * cores)
-        .map(|_| {
-            let spinning = spinning.clone();
-            std::thread::spawn(move || {
-                while spinning.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let spinners = Spinners::start(2 * cores);
 
     // Act
     let (status, page) = attempt(&app, &client.id, "nobody-starved", "wrong").await;
-    spinning.store(false, std::sync::atomic::Ordering::Relaxed);
-    for spinner in spinners {
-        spinner.join().unwrap();
-    }
+    drop(spinners);
 
     // Assert
     assert_eq!(status, 200);
@@ -333,6 +320,40 @@ async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_thre
         moved_hashes(&app).await > moved_before,
         "the starved hash moved"
     );
+}
+
+/// Threads spinning at normal priority until dropped (also when the test fails, so the tests
+/// after it do not run beside them).
+struct Spinners {
+    spinning: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Spinners {
+    fn start(count: usize) -> Self {
+        let spinning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let threads = (0..count)
+            .map(|_| {
+                let spinning = spinning.clone();
+                std::thread::spawn(move || {
+                    while spinning.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Self { spinning, threads }
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        self.spinning
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 async fn moved_hashes(app: &TestApp) -> u64 {
