@@ -774,17 +774,20 @@ mod tests {
         released.store(true, Ordering::Relaxed);
     }
 
-    /// One background thread, at normal priority, stalled after a second: this test is about
-    /// what a stall does, and a `SCHED_IDLE` thread may get no core at all for longer than
-    /// that while other tests keep both busy.
-    #[tokio::test]
-    async fn a_hash_stalled_on_a_background_thread_runs_again_on_the_fallback_lane() {
+    /// One background thread at normal priority, stalled after `stall`: for the tests about
+    /// what a stall does, as a `SCHED_IDLE` thread may get no core at all for longer than that
+    /// while other tests keep both busy.
+    fn one_normal_thread_stalling_after(stall: Duration) -> PasswordHasher {
         let config = Argon2Config {
             max_concurrent: 1,
             ..cheap()
         };
-        let hasher =
-            PasswordHasher::with_lanes(&config, Some(Duration::from_secs(1)), || {}).unwrap();
+        PasswordHasher::with_lanes(&config, Some(stall), || {}).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hash_stalled_on_a_background_thread_runs_again_on_the_fallback_lane() {
+        let hasher = one_normal_thread_stalling_after(Duration::from_secs(1));
         let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ran_on_background = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stalled = hasher.run({
@@ -824,12 +827,7 @@ mod tests {
     /// password out of the job it left queued behind a busy thread.
     #[tokio::test]
     async fn a_hash_given_up_leaves_no_password_in_the_queue() {
-        let config = Argon2Config {
-            max_concurrent: 1,
-            ..cheap()
-        };
-        let hasher =
-            PasswordHasher::with_lanes(&config, Some(Duration::from_secs(60)), || {}).unwrap();
+        let hasher = one_normal_thread_stalling_after(Duration::from_secs(60));
         let (released, _waiting) = block_background(&hasher);
         let password = Arc::new(String::from("correct horse"));
         let held = password.clone();
