@@ -735,24 +735,31 @@ async fn main() {
     );
     // One signature's cost is measured again right before S3: the machine's speed drifts by
     // several percent over the minutes since the yardsticks (other tenants), and the ratio
-    // compares the two under the same conditions.
-    let sign_near = tokio::task::spawn_blocking(move || sign_rate(1, short))
-        .await
-        .unwrap();
+    // compares the two under the same conditions. S3 signs on every core at once, and on some
+    // machines a signature costs a sixth more CPU when the other core signs too (shared
+    // caches, the host's placement of the two cores), so the cost the ratio takes is one
+    // signature's CPU time with every core signing; the one-core cost is printed beside it.
+    let (sign_near_one, sign_near_all) = tokio::task::spawn_blocking(move || {
+        (sign_rate(1, short / 2.0), sign_rate(cpus(), short / 2.0))
+    })
+    .await
+    .unwrap();
     let cpu_before = server.cpu_seconds();
     let s3 = wrk(&format!("{issuer}/oauth/token"), secs, 0, Some(&cc_script));
     let cpu_per_token = (server.cpu_seconds() - cpu_before) / s3.requests.max(1.0);
-    let sign_cost = 1.0 / sign_near;
+    let sign_cost = cpus() as f64 / sign_near_all;
     report.row(
         "S3 client_credentials",
         s3.rps,
         s3.p50_ms,
         s3.p99_ms,
         &format!(
-            "{:.0} us CPU/token, {} errors; one signature {:.0} us just before ({:.0} us at the start)",
+            "{:.0} us CPU/token, {} errors; one signature just before: {:.0} us of CPU with every \
+             core signing, {:.0} us on one core alone ({:.0} us at the start)",
             cpu_per_token * 1e6,
             s3.errors,
             sign_cost * 1e6,
+            1e6 / sign_near_one,
             1e6 / sign_one
         ),
     );
@@ -1015,7 +1022,7 @@ async fn main() {
         ">= 0.6",
     );
     report.target(
-        "S3 server CPU per token / one signature",
+        "S3 server CPU per token / one signature (all cores)",
         cpu_per_token / sign_cost,
         cpu_per_token / sign_cost <= 1.3,
         "<= 1.3",

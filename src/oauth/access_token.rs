@@ -90,19 +90,49 @@ pub struct AccessClaims {
     pub expires_at: UnixTime,
 }
 
+/// Why a token is not a live access token of this issuer.
+#[derive(Debug)]
+pub enum Rejected {
+    /// Not a JWT signed by one of the published keys: not one of our tokens at all.
+    NotOurs,
+    /// Signed by a published key, but expired, or not an access token of this issuer (an ID
+    /// token, another audience).
+    Dead(OAuthError),
+}
+
+impl From<Rejected> for OAuthError {
+    fn from(rejected: Rejected) -> Self {
+        match rejected {
+            Rejected::NotOurs => invalid(),
+            Rejected::Dead(error) => error,
+        }
+    }
+}
+
 /// Checks signature (a published key), `typ`, issuer, audience and expiry. Revocation is
 /// the caller's to check (it needs the database).
-///
-/// A token verified before under the same keys is not verified again: its claims come from
-/// the key set's memo, and only its expiry is checked anew.
 pub fn verify(
     keys: &KeySet,
     issuer: &str,
     token: &str,
     now: UnixTime,
 ) -> Result<AccessClaims, OAuthError> {
+    Ok(check(keys, issuer, token, now)?)
+}
+
+/// As [`verify`], telling a token that is not ours from one of ours that is dead, with the
+/// one signature verification either answer needs.
+///
+/// A token verified before under the same keys is not verified again: its claims come from
+/// the key set's memo, and only its expiry is checked anew.
+pub fn check(
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessClaims, Rejected> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(invalid());
+        return Err(Rejected::NotOurs);
     }
     let digest = memo::digest(issuer, token);
     let claims = match keys.access_tokens().get(&digest) {
@@ -114,7 +144,9 @@ pub fn verify(
         }
     };
     if claims.expires_at <= now {
-        return Err(OAuthError::invalid_token("The access token has expired."));
+        return Err(Rejected::Dead(OAuthError::invalid_token(
+            "The access token has expired.",
+        )));
     }
     Ok(claims)
 }
@@ -124,24 +156,28 @@ fn invalid() -> OAuthError {
 }
 
 /// What the signature proves: the claims of one of our access tokens, whatever the time.
-fn verify_signed(keys: &KeySet, issuer: &str, token: &str) -> Result<AccessClaims, OAuthError> {
-    let (payload, header) = keys.verifiers().verify(token).map_err(|_| invalid())?;
+fn verify_signed(keys: &KeySet, issuer: &str, token: &str) -> Result<AccessClaims, Rejected> {
+    let (payload, header) = keys
+        .verifiers()
+        .verify(token)
+        .map_err(|_| Rejected::NotOurs)?;
+    let dead = || Rejected::Dead(invalid());
     if header.token_type() != Some(TYP) {
-        return Err(invalid());
+        return Err(dead());
     }
     let c = payload.claims_set();
     let text = |name: &str| c.get(name).and_then(Value::as_str);
     let number = |name: &str| c.get(name).and_then(Value::as_i64);
     if text("iss") != Some(issuer) || text("aud") != Some(issuer) {
-        return Err(invalid());
+        return Err(dead());
     }
     Ok(AccessClaims {
-        subject: text("sub").ok_or_else(invalid)?.to_owned(),
-        client_id: text("client_id").ok_or_else(invalid)?.to_owned(),
+        subject: text("sub").ok_or_else(dead)?.to_owned(),
+        client_id: text("client_id").ok_or_else(dead)?.to_owned(),
         scopes: super::scope::split(text("scope").unwrap_or_default()),
-        jti: text("jti").ok_or_else(invalid)?.to_owned(),
+        jti: text("jti").ok_or_else(dead)?.to_owned(),
         grant_id: text("gid").map(str::to_owned),
-        issued_at: number("iat").ok_or_else(invalid)?,
-        expires_at: number("exp").ok_or_else(invalid)?,
+        issued_at: number("iat").ok_or_else(dead)?,
+        expires_at: number("exp").ok_or_else(dead)?,
     })
 }

@@ -95,17 +95,12 @@ async fn access(
     token: &str,
     now: UnixTime,
 ) -> Result<Option<Introspection>, OAuthError> {
-    let claims = match access_token::verify(keys, issuer, token, now) {
-        Ok(c) => c,
-        Err(_) => {
-            // Distinguish "not a JWT of ours" (try it as a refresh token) from "ours, but
-            // expired or otherwise dead" (inactive).
-            return Ok(keys
-                .verifiers()
-                .verify(token)
-                .ok()
-                .map(|_| Introspection::inactive()));
-        }
+    // "Not a JWT of ours" is tried as a refresh token; "ours, but expired or otherwise
+    // dead" is inactive.
+    let claims = match access_token::check(keys, issuer, token, now) {
+        Ok(claims) => claims,
+        Err(access_token::Rejected::NotOurs) => return Ok(None),
+        Err(access_token::Rejected::Dead(_)) => return Ok(Some(Introspection::inactive())),
     };
     if !may_see(asker, &claims.client_id) {
         return Ok(Some(Introspection::inactive()));

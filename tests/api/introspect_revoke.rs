@@ -313,6 +313,15 @@ async fn expired_tokens_are_inactive(backend: Backend) {
         introspect(&app, &client, access, None).await["active"],
         true
     );
+    // An ID token is signed by the same keys but is no access token: inactive, with or
+    // without a hint that it might be a refresh token.
+    let id_token = tokens["id_token"].as_str().unwrap();
+    for hint in [None, Some("refresh_token")] {
+        assert_eq!(
+            introspect(&app, &client, id_token, hint).await,
+            serde_json::json!({"active": false})
+        );
+    }
 
     clock.advance(3601);
 
