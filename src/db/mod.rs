@@ -34,26 +34,25 @@ pub(crate) fn cpus() -> usize {
 /// foreign keys on; PostgreSQL gets a bounded connect time so an unreachable server is
 /// reported promptly.
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbError> {
-    let mut options = ConnectOptions::new(url.expose().to_owned());
     let cpus = cpus();
-    // SQLite: one writer at a time, and plain reads run in place (`Db`), so the pool carries
-    // the writes, the transactions and the reads that fall back: a few connections (each has
-    // its own thread and page cache) are enough. PostgreSQL: enough for the round trips in
-    // flight.
-    let max = if url.is_sqlite() {
-        u32::try_from(cpus * 2).unwrap_or(4).clamp(4, 16)
-    } else {
-        u32::try_from(cpus * 4).unwrap_or(8).clamp(4, 32)
-    };
+    if !url.is_sqlite() {
+        // Enough connections for the round trips in flight.
+        let max = u32::try_from(cpus * 4).unwrap_or(8).clamp(4, 32);
+        return connect_postgres(url, max).await;
+    }
+    // One writer at a time, and plain reads run in place (`Db`), so the pool carries the
+    // writes, the transactions and the reads that fall back: a few connections (each has its
+    // own thread and page cache) are enough.
+    let max = u32::try_from(cpus * 2).unwrap_or(4).clamp(4, 16);
+    let mut options = ConnectOptions::new(url.expose().to_owned());
     options
         .max_connections(max)
         // A SQLite connection is a file handle that cannot go stale: checking it on every
-        // checkout would double the round trips to its thread. A PostgreSQL connection is
-        // checked, so one broken by a server restart is replaced, not handed out.
-        .test_before_acquire(!url.is_sqlite())
+        // checkout would double the round trips to its thread.
+        .test_before_acquire(false)
         .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(CONNECT_TIMEOUT)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -68,6 +67,53 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbError> {
             url: url.redacted(),
             source,
         })
+}
+
+/// How long to wait for a connection, new or from the pool.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A PostgreSQL connection idle for this long is checked (a round trip) before it is handed
+/// out: a database restart, an `idle_session_timeout` or a firewall may have cut it since.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The PostgreSQL pool. sqlx already checks each connection as it goes back to the pool
+/// (a round trip, off the request's path), and drops one that fails; checking it again on
+/// every checkout, as `test_before_acquire` does, put a second round trip in front of each
+/// query. So a connection is checked on checkout only when it has sat idle for
+/// [`CHECK_AFTER_IDLE`]: one in steady use answered its last check moments ago. One cut since
+/// then fails its query as unavailable (503), and the check on its return drops it.
+async fn connect_postgres(url: &DatabaseUrl, max: u32) -> Result<DatabaseConnection, DbError> {
+    use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+
+    let error = |e: sea_orm::sqlx::Error| DbError::Connect {
+        url: url.redacted(),
+        source: DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)),
+    };
+    let options = url
+        .expose()
+        .parse::<PgConnectOptions>()
+        .map_err(error)?
+        .disable_statement_logging();
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_AFTER_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(error)?;
+    Ok(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+        pool,
+    ))
 }
 
 /// Arbitrary but fixed: the PostgreSQL advisory lock that serialises migrations.

@@ -11,7 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
 use crate::helpers::{
-    assert_oauth_error, http_client, postgres_url, Backend, TestClient, TestEnv, POSTGRES_ENV,
+    assert_oauth_error, http_client, postgres_url, Backend, TestApp, TestClient, TestEnv,
+    POSTGRES_ENV,
 };
 use crate::token_code::code_for;
 
@@ -83,13 +84,8 @@ impl Drop for Proxy {
     }
 }
 
-#[tokio::test]
-async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: {POSTGRES_ENV} is not set");
-        return;
-    }
-    let env = TestEnv::new(Backend::Postgres).await;
+/// A server on PostgreSQL whose database connections all pass through a `Proxy`.
+async fn behind_a_proxy(env: &TestEnv) -> (Proxy, TestApp) {
     let direct = url::Url::parse(&env.database_url).unwrap();
     let target = format!(
         "{}:{}",
@@ -103,6 +99,17 @@ async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
     let app = env
         .spawn_with(|c| c.database_url = DatabaseUrl::new(proxied.to_string()))
         .await;
+    (proxy, app)
+}
+
+#[tokio::test]
+async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: {POSTGRES_ENV} is not set");
+        return;
+    }
+    let env = TestEnv::new(Backend::Postgres).await;
+    let (proxy, app) = behind_a_proxy(&env).await;
 
     let machine = app.register_machine_client().await;
     let client = app.register_client().await;
@@ -195,6 +202,67 @@ async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
     // The refresh refused during the outage consumed nothing.
     let response = app.refresh(&client, &refresh_token).await;
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn connections_cut_while_the_server_sat_idle_cost_no_request() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: {POSTGRES_ENV} is not set");
+        return;
+    }
+    let env = TestEnv::new(Backend::Postgres).await;
+    let (proxy, app) = behind_a_proxy(&env).await;
+    let machine = app.register_machine_client().await;
+    let client = app.register_client().await;
+    let user = app.create_user().await;
+    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
+    let tokens: serde_json::Value = app
+        .exchange(&client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Several connections in the pool, all of them used.
+    assert_eq!(burst(&app, &machine, 8).await, [200; 8]);
+
+    // A database restart (or a firewall's idle timeout) while nobody is asking: every
+    // connection the server holds is dropped, and new ones are accepted again at once.
+    proxy.cut();
+    proxy.restore();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Each idle connection is checked before it is handed out, so nothing is answered 503:
+    // not the next request, nor a burst, nor a write.
+    assert_eq!(burst(&app, &machine, 1).await, [200]);
+    assert_eq!(burst(&app, &machine, 8).await, [200; 8]);
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(app.refresh(&client, refresh_token).await.status(), 200);
+}
+
+/// `n` client_credentials requests sent at once; their statuses.
+async fn burst(app: &TestApp, client: &TestClient, n: usize) -> Vec<u16> {
+    let requests: Vec<_> = (0..n)
+        .map(|_| {
+            let url = app.url("/oauth/token");
+            let (id, secret) = (client.id.clone(), client.secret.clone().unwrap());
+            tokio::spawn(async move {
+                http_client()
+                    .post(url)
+                    .basic_auth(id, Some(secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await.unwrap());
+    }
+    statuses
 }
 
 #[tokio::test]
