@@ -102,6 +102,22 @@ async fn behind_a_proxy(env: &TestEnv) -> (Proxy, TestApp) {
     (proxy, app)
 }
 
+/// A machine client, a code-flow client, and a refresh token of a user's at the latter.
+async fn clients_and_a_refresh_token(app: &TestApp) -> (TestClient, TestClient, String) {
+    let machine = app.register_machine_client().await;
+    let client = app.register_client().await;
+    let user = app.create_user().await;
+    let code = code_for(app, &client, &user, "openid offline_access", &[]).await;
+    let tokens: serde_json::Value = app
+        .exchange(&client, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    (machine, client, refresh_token)
+}
+
 #[tokio::test]
 async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
     if postgres_url().is_none() {
@@ -110,18 +126,7 @@ async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
     }
     let env = TestEnv::new(Backend::Postgres).await;
     let (proxy, app) = behind_a_proxy(&env).await;
-
-    let machine = app.register_machine_client().await;
-    let client = app.register_client().await;
-    let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
-    let tokens: serde_json::Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (machine, client, refresh_token) = clients_and_a_refresh_token(&app).await;
     let cc = |c: &TestClient| {
         let (id, secret) = (c.id.clone(), c.secret.clone().unwrap());
         let app = &app;
@@ -212,16 +217,7 @@ async fn connections_cut_while_the_server_sat_idle_cost_no_request() {
     }
     let env = TestEnv::new(Backend::Postgres).await;
     let (proxy, app) = behind_a_proxy(&env).await;
-    let machine = app.register_machine_client().await;
-    let client = app.register_client().await;
-    let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
-    let tokens: serde_json::Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (machine, client, refresh_token) = clients_and_a_refresh_token(&app).await;
     // Several connections in the pool, all of them used.
     assert_eq!(burst(&app, &machine, 8).await, [200; 8]);
 
@@ -235,8 +231,7 @@ async fn connections_cut_while_the_server_sat_idle_cost_no_request() {
     // not the next request, nor a burst, nor a write.
     assert_eq!(burst(&app, &machine, 1).await, [200]);
     assert_eq!(burst(&app, &machine, 8).await, [200; 8]);
-    let refresh_token = tokens["refresh_token"].as_str().unwrap();
-    assert_eq!(app.refresh(&client, refresh_token).await.status(), 200);
+    assert_eq!(app.refresh(&client, &refresh_token).await.status(), 200);
 }
 
 /// `n` client_credentials requests sent at once; their statuses.
