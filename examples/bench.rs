@@ -631,6 +631,8 @@ async fn main() {
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     let oidcd = std::fs::canonicalize(&args.oidcd).expect("build oidcd with --release first");
+    // The CLI's commands work on an existing database only: make it first.
+    cli(&oidcd, &env, &dir, &["migrate"], None);
     let machine = cli(
         &oidcd,
         &env,
@@ -1182,9 +1184,10 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
         kek: Some(oidcd::config::Secret::new(kek.to_owned())),
         ..oidcd::Config::default()
     };
-    let runtime = oidcd::app::Runtime::open(config, oidcd::Clock::System)
-        .await
-        .unwrap();
+    let runtime =
+        oidcd::app::Runtime::open(config, oidcd::Clock::System, oidcd::db::Access::Existing)
+            .await
+            .unwrap();
     let client = oidcd::store::clients::get(&runtime.db, client_id)
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use poem::Server;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::crypto::{CryptoError, KeyedHasher, PasswordHasher};
-use crate::db::{self, Db, DbError};
+use crate::db::{self, Access, Db, DbError};
 use crate::http::conn::DeadlineAcceptor;
 use crate::http::router;
 use crate::keys::{self, kek::KekError, Kek, KeyCache, KeyError};
@@ -58,16 +58,18 @@ pub struct Runtime {
 impl Runtime {
     /// Validates the configuration, connects, migrates, loads (or on first start creates)
     /// the key-encryption key and the signing keys, and checks that the KEK decrypts them.
-    pub async fn open(config: Config, clock: Clock) -> Result<Self, StartupError> {
+    ///
+    /// With [`Access::Existing`] (the CLI's commands) nothing is created: not the database,
+    /// not its schema, not a key-encryption key file.
+    pub async fn open(config: Config, clock: Clock, access: Access) -> Result<Self, StartupError> {
         config.validate()?;
-        let pool = db::connect(&config.database_url).await?;
-        db::migrate(&pool).await?;
+        let pool = db::open(&config.database_url, access).await?;
         let db = Db::new(pool, &config.database_url);
         let existing = store::keys::list(&db).await?;
         let kek = Kek::load(
             config.kek.as_ref().map(|s| s.expose().as_str()),
             &config.keys_dir,
-            existing.is_empty(),
+            existing.is_empty() && access == Access::Create,
         )?;
         let now = clock.now();
         // Before anything is written: a KEK that does not decrypt the stored keys stops here,
@@ -102,7 +104,7 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartupError> {
-        let runtime = Runtime::open(config, clock).await?;
+        let runtime = Runtime::open(config, clock, Access::Create).await?;
         Self::from_runtime(runtime).await
     }
 

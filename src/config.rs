@@ -459,6 +459,15 @@ pub struct HttpConfig {
     /// `OIDCD_IDLE_TIMEOUT`: a kept-alive connection with no traffic for this long is closed,
     /// default 60s.
     pub idle_timeout: Seconds,
+    /// `OIDCD_TRUSTED_PROXIES`: the reverse proxies in front (addresses and CIDR ranges,
+    /// comma-separated in the environment). Only for a request whose TCP peer is one of them
+    /// is the client's address read from `forwarded_header`. Default: none (the peer is the
+    /// client).
+    pub trusted_proxies: TrustedProxies,
+    /// `OIDCD_FORWARDED_HEADER`: which header the trusted proxies set, `x-forwarded-for`
+    /// (default) or `forwarded` (RFC 7239). Only that one is read: a proxy passes the other
+    /// through from the client unchanged.
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl Default for HttpConfig {
@@ -466,6 +475,79 @@ impl Default for HttpConfig {
         Self {
             request_timeout: Seconds(30),
             idle_timeout: Seconds(60),
+            trusted_proxies: TrustedProxies::default(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
+        }
+    }
+}
+
+/// Addresses and CIDR ranges of trusted reverse proxies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Whether `ip` is one of them (an IPv4 address mapped into IPv6 counts as itself).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn parse_one(entry: &str) -> Result<ipnet::IpNet, String> {
+        let entry = entry.trim();
+        if let Ok(ip) = entry.parse::<std::net::IpAddr>() {
+            return Ok(ipnet::IpNet::from(ip.to_canonical()));
+        }
+        entry.parse::<ipnet::IpNet>().map_err(|_| {
+            format!("`{entry}` is not an IP address or a CIDR range such as 10.0.0.0/8")
+        })
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    /// A comma-separated list; empty means none.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .filter(|e| !e.trim().is_empty())
+            .map(Self::parse_one)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(deserializer)?;
+        entries
+            .iter()
+            .map(|e| Self::parse_one(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// The header that carries the client's address through the trusted proxies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    XForwardedFor,
+    Forwarded,
+}
+
+impl FromStr for ForwardedHeader {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            other => Err(format!("`{other}` is not x-forwarded-for or forwarded")),
         }
     }
 }
@@ -625,6 +707,8 @@ impl Config {
         env.parse("OIDCD_CLIENT_AUTH_WINDOW", &mut c.window)?;
         env.parse("OIDCD_REQUEST_TIMEOUT", &mut self.http.request_timeout)?;
         env.parse("OIDCD_IDLE_TIMEOUT", &mut self.http.idle_timeout)?;
+        env.parse("OIDCD_TRUSTED_PROXIES", &mut self.http.trusted_proxies)?;
+        env.parse("OIDCD_FORWARDED_HEADER", &mut self.http.forwarded_header)?;
         env.parse_opt("OIDCD_TEMPLATES_DIR", &mut self.pages.templates_dir)?;
         env.parse_opt("OIDCD_STATIC_DIR", &mut self.pages.static_dir)?;
         Ok(())
@@ -633,6 +717,7 @@ impl Config {
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
+        validate_log_filter(&self.log)?;
         if let Some(issuer) = &self.issuer {
             validate_issuer(issuer)?;
         }
@@ -798,6 +883,44 @@ impl Config {
             )
         })
     }
+}
+
+/// A log filter: comma-separated directives, each a level (`info`) or `target=level`
+/// (`oidcd=debug`). A bare word that is not a level (`verbose`) would be read as a target name
+/// and silence everything else, so it is refused.
+fn validate_log_filter(filter: &str) -> Result<(), ConfigError> {
+    use tracing_subscriber::filter::LevelFilter;
+    let bad = |why: String| {
+        ConfigError::invalid(
+            "log (OIDCD_LOG)",
+            format!(
+                "`{filter}` is not a log filter: {why}. Give a level (trace, debug, info, warn, \
+                 error, off) or target=level directives, such as `info,oidcd=debug`"
+            ),
+        )
+    };
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.split_once('=') {
+            Some((target, level)) => {
+                if target.trim().is_empty() {
+                    return Err(bad(format!("`{directive}` names no target")));
+                }
+                level
+                    .trim()
+                    .parse::<LevelFilter>()
+                    .map_err(|_| bad(format!("`{level}` is not a level")))?;
+            }
+            None => {
+                directive
+                    .parse::<LevelFilter>()
+                    .map_err(|_| bad(format!("`{directive}` is not a level")))?;
+            }
+        }
+    }
+    filter
+        .parse::<tracing_subscriber::filter::Targets>()
+        .map(|_| ())
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// OIDC Discovery 1.0 section 3 and RFC 8414 section 2: an https URL with no query or

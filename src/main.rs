@@ -14,6 +14,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`oidcd client list | head -1`): nothing more to say.
+        Err(cli::CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             // Every error message already carries its cause.
             eprintln!("error: {e}");

@@ -7,7 +7,8 @@ use tracing_subscriber::prelude::*;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. An unparsable filter falls back to `info` and says so.
+/// Installs the global subscriber. The filter was checked with the configuration; should it
+/// still not parse, logging falls back to `info` and says so.
 pub fn init(filter: &str, format: LogFormat) {
     let (targets, bad) = match filter.parse::<Targets>() {
         Ok(t) => (t, false),

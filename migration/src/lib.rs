@@ -16,6 +16,7 @@ mod m20260101_000009_create_refresh_tokens;
 mod m20260101_000010_create_device_codes;
 mod m20260101_000011_create_revocations;
 mod m20260102_000001_create_throttles;
+mod m20261202_000001_add_client_allowed_origins;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000010_create_device_codes::Migration),
             Box::new(m20260101_000011_create_revocations::Migration),
             Box::new(m20260102_000001_create_throttles::Migration),
+            Box::new(m20261202_000001_add_client_allowed_origins::Migration),
         ]
     }
 }

@@ -95,6 +95,7 @@ impl ClientsApi {
             },
             token_endpoint_auth_method: b.token_endpoint_auth_method,
             admin: b.admin,
+            allowed_origins: b.allowed_origins,
         };
         let registered =
             registration::register(&state.db, reg, &state.secrets, state.clock.now()).await?;
@@ -177,6 +178,7 @@ impl ClientsApi {
             redirect_uris: b.redirect_uris,
             post_logout_redirect_uris: b.post_logout_redirect_uris,
             scopes: b.scope.as_deref().map(parse_scope).transpose()?,
+            allowed_origins: b.allowed_origins,
         };
         let client = registration::apply_update(client, update, state.clock.now())?;
         store::clients::update(&state.db, &client)

@@ -147,9 +147,10 @@ impl From<KeyError> for AdminFailure {
     fn from(e: KeyError) -> Self {
         match e {
             KeyError::Store(s) => s.into(),
-            e @ (KeyError::TooSoon { .. } | KeyError::Concurrent | KeyError::NotRetired(_)) => {
-                Self::Conflict(e.to_string())
-            }
+            e @ KeyError::TooSoon { .. } => Self::Conflict(format!(
+                "{e} To rotate anyway, POST /admin/keys/rotate?force=true."
+            )),
+            e @ (KeyError::Concurrent | KeyError::NotRetired(_)) => Self::Conflict(e.to_string()),
             other => {
                 tracing::error!(error = %other, "key operation failed");
                 Self::Internal
@@ -262,6 +263,12 @@ pub struct ClientCreate {
     #[oai(default)]
     #[serde(default)]
     pub admin: bool,
+    /// Browser origins (`https://app.example.com`) that may call the token, userinfo,
+    /// revocation, introspection and device authorization endpoints (CORS), beside the
+    /// origins of `redirect_uris`, which are always allowed.
+    #[oai(default)]
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -277,6 +284,8 @@ pub struct ClientView {
     pub response_types: Vec<String>,
     pub scope: String,
     pub token_endpoint_auth_method: String,
+    /// Browser origins allowed beside those of `redirect_uris` (CORS).
+    pub allowed_origins: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -299,6 +308,7 @@ impl ClientView {
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             response_types: c.response_types,
+            allowed_origins: c.allowed_origins,
         }
     }
 }
@@ -308,10 +318,14 @@ impl ClientView {
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
     pub client_name: Option<String>,
+    /// Replaces the whole list (send every URI the client keeps).
     pub redirect_uris: Option<Vec<String>>,
+    /// Replaces the whole list.
     pub post_logout_redirect_uris: Option<Vec<String>>,
-    /// Allowed scopes, space-separated.
+    /// Allowed scopes, space-separated; replaces them.
     pub scope: Option<String>,
+    /// Browser origins allowed beside those of `redirect_uris`; replaces the list.
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Object)]

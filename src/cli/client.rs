@@ -62,6 +62,11 @@ pub struct CreateArgs {
     /// An admin client: adds client_credentials and the admin scope.
     #[arg(long)]
     admin: bool,
+    /// A browser origin (`https://app.example.com`) allowed to call the token, userinfo,
+    /// revocation, introspection and device endpoints, beside the origins of the redirect
+    /// URIs (repeat for several).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
 }
 
 /// A client as printed: RFC 7591 field names.
@@ -77,6 +82,7 @@ struct ClientView<'a> {
     response_types: &'a [String],
     scope: String,
     token_endpoint_auth_method: &'static str,
+    allowed_origins: &'a [String],
     created_at: String,
 }
 
@@ -92,6 +98,7 @@ impl<'a> ClientView<'a> {
             response_types: &c.response_types,
             scope: c.scopes.join(" "),
             token_endpoint_auth_method: c.token_endpoint_auth_method.as_str(),
+            allowed_origins: &c.allowed_origins,
             created_at: crate::clock::rfc3339(c.created_at),
         }
     }
@@ -100,7 +107,7 @@ impl<'a> ClientView<'a> {
 fn print_json(value: &impl Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::Usage(format!("cannot print JSON: {e}")))?;
-    println!("{text}");
+    say!("{text}");
     Ok(())
 }
 
@@ -122,6 +129,7 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 scopes: args.scopes,
                 token_endpoint_auth_method: args.auth_method,
                 admin: args.admin,
+                allowed_origins: args.allowed_origins,
             };
             let registered =
                 registration::register(&rt.db, reg, &rt.secrets, rt.clock.now()).await?;
@@ -132,15 +140,17 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
         }
         ClientCommand::List => {
             let mut after: Option<String> = None;
-            println!(
+            say!(
                 "{:<32} {:<24} {:<20} grant types",
-                "client id", "name", "auth method"
+                "client id",
+                "name",
+                "auth method"
             );
             loop {
                 let page = store::clients::list(&rt.db, after.as_deref(), 200).await?;
                 for c in &page {
                     let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-                    println!(
+                    say!(
                         "{:<32} {:<24} {:<20} {}",
                         c.client_id,
                         c.name,
@@ -165,7 +175,7 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
             store::clients::delete(&rt.db, &client_id)
                 .await
                 .map_err(|e| not_found(e, "client", &client_id))?;
-            println!("deleted client {client_id}");
+            say!("deleted client {client_id}");
             Ok(())
         }
     }

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use super::CliError;
 use crate::app::Runtime;
 use crate::clock::rfc3339;
-use crate::keys::rotation;
+use crate::keys::{rotation, KeyError};
 use crate::store;
 
 #[derive(Debug, Subcommand)]
@@ -26,12 +26,16 @@ pub async fn run(rt: Runtime, cmd: KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::List => {
             let date = |t: Option<i64>| t.map(rfc3339).unwrap_or_else(|| "-".into());
-            println!(
+            say!(
                 "{:<44} {:<8} {:<21} {:<21} {:<21} published until",
-                "kid", "state", "created", "activated", "retired"
+                "kid",
+                "state",
+                "created",
+                "activated",
+                "retired"
             );
             for k in store::keys::list(&rt.db).await? {
-                println!(
+                say!(
                     "{:<44} {:<8} {:<21} {:<21} {:<21} {}",
                     k.kid,
                     k.state.as_str(),
@@ -52,14 +56,20 @@ pub async fn run(rt: Runtime, cmd: KeysCommand) -> Result<(), CliError> {
                 now,
                 force,
             )
-            .await?;
-            println!("activated {}", r.activated);
-            println!("retired   {}", r.retired);
-            println!("next      {}", r.next);
+            .await
+            .map_err(|e| match e {
+                e @ KeyError::TooSoon { .. } => {
+                    CliError::Usage(format!("{e} To rotate anyway: oidcd keys rotate --force"))
+                }
+                e => e.into(),
+            })?;
+            say!("activated {}", r.activated);
+            say!("retired   {}", r.retired);
+            say!("next      {}", r.next);
             if r.removed > 0 {
-                println!("removed {} expired key(s)", r.removed);
+                say!("removed {} expired key(s)", r.removed);
             }
-            println!(
+            say!(
                 "running instances pick this up within {}s",
                 rt.config.keys.cache_ttl.0
             );

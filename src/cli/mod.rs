@@ -1,8 +1,21 @@
 //! The command line. Every command reads the same configuration as `serve` and works on the
 //! same database, through the same store and key functions the server uses.
 
+/// `println!` that ends the command, rather than panicking, when stdout is closed
+/// (`oidcd client list | head -1`): the write error returns from the enclosing function, and
+/// `main` ends quietly on a broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            return Err($crate::cli::CliError::from(e));
+        }
+    }};
+}
+
 mod client;
 mod keys;
+mod trial;
 mod user;
 
 use std::path::PathBuf;
@@ -25,7 +38,7 @@ Settings (a TOML file given by --config, overridden by environment variables):
   database_url                     OIDCD_DATABASE_URL           default sqlite://oidcd.db?mode=rwc
   kek                              OIDCD_KEK                    default: read or create <keys_dir>/kek
   keys_dir                         OIDCD_KEYS_DIR               default keys
-  log                              OIDCD_LOG                    default info
+  log                              OIDCD_LOG                    default info,sea_orm_migration=warn,sqlx=warn
   log_format                       OIDCD_LOG_FORMAT             default text (or json)
   lifetimes.access_token           OIDCD_ACCESS_TOKEN_LIFETIME  default 1h
   lifetimes.id_token               OIDCD_ID_TOKEN_LIFETIME      default 1h
@@ -55,6 +68,8 @@ Settings (a TOML file given by --config, overridden by environment variables):
   client_auth.window               OIDCD_CLIENT_AUTH_WINDOW     default 15m
   http.request_timeout             OIDCD_REQUEST_TIMEOUT        default 30s
   http.idle_timeout                OIDCD_IDLE_TIMEOUT           default 60s
+  http.trusted_proxies             OIDCD_TRUSTED_PROXIES        default: none (comma-separated addresses and CIDR ranges)
+  http.forwarded_header            OIDCD_FORWARDED_HEADER       default x-forwarded-for (or forwarded)
   pages.templates_dir              OIDCD_TEMPLATES_DIR          default: the built-in templates
   pages.static_dir                 OIDCD_STATIC_DIR             default: none (/static/ is 404)
 Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.";
@@ -86,10 +101,14 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Print the OpenAPI document of the JSON endpoints (as committed in openapi/openapi.json).
     Openapi,
+    /// Sign in through the provider as a native app would: a loopback listener, the
+    /// authorization URL to open, the code exchanged with PKCE, the ID token verified, the
+    /// userinfo claims printed.
+    Try(trial::TryArgs),
 }
 
 /// Environment variables the command line itself reads.
-pub const CLI_VARIABLES: &[&str] = &["OIDCD_CONFIG"];
+pub const CLI_VARIABLES: &[&str] = &["OIDCD_CONFIG", "OIDCD_TRY_SECRET"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -105,6 +124,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -133,20 +154,25 @@ pub fn environment() -> Result<Vec<(String, String)>, CliError> {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     if matches!(cli.command, Some(Command::Openapi)) {
         // Needs no configuration, database or keys.
-        println!("{}", crate::http::openapi::spec());
+        say!("{}", crate::http::openapi::spec());
         return Ok(());
     }
     let env = environment()?;
     let config = Config::load(cli.config.as_deref(), &env, CLI_VARIABLES)?;
-    crate::telemetry::init(&config.log, config.log_format);
+    // `oidcd try` is a client: the provider's own log lines (and its listener's) would only
+    // get in the way of what it prints.
+    let log = match cli.command {
+        Some(Command::Try(_)) => "warn",
+        _ => config.log.as_str(),
+    };
+    crate::telemetry::init(log, config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let conn = db::connect(&config.database_url)
+            db::open(&config.database_url, db::Access::Create)
                 .await
                 .map_err(StartupError::from)?;
-            db::migrate(&conn).await.map_err(StartupError::from)?;
-            println!(
+            say!(
                 "database schema is up to date ({})",
                 config.database_url.redacted()
             );
@@ -155,17 +181,19 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Client(cmd) => client::run(open(config).await?, cmd).await,
         Command::User(cmd) => user::run(open(config).await?, cmd).await,
         Command::Keys(cmd) => keys::run(open(config).await?, cmd).await,
+        Command::Try(args) => trial::run(&config, args).await,
         Command::Openapi => Ok(()),
     }
 }
 
+/// Opens the server's database for an administrative command, which never creates one.
 async fn open(config: Config) -> Result<Runtime, CliError> {
-    Ok(Runtime::open(config, Clock::System).await?)
+    Ok(Runtime::open(config, Clock::System, db::Access::Existing).await?)
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {
     let database = config.database_url.redacted();
-    let runtime = open(config).await?;
+    let runtime = Runtime::open(config, Clock::System, db::Access::Create).await?;
     let app = Application::from_runtime(runtime).await?;
     let keys = app.state().keys.current();
     let published: Vec<String> = keys
@@ -173,13 +201,13 @@ async fn serve(config: Config) -> Result<(), CliError> {
         .iter()
         .map(|k| format!("{} ({})", k.kid, k.state.as_str()))
         .collect();
-    println!("oidcd is serving {}", app.issuer());
-    println!(
+    say!("oidcd is serving {}", app.issuer());
+    say!(
         "  discovery: {}/.well-known/openid-configuration",
         app.issuer()
     );
-    println!("  database:  {database}");
-    println!("  keys:      {}", published.join(", "));
+    say!("  database:  {database}");
+    say!("  keys:      {}", published.join(", "));
     app.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -15,10 +15,15 @@ pub enum UserCommand {
     /// List every user.
     List,
     /// Delete a user and everything issued for them.
-    Delete { username: String },
+    Delete {
+        /// The user's username.
+        username: String,
+    },
     /// Set a user's password (from --password or --password-stdin).
     SetPassword {
+        /// The user's username.
         username: String,
+        /// The new password (it shows in shell history and `ps`: prefer --password-stdin).
         #[arg(long, conflicts_with = "password_stdin")]
         password: Option<String>,
         /// Read the password from the first line of standard input.
@@ -29,13 +34,16 @@ pub enum UserCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
+    /// The name the user signs in with (unique).
     #[arg(long)]
     username: String,
+    /// The password (it shows in shell history and `ps`: prefer --password-stdin).
     #[arg(long, conflicts_with = "password_stdin")]
     password: Option<String>,
     /// Read the password from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
+    /// Email address (the `email` claim).
     #[arg(long)]
     email: Option<String>,
     /// Mark the email address as verified.
@@ -44,10 +52,13 @@ pub struct CreateArgs {
     /// Full name.
     #[arg(long)]
     name: Option<String>,
+    /// Given (first) name.
     #[arg(long)]
     given_name: Option<String>,
+    /// Family (last) name.
     #[arg(long)]
     family_name: Option<String>,
+    /// Phone number, E.164 recommended (`+15551234567`).
     #[arg(long)]
     phone_number: Option<String>,
     /// Any other standard claim as NAME=VALUE (repeat for several).
@@ -97,14 +108,23 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
                 claims,
             };
             let user = accounts::create(&rt.db, &rt.passwords, new, now).await?;
-            let text = serde_json::to_string_pretty(&user)
+            // Dates as every other command prints them.
+            let shown = serde_json::json!({
+                "id": user.id,
+                "username": user.username,
+                "claims": user.claims,
+                "disabled": user.disabled,
+                "created_at": crate::clock::rfc3339(user.created_at),
+                "updated_at": crate::clock::rfc3339(user.updated_at),
+            });
+            let text = serde_json::to_string_pretty(&shown)
                 .map_err(|e| CliError::Usage(format!("cannot print JSON: {e}")))?;
-            println!("{text}");
+            say!("{text}");
             Ok(())
         }
         UserCommand::List => {
             let mut after: Option<String> = None;
-            println!("{:<24} {:<38} email", "username", "sub");
+            say!("{:<24} {:<38} email", "username", "sub");
             loop {
                 let page = store::users::list(
                     &rt.db,
@@ -115,7 +135,7 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
                 .await?;
                 for u in &page {
                     let email = u.claims.get("email").and_then(Value::as_str).unwrap_or("");
-                    println!("{:<24} {:<38} {email}", u.username, u.id);
+                    say!("{:<24} {:<38} {email}", u.username, u.id);
                 }
                 match page.last() {
                     Some(last) if page.len() == 200 => after = Some(last.username.clone()),
@@ -128,7 +148,7 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
             store::users::delete_by_username(&rt.db, &username)
                 .await
                 .map_err(|e| not_found(e, "user", &username))?;
-            println!("deleted user {username}");
+            say!("deleted user {username}");
             Ok(())
         }
         UserCommand::SetPassword {
@@ -143,7 +163,7 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
                     accounts::AccountError::Store(s) => not_found(s, "user", &username),
                     other => other.into(),
                 })?;
-            println!("password changed for {username}");
+            say!("password changed for {username}");
             Ok(())
         }
     }

@@ -22,6 +22,173 @@ pub enum DbError {
     Connect { url: String, source: DbErr },
     #[error("cannot bring the database schema up to date: {0}")]
     Migrate(DbErr),
+    #[error(
+        "there is no oidcd database at {url}{path}. This command does not create one: run it \
+         where the server runs, or point OIDCD_DATABASE_URL (or database_url in --config) at \
+         the server's database. `oidcd serve` or `oidcd migrate` creates a new one."
+    )]
+    Missing { url: String, path: String },
+    #[error(
+        "the database at {url} holds no oidcd tables. This command does not create them: point \
+         OIDCD_DATABASE_URL (or database_url in --config) at the server's database, or run \
+         `oidcd migrate` first to make this one oidcd's."
+    )]
+    NotOidcd { url: String },
+    #[error(
+        "the database at {url} already holds tables that are not oidcd's (`{table}`, among \
+         others). oidcd needs a database of its own: create one (CREATE DATABASE oidcd) and \
+         point OIDCD_DATABASE_URL at it."
+    )]
+    Foreign { url: String, table: String },
+    #[error("cannot create the database file {path}: {source}")]
+    CreateFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Whether opening the database may create it (and its schema).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `serve` and `migrate`: a missing SQLite file is created (mode 0600) and an empty
+    /// database gets the schema; a database holding another application's tables is refused.
+    Create,
+    /// Every other command: the database must already be oidcd's.
+    Existing,
+}
+
+/// What a database holds before oidcd changes anything.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Contents {
+    Empty,
+    Oidcd,
+    /// Another application's tables (one of them named).
+    Foreign(String),
+}
+
+/// The first migration's name: a database that has applied it is oidcd's.
+const FIRST_MIGRATION: &str = "m20260101_000001_create_clients";
+
+/// Reads what the database holds: nothing, oidcd's schema, or someone else's tables.
+pub async fn contents(db: &DatabaseConnection) -> Result<Contents, DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             ORDER BY table_name"
+        }
+        _ => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+    };
+    let rows = db.query_all(Statement::from_string(backend, sql)).await?;
+    let mut names = Vec::with_capacity(rows.len());
+    for row in rows {
+        names.push(row.try_get::<String>("", "name")?);
+    }
+    if names.is_empty() {
+        return Ok(Contents::Empty);
+    }
+    if names.iter().any(|n| n == "seaql_migrations") {
+        let applied = db
+            .query_one(Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    DbBackend::Postgres => {
+                        "SELECT 1 AS one FROM seaql_migrations WHERE version = $1"
+                    }
+                    _ => "SELECT 1 AS one FROM seaql_migrations WHERE version = ?",
+                },
+                [FIRST_MIGRATION.into()],
+            ))
+            .await?;
+        if applied.is_some() {
+            return Ok(Contents::Oidcd);
+        }
+    }
+    let foreign = names
+        .into_iter()
+        .find(|n| n != "seaql_migrations")
+        .unwrap_or_else(|| "seaql_migrations".to_owned());
+    Ok(Contents::Foreign(foreign))
+}
+
+/// The file of a SQLite URL (`sqlite://FILE?...`, `sqlite:FILE`), or `None` for an
+/// in-memory database.
+pub fn sqlite_file(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
+    let rest = url.expose().strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+/// Opens the database for `access`: refuses to create one where it may not, makes a new
+/// SQLite file readable by its owner only (SQLite gives the WAL and shared-memory files the
+/// database file's mode), checks what it holds, and brings oidcd's schema up to date.
+pub async fn open(url: &DatabaseUrl, access: Access) -> Result<DatabaseConnection, DbError> {
+    if let Some(path) = sqlite_file(url) {
+        if !path.exists() {
+            match access {
+                Access::Existing => {
+                    let shown = std::path::absolute(&path)
+                        .map(|p| format!(" (the file {})", p.display()))
+                        .unwrap_or_default();
+                    return Err(DbError::Missing {
+                        url: url.redacted(),
+                        path: shown,
+                    });
+                }
+                Access::Create => create_private_file(&path)?,
+            }
+        }
+    }
+    let pool = connect(url).await?;
+    let held = contents(&pool).await.map_err(|source| DbError::Connect {
+        url: url.redacted(),
+        source,
+    })?;
+    match (held, access) {
+        (Contents::Foreign(table), _) => {
+            return Err(DbError::Foreign {
+                url: url.redacted(),
+                table,
+            })
+        }
+        (Contents::Empty, Access::Existing) => {
+            return Err(DbError::NotOidcd {
+                url: url.redacted(),
+            })
+        }
+        _ => {}
+    }
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Creates an empty file that only its owner may read and write.
+fn create_private_file(path: &std::path::Path) -> Result<(), DbError> {
+    let error = |source| DbError::CreateFile {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(error)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process made it first.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(error(e)),
+    }
 }
 
 pub(crate) fn cpus() -> usize {

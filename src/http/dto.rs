@@ -254,22 +254,32 @@ fn response(status: u16, description: &'static str, headers: Vec<MetaHeader>) ->
 
 /// A protocol error from a client-authenticated endpoint (RFC 6749 5.2).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct OAuthFailure(pub OAuthError);
+#[error("{error}")]
+pub struct OAuthFailure {
+    pub error: OAuthError,
+    /// The client tried HTTP Basic: an `invalid_client` answer carries the Basic challenge.
+    pub tried_basic: bool,
+}
+
+impl OAuthFailure {
+    pub fn new(error: OAuthError, tried_basic: bool) -> Self {
+        Self { error, tried_basic }
+    }
+}
 
 impl poem::error::ResponseError for OAuthFailure {
     fn status(&self) -> poem::http::StatusCode {
-        errors::token_error(&self.0).status()
+        errors::token_error(&self.error, self.tried_basic).status()
     }
 
     fn as_response(&self) -> Response {
-        errors::token_error(&self.0)
+        errors::token_error(&self.error, self.tried_basic)
     }
 }
 
 impl From<OAuthError> for OAuthFailure {
-    fn from(e: OAuthError) -> Self {
-        Self(e)
+    fn from(error: OAuthError) -> Self {
+        Self::new(error, false)
     }
 }
 
@@ -286,7 +296,8 @@ impl ApiResponse for OAuthFailure {
                 ),
                 response(
                     401,
-                    "invalid_client: client authentication failed.",
+                    "invalid_client: client authentication failed. The Basic challenge comes \
+                     only when the client tried HTTP Basic.",
                     vec![header("WWW-Authenticate", "Basic realm=\"oidcd\"")],
                 ),
                 response(500, "server_error (details are in the server log).", vec![]),
@@ -306,7 +317,7 @@ impl ApiResponse for OAuthFailure {
 
 impl IntoResponse for OAuthFailure {
     fn into_response(self) -> Response {
-        errors::token_error(&self.0)
+        errors::token_error(&self.error, self.tried_basic)
     }
 }
 

@@ -22,15 +22,17 @@ fn body(error: &OAuthError) -> String {
     json!({ "error": error.code.as_str(), "error_description": error.description }).to_string()
 }
 
-/// A token-endpoint error (RFC 6749 5.2). `invalid_client` is a 401 that names the Basic
-/// scheme, as it must when the client used the Authorization header.
-pub fn token_error(error: &OAuthError) -> Response {
+/// A token-endpoint error (RFC 6749 5.2). `invalid_client` is a 401; it names the Basic
+/// scheme in `WWW-Authenticate` only when the client tried Basic (`tried_basic`), as RFC 6749
+/// 5.2 asks. A client that sent its credentials in the body gets no challenge, so its library
+/// reports the error and its description instead of an authentication challenge.
+pub fn token_error(error: &OAuthError, tried_basic: bool) -> Response {
     let mut builder = Response::builder()
         .status(status_of(error.code))
         .content_type("application/json")
         .header(header::CACHE_CONTROL, "no-store")
         .header(header::PRAGMA, "no-cache");
-    if error.code == ErrorCode::InvalidClient {
+    if error.code == ErrorCode::InvalidClient && tried_basic {
         builder = builder.header(
             header::WWW_AUTHENTICATE,
             "Basic realm=\"oidcd\", charset=\"UTF-8\"",
@@ -94,13 +96,15 @@ mod tests {
             (ErrorCode::TemporarilyUnavailable, 503),
         ];
         for (code, status) in cases {
-            let r = token_error(&OAuthError::new(code, "x"));
-            assert_eq!(r.status().as_u16(), status, "{code:?}");
-            assert_eq!(
-                r.headers().contains_key(header::WWW_AUTHENTICATE),
-                code == ErrorCode::InvalidClient
-            );
-            assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+            for tried_basic in [false, true] {
+                let r = token_error(&OAuthError::new(code, "x"), tried_basic);
+                assert_eq!(r.status().as_u16(), status, "{code:?}");
+                assert_eq!(
+                    r.headers().contains_key(header::WWW_AUTHENTICATE),
+                    code == ErrorCode::InvalidClient && tried_basic
+                );
+                assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+            }
         }
         let r = bearer_error(Some(&OAuthError::invalid_token("expired")));
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

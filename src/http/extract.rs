@@ -10,12 +10,17 @@ use crate::oauth::client_auth::Credentials;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 
-/// The client's IP address, as the connection shows it.
+/// The client's IP address: the connection's peer, or behind a trusted proxy the address
+/// the proxy forwarded (`http::forwarded`).
 pub fn client_ip(req: &Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
+    match req.extensions().get::<super::forwarded::ClientAddress>() {
+        Some(address) => address.0.to_string(),
+        None => req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_canonical().to_string())
+            .unwrap_or_default(),
+    }
 }
 
 /// Largest form body accepted.

@@ -2,10 +2,12 @@
 
 pub mod assets;
 pub mod conn;
+pub mod cors;
 pub mod discovery_api;
 pub mod dto;
 pub mod errors;
 pub mod extract;
+pub mod forwarded;
 pub mod health;
 pub mod limits;
 pub mod observe;

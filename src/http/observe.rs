@@ -10,12 +10,16 @@ use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse as _, Middleware, Request, Response};
 use tracing::Instrument as _;
 
+use super::forwarded::{self, ClientAddress};
+use crate::config::{ForwardedHeader, TrustedProxies};
 use crate::metrics::{self, Metrics};
 
 pub const REQUEST_ID: &str = "x-request-id";
 
 pub struct Observe {
     pub metrics: Arc<Metrics>,
+    pub trusted_proxies: TrustedProxies,
+    pub forwarded_header: ForwardedHeader,
 }
 
 impl<E: Endpoint> Middleware<E> for Observe {
@@ -25,6 +29,8 @@ impl<E: Endpoint> Middleware<E> for Observe {
         ObserveEndpoint {
             inner,
             metrics: self.metrics.clone(),
+            trusted_proxies: Arc::new(self.trusted_proxies.clone()),
+            forwarded_header: self.forwarded_header,
         }
     }
 }
@@ -32,6 +38,8 @@ impl<E: Endpoint> Middleware<E> for Observe {
 pub struct ObserveEndpoint<E> {
     inner: E,
     metrics: Arc<Metrics>,
+    trusted_proxies: Arc<TrustedProxies>,
+    forwarded_header: ForwardedHeader,
 }
 
 /// A request id from a proxy in front is kept when it is short and plain; otherwise a
@@ -64,15 +72,29 @@ fn fresh_request_id() -> String {
 impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
         let started = Instant::now();
         let id = request_id(&req);
+        let client = req.remote_addr().as_socket_addr().map(|peer| {
+            forwarded::client_address(
+                peer.ip(),
+                req.headers(),
+                &self.trusted_proxies,
+                self.forwarded_header,
+            )
+        });
+        if let Some(client) = client {
+            req.extensions_mut().insert(ClientAddress(client));
+        }
         let endpoint = metrics::endpoint_of(req.uri().path());
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         // At error level so that it is enabled whatever the filter: every line logged while
         // the request is handled carries its id.
-        let span = tracing::error_span!("request", id = %id);
+        let span = match client {
+            Some(client) => tracing::error_span!("request", id = %id, client = %client),
+            None => tracing::error_span!("request", id = %id),
+        };
         let result = self.inner.call(req).instrument(span.clone()).await;
         let mut response = match result {
             Ok(r) => r.into_response(),

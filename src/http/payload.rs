@@ -36,9 +36,10 @@ fn is_form(content_type: &str) -> bool {
 }
 
 fn refuse(description: &'static str) -> poem::Error {
-    poem::Error::from_response(errors::token_error(&OAuthError::invalid_request(
-        description,
-    )))
+    poem::Error::from_response(errors::token_error(
+        &OAuthError::invalid_request(description),
+        false,
+    ))
 }
 
 impl<T: Type> Payload for OAuthForm<T> {

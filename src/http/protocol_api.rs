@@ -8,6 +8,7 @@ use poem_openapi::auth::{Basic, Bearer};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, SecurityScheme};
 
+use super::cors::CorsClient;
 use super::dto::{
     BearerFailure, DeviceAuthorizationBody, DeviceAuthorizationRequest, IntrospectionBody,
     OAuthFailure, TokenBody, TokenRequest, TokenRequestForm,
@@ -116,6 +117,9 @@ fn credentials(
     params: &Params,
 ) -> Result<Credentials, OAuthError> {
     let mut credentials = extract::credentials(req.headers(), params)?;
+    if let Some(claimed) = credentials.claimed_id() {
+        CorsClient::name(req, claimed);
+    }
     let c = &state.config.client_auth;
     let window = c.window.as_i64();
     let claimed: String = credentials
@@ -144,11 +148,15 @@ fn credentials(
 
 /// Runs a client-authenticated operation: every `invalid_client` answer counts against the
 /// claimed client id and the client IP (in the database, across instances).
+/// A refused client authentication is logged at `info` with the claimed client id, the
+/// method tried and the reason (never the secret), so an integrator's "invalid_client" can
+/// be explained from the log.
 async fn guarded<T>(
     state: &AppState,
     credentials: &Credentials,
     operation: impl std::future::Future<Output = Result<T, OAuthError>>,
-) -> Result<T, OAuthError> {
+) -> Result<T, OAuthFailure> {
+    let tried_basic = credentials.basic.is_some();
     let result = operation.await;
     match &result {
         Err(e) if client_auth::is_throttled(e) => {
@@ -157,13 +165,30 @@ async fn guarded<T>(
             tracing::warn!(client_id = %claimed, "client authentication throttled");
         }
         Err(e) if e.code == ErrorCode::InvalidClient => {
+            tracing::info!(
+                client_id = %credentials.claimed_id().unwrap_or_default(),
+                method = credentials.method_tried(),
+                reason = %e.description,
+                "client authentication refused"
+            );
             if let Some(limits) = &credentials.limits {
-                throttle::record_failure(&state.db, &limits.rules, limits.now).await?;
+                throttle::record_failure(&state.db, &limits.rules, limits.now)
+                    .await
+                    .map_err(|e| OAuthFailure::new(e.into(), tried_basic))?;
             }
         }
         _ => {}
     }
-    result
+    result.map_err(|e| OAuthFailure::new(e, tried_basic))
+}
+
+/// Whether the request's Authorization header uses the Basic scheme (even a malformed one).
+fn tried_basic(req: &Request) -> bool {
+    req.headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(' ').next())
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic"))
 }
 
 pub struct ProtocolApi;
@@ -186,7 +211,8 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<TokenRequest>,
     ) -> Result<TokenOk, OAuthFailure> {
-        let credentials = credentials(state, req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)
+            .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let ctx = TokenContext {
             db: &state.db,
             secrets: &state.secrets,
@@ -228,7 +254,8 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<DeviceAuthorizationRequest>,
     ) -> Result<DeviceOk, OAuthFailure> {
-        let credentials = credentials(state, req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)
+            .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let operation = device::authorize_device(
             &state.db,
             &state.secrets,
@@ -262,7 +289,8 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<TokenRequestForm>,
     ) -> Result<IntrospectOk, OAuthFailure> {
-        let credentials = credentials(state, req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)
+            .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let keys = state.keys.current();
         let operation = introspect::introspect(
             &state.db,
@@ -291,7 +319,8 @@ impl ProtocolApi {
         _auth: ClientAuth,
         form: OAuthForm<TokenRequestForm>,
     ) -> Result<RevokeOk, OAuthFailure> {
-        let credentials = credentials(state, req, &form.params)?;
+        let credentials = credentials(state, req, &form.params)
+            .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let keys = state.keys.current();
         let operation = revoke::revoke(
             &state.db,
@@ -366,6 +395,9 @@ async fn userinfo_response(
         Ok(None) => return Err(BearerFailure(None)),
         Err(e) => return Err(BearerFailure(Some(e))),
     };
+    if let Some(client_id) = unverified_client_id(&token) {
+        CorsClient::name(req, &client_id);
+    }
     let keys = state.keys.current();
     let claims = userinfo::userinfo(&state.db, &keys, &state.issuer, &token, state.clock.now())
         .await
@@ -374,4 +406,25 @@ async fn userinfo_response(
         Json(serde_json::Value::Object(claims)),
         NO_STORE.into(),
     ))
+}
+
+/// The `client_id` an access token claims, read without checking its signature: it only
+/// decides which origins may read the answer, and the answer is a success only for a token
+/// whose signature holds (so whose `client_id` is what it says).
+fn unverified_client_id(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    if payload.len() > 8192 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        client_id: String,
+    }
+    serde_json::from_slice::<Claims>(&bytes)
+        .ok()
+        .map(|c| c.client_id)
 }

@@ -1,11 +1,13 @@
 //! Assembles every route, and lists the protocol endpoints it mounts so discovery can be
 //! derived from them.
 
-use poem::{get, EndpointExt as _, IntoEndpoint, IntoResponse as _, Route};
+use poem::http::Method;
+use poem::{get, Endpoint as _, EndpointExt as _, IntoEndpoint, IntoResponse, Route};
 use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
 
+use super::cors::Cors;
 use super::limits::Limits;
 use super::observe::Observe;
 use super::{assets, errors, health, openapi};
@@ -28,7 +30,13 @@ pub const MOUNTED: &[Endpoint] = &[
 
 pub fn build(state: AppState) -> impl IntoEndpoint {
     let api = openapi::service(Some(&state.issuer));
-    let docs = api.swagger_ui();
+    // Swagger UI, with the viewport a phone needs (the bundled page has none).
+    let docs_html = api.swagger_ui_html().replacen(
+        "<head>",
+        "<head>\n    <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        1,
+    );
+    let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
     let spec = api.spec_endpoint();
     Route::new()
         // Pages for people.
@@ -49,11 +57,18 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         .at("/metrics", get(health::metrics))
         .at("/static/:name", get(assets::asset))
         .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .at("/docs", docs)
         // Discovery, the protocol's JSON endpoints and the admin API.
         .nest(
             "/",
             api.into_endpoint()
+                // The landing page: the nest at `/` would otherwise answer `/` itself.
+                .around(|api, req| async move {
+                    if req.uri().path() == web::home::PATH && req.method() == Method::GET {
+                        return Ok(web::home::page(&req));
+                    }
+                    api.call(req).await.map(IntoResponse::into_response)
+                })
                 .catch_error(|_: AuthorizationError| async { errors::bearer_error(None) })
                 .catch_error(|e: ParseRequestPayloadError| async move {
                     AdminFailure::unparsable(None, &e.reason).into_response()
@@ -68,11 +83,15 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
                     AdminFailure::unparsable(None, &e.to_string()).into_response()
                 }),
         )
+
+        .with(Cors)
         .with(Limits {
             request_timeout: state.config.http.request_timeout.as_duration(),
         })
         .with(Observe {
             metrics: state.metrics.clone(),
+            trusted_proxies: state.config.http.trusted_proxies.clone(),
+            forwarded_header: state.config.http.forwarded_header,
         })
         .data(state)
 }

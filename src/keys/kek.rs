@@ -26,9 +26,10 @@ pub enum KekError {
         source: std::io::Error,
     },
     #[error(
-        "no key-encryption key: OIDCD_KEK is unset and {0} does not exist, but the database \
-         already holds signing keys encrypted under one. Set OIDCD_KEK or restore that file \
-         (a new key would not decrypt them)."
+        "no key-encryption key: OIDCD_KEK is unset and {0} does not exist. Set OIDCD_KEK or \
+         run this where the server keeps its keys directory (keys_dir); a new key would not \
+         decrypt the signing keys the database holds, so only `oidcd serve` on a new database \
+         makes one."
     )]
     Missing(PathBuf),
     #[error("key wrapping failed: {0}")]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::pkce;
-use super::redirect::{AuthResponse, ResponseMode};
+use super::redirect::{self, AuthResponse, ResponseMode};
 use super::scope;
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
@@ -104,7 +104,11 @@ pub async fn validate(
             "The redirect_uri parameter is missing.",
         ))
     })?;
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|r| redirect::matches(r, redirect_uri))
+    {
         return Err(Rejection::Page(OAuthError::invalid_request(
             "The redirect_uri is not registered for this application.",
         )));

@@ -23,6 +23,15 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// The authentication method the request used, for logs.
+    pub fn method_tried(&self) -> &'static str {
+        match (&self.basic, &self.client_secret) {
+            (Some(_), _) => AuthMethod::ClientSecretBasic.as_str(),
+            (None, Some(_)) => AuthMethod::ClientSecretPost.as_str(),
+            (None, None) => AuthMethod::None.as_str(),
+        }
+    }
+
     /// The client id the request claims, however it was sent.
     pub fn claimed_id(&self) -> Option<&str> {
         self.basic
@@ -53,6 +62,17 @@ const THROTTLED: &str = "Too many failed authentications for this client; retry 
 /// Whether `error` is the refusal of a request held back by its failure limits.
 pub fn is_throttled(error: &OAuthError) -> bool {
     error.code == ErrorCode::InvalidClient && error.description == THROTTLED
+}
+
+/// What a client registered for `method` must send.
+fn how_to_authenticate(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::ClientSecretBasic => {
+            "send its client_id and client_secret with HTTP Basic (the Authorization header)"
+        }
+        AuthMethod::ClientSecretPost => "send client_id and client_secret in the form body",
+        AuthMethod::None => "send client_id in the form body and no secret",
+    }
 }
 
 /// Authenticates the client, returning it with the method it used.
@@ -127,8 +147,10 @@ pub async fn authenticate(
 
     if client.token_endpoint_auth_method != method {
         return Err(OAuthError::invalid_client(format!(
-            "This client is registered for {}.",
-            client.token_endpoint_auth_method.as_str()
+            "This client is registered for {}: {}, not with {}.",
+            client.token_endpoint_auth_method.as_str(),
+            how_to_authenticate(client.token_endpoint_auth_method),
+            method.as_str(),
         )));
     }
     match (secret, &client.secret_hash) {

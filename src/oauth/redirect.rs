@@ -1,7 +1,56 @@
 //! Redirect URIs: what may be registered (RFC 6749 section 3.1.2, RFC 8252, RFC 9700
-//! section 4.1). At the authorization endpoint they are compared by exact string match.
+//! section 4.1). At the authorization endpoint they are compared by exact string match, but
+//! for the port of loopback IP literals (RFC 8252 7.3).
 
 use url::Url;
+
+/// `localhost` or a loopback IP literal.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether a `redirect_uri` sent to the authorization endpoint matches a registered one:
+/// character for character (RFC 9700 4.1.3), except that for a registered `http` URI on a
+/// loopback IP literal (`127.0.0.1`, `[::1]`) the port may differ, since a native app's
+/// loopback listener gets whatever port is free (RFC 8252 7.3). `localhost` is not such a
+/// literal (RFC 8252 8.3) and matches exactly.
+pub fn matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    match (
+        loopback_literal_without_port(registered),
+        loopback_literal_without_port(requested),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// For an `http` URI on a loopback IP literal: its text without the port, so that scheme,
+/// host, path and query must still match as written. `None` for any other URI.
+fn loopback_literal_without_port(uri: &str) -> Option<String> {
+    let url = Url::parse(uri).ok()?;
+    let literal = url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            _ => false,
+        };
+    let rest = uri.strip_prefix("http://").filter(|_| literal)?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    Some(format!("http://{host}{tail}"))
+}
 
 /// Checks a redirect URI offered for registration: absolute, no fragment, no user info;
 /// https, http on a loopback host, or a private-use scheme for native apps (RFC 8252 7.1).
@@ -17,13 +66,7 @@ pub fn validate_for_registration(uri: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Domain(d)) => d == "localhost",
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            };
-            if loopback {
+            if is_loopback(&url) {
                 Ok(())
             } else {
                 Err(format!(
@@ -69,6 +112,41 @@ mod tests {
             "custom:/cb",
         ] {
             assert!(validate_for_registration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_ip_literals_match_on_any_port_and_nothing_else_does() {
+        for (registered, requested) in [
+            ("http://127.0.0.1:9999/cb", "http://127.0.0.1:54321/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:54321/cb"),
+            ("http://[::1]/cb?x=1", "http://[::1]:8080/cb?x=1"),
+            ("https://app.example.com/cb", "https://app.example.com/cb"),
+            (
+                "com.example.app:/oauth2redirect",
+                "com.example.app:/oauth2redirect",
+            ),
+        ] {
+            assert!(matches(registered, requested), "{registered} {requested}");
+        }
+        for (registered, requested) in [
+            // Only the port may differ.
+            ("http://127.0.0.1:9999/cb", "http://127.0.0.1:9999/cb/"),
+            ("http://127.0.0.1:9999/cb", "http://127.0.0.1:9999/CB"),
+            ("http://127.0.0.1:9999/cb", "http://127.0.0.2:9999/cb"),
+            ("http://127.0.0.1/cb", "http://[::1]/cb"),
+            ("http://127.0.0.1/cb", "http://127.0.0.1:1/cb?x"),
+            // localhost is a name, not a literal (RFC 8252 8.3); https is not a loopback
+            // listener.
+            ("http://localhost:9999/cb", "http://localhost:1234/cb"),
+            ("https://127.0.0.1:9999/cb", "https://127.0.0.1:1234/cb"),
+            (
+                "https://app.example.com/cb",
+                "https://app.example.com:444/cb",
+            ),
+            ("http://127.0.0.1/cb", "http://127.0.0.1@evil.example/cb"),
+        ] {
+            assert!(!matches(registered, requested), "{registered} {requested}");
         }
     }
 }

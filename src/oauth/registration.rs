@@ -53,6 +53,8 @@ pub struct ClientRegistration {
     pub token_endpoint_auth_method: Option<String>,
     /// Adds client_credentials and the `admin` scope.
     pub admin: bool,
+    /// Browser origins allowed beside those of the redirect URIs (CORS).
+    pub allowed_origins: Vec<String>,
 }
 
 /// A validation failure, naming the field.
@@ -124,6 +126,61 @@ fn valid_uris(redirect_uris: &[String], post_logout: &[String]) -> Result<(), Fi
     Ok(())
 }
 
+/// zxcvbn's estimate, in digits of guesses per character, that an operator-supplied secret
+/// must reach: a random string reaches 1 (zxcvbn counts ten guesses a character for what
+/// it cannot explain), while repeats, sequences, keyboard rows and dictionary words score far
+/// less (a passphrase of common words about 0.7-0.8).
+const MIN_GUESS_DIGITS_PER_CHAR: f64 = 0.9;
+
+/// Whether a secret an operator chose is hard to guess. Length alone is not strength:
+/// `"a"` x 32 is 32 characters. zxcvbn caps its estimate near 10^19 guesses, which any long
+/// string reaches, so the secret is judged in pieces of 12 characters, each well under the cap.
+fn strong_secret(secret: &str) -> bool {
+    let chars: Vec<char> = secret.chars().take(256).collect();
+    if chars.is_empty() {
+        return false;
+    }
+    let digits: f64 = chars
+        .chunks(12)
+        .map(|piece| zxcvbn::zxcvbn(&piece.iter().collect::<String>(), &[]).guesses_log10())
+        .sum();
+    #[allow(clippy::cast_precision_loss)] // at most 256
+    let per_char = digits / chars.len() as f64;
+    per_char >= MIN_GUESS_DIGITS_PER_CHAR
+}
+
+/// Origins as a browser sends them: `scheme://host[:port]`, nothing more, in the form the
+/// `Origin` header uses (lower-case host, no default port).
+fn valid_origins(origins: &[String]) -> Result<Vec<String>, FieldError> {
+    let mut out = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let url = url::Url::parse(origin).map_err(|e| {
+            field_error(
+                "allowed_origins",
+                format!("`{origin}` is not an origin: {e}"),
+            )
+        })?;
+        let serialized = url.origin().ascii_serialization();
+        if !matches!(url.scheme(), "https" | "http") || serialized != origin.as_str() {
+            return Err(field_error(
+                "allowed_origins",
+                format!(
+                    "`{origin}` is not an origin: give scheme, host and port only, as a browser \
+                     sends it (for example `https://app.example.com` or `http://localhost:5173`)"
+                ),
+            ));
+        }
+        if url.scheme() == "http" && !redirect::is_loopback(&url) {
+            return Err(field_error(
+                "allowed_origins",
+                format!("`{origin}` uses plain http on a host that is not loopback"),
+            ));
+        }
+        out.push(serialized);
+    }
+    Ok(dedup(out))
+}
+
 /// Scope tokens only, and `admin` only for admin clients.
 fn valid_scopes(scopes: &[String], admin: bool) -> Result<(), FieldError> {
     for s in scopes {
@@ -150,6 +207,7 @@ pub struct ClientUpdate {
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// Applies an update with the same rules as registration.
@@ -178,6 +236,9 @@ pub fn apply_update(
     }
     client.redirect_uris = redirect_uris;
     client.post_logout_redirect_uris = post_logout;
+    if let Some(origins) = update.allowed_origins {
+        client.allowed_origins = valid_origins(&origins)?;
+    }
     if let Some(scopes) = update.scopes {
         let is_admin = client.scopes.iter().any(|s| s == scope::ADMIN);
         let mut scopes = dedup(scopes);
@@ -241,6 +302,14 @@ pub fn prepare(
                 return Err(field_error(
                     "client_secret",
                     format!("must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} printable characters"),
+                )
+                .into());
+            }
+            if !strong_secret(&s) {
+                return Err(field_error(
+                    "client_secret",
+                    "is too easy to guess (repeated characters, sequences, keyboard patterns or \
+                     dictionary words); leave it out to have one generated",
                 )
                 .into());
             }
@@ -335,6 +404,7 @@ pub fn prepare(
         response_types,
         scopes,
         token_endpoint_auth_method: auth_method,
+        allowed_origins: valid_origins(&reg.allowed_origins)?,
         created_at: now,
         updated_at: now,
     };
@@ -401,6 +471,32 @@ mod tests {
         .unwrap();
         assert_eq!(r.client.grant_types, vec![GrantType::ClientCredentials]);
         assert_eq!(r.client.scopes, vec!["admin".to_owned()]);
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_whatever_their_length() {
+        for weak in [
+            "a".repeat(32),
+            "abcdefghijklmnopqrstuvwxyz0123456789".to_owned(),
+            "passwordpasswordpasswordpassword".to_owned(),
+            "correcthorsebatterystaple-correcthorse".to_owned(),
+            "qwertyuiopasdfghjklzxcvbnm1234567890".to_owned(),
+            "ab".repeat(20),
+            "tomato-bicycle-mountain-kettle-river".to_owned(),
+            "thisismysecretforthephotoappclient".to_owned(),
+            "MySuperSecretClientSecret2026!!!".to_owned(),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+        ] {
+            assert!(!strong_secret(&weak), "{weak}");
+        }
+        for strong in [
+            "Xq3vL9pZ2mK7wR4tY8nB1cF6hJ0dG5sA",
+            "k2J9-vQx7_Lm4Rz8Wn3Tb6Yp1Hc5Fd0Ga",
+            "f3a9c2e17b8d4605a1c9e2f7b3d8a0c4",
+            "7c1d0a2b9e8f4a3c5b6d7e8f9a0b1c2d3e4f5a6b",
+        ] {
+            assert!(strong_secret(strong), "{strong}");
+        }
     }
 
     #[test]

@@ -120,6 +120,8 @@ pub struct Client {
     pub response_types: Vec<String>,
     pub scopes: Vec<String>,
     pub token_endpoint_auth_method: AuthMethod,
+    /// Browser origins allowed beside those of the redirect URIs (CORS).
+    pub allowed_origins: Vec<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -131,6 +133,19 @@ impl Client {
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether a browser page at `origin` (`scheme://host[:port]`, as the `Origin` header
+    /// sends it) may read this client's answers: an origin of one of its redirect URIs, or
+    /// one listed in `allowed_origins`.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o == origin)
+            || self
+                .redirect_uris
+                .iter()
+                .filter_map(|uri| url::Url::parse(uri).ok())
+                .map(|url| url.origin())
+                .any(|o| o.is_tuple() && o.ascii_serialization() == origin)
     }
 }
 
@@ -149,6 +164,7 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         grant_types,
         response_types: parse_list("response_types", &row.response_types)?,
         scopes: parse_list("scopes", &row.scopes)?,
+        allowed_origins: parse_list("allowed_origins", &row.allowed_origins)?,
         token_endpoint_auth_method: row
             .token_endpoint_auth_method
             .parse()
@@ -177,6 +193,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         response_types: Set(to_json_list(&c.response_types)),
         scopes: Set(to_json_list(&c.scopes)),
         token_endpoint_auth_method: Set(c.token_endpoint_auth_method.as_str().to_owned()),
+        allowed_origins: Set(to_json_list(&c.allowed_origins)),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     };
@@ -270,6 +287,10 @@ pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
             Expr::value(to_json_list(&c.post_logout_redirect_uris)),
         )
         .col_expr(client::Column::Scopes, Expr::value(to_json_list(&c.scopes)))
+        .col_expr(
+            client::Column::AllowedOrigins,
+            Expr::value(to_json_list(&c.allowed_origins)),
+        )
         .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
         .filter(client::Column::ClientId.eq(c.client_id.as_str()))
         .exec(db)

@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod device;
+pub mod home;
 pub mod logout;
 pub mod pages;
 pub mod session;

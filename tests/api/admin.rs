@@ -607,12 +607,16 @@ async fn keys_can_be_listed_rotated_and_withdrawn(backend: Backend) {
         .unwrap()
         .to_owned();
 
-    // The next key is brand new: refused unless forced.
-    assert_error(
-        &admin.post("/admin/keys/rotate", json!({})).await,
-        409,
-        "conflict",
-        None,
+    // The next key is brand new: refused unless forced, and the refusal says how to force it.
+    let refused = admin.post("/admin/keys/rotate", json!({})).await;
+    assert_error(&refused, 409, "conflict", None);
+    assert!(
+        refused.1["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("?force=true"),
+        "{}",
+        refused.1
     );
     let (status, rotation) = admin.post("/admin/keys/rotate?force=true", json!({})).await;
     assert_eq!(status, 200, "{rotation}");

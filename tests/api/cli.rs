@@ -204,6 +204,12 @@ async fn a_user_made_by_the_cli_can_log_in_with_production_argon2_parameters(bac
     assert_eq!(json["claims"]["email"], "alice@example.com");
     assert_eq!(json["claims"]["email_verified"], true);
     assert!(json.get("password_hash").is_none());
+    // Dates as every other command prints them.
+    let created_at = json["created_at"].as_str().unwrap();
+    assert!(
+        created_at.len() == 20 && created_at.ends_with('Z') && created_at.contains('T'),
+        "{created_at}"
+    );
     let sub = json["id"].as_str().unwrap().to_owned();
 
     let user = store::users::find_by_username(&app.state.db, "alice")

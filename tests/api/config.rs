@@ -128,6 +128,13 @@ fn bad_settings_stop_start_up_with_a_message_that_names_them() {
             "OIDCD_KEK",
         ),
         (
+            // Read as a target name, it would have silenced every log line.
+            "bad log filter",
+            &["serve"],
+            &[("OIDCD_LOG", "verbose")],
+            "log (OIDCD_LOG)",
+        ),
+        (
             "unreachable database",
             &["serve"],
             &[("OIDCD_DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")],

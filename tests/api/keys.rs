@@ -98,7 +98,7 @@ async fn a_rotation_is_picked_up_by_the_running_server_and_old_tokens_still_veri
     let refused = app.env.oidcd(&["keys", "rotate"], &[]);
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("published for"),
+        stderr(&refused).contains("published for") && stderr(&refused).contains("--force"),
         "{}",
         stderr(&refused)
     );

@@ -10,12 +10,16 @@
 
 mod helpers;
 
+mod accessibility;
 mod admin;
 mod authorize;
 mod browser;
 mod cli;
+mod cli_safety;
+mod client_auth;
 mod client_credentials;
 mod config;
+mod cors;
 mod device;
 mod discovery;
 mod faults;
@@ -28,12 +32,15 @@ mod limits;
 mod logout;
 mod logs;
 mod metrics;
+mod native_app;
 mod openapi;
 mod pages;
 mod parsers;
+mod proxy;
 mod refresh;
 mod rotation;
 mod rp_library;
+mod rp_scripts;
 mod sweeper;
 mod token_code;
 mod userinfo;

@@ -80,5 +80,10 @@ async fn the_server_serves_its_document_and_the_docs_page(backend: Backend) {
     );
     let docs = http_client().get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"));
+    let page = docs.text().await.unwrap();
+    assert!(page.contains("swagger"));
+    // Usable on a phone.
+    assert!(
+        page.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    );
 }

@@ -4,7 +4,42 @@
 use oidcd::oauth::registration::ClientRegistration;
 use oidcd::{Application, Clock};
 
-use crate::helpers::{http_client, Backend, TestEnv, REDIRECT_URI};
+use crate::helpers::{http_client, Backend, TestApp, TestEnv, REDIRECT_URI};
+
+#[tokio::test]
+async fn the_issuer_url_leads_to_the_discovery_document_and_the_docs() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let response = http_client().get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(headers.contains_key("content-security-policy"));
+    assert_eq!(headers["cache-control"], "no-store");
+    let page = response.text().await.unwrap();
+    let discovery = app.url("/.well-known/openid-configuration");
+    assert!(page.contains(&format!("href=\"{discovery}\"")), "{page}");
+    assert!(page.contains("href=\"/docs\""), "{page}");
+    // Every link on it answers.
+    for path in [
+        "/docs",
+        "/openapi.json",
+        "/jwks.json",
+        "/.well-known/openid-configuration",
+    ] {
+        let r = http_client().get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    // Only `/` itself: anything else unknown is still not found.
+    let missing = http_client()
+        .get(app.url("/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
 
 #[tokio::test]
 async fn operators_restyle_the_pages_without_rebuilding() {

@@ -251,6 +251,28 @@ impl Driver {
         .await
     }
 
+    /// Sends a Chrome DevTools Protocol command to the page through chromedriver's own
+    /// endpoint; returns its result.
+    pub async fn cdp(&self, command: &str, params: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": command, "params": params })),
+        )
+        .await
+    }
+
+    /// Emulates `prefers-color-scheme: <scheme>` (`light` or `dark`; `""` goes back to the
+    /// browser's own) on the page showing and those after it. Styles follow at once, without
+    /// a reload.
+    pub async fn set_color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+        )
+        .await;
+    }
+
     /// Saves a PNG of the viewport as `<name>-<step>.png`; returns its path.
     pub async fn screenshot(&self, step: &str) -> PathBuf {
         use base64::Engine as _;

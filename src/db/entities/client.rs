@@ -19,6 +19,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub scopes: String,
     pub token_endpoint_auth_method: String,
+    #[sea_orm(column_type = "Text")]
+    pub allowed_origins: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

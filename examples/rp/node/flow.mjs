@@ -1,0 +1,122 @@
+// Sign a person in to your app through oidcd with openid-client v6 (an OpenID-certified
+// relying-party library): discovery, authorization code flow with PKCE, ID token validation,
+// userinfo and a token refresh.
+//
+//   OIDCD_ISSUER=http://127.0.0.1:8080 CLIENT_ID=app CLIENT_SECRET=... \
+//     REDIRECT_URI=http://127.0.0.1:9999/cb node flow.mjs
+//
+// A web app would redirect the browser to the authorization URL and handle the callback in a
+// route; to stay a single file, this script prints the URL (`AUTHORIZE <url>`), then reads the
+// URL the browser was sent back to (the callback, with `?code=...&state=...&iss=...`) as one
+// line on stdin. It ends with one line `RESULT {json}`. On any failure it prints the library's
+// error on stderr and exits non-zero.
+
+import * as readline from 'node:readline';
+import * as client from 'openid-client';
+
+function setting(name, { optional = false } = {}) {
+  const value = process.env[name];
+  if (!value && !optional) throw new Error(`${name} is not set`);
+  return value || undefined;
+}
+
+async function readLine() {
+  const lines = readline.createInterface({ input: process.stdin });
+  try {
+    for await (const line of lines) return line.trim();
+  } finally {
+    // Done with stdin: without this Node waits for the writer to close it before exiting.
+    process.stdin.destroy();
+  }
+  throw new Error('expected the callback URL on stdin');
+}
+
+async function main() {
+  const issuer = new URL(setting('OIDCD_ISSUER'));
+  const clientId = setting('CLIENT_ID');
+  const clientSecret = setting('CLIENT_SECRET', { optional: true });
+  const redirectUri = setting('REDIRECT_URI');
+
+  // oidcd authenticates a client the way it was registered: client_secret_basic by default
+  // (`oidcd client create`), `none` for a public client (`--public`). openid-client v6 would
+  // otherwise send the secret with client_secret_post, which oidcd refuses for a basic client.
+  const clientAuth = clientSecret ? client.ClientSecretBasic(clientSecret) : client.None();
+
+  // Discovery: fetches <issuer>/.well-known/openid-configuration and checks that the document's
+  // `issuer` is exactly this one. openid-client only talks https; allowInsecureRequests is here
+  // solely because a development oidcd listens on plain http on loopback. Never in production.
+  const insecure = issuer.protocol === 'http:';
+  const config = await client.discovery(
+    issuer,
+    clientId,
+    { client_secret: clientSecret },
+    clientAuth,
+    insecure ? { execute: [client.allowInsecureRequests] } : undefined,
+  );
+
+  // What the app keeps in the user's session between the redirect and the callback.
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+
+  const authorizationUrl = client.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid profile email offline_access',
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  });
+  console.log(`AUTHORIZE ${authorizationUrl.href}`);
+
+  // The browser comes back to REDIRECT_URI.
+  const callback = new URL(await readLine());
+
+  // Checks state and `iss` (RFC 9207) in the callback, redeems the code with the PKCE verifier,
+  // and validates the ID token: signature against the JWKS, iss, aud, exp, iat, nonce.
+  const tokens = await client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  const claims = tokens.claims();
+
+  // Userinfo, checked to be about the same person as the ID token.
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+
+  // A refresh (there is a refresh token because `offline_access` was granted). oidcd rotates
+  // refresh tokens: keep the new one, the old one is spent. The new ID token that comes with
+  // it is validated like the first (signature, iss, aud, exp).
+  let refreshed = null;
+  if (tokens.refresh_token) {
+    refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  }
+
+  const result = {
+    library: 'openid-client',
+    sub: claims.sub,
+    userinfo_sub: userinfo.sub,
+    email: userinfo.email ?? null,
+    scope: tokens.scope ?? null,
+    refresh_token_received: Boolean(tokens.refresh_token),
+    refreshed: Boolean(refreshed?.access_token),
+    refresh_gave_new_access_token: Boolean(
+      refreshed?.access_token && refreshed.access_token !== tokens.access_token,
+    ),
+    refresh_rotated_refresh_token: Boolean(
+      refreshed?.refresh_token && refreshed.refresh_token !== tokens.refresh_token,
+    ),
+  };
+  console.log(`RESULT ${JSON.stringify(result)}`);
+}
+
+main().catch((error) => {
+  // The library's own message. openid-client puts the specific reason in `cause`: the check
+  // that failed, or oidcd's error response (`error`, `error_description`).
+  console.error(`flow failed: ${error.name}: ${error.message}`);
+  const { cause } = error;
+  if (cause instanceof Error) console.error(`  because: ${cause.name}: ${cause.message}`);
+  else if (cause !== undefined) console.error(`  because: ${JSON.stringify(cause)}`);
+  process.exit(1);
+});

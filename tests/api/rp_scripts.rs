@@ -1,0 +1,320 @@
+//! Relying-party libraries in other languages drive the code flow through the integration
+//! examples in `examples/rp`: openid-client v6 (Node, `node/flow.mjs`) and Authlib (Python,
+//! `python/flow.py`). Each script does discovery, builds the authorization URL (PKCE S256,
+//! state, nonce), prints it, reads the callback URL a browser was sent to, then lets its library
+//! redeem the code and validate everything, calls userinfo and refreshes once.
+//!
+//! Here the test plays the person in the browser. The runtimes and the installed libraries come
+//! from `examples/rp/setup` (`node_modules` and `target/rp-venv`); without them these tests
+//! print `skipped` and pass, unless `TEST_RP_LIBRARIES=1` (CI), when they fail.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::helpers::{location, Backend, Browser, TestApp, TestClient, REDIRECT_URI};
+use crate::on_both_databases;
+
+on_both_databases!(
+    openid_client_completes_the_flow,
+    openid_client_completes_the_flow_as_a_public_client,
+    openid_client_refuses_a_callback_with_another_state,
+    authlib_completes_the_flow,
+    authlib_completes_the_flow_as_a_public_client,
+    authlib_refuses_a_callback_with_another_state,
+);
+
+async fn openid_client_completes_the_flow(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Confidential).await;
+}
+
+async fn openid_client_completes_the_flow_as_a_public_client(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Public).await;
+}
+
+async fn openid_client_refuses_a_callback_with_another_state(backend: Backend) {
+    refuses_a_callback_with_another_state(backend, Library::OpenIdClient).await;
+}
+
+async fn authlib_completes_the_flow(backend: Backend) {
+    completes_the_flow(backend, Library::Authlib, Kind::Confidential).await;
+}
+
+async fn authlib_completes_the_flow_as_a_public_client(backend: Backend) {
+    completes_the_flow(backend, Library::Authlib, Kind::Public).await;
+}
+
+async fn authlib_refuses_a_callback_with_another_state(backend: Backend) {
+    refuses_a_callback_with_another_state(backend, Library::Authlib).await;
+}
+
+async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
+    let Some(command) = library.command() else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let client = match kind {
+        Kind::Confidential => app.register_client().await,
+        Kind::Public => app.register_public_client().await,
+    };
+    let user = app.create_user().await;
+    let mut script = Script::start(command, &app, &client);
+
+    // The authorization URL the library built.
+    let url = script.line("AUTHORIZE ").await;
+    let query: std::collections::HashMap<String, String> = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert!(url.starts_with(&app.url("/oauth/authorize?")), "{url}");
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], client.id);
+    assert_eq!(query["redirect_uri"], REDIRECT_URI);
+    assert_eq!(query["scope"], "openid profile email offline_access");
+    assert_eq!(query["code_challenge_method"], "S256");
+    for param in ["code_challenge", "state", "nonce"] {
+        assert!(!query[param].is_empty(), "{param} in {url}");
+    }
+
+    // A person signs in and allows; the browser lands on the callback.
+    let response = Browser::new(&app).authorize(&url, &user).await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    script.send(&location(&response));
+
+    // Code exchange, ID token validation, userinfo and a refresh, all by the library.
+    let result: serde_json::Value =
+        serde_json::from_str(&script.line("RESULT ").await).expect("RESULT is JSON");
+    script.succeeds().await;
+    assert_eq!(result["sub"], user.sub.as_str(), "{result}");
+    assert_eq!(result["userinfo_sub"], user.sub.as_str(), "{result}");
+    assert_eq!(
+        result["email"],
+        format!("{}@example.com", user.username),
+        "{result}"
+    );
+    assert_eq!(result["refresh_token_received"], true, "{result}");
+    assert_eq!(result["refreshed"], true, "{result}");
+    assert_eq!(result["refresh_gave_new_access_token"], true, "{result}");
+    assert_eq!(result["refresh_rotated_refresh_token"], true, "{result}");
+}
+
+/// The example really checks `state`: a callback carrying another one is refused by the library
+/// before the code is redeemed, with an error on stderr and a non-zero exit.
+async fn refuses_a_callback_with_another_state(backend: Backend, library: Library) {
+    let Some(command) = library.command() else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let client = app.register_client().await;
+    let user = app.create_user().await;
+    let mut script = Script::start(command, &app, &client);
+    let url = script.line("AUTHORIZE ").await;
+    let response = Browser::new(&app).authorize(&url, &user).await;
+    let mut callback = url::Url::parse(&location(&response)).unwrap();
+    let params: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" { "forged".into() } else { v };
+            (k.into_owned(), v.into_owned())
+        })
+        .collect();
+    callback.query_pairs_mut().clear().extend_pairs(params);
+    script.send(callback.as_str());
+    let stderr = script.fails().await;
+    assert!(stderr.to_lowercase().contains("state"), "{stderr}");
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Confidential,
+    Public,
+}
+
+#[derive(Clone, Copy)]
+enum Library {
+    OpenIdClient,
+    Authlib,
+}
+
+impl Library {
+    /// The command that runs this library's example, or `None` (after saying why) when its
+    /// runtime or dependencies are not installed and `TEST_RP_LIBRARIES` does not require them.
+    fn command(self) -> Option<Command> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let found = match self {
+            Library::OpenIdClient => {
+                let dir = root.join("examples/rp/node");
+                runs("node", &["--version"])
+                    .and_then(|()| installed(&dir.join("node_modules/openid-client/package.json")))
+                    .map(|()| {
+                        let mut command = Command::new("node");
+                        command.arg(dir.join("flow.mjs"));
+                        command
+                    })
+            }
+            Library::Authlib => {
+                let python = root.join("target/rp-venv/bin/python");
+                let imports = ["-c", "import authlib, requests, joserfc"];
+                installed(&python)
+                    .and_then(|()| runs(&python.display().to_string(), &imports))
+                    .map(|()| {
+                        let mut command = Command::new(&python);
+                        command.arg(root.join("examples/rp/python/flow.py"));
+                        command
+                    })
+            }
+        };
+        match found {
+            Ok(command) => Some(command),
+            Err(why) if std::env::var("TEST_RP_LIBRARIES").is_ok_and(|v| v == "1") => {
+                panic!("{why}; run examples/rp/setup (TEST_RP_LIBRARIES=1 requires it)")
+            }
+            Err(why) => {
+                eprintln!("skipped: {why} (examples/rp/setup installs it)");
+                None
+            }
+        }
+    }
+}
+
+fn runs(program: &str, args: &[&str]) -> Result<(), String> {
+    match Command::new(program).args(args).output() {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => Err(format!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(error) => Err(format!("`{program}` does not run: {error}")),
+    }
+}
+
+fn installed(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        Ok(())
+    } else {
+        Err(format!("{} is missing", path.display()))
+    }
+}
+
+/// An example script running as a child process: its stdout lines arrive through a channel
+/// (read by a thread, so that the test's runtime keeps serving the app meanwhile), its stderr
+/// is kept for failure messages. Killed when dropped.
+struct Script {
+    child: Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Script {
+    fn start(mut command: Command, app: &TestApp, client: &TestClient) -> Self {
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OIDCD_ISSUER", &app.address)
+            .env("CLIENT_ID", &client.id)
+            .env("REDIRECT_URI", REDIRECT_URI)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(secret) = &client.secret {
+            command.env("CLIENT_SECRET", secret);
+        }
+        let mut child = command.spawn().expect("the example starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Self {
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// The rest of the next stdout line that starts with `prefix`.
+    async fn line(&mut self, prefix: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(SCRIPT_TIMEOUT, self.lines.recv()).await {
+                Ok(Some(line)) => match line.strip_prefix(prefix) {
+                    Some(rest) => return rest.to_owned(),
+                    None => seen.push(line),
+                },
+                Ok(None) => panic!(
+                    "the example ended without a {prefix:?} line; stdout: {seen:?}; stderr: {}",
+                    self.stop()
+                ),
+                Err(_) => panic!(
+                    "no {prefix:?} line within {SCRIPT_TIMEOUT:?}; stdout: {seen:?}; stderr: {}",
+                    self.stop()
+                ),
+            }
+        }
+    }
+
+    /// Writes one line to the script's stdin.
+    fn send(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the exit; returns whether it succeeded and what the script wrote on stderr.
+    async fn exit(&mut self) -> (bool, String) {
+        let deadline = tokio::time::Instant::now() + SCRIPT_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.success(), self.stop());
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("the example did not exit; stderr: {}", self.stop());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn succeeds(&mut self) {
+        let (success, stderr) = self.exit().await;
+        assert!(success, "the example failed: {stderr}");
+    }
+
+    /// Expects a failure and returns its stderr.
+    async fn fails(&mut self) -> String {
+        let (success, stderr) = self.exit().await;
+        assert!(!success, "the example succeeded; stderr: {stderr}");
+        stderr
+    }
+
+    /// Kills the process if it still runs and returns everything it wrote on stderr.
+    fn stop(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|handle| handle.join().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
