@@ -1000,6 +1000,41 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_come_as_a_list_in_the_file_or_comma_separated_in_the_environment() {
+        let c = load(
+            Some("[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\nforwarded_header = \"forwarded\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert!(c.http.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(c
+            .http
+            .trusted_proxies
+            .contains("192.0.2.7".parse().unwrap()));
+        assert!(!c
+            .http
+            .trusted_proxies
+            .contains("192.0.2.8".parse().unwrap()));
+        assert_eq!(c.http.forwarded_header, ForwardedHeader::Forwarded);
+        let c = load(None, &[("OIDCD_TRUSTED_PROXIES", "::1, 172.16.0.0/12")]).unwrap();
+        assert!(c.http.trusted_proxies.contains("::1".parse().unwrap()));
+        assert!(c
+            .http
+            .trusted_proxies
+            .contains("172.20.0.1".parse().unwrap()));
+        assert!(load(None, &[]).unwrap().http.trusted_proxies.is_empty());
+        // Valid log filters still pass.
+        for filter in [
+            "info",
+            "warn,oidcd=debug",
+            "info,sea_orm_migration=warn,sqlx=warn",
+            "off",
+        ] {
+            assert!(load(None, &[("OIDCD_LOG", filter)]).is_ok(), "{filter}");
+        }
+    }
+
+    #[test]
     fn bad_settings_are_named() {
         type Case<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
@@ -1047,6 +1082,31 @@ mod tests {
                 None,
                 &[("OIDCD_DATABASE_URL", "mysql://x")],
                 "OIDCD_DATABASE_URL",
+            ),
+            (
+                "bad proxy",
+                None,
+                &[("OIDCD_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")],
+                "OIDCD_TRUSTED_PROXIES",
+            ),
+            (
+                "bad proxy in the file",
+                Some("[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n"),
+                &[],
+                "10.0.0.0/33",
+            ),
+            (
+                "bad forwarded header",
+                None,
+                &[("OIDCD_FORWARDED_HEADER", "x-real-ip")],
+                "OIDCD_FORWARDED_HEADER",
+            ),
+            ("log filter", None, &[("OIDCD_LOG", "verbose")], "OIDCD_LOG"),
+            (
+                "log level",
+                None,
+                &[("OIDCD_LOG", "oidcd=loud")],
+                "OIDCD_LOG",
             ),
         ];
         for (label, toml, env, needle) in cases {

@@ -132,6 +132,7 @@ pub fn sqlite_file(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
 /// database file's mode), checks what it holds, and brings oidcd's schema up to date.
 pub async fn open(url: &DatabaseUrl, access: Access) -> Result<DatabaseConnection, DbError> {
     if let Some(path) = sqlite_file(url) {
+        warn_if_others_can_read(&path);
         if !path.exists() {
             match access {
                 Access::Existing => {
@@ -168,6 +169,23 @@ pub async fn open(url: &DatabaseUrl, access: Access) -> Result<DatabaseConnectio
     }
     migrate(&pool).await?;
     Ok(pool)
+}
+
+/// A database file made before oidcd made them 0600 may still be readable by others (it holds
+/// password hashes): say so, without changing a mode the operator may have chosen.
+fn warn_if_others_can_read(path: &std::path::Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "the database file is readable by other users; `chmod 600` it (and its -wal and -shm files)"
+            );
+        }
+    }
 }
 
 /// Creates an empty file that only its owner may read and write.

@@ -223,6 +223,8 @@ pub struct ProviderMetadataBody {
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
     pub authorization_response_iss_parameter_supported: bool,
+    /// The page for developers: how redirect URIs match and where browser apps may call from.
+    pub service_documentation: String,
 }
 
 fn json_content() -> Vec<MetaMediaType> {

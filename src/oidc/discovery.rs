@@ -80,6 +80,9 @@ pub struct Metadata {
     pub request_uri_parameter_supported: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
+    /// Discovery 1.0 section 3: the page for developers (the landing page, which says how
+    /// redirect URIs match for native apps and which origins browser apps may call from).
+    pub service_documentation: String,
 }
 
 impl Metadata {
@@ -153,6 +156,7 @@ impl Metadata {
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: authorize,
+            service_documentation: format!("{issuer}/"),
         }
     }
 

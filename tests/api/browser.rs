@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{Backend, TestApp, TestClient, TestUser};
 use crate::webdriver::{chromedriver, Driver, CHROMEDRIVER_ENV};
@@ -19,33 +18,13 @@ struct RelyingParty {
 
 impl RelyingParty {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        match stream.read(&mut byte).await {
-                            Ok(1) => head.push(byte[0]),
-                            _ => return,
-                        }
-                    }
-                    let body = "<!doctype html><title>Photo Album</title><h1>Back at the app</h1>";
-                    let _ = stream
-                        .write_all(
-                            format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                                body.len()
-                            )
-                            .as_bytes(),
-                        )
-                        .await;
-                });
-            }
-        });
-        Self { origin }
+        let port = crate::helpers::static_page(
+            "<!doctype html><title>Photo Album</title><h1>Back at the app</h1>",
+        )
+        .await;
+        Self {
+            origin: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     fn callback(&self) -> String {

@@ -439,10 +439,62 @@ fn help_documents_every_command_and_setting() {
     let output = crate::helpers::run_oidcd(&dir, &["--help"], &[], None);
     assert!(output.status.success());
     let help = crate::helpers::stdout(&output);
-    for command in ["serve", "migrate", "client", "user", "keys", "openapi"] {
+    for command in [
+        "serve", "migrate", "client", "user", "keys", "openapi", "try",
+    ] {
         assert!(help.contains(command), "--help names {command}");
     }
     for name in oidcd::Config::variable_names() {
         assert!(help.contains(name), "--help documents {name}");
+    }
+}
+
+#[test]
+fn every_flag_and_argument_of_every_command_has_help_text() {
+    let dir = std::env::temp_dir();
+    let commands: &[&[&str]] = &[
+        &["serve"],
+        &["migrate"],
+        &["openapi"],
+        &["try"],
+        &["client", "create"],
+        &["client", "list"],
+        &["client", "show"],
+        &["client", "delete"],
+        &["user", "create"],
+        &["user", "list"],
+        &["user", "delete"],
+        &["user", "set-password"],
+        &["keys", "list"],
+        &["keys", "rotate"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = crate::helpers::run_oidcd(&dir, &args, &[], None);
+        assert!(output.status.success(), "{command:?}");
+        let help = crate::helpers::stdout(&output);
+        // Under "Arguments:" and "Options:", clap puts each flag on a line of its own, its
+        // help text after a gap; a flag without help stands alone.
+        let mut in_list = false;
+        for line in help.lines() {
+            if line == "Arguments:" || line == "Options:" {
+                in_list = true;
+                continue;
+            }
+            if line.is_empty() || !line.starts_with(' ') {
+                in_list = line.is_empty() && in_list;
+                continue;
+            }
+            let entry = line.trim_start();
+            if in_list
+                && (entry.starts_with('-') || entry.starts_with('<') || entry.starts_with('['))
+            {
+                assert!(
+                    entry.contains("  "),
+                    "{command:?}: `{entry}` has no help text\n{help}"
+                );
+            }
+        }
     }
 }

@@ -8,40 +8,16 @@ use std::time::Duration;
 
 use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{http_client, pkce_pair, Backend, TestApp};
 use crate::webdriver::{chromedriver, Driver, CHROMEDRIVER_ENV};
 
-/// A static web server for a browser app: every path answers the same small page.
+/// A browser app's origin on `host`: a page of its own on a port of its own.
 async fn app_origin(host: &str) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                let body =
-                    "<!doctype html><html lang=\"en\"><title>Notes</title><h1>Notes</h1></html>";
-                let _ = stream
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .await;
-            });
-        }
-    });
+    let port = crate::helpers::static_page(
+        "<!doctype html><html lang=\"en\"><title>Notes</title><h1>Notes</h1></html>",
+    )
+    .await;
     format!("http://{host}:{port}")
 }
 

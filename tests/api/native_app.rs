@@ -16,6 +16,34 @@ on_both_databases!(
     a_private_use_scheme_receives_the_code,
 );
 
+/// Redeems the code in `callback` as a public client with its PKCE verifier.
+async fn redeem(
+    app: &TestApp,
+    client_id: &str,
+    callback: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> reqwest::Response {
+    let code = url::Url::parse(callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    app.token(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ],
+        None,
+    )
+    .await
+}
+
 async fn loopback_redirect_uris_match_on_any_port(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app
@@ -49,25 +77,14 @@ async fn loopback_redirect_uris_match_on_any_port(backend: Backend) {
         .await;
     let to = location(&done);
     assert!(to.starts_with("http://127.0.0.1:54321/cb?"), "{to}");
-    let code = url::Url::parse(&to)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens = app
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "http://127.0.0.1:54321/cb"),
-                ("client_id", &client.id),
-                ("code_verifier", &verifier),
-            ],
-            None,
-        )
-        .await;
+    let tokens = redeem(
+        &app,
+        &client.id,
+        &to,
+        "http://127.0.0.1:54321/cb",
+        &verifier,
+    )
+    .await;
     assert_eq!(tokens.status(), 200);
 
     // IPv6 loopback, any port.
@@ -118,25 +135,14 @@ async fn a_private_use_scheme_receives_the_code(backend: Backend) {
         to.starts_with("com.example.app:/oauth2redirect?code="),
         "{to}"
     );
-    let code = url::Url::parse(&to)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens = app
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", "com.example.app:/oauth2redirect"),
-                ("client_id", &client.id),
-                ("code_verifier", &verifier),
-            ],
-            None,
-        )
-        .await;
+    let tokens = redeem(
+        &app,
+        &client.id,
+        &to,
+        "com.example.app:/oauth2redirect",
+        &verifier,
+    )
+    .await;
     assert_eq!(tokens.status(), 200);
 }
 
