@@ -394,8 +394,9 @@ impl Default for LoginConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientAuthConfig {
-    /// `OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT`: failed authentications for one client id per
-    /// window before it is refused until the window ends, default 20.
+    /// `OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT`: failed authentications for one client id from
+    /// one client address per window before that address is refused for that client until
+    /// the window ends, default 20. Never per client id alone: anyone could lock an app out.
     pub failures_per_client: u32,
     /// `OIDCD_CLIENT_AUTH_FAILURES_PER_IP`: failed authentications from one IP per window,
     /// default 50.

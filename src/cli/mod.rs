@@ -63,7 +63,7 @@ Settings (a TOML file given by --config, overridden by environment variables):
   login.failures_per_account       OIDCD_LOGIN_FAILURES_PER_ACCOUNT  default 5
   login.failures_per_ip            OIDCD_LOGIN_FAILURES_PER_IP  default 20
   login.window                     OIDCD_LOGIN_WINDOW           default 15m
-  client_auth.failures_per_client  OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT  default 20
+  client_auth.failures_per_client  OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT  default 20 (per client id from one address)
   client_auth.failures_per_ip      OIDCD_CLIENT_AUTH_FAILURES_PER_IP  default 50
   client_auth.window               OIDCD_CLIENT_AUTH_WINDOW     default 15m
   http.request_timeout             OIDCD_REQUEST_TIMEOUT        default 30s

@@ -36,8 +36,16 @@ pub async fn params(req: &Request, body: Body) -> Result<Params, OAuthError> {
         if query.len() > MAX_FORM_BYTES {
             return Err(OAuthError::invalid_request("The query string is too long."));
         }
-        Ok(Params::parse(query.as_bytes()))
+        bounded(Params::parse(query.as_bytes()))
     }
+}
+
+/// Refuses a request with more parameters than the protocol uses, before anything else.
+fn bounded(params: Params) -> Result<Params, OAuthError> {
+    if params.too_many() {
+        return Err(crate::oauth::params::too_many());
+    }
+    Ok(params)
 }
 
 /// A form-encoded body.
@@ -56,7 +64,7 @@ pub async fn form(headers: &HeaderMap, body: Body) -> Result<Params, OAuthError>
         .into_bytes_limit(MAX_FORM_BYTES)
         .await
         .map_err(|_| OAuthError::invalid_request("The request body is too large or unreadable."))?;
-    Ok(Params::parse(&bytes))
+    bounded(Params::parse(&bytes))
 }
 
 /// Client credentials: `Authorization: Basic` (RFC 6749 2.3.1: id and secret are

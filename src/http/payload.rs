@@ -67,8 +67,15 @@ impl<T: Type> ParsePayload for OAuthForm<T> {
             .into_bytes_limit(MAX_FORM_BYTES)
             .await
             .map_err(|_| refuse("The request body is too large or unreadable."))?;
+        let params = Params::parse(&bytes);
+        if params.too_many() {
+            return Err(poem::Error::from_response(errors::token_error(
+                &crate::oauth::params::too_many(),
+                false,
+            )));
+        }
         Ok(Self {
-            params: Params::parse(&bytes),
+            params,
             _doc: PhantomData,
         })
     }

@@ -128,15 +128,19 @@ fn credentials(
         .chars()
         .take(128)
         .collect();
+    let ip = extract::client_ip(req);
+    // Per address, and per client id from one address: never per client id alone, which
+    // anyone could exhaust to lock the app out for everyone (a 256-bit secret cannot be
+    // guessed anyway).
     credentials.limits = Some(Limits {
         rules: vec![
             throttle::Rule {
-                key: format!("client-auth:client:{claimed}"),
+                key: format!("client-auth:client-ip:{claimed}:{ip}"),
                 max: i64::from(c.failures_per_client),
                 window,
             },
             throttle::Rule {
-                key: format!("client-auth:ip:{}", extract::client_ip(req)),
+                key: format!("client-auth:ip:{ip}"),
                 max: i64::from(c.failures_per_ip),
                 window,
             },
@@ -165,13 +169,14 @@ async fn guarded<T>(
             tracing::warn!(client_id = %claimed, "client authentication throttled");
         }
         Err(e) if e.code == ErrorCode::InvalidClient => {
+            let counts = client_auth::counts_as_failure(e);
             tracing::info!(
                 client_id = %credentials.claimed_id().unwrap_or_default(),
                 method = credentials.method_tried(),
                 reason = %e.description,
                 "client authentication refused"
             );
-            if let Some(limits) = &credentials.limits {
+            if let (true, Some(limits)) = (counts, &credentials.limits) {
                 throttle::record_failure(&state.db, &limits.rules, limits.now)
                     .await
                     .map_err(|e| OAuthFailure::new(e.into(), tried_basic))?;

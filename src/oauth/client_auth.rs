@@ -59,9 +59,23 @@ fn failed() -> OAuthError {
 
 const THROTTLED: &str = "Too many failed authentications for this client; retry later.";
 
+const PUBLIC_WITH_SECRET: &str =
+    "This is a public client: it has no secret. Send client_id alone, with no client_secret \
+     and no Basic credentials.";
+
 /// Whether `error` is the refusal of a request held back by its failure limits.
 pub fn is_throttled(error: &OAuthError) -> bool {
     error.code == ErrorCode::InvalidClient && error.description == THROTTLED
+}
+
+/// Whether `error` is a failed client authentication that counts against the limits: a
+/// wrong or missing secret, an unknown client. A secret sent for a public client proves
+/// nothing about guessing (there is nothing to guess), so it is refused without counting,
+/// and a refusal by the limits themselves is not counted again.
+pub fn counts_as_failure(error: &OAuthError) -> bool {
+    error.code == ErrorCode::InvalidClient
+        && error.description != THROTTLED
+        && error.description != PUBLIC_WITH_SECRET
 }
 
 /// What a client registered for `method` must send.
@@ -145,6 +159,9 @@ pub async fn authenticate(
         return Err(failed());
     };
 
+    if client.is_public() && secret.is_some() {
+        return Err(OAuthError::invalid_client(PUBLIC_WITH_SECRET));
+    }
     if client.token_endpoint_auth_method != method {
         return Err(OAuthError::invalid_client(format!(
             "This client is registered for {}: {}, not with {}.",

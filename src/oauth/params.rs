@@ -3,17 +3,28 @@
 
 use super::error::OAuthError;
 
+/// More parameters than any request of the protocol needs (the authorization request has
+/// about fifteen); a request with more is refused before anything looks at them.
+pub const MAX_PARAMS: usize = 100;
+
 #[derive(Clone, Debug, Default)]
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
-    /// Parses `application/x-www-form-urlencoded` bytes (a query string or a body).
+    /// Parses `application/x-www-form-urlencoded` bytes (a query string or a body). Stops
+    /// after [`MAX_PARAMS`] + 1 pairs: [`Params::reject_duplicates`] then refuses the request.
     pub fn parse(bytes: &[u8]) -> Self {
         Self(
             form_urlencoded::parse(bytes)
+                .take(MAX_PARAMS + 1)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
+    }
+
+    /// Whether the request carried more than [`MAX_PARAMS`] parameters.
+    pub fn too_many(&self) -> bool {
+        self.0.len() > MAX_PARAMS
     }
 
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
@@ -33,19 +44,20 @@ impl Params {
         self.get(name).is_some()
     }
 
-    /// The first parameter that appears more than once, if any.
+    /// The first parameter seen a second time, if any (one pass over the pairs).
     pub fn first_duplicate(&self) -> Option<&str> {
-        self.0.iter().enumerate().find_map(|(i, (k, _))| {
-            self.0
-                .iter()
-                .skip(i + 1)
-                .any(|(other, _)| other == k)
-                .then_some(k.as_str())
-        })
+        let mut seen = std::collections::HashSet::with_capacity(self.0.len());
+        self.0
+            .iter()
+            .find(|(k, _)| !seen.insert(k.as_str()))
+            .map(|(k, _)| k.as_str())
     }
 
-    /// Fails with `invalid_request` when a parameter is repeated.
+    /// Fails with `invalid_request` when there are too many parameters or one is repeated.
     pub fn reject_duplicates(&self) -> Result<(), OAuthError> {
+        if self.too_many() {
+            return Err(too_many());
+        }
         match self.first_duplicate() {
             Some(name) => Err(OAuthError::invalid_request(format!(
                 "The parameter `{name}` was sent more than once."
@@ -62,6 +74,13 @@ impl Params {
     }
 }
 
+/// The refusal of a request with more than [`MAX_PARAMS`] parameters.
+pub fn too_many() -> OAuthError {
+    OAuthError::invalid_request(format!(
+        "Too many parameters: at most {MAX_PARAMS} are accepted."
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +93,25 @@ mod tests {
         assert_eq!(p.first_duplicate(), Some("a"));
         assert!(p.reject_duplicates().is_err());
         assert!(Params::parse(b"a=1&b=2").reject_duplicates().is_ok());
+        assert_eq!(
+            Params::parse(b"a=1&b=2&b=3&a=4").first_duplicate(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn more_than_the_cap_is_refused() {
+        let body = (0..=MAX_PARAMS)
+            .map(|n| format!("p{n}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let p = Params::parse(body.as_bytes());
+        assert!(p.too_many());
+        assert!(p.reject_duplicates().is_err());
+        let body = (0..MAX_PARAMS)
+            .map(|n| format!("p{n}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
+        assert!(Params::parse(body.as_bytes()).reject_duplicates().is_ok());
     }
 }

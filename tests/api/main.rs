@@ -10,6 +10,7 @@
 
 mod helpers;
 
+mod abuse;
 mod accessibility;
 mod admin;
 mod authorize;
