@@ -174,11 +174,7 @@ pub async fn validate(
             "The scope parameter is required.",
         )));
     }
-    if let Some(unknown) = scopes.iter().find(|s| !client.scopes.contains(s)) {
-        return Err(reject(OAuthError::invalid_scope(format!(
-            "The scope `{unknown}` is not allowed for this client."
-        ))));
-    }
+    scope::check_for_user(&client.scopes, &scopes).map_err(reject)?;
 
     let prompt = parse_prompt(params.get("prompt")).map_err(reject)?;
     // offline_access needs the user's consent (OIDC Core 11) and a client that may refresh.

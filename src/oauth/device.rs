@@ -133,11 +133,7 @@ fn requested_scopes(client: &Client, requested: Option<&str>) -> Result<Vec<Stri
             "The scope parameter is required.",
         ));
     }
-    if let Some(unknown) = scopes.iter().find(|s| !client.scopes.contains(s)) {
-        return Err(OAuthError::invalid_scope(format!(
-            "The scope `{unknown}` is not allowed for this client."
-        )));
-    }
+    scope::check_for_user(&client.scopes, &scopes)?;
     if !client.allows_grant(GrantType::RefreshToken) {
         scopes.retain(|s| s != "offline_access");
     }

@@ -50,6 +50,26 @@ pub fn join(scopes: &[String]) -> String {
     scopes.join(" ")
 }
 
+/// Checks scopes asked for on a user's behalf (authorization and device requests): each must
+/// be allowed for the client, and `admin` never is: it is granted only through the client
+/// credentials grant, to the admin client itself, so no user-bound token can carry it.
+pub fn check_for_user(
+    allowed: &[String],
+    requested: &[String],
+) -> Result<(), super::error::OAuthError> {
+    if contains(requested, ADMIN) {
+        return Err(super::error::OAuthError::invalid_scope(
+            "The admin scope is granted only through the client credentials grant.",
+        ));
+    }
+    match requested.iter().find(|s| !allowed.contains(s)) {
+        Some(unknown) => Err(super::error::OAuthError::invalid_scope(format!(
+            "The scope `{unknown}` is not allowed for this client."
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub fn contains(scopes: &[String], scope: &str) -> bool {
     scopes.iter().any(|s| s == scope)
 }

@@ -9,7 +9,10 @@ use oidcd::Clock;
 use crate::helpers::{http_client, Backend, TestApp, TestEnv};
 use crate::on_both_databases;
 
-on_both_databases!(failures_from_one_address_do_not_lock_an_app_out_elsewhere);
+on_both_databases!(
+    failures_from_one_address_do_not_lock_an_app_out_elsewhere,
+    no_user_bound_token_carries_the_admin_scope,
+);
 
 /// The app runs behind a trusted proxy on 127.0.0.1, so each request names its client
 /// address in `X-Forwarded-For`.
@@ -219,4 +222,58 @@ async fn a_value_cannot_forge_a_log_line() {
         );
     }
     assert!(logs.contains("x\\n2026-12-02T00:00:00"), "{logs}");
+}
+
+async fn no_user_bound_token_carries_the_admin_scope(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // An admin client registered with the default grants: it may also sign users in.
+    let admin = app
+        .register_client_with(ClientRegistration {
+            admin: true,
+            grant_types: vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "device_code".into(),
+            ],
+            scopes: vec!["openid".into(), "profile".into()],
+            ..Default::default()
+        })
+        .await;
+    let user = app.create_user().await;
+    let (_, challenge) = crate::helpers::pkce_pair();
+    let url = app.authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", &admin.id),
+        ("redirect_uri", crate::helpers::REDIRECT_URI),
+        ("scope", "openid admin"),
+        ("state", "st"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let answer = crate::helpers::Browser::new(&app)
+        .authorize(&url, &user)
+        .await;
+    let params = crate::helpers::location_params(&answer);
+    assert_eq!(params["error"], "invalid_scope", "{params:?}");
+    assert!(params["error_description"].contains("client credentials"));
+
+    let device = http_client()
+        .post(app.url("/oauth/device_authorization"))
+        .basic_auth(&admin.id, admin.secret.as_deref())
+        .form(&[("scope", "openid admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(device.status(), 400);
+    let body: Value = device.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope");
+
+    // Through client credentials, the admin client still gets it.
+    let token = app
+        .token(
+            &[("grant_type", "client_credentials"), ("scope", "admin")],
+            Some((&admin.id, admin.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(token.status(), 200);
 }
