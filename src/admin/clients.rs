@@ -62,6 +62,10 @@ fn parse_scope(value: &str) -> Result<Vec<String>, AdminFailure> {
 impl ClientsApi {
     /// Register a client
     ///
+    /// The example registers `photos`, a confidential web app whose secret is generated and
+    /// shown in the answer only. Tried a second time it answers 409 (the id is taken): change
+    /// `client_id`, or leave it out for a random one.
+    ///
     /// **Permissions**: admin.
     #[oai(path = "/", method = "post", operation_id = "admin_create_client")]
     async fn create(
@@ -118,6 +122,7 @@ impl ClientsApi {
         Data(state): Data<&AppState>,
         after: Query<Option<String>>,
         /// 1 to 200, default 50.
+        #[oai(example = "crate::admin::objects::example_limit")]
         limit: Query<Option<u64>>,
     ) -> Result<Listed, AdminFailure> {
         let limit = super::limit(limit.0);
@@ -143,6 +148,8 @@ impl ClientsApi {
         &self,
         _auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The client's `client_id` (the example is the client the create example registers).
+        #[oai(example = "crate::admin::objects::example_client_id")]
         client_id: Path<String>,
     ) -> Result<Found, AdminFailure> {
         let client = store::clients::get(&state.db, &client_id.0)
@@ -166,6 +173,8 @@ impl ClientsApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The client's `client_id` (the example is the client the create example registers).
+        #[oai(example = "crate::admin::objects::example_client_id")]
         client_id: Path<String>,
         body: AdminJson<ClientPatch>,
     ) -> Result<Found, AdminFailure> {
@@ -202,6 +211,8 @@ impl ClientsApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The client's `client_id` (the example is the client the create example registers).
+        #[oai(example = "crate::admin::objects::example_client_id")]
         client_id: Path<String>,
     ) -> Result<Deleted, AdminFailure> {
         store::clients::delete(&state.db, &client_id.0)
@@ -225,6 +236,8 @@ impl ClientsApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The client's `client_id` (the example is the client the create example registers).
+        #[oai(example = "crate::admin::objects::example_client_id")]
         client_id: Path<String>,
     ) -> Result<Found, AdminFailure> {
         let client = store::clients::get(&state.db, &client_id.0)

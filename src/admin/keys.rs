@@ -72,6 +72,7 @@ impl KeysApi {
         auth: AdminAuth,
         Data(state): Data<&AppState>,
         /// Rotate even if relying parties may not have fetched the next key yet.
+        #[oai(example = "crate::admin::objects::example_force")]
         force: Query<Option<bool>>,
     ) -> Result<Rotated, AdminFailure> {
         let r = rotation::rotate(
@@ -105,6 +106,8 @@ impl KeysApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The key's `kid` (from the list answer).
+        #[oai(example = "crate::admin::objects::example_kid")]
         kid: Path<String>,
     ) -> Result<Retired, AdminFailure> {
         rotation::retire_early(&state.db, &kid.0, state.clock.now())

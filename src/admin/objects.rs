@@ -1,16 +1,23 @@
 //! The admin API's request and response objects (never entities), and its one error shape:
 //! `{"error", "error_description", "field"}`, the same members as the protocol's errors.
+//! Every object has an example that works when tried: the create and update examples are
+//! valid (`tests/api/openapi_examples.rs` sends each one to a running server).
 
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::Type;
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::{Example, Type};
 use poem_openapi::{ApiResponse, Object};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use crate::clock::rfc3339;
+use crate::http::dto::{
+    GrantType, TokenEndpointAuthMethod, EXAMPLE_CLIENT_ID, EXAMPLE_KID, EXAMPLE_REDIRECT_URI,
+    EXAMPLE_SCOPE, EXAMPLE_SUB,
+};
 use crate::keys::rotation::Rotation;
 use crate::keys::KeyError;
 use crate::oauth::registration::{FieldError, RegistrationError};
@@ -22,7 +29,7 @@ use crate::store::StoreError;
 
 /// An admin error. `field` names the offending request member on validation errors.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct AdminError {
     /// invalid_request, not_found, conflict, invalid_token, insufficient_scope,
     /// server_error, temporarily_unavailable.
@@ -30,6 +37,48 @@ pub struct AdminError {
     pub error_description: String,
     pub field: Option<String>,
 }
+
+impl Example for AdminError {
+    fn example() -> Self {
+        Self {
+            error: "invalid_request".into(),
+            error_description: "`http://photos.example.com/callback` uses plain http on a host \
+                                that is not loopback"
+                .into(),
+            field: Some("redirect_uris".into()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Examples of the path and query parameters (`#[oai(example = "...")]`).
+
+/// The client the create example registers.
+pub fn example_client_id() -> String {
+    EXAMPLE_CLIENT_ID.to_owned()
+}
+
+/// The `id` in the user examples (a real one comes from the create answer).
+pub fn example_user_id() -> String {
+    EXAMPLE_SUB.to_owned()
+}
+
+/// The `kid` in the key examples (a real one comes from the list answer).
+pub fn example_kid() -> String {
+    EXAMPLE_KID.to_owned()
+}
+
+pub fn example_limit() -> Option<u64> {
+    Some(20)
+}
+
+/// Without force: refused (409) while relying parties may not have the next key yet.
+pub fn example_force() -> Option<bool> {
+    Some(false)
+}
+
+/// When the examples were made.
+const EXAMPLE_TIME: &str = "2026-01-01T00:00:00Z";
 
 /// Why an admin operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -229,61 +278,161 @@ impl ApiResponse for AdminFailure {
 // ---------------------------------------------------------------------------------------
 // Clients
 
-/// A client to register (RFC 7591 member names).
-#[derive(Debug, Object, serde::Deserialize)]
+/// A client to register, as parsed (with serde, so that errors name the member): documented
+/// by [`ClientCreateDoc`], whose members are the same (`same_members!` below) but typed with
+/// the fixed values a client can be registered with.
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCreate {
+    pub client_name: String,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grant type names; `device_code` is accepted for the device grant's URN.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    pub scope: Option<String>,
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl Type for ClientCreate {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = Self;
+
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        ClientCreateDoc::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        ClientCreateDoc::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        ClientCreateDoc::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+/// A client to register (RFC 7591 member names). The example registers a confidential web
+/// app, `photos`, with its secret generated.
+#[derive(Debug, Object)]
+#[oai(rename = "ClientCreate", example, skip_serializing_if_is_none)]
+pub struct ClientCreateDoc {
     /// Shown to users on the consent page.
     pub client_name: String,
-    /// Random when left out.
+    /// 1 to 128 characters from A-Z a-z 0-9 - . _ ~; random when left out.
     pub client_id: Option<String>,
-    /// At least 32 characters; generated (256 bits) when left out.
+    /// At least 32 characters, and hard to guess; generated (256 bits) when left out, which
+    /// is best.
     pub client_secret: Option<String>,
     /// A public client: no secret, PKCE S256 required.
     #[oai(default)]
-    #[serde(default)]
     pub public: bool,
+    /// https, loopback http (any port matches), or a reverse-domain private-use scheme.
+    /// Required for authorization_code.
     #[oai(default)]
-    #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[oai(default)]
-    #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
-    /// authorization_code, refresh_token, client_credentials, device_code. Default:
-    /// authorization_code and refresh_token.
+    /// Default: authorization_code and refresh_token. `device_code` is also accepted for the
+    /// device grant.
     #[oai(default)]
-    #[serde(default)]
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// Allowed scopes, space-separated. Default for user-facing clients: openid profile email
     /// address phone offline_access.
     pub scope: Option<String>,
-    /// client_secret_basic (default), client_secret_post, none (public clients).
-    pub token_endpoint_auth_method: Option<String>,
+    /// Default: client_secret_basic, or none for a public client (and only for one).
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// An admin client: adds client_credentials and the admin scope.
     #[oai(default)]
-    #[serde(default)]
     pub admin: bool,
     /// Browser origins (`https://app.example.com`) that may call the token, userinfo,
     /// revocation, introspection and device authorization endpoints (CORS), beside the
     /// origins of `redirect_uris`, which are always allowed.
     #[oai(default)]
-    #[serde(default)]
     pub allowed_origins: Vec<String>,
 }
 
+impl Example for ClientCreateDoc {
+    fn example() -> Self {
+        Self {
+            client_name: "Photo App".into(),
+            client_id: Some(EXAMPLE_CLIENT_ID.into()),
+            client_secret: None,
+            public: false,
+            redirect_uris: vec![EXAMPLE_REDIRECT_URI.into()],
+            post_logout_redirect_uris: vec!["https://photos.example.com/".into()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scope: Some(EXAMPLE_SCOPE.into()),
+            token_endpoint_auth_method: Some(TokenEndpointAuthMethod::ClientSecretBasic),
+            admin: false,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// The parsed and the documented client have the same members: a member added to one and
+/// not to this list, or to this list and not to both, stops the build.
+macro_rules! same_members {
+    ($($member:ident),+ $(,)?) => {
+        #[allow(dead_code)]
+        fn same_members(parsed: ClientCreate, documented: ClientCreateDoc) {
+            let ClientCreate { $($member: _),+ } = parsed;
+            let ClientCreateDoc { $($member: _),+ } = documented;
+        }
+    };
+}
+
+same_members!(
+    client_name,
+    client_id,
+    client_secret,
+    public,
+    redirect_uris,
+    post_logout_redirect_uris,
+    grant_types,
+    scope,
+    token_endpoint_auth_method,
+    admin,
+    allowed_origins,
+);
+
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
+/// The example is the answer to the create example.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ClientView {
     pub client_id: String,
     pub client_secret: Option<String>,
     pub client_name: String,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// `code` for clients registered for authorization_code; empty otherwise.
     pub response_types: Vec<String>,
     pub scope: String,
-    pub token_endpoint_auth_method: String,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     /// Browser origins allowed beside those of `redirect_uris` (CORS).
     pub allowed_origins: Vec<String>,
     pub created_at: String,
@@ -294,13 +443,9 @@ impl ClientView {
     pub fn new(c: Client, secret: Option<String>) -> Self {
         Self {
             client_secret: secret,
-            grant_types: c
-                .grant_types
-                .iter()
-                .map(|g| g.as_str().to_owned())
-                .collect(),
+            grant_types: c.grant_types.iter().map(|g| GrantType::from(*g)).collect(),
             scope: c.scopes.join(" "),
-            token_endpoint_auth_method: c.token_endpoint_auth_method.as_str().to_owned(),
+            token_endpoint_auth_method: c.token_endpoint_auth_method.into(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
             client_id: c.client_id,
@@ -311,10 +456,40 @@ impl ClientView {
             allowed_origins: c.allowed_origins,
         }
     }
+
+    /// The `photos` client of the examples, with its secret or without.
+    fn example_with(secret: bool) -> Self {
+        Self {
+            client_id: EXAMPLE_CLIENT_ID.into(),
+            client_secret: if secret {
+                Some("bvohnUJQLh_r01EF_fUYFFOU3FJFfRzWrG4N5HaH6h0".into())
+            } else {
+                None
+            },
+            client_name: "Photo App".into(),
+            redirect_uris: vec![EXAMPLE_REDIRECT_URI.into()],
+            post_logout_redirect_uris: vec!["https://photos.example.com/".into()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            response_types: vec!["code".into()],
+            scope: EXAMPLE_SCOPE.into(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            allowed_origins: Vec::new(),
+            created_at: EXAMPLE_TIME.into(),
+            updated_at: EXAMPLE_TIME.into(),
+        }
+    }
 }
 
-/// Changes to a client; members left out stay as they are.
+impl Example for ClientView {
+    fn example() -> Self {
+        Self::example_with(true)
+    }
+}
+
+/// Changes to a client; members left out stay as they are. The example renames `photos`,
+/// adds a redirect URI and a browser origin.
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct ClientPatch {
     pub client_name: Option<String>,
@@ -328,7 +503,23 @@ pub struct ClientPatch {
     pub allowed_origins: Option<Vec<String>>,
 }
 
+impl Example for ClientPatch {
+    fn example() -> Self {
+        Self {
+            client_name: Some("Photos".into()),
+            redirect_uris: Some(vec![
+                EXAMPLE_REDIRECT_URI.into(),
+                "https://app.photos.example.com/callback".into(),
+            ]),
+            post_logout_redirect_uris: Some(vec!["https://photos.example.com/".into()]),
+            scope: Some(EXAMPLE_SCOPE.into()),
+            allowed_origins: Some(vec!["https://beta.photos.example.com".into()]),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ClientPage {
     pub items: Vec<ClientView>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -336,12 +527,24 @@ pub struct ClientPage {
     pub next: Option<String>,
 }
 
+impl Example for ClientPage {
+    fn example() -> Self {
+        Self {
+            items: vec![ClientView::example_with(false)],
+            next: None,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Users
 
+/// A user to create. The example creates `grace`.
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct UserCreate {
+    /// 1 to 128 characters, no spaces.
     pub username: String,
     /// Stored as an argon2id hash; 8 to 1024 characters.
     pub password: String,
@@ -349,7 +552,30 @@ pub struct UserCreate {
     pub claims: Option<BTreeMap<String, Value>>,
 }
 
+/// Grace's claims in the examples.
+fn example_claims(name: &str) -> BTreeMap<String, Value> {
+    BTreeMap::from([
+        ("name".to_owned(), Value::from(name)),
+        ("given_name".to_owned(), Value::from("Grace")),
+        ("family_name".to_owned(), Value::from("Hopper")),
+        ("email".to_owned(), Value::from("grace@example.com")),
+        ("email_verified".to_owned(), Value::Bool(true)),
+    ])
+}
+
+impl Example for UserCreate {
+    fn example() -> Self {
+        Self {
+            username: "grace".into(),
+            password: "correct horse battery staple".into(),
+            claims: Some(example_claims("Grace Hopper")),
+        }
+    }
+}
+
+/// A user. The example is the answer to the create example.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserView {
     /// The stable `sub`.
     pub id: String,
@@ -358,6 +584,19 @@ pub struct UserView {
     pub disabled: bool,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl Example for UserView {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_SUB.into(),
+            username: "grace".into(),
+            claims: example_claims("Grace Hopper"),
+            disabled: false,
+            created_at: EXAMPLE_TIME.into(),
+            updated_at: EXAMPLE_TIME.into(),
+        }
+    }
 }
 
 /// Claims as stored, from the API's map.
@@ -378,31 +617,63 @@ impl From<User> for UserView {
     }
 }
 
+/// The example gives `grace` a phone number and her full name.
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(example)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// Replaces the user's claims.
     pub claims: BTreeMap<String, Value>,
 }
 
+impl Example for UserPatch {
+    fn example() -> Self {
+        let mut claims = example_claims("Grace Brewster Hopper");
+        claims.insert("phone_number".into(), Value::from("+1 202 555 0143"));
+        claims.insert("phone_number_verified".into(), Value::Bool(false));
+        Self { claims }
+    }
+}
+
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(example)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordSet {
+    /// 8 to 1024 characters.
     pub password: String,
 }
 
+impl Example for PasswordSet {
+    fn example() -> Self {
+        Self {
+            password: "flow-matic 1955, cobol 1959".into(),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserPage {
     pub items: Vec<UserView>,
     #[oai(skip_serializing_if_is_none)]
     pub next: Option<String>,
 }
 
+impl Example for UserPage {
+    fn example() -> Self {
+        Self {
+            items: vec![UserView::example()],
+            next: None,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Keys
 
+/// A signing key. The example is the active key.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct KeyView {
     pub kid: String,
     /// next, active or retired.
@@ -413,6 +684,20 @@ pub struct KeyView {
     pub retired_at: Option<String>,
     /// A retired key stays published until then.
     pub published_until: Option<String>,
+}
+
+impl Example for KeyView {
+    fn example() -> Self {
+        Self {
+            kid: EXAMPLE_KID.into(),
+            state: "active".into(),
+            alg: "RS256".into(),
+            created_at: "2025-12-02T00:00:00Z".into(),
+            activated_at: Some(EXAMPLE_TIME.into()),
+            retired_at: None,
+            published_until: None,
+        }
+    }
 }
 
 impl From<KeyRow> for KeyView {
@@ -429,13 +714,26 @@ impl From<KeyRow> for KeyView {
     }
 }
 
+/// The `kid`s a rotation moved. In the example, the active key of the other examples retires.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RotationView {
     pub retired: String,
     pub activated: String,
     pub next: String,
     /// Retired keys removed because everything they signed has expired.
     pub removed: u64,
+}
+
+impl Example for RotationView {
+    fn example() -> Self {
+        Self {
+            retired: EXAMPLE_KID.into(),
+            activated: "AV9-a8Wur0g3JAieklLME7UJUaa2lBJSJ2XP9NeAMG4".into(),
+            next: "L1BSyf0VsZoYxYTQE2NWgZhhPww06EQJ73k4cJoVnsI".into(),
+            removed: 0,
+        }
+    }
 }
 
 impl From<Rotation> for RotationView {

@@ -60,6 +60,9 @@ fn account_error(e: accounts::AccountError) -> AdminFailure {
 impl UsersApi {
     /// Create a user
     ///
+    /// The example creates `grace`; tried a second time it answers 409 (the username is
+    /// taken).
+    ///
     /// **Permissions**: admin.
     #[oai(path = "/", method = "post", operation_id = "admin_create_user")]
     async fn create(
@@ -96,6 +99,7 @@ impl UsersApi {
         Data(state): Data<&AppState>,
         after: Query<Option<String>>,
         /// 1 to 200, default 50.
+        #[oai(example = "crate::admin::objects::example_limit")]
         limit: Query<Option<u64>>,
     ) -> Result<Listed, AdminFailure> {
         let limit = super::limit(limit.0);
@@ -117,6 +121,8 @@ impl UsersApi {
         &self,
         _auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
         id: Path<String>,
     ) -> Result<Found, AdminFailure> {
         let user = store::users::get(&state.db, &id.0)
@@ -135,6 +141,8 @@ impl UsersApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
         id: Path<String>,
         body: AdminJson<UserPatch>,
     ) -> Result<Found, AdminFailure> {
@@ -162,6 +170,8 @@ impl UsersApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
         id: Path<String>,
         body: AdminJson<PasswordSet>,
     ) -> Result<Done, AdminFailure> {
@@ -195,6 +205,8 @@ impl UsersApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
         id: Path<String>,
     ) -> Result<Found, AdminFailure> {
         set_disabled(state, &auth, &id.0, true).await
@@ -212,6 +224,8 @@ impl UsersApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
         id: Path<String>,
     ) -> Result<Found, AdminFailure> {
         set_disabled(state, &auth, &id.0, false).await
@@ -227,6 +241,8 @@ impl UsersApi {
         &self,
         auth: AdminAuth,
         Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
         id: Path<String>,
     ) -> Result<Done, AdminFailure> {
         store::users::delete(&state.db, &id.0)

@@ -1,17 +1,127 @@
 //! The protocol endpoints' request and response shapes as the OpenAPI document describes them,
 //! and the documented error responses. The protocol modules own the data; these types only
-//! give it a schema.
+//! give it a schema, and an example that works when tried (`tests/api/openapi_examples.rs`
+//! sends every one of them to a running server).
+
+use std::collections::BTreeMap;
 
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::Type;
-use poem_openapi::{ApiResponse, Object};
+use poem_openapi::types::{Example, Type};
+use poem_openapi::{ApiResponse, Enum, Object};
+use serde_json::Value;
 
 use super::errors;
 use crate::oauth::device::DeviceAuthorizationResponse;
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenResponse;
 use crate::oauth::introspect::Introspection;
+use crate::oidc::discovery::Endpoint;
+use crate::store::clients::{AuthMethod, GrantType as StoredGrantType};
+
+// ---------------------------------------------------------------------------------------
+// The values the examples share, so that they tell one story: the `photos` client of
+// `https://id.example.com`, its user `grace`, and the active signing key.
+
+/// The issuer in the examples.
+pub const EXAMPLE_ISSUER: &str = "https://id.example.com";
+/// The client the admin API's create example registers, and the protocol examples' client.
+pub const EXAMPLE_CLIENT_ID: &str = "photos";
+/// Its redirect URI.
+pub const EXAMPLE_REDIRECT_URI: &str = "https://photos.example.com/callback";
+/// The `sub` (the user's `id`) of `grace`.
+pub const EXAMPLE_SUB: &str = "0b6f1a8e-6c38-4a6e-9a39-3d6f1c2b9e57";
+/// The active key's `kid`: the RFC 7638 thumbprint of the RFC 7517 A.1 key below.
+pub const EXAMPLE_KID: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+/// The modulus of that key (RFC 7517 A.1).
+const EXAMPLE_N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+/// The scopes `photos` asks for.
+pub const EXAMPLE_SCOPE: &str = "openid profile email offline_access";
+/// An access token for `grace` at `photos` (the shape of one; the signature is made up).
+const EXAMPLE_ACCESS_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik56YkxzWGg4dURDY2QtNk1Od1hGNFdfN25vV1hGWkFmSGt4WnNSR0M5WHMiLCJ0eXAiOiJhdCtqd3QifQ.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIiwic3ViIjoiMGI2ZjFhOGUtNmMzOC00YTZlLTlhMzktM2Q2ZjFjMmI5ZTU3IiwiYXVkIjoiaHR0cHM6Ly9pZC5leGFtcGxlLmNvbSIsImNsaWVudF9pZCI6InBob3RvcyIsInNjb3BlIjoib3BlbmlkIHByb2ZpbGUgZW1haWwgb2ZmbGluZV9hY2Nlc3MiLCJpYXQiOjE3NjcyMjU2MDAsImV4cCI6MTc2NzIyOTIwMCwianRpIjoiM2U1YjJjMWQ5ZjhhNGI3YyJ9.dTR5nNqNrsxqjWP_lCTH2ESWpeTv9f1yZraJ_wsSjjE1-u08-M6rvKB_wkE3Gel9sQOwWe2JyJgj2l4eydzvPo";
+/// The ID token of the same exchange (made-up signature).
+const EXAMPLE_ID_TOKEN: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6Ik56YkxzWGg4dURDY2QtNk1Od1hGNFdfN25vV1hGWkFmSGt4WnNSR0M5WHMiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUuY29tIiwic3ViIjoiMGI2ZjFhOGUtNmMzOC00YTZlLTlhMzktM2Q2ZjFjMmI5ZTU3IiwiYXVkIjoicGhvdG9zIiwiaWF0IjoxNzY3MjI1NjAwLCJleHAiOjE3NjcyMjkyMDAsImF1dGhfdGltZSI6MTc2NzIyNTU5MCwibm9uY2UiOiJuLTBTNl9XekEyTWoifQ.8Lz9gavvzfmuXl3ljRqGgxdQPqdkIjCbwhLR7yWh5neJ0L-nUqfiq9RRD08-T2DNr2ICpCiD-5e7cRCrNgB4Xo";
+/// A refresh token (opaque, 256 bits).
+const EXAMPLE_REFRESH_TOKEN: &str = "1swKCIwHaDxlzSZoYMq42Us6GTexdCDZ2jDKKZwJ-3c";
+/// The access token's `jti`.
+const EXAMPLE_JTI: &str = "mWZ1ZNE5BQsk0bm7lgUZPA";
+/// 2026-01-01T00:00:00Z, when the example tokens were issued.
+const EXAMPLE_IAT: i64 = 1_767_225_600;
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixed values.
+
+/// A grant type: the `grant_type` of a token request (RFC 6749 4.1.3, 4.4.2 and 6,
+/// RFC 8628 3.4), and what a client is registered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum GrantType {
+    #[oai(rename = "authorization_code")]
+    AuthorizationCode,
+    #[oai(rename = "refresh_token")]
+    RefreshToken,
+    #[oai(rename = "client_credentials")]
+    ClientCredentials,
+    #[oai(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+}
+
+impl From<StoredGrantType> for GrantType {
+    fn from(g: StoredGrantType) -> Self {
+        match g {
+            StoredGrantType::AuthorizationCode => Self::AuthorizationCode,
+            StoredGrantType::RefreshToken => Self::RefreshToken,
+            StoredGrantType::ClientCredentials => Self::ClientCredentials,
+            StoredGrantType::DeviceCode => Self::DeviceCode,
+        }
+    }
+}
+
+/// How a client authenticates at the token, introspection, revocation and device
+/// authorization endpoints (RFC 7591 2): HTTP Basic, `client_id` and `client_secret` in the
+/// form, or (public clients) `client_id` alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TokenEndpointAuthMethod {
+    #[oai(rename = "client_secret_basic")]
+    ClientSecretBasic,
+    #[oai(rename = "client_secret_post")]
+    ClientSecretPost,
+    #[oai(rename = "none")]
+    None,
+}
+
+impl From<AuthMethod> for TokenEndpointAuthMethod {
+    fn from(m: AuthMethod) -> Self {
+        match m {
+            AuthMethod::ClientSecretBasic => Self::ClientSecretBasic,
+            AuthMethod::ClientSecretPost => Self::ClientSecretPost,
+            AuthMethod::None => Self::None,
+        }
+    }
+}
+
+/// A `response_type` of the authorization endpoint: the authorization code flow only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ResponseType {
+    #[oai(rename = "code")]
+    Code,
+}
+
+/// Which kind of token is being introspected or revoked (RFC 7009 2.1): a hint only, the
+/// other kind is looked up too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TokenTypeHint {
+    #[oai(rename = "access_token")]
+    AccessToken,
+    #[oai(rename = "refresh_token")]
+    RefreshToken,
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors, requests and answers.
 
 /// An RFC 6749 5.2 error.
 #[derive(Debug, Object)]
@@ -26,7 +136,7 @@ pub struct ErrorBody {
     pub error_description: String,
 }
 
-impl poem_openapi::types::Example for ErrorBody {
+impl Example for ErrorBody {
     fn example() -> Self {
         Self {
             error: "invalid_grant".into(),
@@ -36,11 +146,12 @@ impl poem_openapi::types::Example for ErrorBody {
 }
 
 /// `POST /oauth/token` parameters (form-encoded). Which ones apply depends on `grant_type`.
+/// The example is a client credentials request for an admin API token, by an admin client
+/// that authenticates with HTTP Basic.
 #[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct TokenRequest {
-    /// authorization_code, refresh_token, client_credentials, or
-    /// urn:ietf:params:oauth:grant-type:device_code.
-    pub grant_type: String,
+    pub grant_type: GrantType,
     /// authorization_code: the code from the redirect.
     pub code: Option<String>,
     /// authorization_code: the redirect_uri of the authorization request.
@@ -51,7 +162,8 @@ pub struct TokenRequest {
     pub refresh_token: Option<String>,
     /// device_code grant: the device code.
     pub device_code: Option<String>,
-    /// refresh_token, client_credentials: a scope to narrow to.
+    /// refresh_token, client_credentials: a scope to narrow to (client_credentials without
+    /// it: every scope the client is allowed, except openid and offline_access).
     pub scope: Option<String>,
     /// Public clients, and client_secret_post.
     pub client_id: Option<String>,
@@ -59,9 +171,26 @@ pub struct TokenRequest {
     pub client_secret: Option<String>,
 }
 
-/// RFC 6749 5.1, OIDC Core 3.1.3.3.
+impl Example for TokenRequest {
+    fn example() -> Self {
+        Self {
+            grant_type: GrantType::ClientCredentials,
+            code: None,
+            redirect_uri: None,
+            code_verifier: None,
+            refresh_token: None,
+            device_code: None,
+            scope: Some("admin".into()),
+            client_id: None,
+            client_secret: None,
+        }
+    }
+}
+
+/// RFC 6749 5.1, OIDC Core 3.1.3.3. The example answers an authorization code exchange with
+/// the openid and offline_access scopes.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct TokenBody {
     /// An RFC 9068 JWT access token.
     pub access_token: String,
@@ -77,6 +206,19 @@ pub struct TokenBody {
     pub refresh_token: Option<String>,
 }
 
+impl Example for TokenBody {
+    fn example() -> Self {
+        Self {
+            access_token: EXAMPLE_ACCESS_TOKEN.into(),
+            token_type: "Bearer".into(),
+            expires_in: 3600,
+            scope: EXAMPLE_SCOPE.into(),
+            id_token: Some(EXAMPLE_ID_TOKEN.into()),
+            refresh_token: Some(EXAMPLE_REFRESH_TOKEN.into()),
+        }
+    }
+}
+
 impl From<TokenResponse> for TokenBody {
     fn from(t: TokenResponse) -> Self {
         Self {
@@ -90,8 +232,10 @@ impl From<TokenResponse> for TokenBody {
     }
 }
 
-/// `POST /oauth/device_authorization` parameters (form-encoded).
+/// `POST /oauth/device_authorization` parameters (form-encoded). The example is a
+/// confidential client's request (it authenticates with HTTP Basic).
 #[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct DeviceAuthorizationRequest {
     /// Required for public clients (confidential ones may use Basic instead).
     pub client_id: Option<String>,
@@ -101,8 +245,19 @@ pub struct DeviceAuthorizationRequest {
     pub scope: String,
 }
 
+impl Example for DeviceAuthorizationRequest {
+    fn example() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            scope: "openid profile offline_access".into(),
+        }
+    }
+}
+
 /// RFC 8628 3.2.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DeviceAuthorizationBody {
     pub device_code: String,
     /// Eight characters, shown as XXXX-XXXX.
@@ -112,6 +267,20 @@ pub struct DeviceAuthorizationBody {
     pub expires_in: i64,
     /// Seconds to wait between polls.
     pub interval: i64,
+}
+
+impl Example for DeviceAuthorizationBody {
+    fn example() -> Self {
+        let verification_uri = format!("{EXAMPLE_ISSUER}{}", crate::web::device::PATH);
+        Self {
+            device_code: "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS".into(),
+            user_code: "WDJB-MJHT".into(),
+            verification_uri_complete: format!("{verification_uri}?user_code=WDJB-MJHT"),
+            verification_uri,
+            expires_in: 600,
+            interval: 5,
+        }
+    }
 }
 
 impl From<DeviceAuthorizationResponse> for DeviceAuthorizationBody {
@@ -127,20 +296,32 @@ impl From<DeviceAuthorizationResponse> for DeviceAuthorizationBody {
     }
 }
 
-/// `POST /oauth/introspect` and `/oauth/revoke` parameters (form-encoded).
+/// `POST /oauth/introspect` and `/oauth/revoke` parameters (form-encoded). The example names
+/// a refresh token (RFC 7009's); the client authenticates with HTTP Basic.
 #[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct TokenRequestForm {
     /// The token.
     pub token: String,
-    /// access_token or refresh_token (a hint only).
-    pub token_type_hint: Option<String>,
+    pub token_type_hint: Option<TokenTypeHint>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
 }
 
+impl Example for TokenRequestForm {
+    fn example() -> Self {
+        Self {
+            token: "tGzv3JOkF0XG5Qx2TlKWIA".into(),
+            token_type_hint: Some(TokenTypeHint::RefreshToken),
+            client_id: None,
+            client_secret: None,
+        }
+    }
+}
+
 /// RFC 7662 2.2. Only `active` is present when the token is not active.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct IntrospectionBody {
     pub active: bool,
     pub scope: Option<String>,
@@ -152,6 +333,22 @@ pub struct IntrospectionBody {
     pub token_type: Option<String>,
     pub iss: Option<String>,
     pub jti: Option<String>,
+}
+
+impl Example for IntrospectionBody {
+    fn example() -> Self {
+        Self {
+            active: true,
+            scope: Some(EXAMPLE_SCOPE.into()),
+            client_id: Some(EXAMPLE_CLIENT_ID.into()),
+            sub: Some(EXAMPLE_SUB.into()),
+            exp: Some(EXAMPLE_IAT + 3600),
+            iat: Some(EXAMPLE_IAT),
+            token_type: Some("Bearer".into()),
+            iss: Some(EXAMPLE_ISSUER.into()),
+            jti: Some(EXAMPLE_JTI.into()),
+        }
+    }
 }
 
 impl From<Introspection> for IntrospectionBody {
@@ -176,8 +373,66 @@ pub struct UserinfoForm {
     pub access_token: Option<String>,
 }
 
+/// OIDC Core 5.3.2: `sub` and the claims the token's scopes release (profile, email, phone,
+/// address; OIDC Core 5.4), those the user has. The example is what `profile email` releases.
+#[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct UserinfoBody {
+    /// The user's `id`.
+    pub sub: String,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub nickname: Option<String>,
+    pub preferred_username: Option<String>,
+    pub profile: Option<String>,
+    pub picture: Option<String>,
+    pub website: Option<String>,
+    pub gender: Option<String>,
+    pub birthdate: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub locale: Option<String>,
+    /// When the user's record last changed (seconds since the epoch).
+    pub updated_at: Option<i64>,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub phone_number: Option<String>,
+    pub phone_number_verified: Option<bool>,
+    /// OIDC Core 5.1.1: formatted, street_address, locality, region, postal_code, country.
+    pub address: Option<BTreeMap<String, Value>>,
+}
+
+impl Example for UserinfoBody {
+    fn example() -> Self {
+        Self {
+            sub: EXAMPLE_SUB.into(),
+            name: Some("Grace Hopper".into()),
+            given_name: Some("Grace".into()),
+            family_name: Some("Hopper".into()),
+            middle_name: None,
+            nickname: None,
+            preferred_username: None,
+            profile: None,
+            picture: None,
+            website: None,
+            gender: None,
+            birthdate: None,
+            zoneinfo: None,
+            locale: None,
+            updated_at: Some(EXAMPLE_IAT),
+            email: Some("grace@example.com".into()),
+            email_verified: Some(true),
+            phone_number: None,
+            phone_number_verified: None,
+            address: None,
+        }
+    }
+}
+
 /// A published signing key (RFC 7517): public members only.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct JwkBody {
     pub kty: String,
     #[oai(rename = "use")]
@@ -188,15 +443,38 @@ pub struct JwkBody {
     pub e: String,
 }
 
+impl Example for JwkBody {
+    fn example() -> Self {
+        Self {
+            kty: "RSA".into(),
+            key_use: "sig".into(),
+            alg: "RS256".into(),
+            kid: EXAMPLE_KID.into(),
+            n: EXAMPLE_N.into(),
+            e: "AQAB".into(),
+        }
+    }
+}
+
 /// RFC 7517 5.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct JwkSetBody {
     pub keys: Vec<JwkBody>,
+}
+
+impl Example for JwkSetBody {
+    fn example() -> Self {
+        Self {
+            keys: vec![JwkBody::example()],
+        }
+    }
 }
 
 /// OpenID Provider Metadata (OIDC Discovery 1.0 section 3, RFC 8414 section 2): issuer,
 /// endpoints and every `*_supported` list, derived from what this server serves.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ProviderMetadataBody {
     pub issuer: String,
     pub authorization_endpoint: String,
@@ -208,14 +486,14 @@ pub struct ProviderMetadataBody {
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
     pub scopes_supported: Vec<String>,
-    pub response_types_supported: Vec<String>,
+    pub response_types_supported: Vec<ResponseType>,
     pub response_modes_supported: Vec<String>,
-    pub grant_types_supported: Vec<String>,
+    pub grant_types_supported: Vec<GrantType>,
     pub subject_types_supported: Vec<String>,
     pub id_token_signing_alg_values_supported: Vec<String>,
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    pub introspection_endpoint_auth_methods_supported: Vec<String>,
-    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<TokenEndpointAuthMethod>,
+    pub introspection_endpoint_auth_methods_supported: Vec<TokenEndpointAuthMethod>,
+    pub revocation_endpoint_auth_methods_supported: Vec<TokenEndpointAuthMethod>,
     pub code_challenge_methods_supported: Vec<String>,
     pub prompt_values_supported: Vec<String>,
     pub claims_supported: Vec<String>,
@@ -225,6 +503,53 @@ pub struct ProviderMetadataBody {
     pub authorization_response_iss_parameter_supported: bool,
     /// The page for developers: how redirect URIs match and where browser apps may call from.
     pub service_documentation: String,
+}
+
+impl Example for ProviderMetadataBody {
+    /// This server's metadata at `https://id.example.com`, from the same lists discovery is
+    /// built from.
+    fn example() -> Self {
+        use crate::oauth::{authorize, client_auth, pkce, redirect::ResponseMode, scope, token};
+        let url = |endpoint: Endpoint| format!("{EXAMPLE_ISSUER}{}", endpoint.path());
+        let methods = |with_none: bool| -> Vec<TokenEndpointAuthMethod> {
+            client_auth::METHODS
+                .into_iter()
+                .filter(|m| with_none || *m != AuthMethod::None)
+                .map(TokenEndpointAuthMethod::from)
+                .collect()
+        };
+        Self {
+            issuer: EXAMPLE_ISSUER.into(),
+            authorization_endpoint: url(Endpoint::Authorization),
+            token_endpoint: url(Endpoint::Token),
+            userinfo_endpoint: url(Endpoint::Userinfo),
+            jwks_uri: url(Endpoint::Jwks),
+            end_session_endpoint: url(Endpoint::EndSession),
+            device_authorization_endpoint: url(Endpoint::DeviceAuthorization),
+            introspection_endpoint: url(Endpoint::Introspection),
+            revocation_endpoint: url(Endpoint::Revocation),
+            scopes_supported: strings(&scope::USER_SCOPES),
+            response_types_supported: vec![ResponseType::Code],
+            response_modes_supported: strings(&ResponseMode::SUPPORTED),
+            grant_types_supported: token::GRANT_TYPES
+                .into_iter()
+                .map(GrantType::from)
+                .collect(),
+            subject_types_supported: strings(&["public"]),
+            id_token_signing_alg_values_supported: strings(&["RS256"]),
+            token_endpoint_auth_methods_supported: methods(true),
+            introspection_endpoint_auth_methods_supported: methods(false),
+            revocation_endpoint_auth_methods_supported: methods(true),
+            code_challenge_methods_supported: strings(&pkce::METHODS),
+            prompt_values_supported: strings(&authorize::PROMPT_VALUES),
+            claims_supported: strings(&crate::oidc::claims::supported()),
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            authorization_response_iss_parameter_supported: true,
+            service_documentation: format!("{EXAMPLE_ISSUER}/"),
+        }
+    }
 }
 
 fn json_content() -> Vec<MetaMediaType> {

@@ -101,7 +101,7 @@ pub enum RevokeOk {
 #[derive(ApiResponse)]
 pub enum UserinfoOk {
     /// `sub` and the claims the token's scopes release (profile, email, phone, address).
-    #[oai(status = 200)]
+    #[oai(status = 200, actual_type = "Json<crate::http::dto::UserinfoBody>")]
     Ok(
         Json<serde_json::Value>,
         #[oai(header = "Cache-Control")] String,

@@ -35,6 +35,7 @@ mod logs;
 mod metrics;
 mod native_app;
 mod openapi;
+mod openapi_examples;
 mod pages;
 mod parsers;
 mod proxy;
