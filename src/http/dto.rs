@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::{Example, Type};
-use poem_openapi::{ApiResponse, Enum, Object};
+use poem_openapi::{ApiResponse, Enum, NewType, Object};
 use serde_json::Value;
 
 use super::errors;
@@ -145,42 +145,105 @@ impl Example for ErrorBody {
     }
 }
 
+// A form field that is sent only when its grant or method uses it. Its example is empty, so a
+// form filled in from the examples (the "Try it out" of `/docs`) leaves it empty, and an empty
+// parameter counts as absent (RFC 6749 3.1): the example request stays a valid one. (Plain
+// comments on these wrappers: a doc comment would become every field's title.)
+#[derive(Debug, NewType)]
+#[oai(example)]
+pub struct WhenUsed(pub String);
+
+impl Example for WhenUsed {
+    fn example() -> Self {
+        Self(String::new())
+    }
+}
+
+// The token request example's `grant_type`, which a form at `/docs` starts from.
+#[derive(Debug, NewType)]
+#[oai(
+    example,
+    to_header = false,
+    from_parameter = false,
+    from_multipart = false
+)]
+pub struct GrantTypeField(pub GrantType);
+
+impl Example for GrantTypeField {
+    fn example() -> Self {
+        Self(GrantType::ClientCredentials)
+    }
+}
+
+// The token request example's `scope`: an admin client asking for an admin API token.
+#[derive(Debug, NewType)]
+#[oai(example)]
+pub struct TokenScope(pub String);
+
+impl Example for TokenScope {
+    fn example() -> Self {
+        Self("admin".into())
+    }
+}
+
+// The device authorization example's `scope`.
+#[derive(Debug, NewType)]
+#[oai(example)]
+pub struct DeviceScope(pub String);
+
+impl Example for DeviceScope {
+    fn example() -> Self {
+        Self("openid profile offline_access".into())
+    }
+}
+
+// The introspection and revocation example's `token` (RFC 7009's own example).
+#[derive(Debug, NewType)]
+#[oai(example)]
+pub struct TokenValue(pub String);
+
+impl Example for TokenValue {
+    fn example() -> Self {
+        Self("tGzv3JOkF0XG5Qx2TlKWIA".into())
+    }
+}
+
 /// `POST /oauth/token` parameters (form-encoded). Which ones apply depends on `grant_type`.
 /// The example is a client credentials request for an admin API token, by an admin client
 /// that authenticates with HTTP Basic.
 #[derive(Debug, Object)]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct TokenRequest {
-    pub grant_type: GrantType,
+    pub grant_type: GrantTypeField,
     /// authorization_code: the code from the redirect.
-    pub code: Option<String>,
+    pub code: Option<WhenUsed>,
     /// authorization_code: the redirect_uri of the authorization request.
-    pub redirect_uri: Option<String>,
+    pub redirect_uri: Option<WhenUsed>,
     /// authorization_code: the PKCE verifier (RFC 7636).
-    pub code_verifier: Option<String>,
+    pub code_verifier: Option<WhenUsed>,
     /// refresh_token: the refresh token.
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<WhenUsed>,
     /// device_code grant: the device code.
-    pub device_code: Option<String>,
+    pub device_code: Option<WhenUsed>,
     /// refresh_token, client_credentials: a scope to narrow to (client_credentials without
     /// it: every scope the client is allowed, except openid and offline_access).
-    pub scope: Option<String>,
+    pub scope: Option<TokenScope>,
     /// Public clients, and client_secret_post.
-    pub client_id: Option<String>,
+    pub client_id: Option<WhenUsed>,
     /// client_secret_post only.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<WhenUsed>,
 }
 
 impl Example for TokenRequest {
     fn example() -> Self {
         Self {
-            grant_type: GrantType::ClientCredentials,
+            grant_type: GrantTypeField::example(),
             code: None,
             redirect_uri: None,
             code_verifier: None,
             refresh_token: None,
             device_code: None,
-            scope: Some("admin".into()),
+            scope: Some(TokenScope::example()),
             client_id: None,
             client_secret: None,
         }
@@ -238,11 +301,11 @@ impl From<TokenResponse> for TokenBody {
 #[oai(example, skip_serializing_if_is_none)]
 pub struct DeviceAuthorizationRequest {
     /// Required for public clients (confidential ones may use Basic instead).
-    pub client_id: Option<String>,
+    pub client_id: Option<WhenUsed>,
     /// client_secret_post only.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<WhenUsed>,
     /// Space-separated scopes.
-    pub scope: String,
+    pub scope: DeviceScope,
 }
 
 impl Example for DeviceAuthorizationRequest {
@@ -250,7 +313,7 @@ impl Example for DeviceAuthorizationRequest {
         Self {
             client_id: None,
             client_secret: None,
-            scope: "openid profile offline_access".into(),
+            scope: DeviceScope::example(),
         }
     }
 }
@@ -302,16 +365,18 @@ impl From<DeviceAuthorizationResponse> for DeviceAuthorizationBody {
 #[oai(example, skip_serializing_if_is_none)]
 pub struct TokenRequestForm {
     /// The token.
-    pub token: String,
+    pub token: TokenValue,
     pub token_type_hint: Option<TokenTypeHint>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    /// Public clients, and client_secret_post.
+    pub client_id: Option<WhenUsed>,
+    /// client_secret_post only.
+    pub client_secret: Option<WhenUsed>,
 }
 
 impl Example for TokenRequestForm {
     fn example() -> Self {
         Self {
-            token: "tGzv3JOkF0XG5Qx2TlKWIA".into(),
+            token: TokenValue::example(),
             token_type_hint: Some(TokenTypeHint::RefreshToken),
             client_id: None,
             client_secret: None,
