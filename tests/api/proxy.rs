@@ -32,8 +32,15 @@ struct Proxy {
 }
 
 impl Drop for Proxy {
+    /// SIGTERM, so the master stops its workers too (SIGKILL would leave them running).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
