@@ -205,14 +205,7 @@ async fn a_value_cannot_forge_a_log_line() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let mut logs = String::new();
-    for _ in 0..50 {
-        logs = process.logs();
-        if logs.contains("client authentication refused") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let logs = process.wait_for_log("client authentication refused").await;
     assert!(logs.contains("client authentication refused"), "{logs}");
     // The value stays on its own line, its newline written as `\n`.
     for line in logs.lines() {

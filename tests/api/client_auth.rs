@@ -79,14 +79,7 @@ async fn refused_client_authentication_is_logged_with_its_reason_but_never_the_s
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let mut logs = String::new();
-    for _ in 0..50 {
-        logs = process.logs();
-        if logs.contains("client authentication refused") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let logs = process.wait_for_log("client authentication refused").await;
     let line = logs
         .lines()
         .find(|l| l.contains("client authentication refused"))

@@ -664,6 +664,18 @@ impl ServerProcess {
         self.logs.lock().unwrap().clone()
     }
 
+    /// What the process logged, once it contains `needle` (or after 2.5 s without it).
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        for _ in 0..50 {
+            let logs = self.logs();
+            if logs.contains(needle) {
+                return logs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.logs()
+    }
+
     /// SIGKILL: no chance to finish anything.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
