@@ -252,6 +252,8 @@ pub struct Lifetimes {
     pub refresh_grace: Seconds,
     /// `OIDCD_SESSION_LIFETIME`: browser session, default 24h.
     pub session: Seconds,
+    /// `OIDCD_SESSION_IDLE_LIFETIME`: a browser session unused this long ends, default 2h.
+    pub session_idle: Seconds,
     /// `OIDCD_DEVICE_CODE_LIFETIME`, default 10m.
     pub device_code: Seconds,
 }
@@ -267,6 +269,7 @@ impl Default for Lifetimes {
             refresh_token_absolute: Seconds(90 * 86_400),
             refresh_grace: Seconds(10),
             session: Seconds(86_400),
+            session_idle: Seconds(7200),
             device_code: Seconds(600),
         }
     }
@@ -377,6 +380,14 @@ pub struct LoginConfig {
     pub failures_per_ip: u32,
     /// `OIDCD_LOGIN_WINDOW`: default 15m.
     pub window: Seconds,
+    /// `OIDCD_LOGIN_PENDING_REQUESTS_PER_IP`: sign-in pages one client address may start per
+    /// window for browsers nobody is signed in to (each is stored until it expires), default
+    /// 1000.
+    pub pending_requests_per_ip: u32,
+    /// `OIDCD_LOGIN_PASSWORD_CHANGE_REVOKES_GRANTS`: a password change also revokes every
+    /// grant of the user (their apps must sign in again), default true. Their browser
+    /// sessions end either way.
+    pub password_change_revokes_grants: bool,
 }
 
 impl Default for LoginConfig {
@@ -385,6 +396,8 @@ impl Default for LoginConfig {
             failures_per_account: 5,
             failures_per_ip: 20,
             window: Seconds(900),
+            pending_requests_per_ip: 1000,
+            password_change_revokes_grants: true,
         }
     }
 }
@@ -674,6 +687,7 @@ impl Config {
         )?;
         env.parse("OIDCD_REFRESH_GRACE", &mut l.refresh_grace)?;
         env.parse("OIDCD_SESSION_LIFETIME", &mut l.session)?;
+        env.parse("OIDCD_SESSION_IDLE_LIFETIME", &mut l.session_idle)?;
         env.parse("OIDCD_DEVICE_CODE_LIFETIME", &mut l.device_code)?;
         let a = &mut self.argon2;
         env.parse("OIDCD_ARGON2_MEMORY_KIB", &mut a.memory_kib)?;
@@ -699,6 +713,14 @@ impl Config {
         )?;
         env.parse("OIDCD_LOGIN_FAILURES_PER_IP", &mut g.failures_per_ip)?;
         env.parse("OIDCD_LOGIN_WINDOW", &mut g.window)?;
+        env.parse(
+            "OIDCD_LOGIN_PENDING_REQUESTS_PER_IP",
+            &mut g.pending_requests_per_ip,
+        )?;
+        env.parse(
+            "OIDCD_LOGIN_PASSWORD_CHANGE_REVOKES_GRANTS",
+            &mut g.password_change_revokes_grants,
+        )?;
         let c = &mut self.client_auth;
         env.parse(
             "OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT",
@@ -761,6 +783,10 @@ impl Config {
             ),
             ("lifetimes.session (OIDCD_SESSION_LIFETIME)", l.session),
             (
+                "lifetimes.session_idle (OIDCD_SESSION_IDLE_LIFETIME)",
+                l.session_idle,
+            ),
+            (
                 "lifetimes.device_code (OIDCD_DEVICE_CODE_LIFETIME)",
                 l.device_code,
             ),
@@ -811,9 +837,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.login.failures_per_account == 0 || self.login.failures_per_ip == 0 {
+        if self.login.failures_per_account == 0
+            || self.login.failures_per_ip == 0
+            || self.login.pending_requests_per_ip == 0
+        {
             return Err(ConfigError::invalid(
-                "login.failures_per_account / failures_per_ip (OIDCD_LOGIN_FAILURES_PER_*)",
+                "login.failures_per_account / failures_per_ip / pending_requests_per_ip (OIDCD_LOGIN_*)",
                 "must be at least 1",
             ));
         }

@@ -1,6 +1,7 @@
 //! oidcd: an OpenID Connect provider. `Application::build(config)` builds the whole server;
 //! the `oidcd` binary and the tests both start it that way.
 
+pub mod abuse;
 pub mod admin;
 pub mod app;
 pub mod cli;
@@ -17,7 +18,6 @@ pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
-pub mod throttle;
 pub mod web;
 
 pub use app::{Application, Runtime, StartupError};

@@ -1,6 +1,6 @@
 //! The schema's history. Every change is a new file listed here in order; a file that has
-//! landed is never edited. No data lives in migrations: admin clients and keys are made at
-//! run time.
+//! landed is never edited. No data lives in migrations (one brings stored usernames under the username rule): admin
+//! clients and keys are made at run time.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -17,6 +17,9 @@ mod m20260101_000010_create_device_codes;
 mod m20260101_000011_create_revocations;
 mod m20260102_000001_create_throttles;
 mod m20261202_000001_add_client_allowed_origins;
+mod m20261202_000002_add_client_previous_secret;
+mod m20261202_000003_canonical_usernames;
+pub mod usernames;
 
 pub struct Migrator;
 
@@ -37,6 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000011_create_revocations::Migration),
             Box::new(m20260102_000001_create_throttles::Migration),
             Box::new(m20261202_000001_add_client_allowed_origins::Migration),
+            Box::new(m20261202_000002_add_client_previous_secret::Migration),
+            Box::new(m20261202_000003_canonical_usernames::Migration),
         ]
     }
 }

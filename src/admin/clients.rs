@@ -188,6 +188,7 @@ impl ClientsApi {
             post_logout_redirect_uris: b.post_logout_redirect_uris,
             scopes: b.scope.as_deref().map(parse_scope).transpose()?,
             allowed_origins: b.allowed_origins,
+            admin: b.admin,
         };
         let client = registration::apply_update(client, update, state.clock.now())?;
         store::clients::update(&state.db, &client)
@@ -224,7 +225,11 @@ impl ClientsApi {
 
     /// Rotate a client's secret
     ///
-    /// A new 256-bit secret, shown in this answer only. The old one stops working at once.
+    /// A new 256-bit secret, shown in this answer only. The old one stops working at once,
+    /// or after `old_secret_valid_for` seconds, so an app can switch to the new one without
+    /// downtime. With `revoke_tokens=true`, everything issued to the client on a user's behalf
+    /// (grants, their refresh and access tokens) is revoked too; its client credentials tokens
+    /// run out within their lifetime.
     ///
     /// **Permissions**: admin.
     #[oai(
@@ -239,14 +244,27 @@ impl ClientsApi {
         /// The client's `client_id` (the example is the client the create example registers).
         #[oai(example = "crate::admin::objects::example_client_id")]
         client_id: Path<String>,
+        /// Seconds the replaced secret keeps working (0 to 2592000, 30 days); 0 when left out.
+        #[oai(default, validator(maximum(value = "2592000")))]
+        old_secret_valid_for: Query<u32>,
+        /// Also revoke the client's grants and the tokens issued from them.
+        #[oai(default)]
+        revoke_tokens: Query<bool>,
     ) -> Result<Found, AdminFailure> {
+        let now = state.clock.now();
         let client = store::clients::get(&state.db, &client_id.0)
             .await
             .map_err(not_found)?;
-        let (client, secret) = registration::new_secret(client, &state.secrets, state.clock.now())?;
-        store::clients::update(&state.db, &client)
+        let overlap = i64::from(old_secret_valid_for.0);
+        let (client, secret) = registration::new_secret(client, &state.secrets, overlap, now)?;
+        let txn = state.db.begin().await.map_err(StoreError::from)?;
+        store::clients::update(&txn, &client)
             .await
             .map_err(not_found)?;
+        if revoke_tokens.0 {
+            store::grants::revoke_for_client(&txn, &client.client_id, now).await?;
+        }
+        txn.commit().await.map_err(StoreError::from)?;
         tracing::info!(admin = %auth.0.client_id, action = "client.rotate_secret", client_id = %client.client_id);
         Ok(Found::Ok(Json(ClientView::new(client, Some(secret)))))
     }

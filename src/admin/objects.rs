@@ -501,6 +501,10 @@ pub struct ClientPatch {
     pub scope: Option<String>,
     /// Browser origins allowed beside those of `redirect_uris`; replaces the list.
     pub allowed_origins: Option<Vec<String>>,
+    /// `false` demotes an admin client: it loses the `admin` scope and its admin tokens stop
+    /// working at once. `true` makes a confidential client credentials client an admin
+    /// client.
+    pub admin: Option<bool>,
 }
 
 impl Example for ClientPatch {
@@ -514,6 +518,7 @@ impl Example for ClientPatch {
             post_logout_redirect_uris: Some(vec!["https://photos.example.com/".into()]),
             scope: Some(EXAMPLE_SCOPE.into()),
             allowed_origins: Some(vec!["https://beta.photos.example.com".into()]),
+            admin: None,
         }
     }
 }

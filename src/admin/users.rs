@@ -183,6 +183,7 @@ impl UsersApi {
             &state.passwords,
             &user.username,
             body.0.password,
+            state.config.login.password_change_revokes_grants,
             state.clock.now(),
         )
         .await

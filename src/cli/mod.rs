@@ -48,6 +48,7 @@ Settings (a TOML file given by --config, overridden by environment variables):
   lifetimes.refresh_token_absolute OIDCD_REFRESH_ABSOLUTE_LIFETIME  default 90d
   lifetimes.refresh_grace          OIDCD_REFRESH_GRACE          default 10s
   lifetimes.session                OIDCD_SESSION_LIFETIME       default 24h
+  lifetimes.session_idle           OIDCD_SESSION_IDLE_LIFETIME  default 2h
   lifetimes.device_code            OIDCD_DEVICE_CODE_LIFETIME   default 10m
   argon2.memory_kib                OIDCD_ARGON2_MEMORY_KIB      default 19456
   argon2.iterations                OIDCD_ARGON2_ITERATIONS      default 2
@@ -63,6 +64,8 @@ Settings (a TOML file given by --config, overridden by environment variables):
   login.failures_per_account       OIDCD_LOGIN_FAILURES_PER_ACCOUNT  default 5
   login.failures_per_ip            OIDCD_LOGIN_FAILURES_PER_IP  default 20
   login.window                     OIDCD_LOGIN_WINDOW           default 15m
+  login.pending_requests_per_ip    OIDCD_LOGIN_PENDING_REQUESTS_PER_IP  default 1000 (sign-in pages per address per window)
+  login.password_change_revokes_grants  OIDCD_LOGIN_PASSWORD_CHANGE_REVOKES_GRANTS  default true
   client_auth.failures_per_client  OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT  default 20 (per client id from one address)
   client_auth.failures_per_ip      OIDCD_CLIENT_AUTH_FAILURES_PER_IP  default 50
   client_auth.window               OIDCD_CLIENT_AUTH_WINDOW     default 15m

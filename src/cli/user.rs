@@ -145,7 +145,7 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
             Ok(())
         }
         UserCommand::Delete { username } => {
-            store::users::delete_by_username(&rt.db, &username)
+            store::users::delete_by_username(&rt.db, &accounts::canonical_username(&username))
                 .await
                 .map_err(|e| not_found(e, "user", &username))?;
             say!("deleted user {username}");
@@ -157,7 +157,8 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
             password_stdin,
         } => {
             let password = read_password(password, password_stdin)?;
-            accounts::set_password(&rt.db, &rt.passwords, &username, password, now)
+            let revoke = rt.config.login.password_change_revokes_grants;
+            accounts::set_password(&rt.db, &rt.passwords, &username, password, revoke, now)
                 .await
                 .map_err(|e| match e {
                     accounts::AccountError::Store(s) => not_found(s, "user", &username),

@@ -89,7 +89,7 @@ pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, 
         basic,
         client_id: params.get("client_id").map(str::to_owned),
         client_secret: params.get("client_secret").map(str::to_owned),
-        limits: None,
+        ..Credentials::default()
     })
 }
 

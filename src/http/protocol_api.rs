@@ -16,15 +16,15 @@ use super::dto::{
 use super::extract;
 use super::openapi::ApiTags;
 use super::payload::OAuthForm;
+use crate::abuse;
 use crate::metrics::Metrics;
-use crate::oauth::client_auth::{self, Credentials};
-use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::client_auth::{Credentials, Outcome};
+use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenContext;
 use crate::oauth::params::Params;
 use crate::oauth::{device, introspect, revoke, token};
 use crate::oidc::userinfo;
 use crate::state::AppState;
-use crate::throttle::{self, Limits};
 
 /// HTTP Basic with the client id and secret, each form-encoded first (RFC 6749 2.3.1).
 #[derive(SecurityScheme)]
@@ -120,33 +120,14 @@ fn credentials(
     if let Some(claimed) = credentials.claimed_id() {
         CorsClient::name(req, claimed);
     }
-    let c = &state.config.client_auth;
-    let window = c.window.as_i64();
     let claimed: String = credentials
         .claimed_id()
         .unwrap_or_default()
         .chars()
         .take(128)
         .collect();
-    let ip = extract::client_ip(req);
-    // Per address, and per client id from one address: never per client id alone, which
-    // anyone could exhaust to lock the app out for everyone (a 256-bit secret cannot be
-    // guessed anyway).
-    credentials.limits = Some(Limits {
-        rules: vec![
-            throttle::Rule {
-                key: format!("client-auth:client-ip:{claimed}:{ip}"),
-                max: i64::from(c.failures_per_client),
-                window,
-            },
-            throttle::Rule {
-                key: format!("client-auth:ip:{ip}"),
-                max: i64::from(c.failures_per_ip),
-                window,
-            },
-        ],
-        now: state.clock.now(),
-    });
+    credentials.limits = abuse::client_auth(&state.config, &claimed, &extract::client_ip(req));
+    credentials.now = state.clock.now();
     Ok(credentials)
 }
 
@@ -162,22 +143,21 @@ async fn guarded<T>(
 ) -> Result<T, OAuthFailure> {
     let tried_basic = credentials.basic.is_some();
     let result = operation.await;
-    match &result {
-        Err(e) if client_auth::is_throttled(e) => {
+    let claimed = credentials.claimed_id().unwrap_or_default();
+    match (&result, credentials.outcome.get()) {
+        (_, Some(Outcome::Throttled)) => {
             Metrics::incr(&state.metrics.client_auth_throttled);
-            let claimed = credentials.claimed_id().unwrap_or_default();
             tracing::warn!(client_id = %claimed, "client authentication throttled");
         }
-        Err(e) if e.code == ErrorCode::InvalidClient => {
-            let counts = client_auth::counts_as_failure(e);
+        (Err(e), Some(outcome @ (Outcome::Failed | Outcome::Mistaken))) => {
             tracing::info!(
-                client_id = %credentials.claimed_id().unwrap_or_default(),
+                client_id = %claimed,
                 method = credentials.method_tried(),
                 reason = %e.description,
                 "client authentication refused"
             );
-            if let (true, Some(limits)) = (counts, &credentials.limits) {
-                throttle::record_failure(&state.db, &limits.rules, limits.now)
+            if *outcome == Outcome::Failed {
+                abuse::record_failure(&state.db, &credentials.limits, credentials.now)
                     .await
                     .map_err(|e| OAuthFailure::new(e.into(), tried_basic))?;
             }

@@ -4,11 +4,12 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::error::{ErrorCode, OAuthError};
+use super::error::OAuthError;
+use crate::abuse::{self, Rule};
+use crate::clock::UnixTime;
 use crate::crypto::KeyedHasher;
 use crate::store::clients::{AuthMethod, Client};
 use crate::store::{self, StoreError};
-use crate::throttle::{self, Limits};
 
 /// What the client presented. `basic` comes from the Authorization header (already
 /// form-decoded); the others from the body.
@@ -19,7 +20,25 @@ pub struct Credentials {
     pub client_secret: Option<String>,
     /// The failure limits that hold this request back (the claimed client id, the client
     /// IP), checked in the same query that reads the client.
-    pub limits: Option<Limits>,
+    pub limits: Vec<Rule>,
+    /// When the request came (a previous secret is accepted until its overlap ends).
+    pub now: UnixTime,
+    /// What authentication found, for the caller that counts failures.
+    pub outcome: std::sync::OnceLock<Outcome>,
+}
+
+/// How a client authentication ended, as the abuse policy sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Authenticated,
+    /// A wrong or missing secret, or an unknown client: counts against the limits.
+    Failed,
+    /// Refused without counting: a secret sent for a public client proves nothing about
+    /// guessing (there is nothing to guess), and a method other than the registered one is
+    /// a configuration mistake.
+    Mistaken,
+    /// Held back by the limits; not counted again.
+    Throttled,
 }
 
 impl Credentials {
@@ -63,21 +82,6 @@ const PUBLIC_WITH_SECRET: &str =
     "This is a public client: it has no secret. Send client_id alone, with no client_secret \
      and no Basic credentials.";
 
-/// Whether `error` is the refusal of a request held back by its failure limits.
-pub fn is_throttled(error: &OAuthError) -> bool {
-    error.code == ErrorCode::InvalidClient && error.description == THROTTLED
-}
-
-/// Whether `error` is a failed client authentication that counts against the limits: a
-/// wrong or missing secret, an unknown client. A secret sent for a public client proves
-/// nothing about guessing (there is nothing to guess), so it is refused without counting,
-/// and a refusal by the limits themselves is not counted again.
-pub fn counts_as_failure(error: &OAuthError) -> bool {
-    error.code == ErrorCode::InvalidClient
-        && error.description != THROTTLED
-        && error.description != PUBLIC_WITH_SECRET
-}
-
 /// What a client registered for `method` must send.
 fn how_to_authenticate(method: AuthMethod) -> &'static str {
     match method {
@@ -89,16 +93,34 @@ fn how_to_authenticate(method: AuthMethod) -> &'static str {
     }
 }
 
-/// Authenticates the client, returning it with the method it used.
+/// Authenticates the client, returning it with the method it used; `creds.outcome` says
+/// how it ended.
 pub async fn authenticate(
     db: &impl ConnectionTrait,
     hasher: &KeyedHasher,
     creds: &Credentials,
 ) -> Result<Client, OAuthError> {
+    let result = check(db, hasher, creds).await;
+    let outcome = match &result {
+        Ok(_) => Outcome::Authenticated,
+        Err((outcome, _)) => *outcome,
+    };
+    // The first authentication of a request is the one that counts.
+    let _ = creds.outcome.set(outcome);
+    result.map_err(|(_, e)| e)
+}
+
+async fn check(
+    db: &impl ConnectionTrait,
+    hasher: &KeyedHasher,
+    creds: &Credentials,
+) -> Result<Client, (Outcome, OAuthError)> {
+    let failed = || (Outcome::Failed, failed());
+    let mistaken = |e: OAuthError| (Outcome::Mistaken, e);
     if creds.client_secret.is_some() && creds.basic.is_some() {
-        return Err(OAuthError::invalid_request(
+        return Err(mistaken(OAuthError::invalid_request(
             "Use one client authentication method, not several.",
-        ));
+        )));
     }
     let (client_id, secret, method) = match (&creds.basic, &creds.client_secret) {
         (Some((id, secret)), _) => {
@@ -117,39 +139,46 @@ pub async fn authenticate(
         }
         (None, Some(secret)) => {
             let id = creds.client_id.as_deref().ok_or_else(|| {
-                OAuthError::invalid_request("client_id is required with client_secret.")
+                mistaken(OAuthError::invalid_request(
+                    "client_id is required with client_secret.",
+                ))
             })?;
             (id, Some(secret.as_str()), AuthMethod::ClientSecretPost)
         }
         (None, None) => {
             let id = creds.client_id.as_deref().ok_or_else(|| {
-                OAuthError::invalid_client("No client authentication was included.")
+                mistaken(OAuthError::invalid_client(
+                    "No client authentication was included.",
+                ))
             })?;
             (id, None, AuthMethod::None)
         }
     };
 
-    let found = match &creds.limits {
-        Some(limits) => {
-            let rules: Vec<(&str, i64, i64)> = limits
-                .rules
-                .iter()
-                .map(|r| (r.key.as_str(), r.max, r.window))
-                .collect();
-            match store::clients::get_with_limits(db, client_id, &rules, limits.now).await? {
-                Some((_, true)) => return Err(OAuthError::invalid_client(THROTTLED)),
-                Some((client, false)) => Some(client),
-                None if throttle::blocked(db, &limits.rules, limits.now).await? => {
-                    return Err(OAuthError::invalid_client(THROTTLED))
-                }
-                None => None,
-            }
-        }
-        None => match store::clients::get(db, client_id).await {
+    let store_error = |e: StoreError| (Outcome::Mistaken, OAuthError::from(e));
+    let found = if creds.limits.is_empty() {
+        match store::clients::get(db, client_id).await {
             Ok(c) => Some(c),
             Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        },
+            Err(e) => return Err(store_error(e)),
+        }
+    } else {
+        let rules: Vec<(&str, i64, i64)> = creds.limits.iter().map(Rule::parts).collect();
+        let throttled = || (Outcome::Throttled, OAuthError::invalid_client(THROTTLED));
+        match store::clients::get_with_limits(db, client_id, &rules, creds.now)
+            .await
+            .map_err(store_error)?
+        {
+            Some((_, true)) => return Err(throttled()),
+            Some((client, false)) => Some(client),
+            None => match abuse::check(db, &creds.limits, creds.now)
+                .await
+                .map_err(store_error)?
+            {
+                abuse::Verdict::Refused(_) => return Err(throttled()),
+                abuse::Verdict::Allowed => None,
+            },
+        }
     };
     let Some(client) = found else {
         // Spend the same work as a real check, so timing does not reveal which ids exist.
@@ -160,19 +189,28 @@ pub async fn authenticate(
     };
 
     if client.is_public() && secret.is_some() {
-        return Err(OAuthError::invalid_client(PUBLIC_WITH_SECRET));
+        return Err(mistaken(OAuthError::invalid_client(PUBLIC_WITH_SECRET)));
     }
     if client.token_endpoint_auth_method != method {
-        return Err(OAuthError::invalid_client(format!(
+        return Err(mistaken(OAuthError::invalid_client(format!(
             "This client is registered for {}: {}, not with {}.",
             client.token_endpoint_auth_method.as_str(),
             how_to_authenticate(client.token_endpoint_auth_method),
             method.as_str(),
-        )));
+        ))));
     }
     match (secret, &client.secret_hash) {
         (None, None) => Ok(client),
         (Some(secret), Some(hash)) if hasher.verify(secret, hash) => Ok(client),
+        // The secret replaced by a rotation, during the overlap its rotation allowed.
+        (Some(secret), Some(_))
+            if client
+                .previous_secret
+                .as_ref()
+                .is_some_and(|(hash, until)| creds.now < *until && hasher.verify(secret, hash)) =>
+        {
+            Ok(client)
+        }
         _ => Err(failed()),
     }
 }

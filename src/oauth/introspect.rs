@@ -108,6 +108,10 @@ async fn access(
     if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref()).await? {
         return Ok(Some(Introspection::inactive()));
     }
+    // A token for a user (it came from a grant) dies with the user's account.
+    if claims.grant_id.is_some() && !store::users::is_active(db, &claims.subject).await? {
+        return Ok(Some(Introspection::inactive()));
+    }
     Ok(Some(Introspection {
         active: true,
         scope: Some(claims.scopes.join(" ")),
@@ -138,7 +142,10 @@ async fn refresh(
         && grant.expires_at > now
         && row.expires_at > now
         && row.generation == grant.refresh_generation;
-    if !live || !may_see(asker, &grant.client_id) {
+    if !live
+        || !may_see(asker, &grant.client_id)
+        || !store::users::is_active(db, &grant.user_id).await?
+    {
         return Ok(Some(Introspection::inactive()));
     }
     Ok(Some(Introspection {

@@ -208,6 +208,9 @@ pub struct ClientUpdate {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
     pub allowed_origins: Option<Vec<String>>,
+    /// `false` demotes an admin client (its `admin` scope goes, and its admin tokens stop
+    /// working at once); `true` promotes a confidential client credentials client.
+    pub admin: Option<bool>,
 }
 
 /// Applies an update with the same rules as registration.
@@ -239,33 +242,63 @@ pub fn apply_update(
     if let Some(origins) = update.allowed_origins {
         client.allowed_origins = valid_origins(&origins)?;
     }
-    if let Some(scopes) = update.scopes {
-        let is_admin = client.scopes.iter().any(|s| s == scope::ADMIN);
-        let mut scopes = dedup(scopes);
-        valid_scopes(&scopes, is_admin)?;
-        // The admin scope stays with an admin client (it is what makes it one).
-        scopes.retain(|s| s != scope::ADMIN);
-        if is_admin {
-            scopes.push(scope::ADMIN.to_owned());
-        }
-        client.scopes = scopes;
+    let was_admin = client.scopes.iter().any(|s| s == scope::ADMIN);
+    let is_admin = update.admin.unwrap_or(was_admin);
+    if is_admin
+        && !was_admin
+        && (client.is_public() || !client.allows_grant(GrantType::ClientCredentials))
+    {
+        return Err(field_error(
+            "admin",
+            "only a confidential client registered for client_credentials can become an admin client",
+        ));
     }
+    let mut scopes = match update.scopes {
+        Some(scopes) => {
+            let scopes = dedup(scopes);
+            valid_scopes(&scopes, is_admin)?;
+            scopes
+        }
+        None => client.scopes.clone(),
+    };
+    // The admin scope is what makes an admin client: it follows `admin` alone.
+    scopes.retain(|s| s != scope::ADMIN);
+    if is_admin {
+        scopes.push(scope::ADMIN.to_owned());
+    }
+    client.scopes = scopes;
     client.updated_at = now;
     Ok(client)
 }
 
+/// The longest overlap a rotation may give the secret it replaces.
+pub const MAX_SECRET_OVERLAP: i64 = 30 * 86_400;
+
 /// A fresh secret for a confidential client: the client with the new hash, and the secret
-/// in clear (shown once).
+/// in clear (shown once). The replaced secret keeps working for `overlap` seconds (0: it
+/// stops at once), so an app can roll to the new one without downtime; a secret replaced
+/// earlier is forgotten.
 pub fn new_secret(
     mut client: Client,
     hasher: &KeyedHasher,
+    overlap: i64,
     now: UnixTime,
 ) -> Result<(Client, String), RegistrationError> {
     if client.is_public() {
         return Err(field_error("client_secret", "a public client has no secret").into());
     }
+    if !(0..=MAX_SECRET_OVERLAP).contains(&overlap) {
+        return Err(field_error(
+            "old_secret_valid_for",
+            format!("must be 0 to {MAX_SECRET_OVERLAP} seconds (30 days)"),
+        )
+        .into());
+    }
     let secret = crypto::random_token()?;
-    client.secret_hash = Some(hasher.hash(&secret));
+    let replaced = client.secret_hash.replace(hasher.hash(&secret));
+    client.previous_secret = replaced
+        .filter(|_| overlap > 0)
+        .map(|hash| (hash, now + overlap));
     client.updated_at = now;
     Ok((client, secret))
 }
@@ -398,6 +431,7 @@ pub fn prepare(
         client_id,
         name,
         secret_hash: secret.as_deref().map(|s| hasher.hash(s)),
+        previous_secret: None,
         redirect_uris,
         post_logout_redirect_uris: dedup(reg.post_logout_redirect_uris),
         grant_types,

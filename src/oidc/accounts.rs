@@ -11,6 +11,8 @@ use crate::db::Db;
 use crate::oauth::registration::FieldError;
 use crate::store::{self, users::User, StoreError};
 
+pub use migration::usernames::canonical as canonical_username;
+
 const MAX_USERNAME_LEN: usize = 128;
 /// NIST SP 800-63B: at least 8 characters; a generous upper bound keeps hashing bounded.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -111,12 +113,13 @@ pub async fn create(
     new: NewUser,
     now: UnixTime,
 ) -> Result<User, AccountError> {
-    validate_username(&new.username)?;
+    let username = canonical_username(&new.username);
+    validate_username(&username)?;
     validate_password(&new.password)?;
     validate_claims(&new.claims)?;
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
-        username: new.username,
+        username,
         password_hash: hasher.hash(new.password).await?,
         claims: new.claims,
         disabled: false,
@@ -127,17 +130,30 @@ pub async fn create(
     Ok(user)
 }
 
+/// Sets the password of the user named `username` and ends all their browser sessions (a
+/// password changed because it leaked must lock out whoever used it); with `revoke_grants`,
+/// their grants are revoked too, so every app must sign them in again. One transaction.
 pub async fn set_password(
-    db: &impl ConnectionTrait,
+    db: &Db,
     hasher: &PasswordHasher,
     username: &str,
     password: String,
+    revoke_grants: bool,
     now: UnixTime,
-) -> Result<(), AccountError> {
+) -> Result<User, AccountError> {
     validate_password(&password)?;
+    let user = store::users::find_by_username(db, &canonical_username(username))
+        .await?
+        .ok_or(StoreError::NotFound)?;
     let hash = hasher.hash(password).await?;
-    store::users::set_password_hash(db, username, &hash, now).await?;
-    Ok(())
+    let txn = db.begin().await.map_err(StoreError::from)?;
+    store::users::set_password_hash(&txn, &user.username, &hash, now).await?;
+    store::sessions::delete_for_user(&txn, &user.id).await?;
+    if revoke_grants {
+        store::grants::revoke_for_user(&txn, &user.id, now).await?;
+    }
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(user)
 }
 
 /// The user with this username and password, or `None`. Unknown usernames cost the same
@@ -151,7 +167,7 @@ pub async fn authenticate(
     if password.len() > MAX_PASSWORD_LEN * 4 {
         return Ok(None);
     }
-    let user = store::users::find_by_username(db, username).await?;
+    let user = store::users::find_by_username(db, &canonical_username(username)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let ok = hasher.verify(password.to_owned(), stored).await?;
     Ok(user.filter(|u| ok && !u.disabled))

@@ -114,6 +114,9 @@ pub struct Client {
     /// Keyed hash of the secret; `None` for a public client.
     #[serde(skip)]
     pub secret_hash: Option<String>,
+    /// The secret a rotation replaced (keyed hash) and when it stops being accepted.
+    #[serde(skip)]
+    pub previous_secret: Option<(String, UnixTime)>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
@@ -172,6 +175,7 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         client_id: row.client_id,
         name: row.name,
         secret_hash: row.secret_hash,
+        previous_secret: row.previous_secret_hash.zip(row.previous_secret_expires_at),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -194,6 +198,8 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         scopes: Set(to_json_list(&c.scopes)),
         token_endpoint_auth_method: Set(c.token_endpoint_auth_method.as_str().to_owned()),
         allowed_origins: Set(to_json_list(&c.allowed_origins)),
+        previous_secret_hash: Set(c.previous_secret.as_ref().map(|(h, _)| h.clone())),
+        previous_secret_expires_at: Set(c.previous_secret.as_ref().map(|(_, t)| *t)),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     };
@@ -290,6 +296,14 @@ pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         .col_expr(
             client::Column::AllowedOrigins,
             Expr::value(to_json_list(&c.allowed_origins)),
+        )
+        .col_expr(
+            client::Column::PreviousSecretHash,
+            Expr::value(c.previous_secret.as_ref().map(|(h, _)| h.clone())),
+        )
+        .col_expr(
+            client::Column::PreviousSecretExpiresAt,
+            Expr::value(c.previous_secret.as_ref().map(|(_, t)| *t)),
         )
         .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
         .filter(client::Column::ClientId.eq(c.client_id.as_str()))

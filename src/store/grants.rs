@@ -146,6 +146,21 @@ pub async fn find_refresh(
     )))
 }
 
+/// Revokes every live grant of a client.
+pub async fn revoke_for_client(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::ClientId.eq(client_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Revokes every live grant of a user.
 pub async fn revoke_for_user(
     db: &impl ConnectionTrait,

@@ -26,16 +26,32 @@ pub async fn insert(db: &impl ConnectionTrait, s: &Session) -> Result<(), StoreE
     Ok(())
 }
 
-/// The session with this hash, if it has not expired.
+/// The session with this hash, if it has not expired and was used within `idle` seconds.
 pub async fn find_live(
     db: &impl ConnectionTrait,
     id_hash: &str,
+    idle: i64,
     now: UnixTime,
 ) -> Result<Option<Session>, StoreError> {
     Ok(browser_session::Entity::find_by_id(id_hash)
         .filter(browser_session::Column::ExpiresAt.gt(now))
+        .filter(browser_session::Column::LastSeenAt.gt(now - idle))
         .one(db)
         .await?)
+}
+
+/// Records a use of the session (its idle lifetime starts again).
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    browser_session::Entity::update_many()
+        .col_expr(browser_session::Column::LastSeenAt, Expr::value(now))
+        .filter(browser_session::Column::IdHash.eq(id_hash))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 pub async fn delete(db: &impl ConnectionTrait, id_hash: &str) -> Result<bool, StoreError> {

@@ -1,45 +1,78 @@
 //! Rate-limit counters: a fixed window per key.
 
 use sea_orm::sea_query::{Cond, Expr, OnConflict, Query, SimpleExpr};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
-};
+use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _};
 
 use super::StoreError;
 use crate::clock::UnixTime;
 use crate::db::entities::throttle::{self, Column};
 
-/// Adds one to `key`'s count in its current window (a new window starts when the last one is
-/// over) and returns the new count.
-pub async fn hit(
+/// Counts one attempt against `key` in one statement (a new window starts when the last one
+/// is over) and returns the count with it: concurrent attempts, on any instance, each see a
+/// different count, so a limit cannot be passed by sending guesses in parallel.
+pub async fn reserve(
     db: &impl ConnectionTrait,
     key: &str,
     window: i64,
     now: UnixTime,
 ) -> Result<i64, StoreError> {
-    let bumped = throttle::Entity::update_many()
-        .col_expr(Column::Count, Expr::col(Column::Count).add(1))
+    let open = Expr::col((throttle::Entity, Column::WindowStart)).gt(now - window);
+    let insert = Query::insert()
+        .into_table(throttle::Entity)
+        .columns([
+            Column::Key,
+            Column::Count,
+            Column::WindowStart,
+            Column::ExpiresAt,
+        ])
+        .values_panic([key.into(), 1i64.into(), now.into(), (now + window).into()])
+        .on_conflict(
+            OnConflict::column(Column::Key)
+                .value(
+                    Column::Count,
+                    Expr::case(
+                        open.clone(),
+                        Expr::col((throttle::Entity, Column::Count)).add(1),
+                    )
+                    .finally(1i64),
+                )
+                .value(
+                    Column::WindowStart,
+                    Expr::case(
+                        open.clone(),
+                        Expr::col((throttle::Entity, Column::WindowStart)),
+                    )
+                    .finally(now),
+                )
+                .value(
+                    Column::ExpiresAt,
+                    Expr::case(open, Expr::col((throttle::Entity, Column::ExpiresAt)))
+                        .finally(now + window),
+                )
+                .to_owned(),
+        )
+        .returning_col(Column::Count)
+        .to_owned();
+    let statement = db.get_database_backend().build(&insert);
+    let row = db.query_one(statement).await?.ok_or(StoreError::NotFound)?;
+    Ok(row.try_get::<i64>("", "count")?)
+}
+
+/// Gives back one attempt counted by [`reserve`] (the attempt succeeded).
+pub async fn release(
+    db: &impl ConnectionTrait,
+    key: &str,
+    window: i64,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    throttle::Entity::update_many()
+        .col_expr(Column::Count, Expr::col(Column::Count).sub(1))
         .filter(Column::Key.eq(key))
+        .filter(Column::Count.gt(0))
         .filter(Column::WindowStart.gt(now - window))
         .exec(db)
         .await?;
-    if bumped.rows_affected == 0 {
-        let row = throttle::ActiveModel {
-            key: Set(key.to_owned()),
-            count: Set(1),
-            window_start: Set(now),
-            expires_at: Set(now + window),
-        };
-        throttle::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(Column::Key)
-                    .update_columns([Column::Count, Column::WindowStart, Column::ExpiresAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    count(db, key, window, now).await
+    Ok(())
 }
 
 /// An SQL expression, true when any of `(key, max, window)` has reached `max` failures in

@@ -105,6 +105,19 @@ pub async fn get_for_token(
     )))
 }
 
+/// Whether the user exists and is not disabled: what every grant, refresh and introspection
+/// of their tokens asks first.
+pub async fn is_active(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
+    Ok(user::Entity::find_by_id(id)
+        .filter(user::Column::Disabled.eq(false))
+        .select_only()
+        .column(user::Column::Id)
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
 pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,

@@ -9,7 +9,7 @@ use poem::{handler, Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use super::pages;
-use super::session::{self, BrowserSession, SignIn};
+use super::session::{self, BrowserSession, SignIn, Signed};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::http::extract;
@@ -43,10 +43,11 @@ pub async fn endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -
         Ok(p) => p,
         Err(e) => return pages::error_page(state, &e),
     };
+    let ip = extract::client_ip(req);
     let result = if is_post && params.contains("request_id") {
-        interaction(state, req.headers(), &params, &extract::client_ip(req), now).await
+        interaction(state, req.headers(), &params, &ip, now).await
     } else {
-        start(state, req.headers(), &params, now, is_post).await
+        start(state, req.headers(), &params, &ip, now, is_post).await
     };
     result.unwrap_or_else(|e| pages::error_page(state, &e))
 }
@@ -77,6 +78,7 @@ async fn start(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    ip: &str,
     now: UnixTime,
     after_post: bool,
 ) -> Result<Response, OAuthError> {
@@ -126,6 +128,10 @@ async fn start(
     };
 
     // The user must act: bind the request to a browser session (made now if there is none).
+    // What a browser nobody signed in to makes the server keep is bounded per address.
+    if user.is_none() && !session::admit_anonymous(state, ip, now).await? {
+        return Ok(pages::too_many_requests(state));
+    }
     let (session, new_cookie) = match session {
         Some(s) => (s, None),
         None => session::current_or_new(state, headers, now).await?,
@@ -169,6 +175,13 @@ async fn start(
         }
     };
     Ok(pages::with_cookie(page, new_cookie))
+}
+
+/// Where a form came from: its headers (cookies) and client address.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    headers: &'a HeaderMap,
+    ip: &'a str,
 }
 
 async fn interaction(
@@ -220,8 +233,9 @@ async fn interaction(
             .await
         }
         (Some("login"), Stage::Login) => {
+            let from = Origin { headers, ip };
             login(
-                state, params, session, request_id, pending, &client, ip, now,
+                state, params, session, request_id, pending, &client, from, now,
             )
             .await
         }
@@ -240,12 +254,13 @@ async fn login(
     request_id: &str,
     mut pending: Pending,
     client: &Client,
-    ip: &str,
+    from: Origin<'_>,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
+    let Origin { headers, ip } = from;
     let username = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
-    let (session, user) = match session::sign_in(state, &old, username, password, ip, now).await? {
+    let signed = match session::sign_in(state, &old, headers, username, password, ip, now).await? {
         SignIn::Signed(signed) => *signed,
         SignIn::Refused(message) => {
             return Ok(login_page(
@@ -259,7 +274,11 @@ async fn login(
         }
     };
 
-    let cookie = Some(session::set_cookie(state, &session));
+    let Signed {
+        session,
+        user,
+        cookies,
+    } = signed;
 
     let signed_in = SignedIn {
         user_id: user.id.clone(),
@@ -292,9 +311,9 @@ async fn login(
                 now,
             )
             .await?;
-            Ok(pages::with_cookie(
+            Ok(pages::with_cookies(
                 pages::authorization_response(state, &response, true),
-                cookie,
+                cookies,
             ))
         }
         Ok(Next::Consent | Next::Login) => {
@@ -309,13 +328,13 @@ async fn login(
                 &pending.request,
                 &user.username,
             );
-            Ok(pages::with_cookie(page, cookie))
+            Ok(pages::with_cookies(page, cookies))
         }
         Err(e) => {
             store::authorization_requests::take(&state.db, &id_hash).await?;
-            Ok(pages::with_cookie(
+            Ok(pages::with_cookies(
                 error_redirect(state, &pending.request, &e, true),
-                cookie,
+                cookies,
             ))
         }
     }

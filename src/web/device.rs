@@ -1,6 +1,10 @@
 //! `/device` (RFC 8628 3.3): the person types the code their device shows, signs in if
-//! needed, sees what the device asks for, and approves or denies. Wrong codes are counted per
-//! browser session and per client IP; past the limit the page refuses to check more.
+//! needed, sees what the device asks for, and approves or denies. Every code typed is counted
+//! (per browser session and per client address) before it is looked up; past the limit the
+//! page refuses to check more. The later steps (sign-in, decision) carry a proof that this
+//! browser session verified and was shown that very code: a code they carry without it is
+//! counted as a guess and refused, so they cannot be used to test codes or to approve a
+//! device blindly.
 
 use poem::http::{HeaderMap, Method, StatusCode};
 use poem::web::Data;
@@ -8,7 +12,9 @@ use poem::{handler, Body, Request, Response};
 
 use super::pages;
 use super::session::{self, BrowserSession, SignIn};
+use crate::abuse::{self, Verdict};
 use crate::clock::UnixTime;
+use crate::crypto;
 use crate::http::extract;
 use crate::oauth::device::{self, Lookup};
 use crate::oauth::error::OAuthError;
@@ -17,7 +23,6 @@ use crate::state::AppState;
 use crate::store::clients::Client;
 use crate::store::device_codes::DeviceRow;
 use crate::store::{self, StoreError};
-use crate::throttle::{self, Rule};
 
 /// The verification URI.
 pub const PATH: &str = "/device";
@@ -32,7 +37,7 @@ pub async fn endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -
         if is_post {
             post(state, req.headers(), &params, &ip, now).await
         } else {
-            get(state, req.headers(), &params, now).await
+            get(state, req.headers(), &params, &ip, now).await
         }
     }
     .await;
@@ -44,9 +49,17 @@ async fn get(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    ip: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
-    let (session, cookie) = session::current_or_new(state, headers, now).await?;
+    let existing = session::current(state, headers, now).await?;
+    if existing.is_none() && !session::admit_anonymous(state, ip, now).await? {
+        return Ok(pages::too_many_requests(state));
+    }
+    let (session, cookie) = match existing {
+        Some(s) => (s, None),
+        None => session::current_or_new(state, headers, now).await?,
+    };
     let prefill = params
         .get("user_code")
         .and_then(device::normalize)
@@ -77,9 +90,15 @@ async fn post(
         ));
     }
     let typed = params.get("user_code").unwrap_or_default();
-    match params.get("step") {
+    let step = params.get("step");
+    if matches!(step, Some("login" | "decide"))
+        && !proof_ok(state, &session, typed, params.get("code_proof"))
+    {
+        return unverified(state, &session, ip, now).await;
+    }
+    match step {
         Some("code") => enter_code(state, &session, typed, ip, now).await,
-        Some("login") => login(state, session, params, typed, ip, now).await,
+        Some("login") => login(state, session, headers, params, typed, ip, now).await,
         Some("decide") => decide(state, &session, typed, params.get("decision"), now).await,
         Some("cancel") => Ok(pages::render(
             state,
@@ -97,21 +116,46 @@ async fn post(
     }
 }
 
-fn guess_rules(state: &AppState, session: &BrowserSession, ip: &str) -> Vec<Rule> {
-    let d = &state.config.device;
-    let window = d.guess_window.as_i64();
-    vec![
-        Rule {
-            key: format!("device-guess:session:{}", session.row.id_hash),
-            max: i64::from(d.guesses_per_session),
-            window,
-        },
-        Rule {
-            key: format!("device-guess:ip:{ip}"),
-            max: i64::from(d.guesses_per_ip),
-            window,
-        },
-    ]
+/// The proof, for the later forms, that `session` verified `code` (normalized) and was
+/// shown it.
+fn proof(state: &AppState, session: &BrowserSession, code: &str) -> String {
+    crypto::b64url(
+        &state
+            .secrets
+            .mac(&[b"device-code", session.id.as_bytes(), code.as_bytes()]),
+    )
+}
+
+fn proof_ok(
+    state: &AppState,
+    session: &BrowserSession,
+    typed: &str,
+    presented: Option<&str>,
+) -> bool {
+    let (Some(code), Some(presented)) = (device::normalize(typed), presented) else {
+        return false;
+    };
+    crypto::constant_time_eq(
+        presented.as_bytes(),
+        proof(state, session, &code).as_bytes(),
+    )
+}
+
+/// A later step carrying a code this session did not verify: counted as a wrong code, and
+/// refused without looking the code up.
+async fn unverified(
+    state: &AppState,
+    session: &BrowserSession,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let rules = abuse::device_code(&state.config, &session.row.id_hash, ip);
+    let (message, status) = match abuse::reserve(&state.db, &rules, now).await?.verdict {
+        Verdict::Refused(_) => (TOO_MANY, StatusCode::TOO_MANY_REQUESTS),
+        Verdict::Allowed => (NOT_VALID, StatusCode::BAD_REQUEST),
+    };
+    tracing::info!(ip, "device form with a code this session did not verify");
+    Ok(entry_page(state, session, "", Some(message), status))
 }
 
 const TOO_MANY: &str = "Too many wrong codes. Wait a few minutes, then try again.";
@@ -125,8 +169,8 @@ async fn enter_code(
     ip: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
-    let rules = guess_rules(state, session, ip);
-    if throttle::blocked(&state.db, &rules, now).await? {
+    let rules = abuse::device_code(&state.config, &session.row.id_hash, ip);
+    if let Verdict::Refused(_) = abuse::reserve(&state.db, &rules, now).await?.verdict {
         crate::metrics::Metrics::incr(&state.metrics.device_code_throttled);
         tracing::warn!(ip, "device code guessing throttled");
         return Ok(entry_page(
@@ -142,24 +186,26 @@ async fn enter_code(
         None => Lookup::Unknown,
     };
     match found {
-        Lookup::Unknown => {
-            throttle::record_failure(&state.db, &rules, now).await?;
+        // The counted attempt stays: it was a wrong code.
+        Lookup::Unknown => Ok(entry_page(
+            state,
+            session,
+            typed,
+            Some(NOT_VALID),
+            StatusCode::BAD_REQUEST,
+        )),
+        Lookup::Finished => {
+            abuse::release(&state.db, &rules, now).await?;
             Ok(entry_page(
                 state,
                 session,
                 typed,
-                Some(NOT_VALID),
+                Some(FINISHED),
                 StatusCode::BAD_REQUEST,
             ))
         }
-        Lookup::Finished => Ok(entry_page(
-            state,
-            session,
-            typed,
-            Some(FINISHED),
-            StatusCode::BAD_REQUEST,
-        )),
         Lookup::Pending { row, client } => {
+            abuse::release(&state.db, &rules, now).await?;
             let code = device::normalize(typed).unwrap_or_default();
             next_page(state, session, &code, &row, &client, None).await
         }
@@ -184,6 +230,7 @@ async fn next_page(
         _ => None,
     };
     let shown = device::display(code);
+    let code_proof = proof(state, session, code);
     let Some(user) = user else {
         return Ok(pages::render(
             state,
@@ -192,7 +239,7 @@ async fn next_page(
             minijinja::context! {
                 action => format!("{}{PATH}", state.issuer),
                 client_name => &client.name,
-                hidden => [("user_code", shown.as_str())],
+                hidden => [("user_code", shown.as_str()), ("code_proof", code_proof.as_str())],
                 csrf_token => session::csrf_token(state, session),
                 username => failure.map(|(name, _)| name).unwrap_or_default(),
                 error => failure.map(|(_, message)| message),
@@ -210,6 +257,7 @@ async fn next_page(
             client_name => &client.name,
             scopes => pages::scope_views(&scopes),
             user_code => shown,
+            code_proof,
             username => &user.username,
             csrf_token => session::csrf_token(state, session),
         },
@@ -235,6 +283,7 @@ async fn pending(
 async fn login(
     state: &AppState,
     old: BrowserSession,
+    headers: &HeaderMap,
     params: &Params,
     typed: &str,
     ip: &str,
@@ -251,17 +300,13 @@ async fn login(
     };
     let username = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
-    match session::sign_in(state, &old, username, password, ip, now).await? {
+    match session::sign_in(state, &old, headers, username, password, ip, now).await? {
         SignIn::Refused(message) => {
             next_page(state, &old, &code, &row, &client, Some((username, message))).await
         }
         SignIn::Signed(signed) => {
-            let (session, _) = *signed;
-            let page = next_page(state, &session, &code, &row, &client, None).await?;
-            Ok(pages::with_cookie(
-                page,
-                Some(session::set_cookie(state, &session)),
-            ))
+            let page = next_page(state, &signed.session, &code, &row, &client, None).await?;
+            Ok(pages::with_cookies(page, signed.cookies))
         }
     }
 }

@@ -69,6 +69,21 @@ pub fn render(
 }
 
 /// An error page for a person (never a redirect).
+/// 429: this client address has started too many sign-ins for now.
+pub fn too_many_requests(state: &AppState) -> Response {
+    render(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        "error.html",
+        minijinja::context! {
+            title => "Too many requests",
+            message => "Too many sign-ins were started from your network. Wait a few minutes, then try again.",
+            code => "too_many_requests",
+        },
+        None,
+    )
+}
+
 pub fn error_page(state: &AppState, error: &OAuthError) -> Response {
     let (status, title) = match error.code {
         ErrorCode::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
@@ -139,6 +154,13 @@ pub fn redirect(location: &str, after_post: bool) -> Response {
 }
 
 /// Adds a `Set-Cookie` header, if there is one to set.
+/// The response with every one of `cookies` set.
+pub fn with_cookies(response: Response, cookies: Vec<String>) -> Response {
+    cookies.into_iter().fold(response, |response, cookie| {
+        with_cookie(response, Some(cookie))
+    })
+}
+
 pub fn with_cookie(mut response: Response, cookie: Option<String>) -> Response {
     if let Some(cookie) = cookie {
         if let Ok(value) = header::HeaderValue::from_str(&cookie) {

@@ -290,3 +290,26 @@ async fn signing_out_asks_first_and_ends_the_session() {
     driver.goto(&s.authorize_url("openid", "st-2")).await;
     assert_eq!(driver.text("h1").await, "Sign in");
 }
+
+/// The docs page renders every operation under its strict Content-Security-Policy (its own
+/// inline scripts by hash, nothing from elsewhere).
+#[tokio::test]
+async fn the_docs_page_works_under_its_content_security_policy() {
+    let Some(driver) = browser("docs").await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    driver.goto(&app.url("/docs")).await;
+    let mut operations = 0;
+    for _ in 0..100 {
+        operations = driver.count(".opblock").await;
+        if operations > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        operations > 10,
+        "Swagger UI rendered {operations} operations"
+    );
+}

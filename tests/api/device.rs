@@ -93,6 +93,7 @@ async fn answer(
         &[
             ("step", "login"),
             ("user_code", &input_value(&login, "user_code").unwrap()),
+            ("code_proof", &input_value(&login, "code_proof").unwrap()),
             ("username", &user.username),
             ("password", &user.password),
         ],
@@ -110,6 +111,7 @@ async fn answer(
         &[
             ("step", "decide"),
             ("user_code", user_code),
+            ("code_proof", &input_value(&confirm, "code_proof").unwrap()),
             ("decision", decision),
         ],
     )

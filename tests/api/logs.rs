@@ -1,6 +1,8 @@
 //! What the logs hold: never a secret, token, code or password, even at the most verbose level.
 
-use crate::helpers::{input_value, location_params, Backend, Browser, TestEnv, REDIRECT_URI};
+use crate::helpers::{
+    input_value, location_params, Backend, Browser, ServerProcess, TestEnv, REDIRECT_URI,
+};
 
 #[tokio::test]
 async fn no_secret_reaches_the_text_logs_of_a_full_flow() {
@@ -36,7 +38,7 @@ async fn full_flow_logs(format: &str) -> String {
     let provisioning = env.spawn().await;
     let client = provisioning.register_client().await;
     let user = provisioning.create_user().await;
-    let server = env.serve_process(&[("OIDCD_LOG", "trace"), ("OIDCD_LOG_FORMAT", format)]);
+    let mut server = env.serve_process(&[("OIDCD_LOG", "trace"), ("OIDCD_LOG_FORMAT", format)]);
     let app = provisioning.at(&server.issuer);
     let client_secret = client.secret.clone().unwrap();
     let mut secrets: Vec<(&str, String)> = vec![
@@ -138,10 +140,9 @@ async fn full_flow_logs(format: &str) -> String {
     // A replayed code (logged as reuse, without the code).
     assert_eq!(app.exchange(&client, &code, None).await.status(), 400);
 
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    // Everything printed, the start-up banner included, is free of secrets.
-    let everything = server.output();
-    let logs = server.logs();
+    // Everything printed, from the start-up banner to the last line of the shutdown, is free
+    // of secrets.
+    let (everything, logs) = stop_and_read_all(&mut server).await;
     assert!(
         logs.lines().count() > 10,
         "the server logged the flow at trace level:\n{logs}"
@@ -154,4 +155,28 @@ async fn full_flow_logs(format: &str) -> String {
         );
     }
     logs
+}
+
+/// Stops the server with SIGTERM, waits for it to exit, and returns everything it printed
+/// (stdout and stderr) and what it logged, read to the end.
+async fn stop_and_read_all(server: &mut ServerProcess) -> (String, String) {
+    server.signal_term();
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    // The process is gone: what its pipes hold is all it will ever write, and `stopped` is
+    // among its last lines. Once that has been read, read on until nothing more arrives.
+    let logs = server.wait_for_log("stopped").await;
+    assert!(
+        logs.contains("stopped"),
+        "the server logged its stop:\n{logs}"
+    );
+    let mut seen = (server.output(), server.logs());
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = (server.output(), server.logs());
+        if now == seen {
+            return now;
+        }
+        seen = now;
+    }
 }

@@ -24,6 +24,7 @@ mod cors;
 mod device;
 mod discovery;
 mod faults;
+mod guards;
 mod hardening;
 mod health;
 mod introspect_revoke;

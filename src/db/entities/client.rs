@@ -21,6 +21,8 @@ pub struct Model {
     pub token_endpoint_auth_method: String,
     #[sea_orm(column_type = "Text")]
     pub allowed_origins: String,
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -67,6 +67,12 @@ pub(crate) async fn record_grant(
     grant: &UserGrant<'_>,
 ) -> Result<Option<String>, OAuthError> {
     let now = ctx.now;
+    // A code or device code issued before the user was disabled yields nothing after.
+    if !crate::store::users::is_active(txn, grant.user_id).await? {
+        return Err(OAuthError::invalid_grant(
+            "The user this grant is for can no longer sign in.",
+        ));
+    }
     let wants_refresh = crate::oauth::scope::contains(grant.scopes, "offline_access")
         && client.allows_grant(GrantType::RefreshToken);
     let absolute = now + ctx.lifetimes.refresh_token_absolute.as_i64();

@@ -32,7 +32,10 @@ pub async fn refresh(
     if grant.client_id != client.client_id {
         return Err(invalid());
     }
-    if grant.revoked_at.is_some() || grant.expires_at <= now {
+    if grant.revoked_at.is_some()
+        || grant.expires_at <= now
+        || !store::users::is_active(ctx.db, &grant.user_id).await?
+    {
         return Err(invalid());
     }
 

@@ -1,0 +1,236 @@
+//! Abuse policy: every limit on guessing and on anonymous state, declared once with the
+//! setting that bounds it, and the one place that counts against them. Counters live in the
+//! database (fixed windows), so a limit holds across instances and restarts. The adapters
+//! only ask: which rules apply to this attempt, and may it go ahead.
+//!
+//! No limit is keyed by something an attacker can name alone and exhaust for someone else:
+//! client failures are counted per address (and per client id from one address), and an
+//! account's sign-in lockout spares browsers that have signed in to it before (OWASP's
+//! device cookies).
+
+use sea_orm::ConnectionTrait;
+
+use crate::clock::UnixTime;
+use crate::config::Config;
+use crate::crypto::{self, KeyedHasher};
+use crate::store::{self, StoreError};
+
+/// The limits, each with what it counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// Failed sign-ins to one account from browsers without its device cookie
+    /// (`login.failures_per_account`).
+    LoginAccount,
+    /// Failed sign-ins to one account from one browser holding its device cookie (the same
+    /// bound, counted for that cookie alone).
+    LoginDevice,
+    /// Failed sign-ins from one client address (`login.failures_per_ip`).
+    LoginAddress,
+    /// Sign-in pages started by browsers without a signed-in session, per client address
+    /// (`login.pending_requests_per_ip`): what one address may make the server store.
+    PendingRequests,
+    /// Wrong user codes typed in one browser session (`device.guesses_per_session`).
+    DeviceCodeSession,
+    /// Wrong user codes typed from one client address (`device.guesses_per_ip`).
+    DeviceCodeAddress,
+    /// Failed client authentications for one client id from one client address
+    /// (`client_auth.failures_per_client`).
+    ClientAuthClient,
+    /// Failed client authentications from one client address (`client_auth.failures_per_ip`).
+    ClientAuthAddress,
+}
+
+impl Limit {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::LoginAccount => "login:account",
+            Self::LoginDevice => "login:device",
+            Self::LoginAddress => "login:ip",
+            Self::PendingRequests => "pending:ip",
+            Self::DeviceCodeSession => "device-guess:session",
+            Self::DeviceCodeAddress => "device-guess:ip",
+            Self::ClientAuthClient => "client-auth:client-ip",
+            Self::ClientAuthAddress => "client-auth:ip",
+        }
+    }
+
+    /// (most attempts, window in seconds) from the settings.
+    fn bound(self, config: &Config) -> (i64, i64) {
+        let login = &config.login;
+        let device = &config.device;
+        let client = &config.client_auth;
+        let (max, window) = match self {
+            Self::LoginAccount | Self::LoginDevice => (login.failures_per_account, login.window),
+            Self::LoginAddress => (login.failures_per_ip, login.window),
+            Self::PendingRequests => (login.pending_requests_per_ip, login.window),
+            Self::DeviceCodeSession => (device.guesses_per_session, device.guess_window),
+            Self::DeviceCodeAddress => (device.guesses_per_ip, device.guess_window),
+            Self::ClientAuthClient => (client.failures_per_client, client.window),
+            Self::ClientAuthAddress => (client.failures_per_ip, client.window),
+        };
+        (i64::from(max), window.as_i64())
+    }
+}
+
+/// One limit applied to one subject (an account, an address, a session...).
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub limit: Limit,
+    key: String,
+    max: i64,
+    window: i64,
+}
+
+impl Rule {
+    pub fn new(config: &Config, limit: Limit, subject: &str) -> Self {
+        let (max, window) = limit.bound(config);
+        // Bounded, so a long name cannot make a long key.
+        let subject: String = subject.chars().take(128).collect();
+        Self {
+            key: format!("{}:{subject}", limit.prefix()),
+            limit,
+            max,
+            window,
+        }
+    }
+
+    /// (key, most attempts, window): what a query that joins the check needs.
+    pub fn parts(&self) -> (&str, i64, i64) {
+        (&self.key, self.max, self.window)
+    }
+}
+
+/// Whether an attempt may go ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Held back by this limit until its window ends.
+    Refused(Limit),
+}
+
+/// The rules for a sign-in to `account` (canonical username) from `address`. A browser
+/// that proves it signed in to this account before (`trusted`, its device id) is counted on
+/// its own, not against the account: naming an account cannot lock its owner out.
+pub fn login(config: &Config, account: &str, trusted: Option<&str>, address: &str) -> Vec<Rule> {
+    let first = match trusted {
+        Some(device) => Rule::new(config, Limit::LoginDevice, device),
+        None => Rule::new(config, Limit::LoginAccount, account),
+    };
+    vec![first, Rule::new(config, Limit::LoginAddress, address)]
+}
+
+/// The rules for a typed user code: per browser session and per address.
+pub fn device_code(config: &Config, session: &str, address: &str) -> Vec<Rule> {
+    vec![
+        Rule::new(config, Limit::DeviceCodeSession, session),
+        Rule::new(config, Limit::DeviceCodeAddress, address),
+    ]
+}
+
+/// The rules for a client authentication: per client id from one address, and per address.
+/// Never per client id alone, which anyone could exhaust to lock the app out for everyone
+/// (a 256-bit secret cannot be guessed anyway).
+pub fn client_auth(config: &Config, client_id: &str, address: &str) -> Vec<Rule> {
+    vec![
+        Rule::new(
+            config,
+            Limit::ClientAuthClient,
+            &format!("{client_id}:{address}"),
+        ),
+        Rule::new(config, Limit::ClientAuthAddress, address),
+    ]
+}
+
+/// The rule for storing a sign-in request for a browser nobody signed in to yet.
+pub fn pending_requests(config: &Config, address: &str) -> Vec<Rule> {
+    vec![Rule::new(config, Limit::PendingRequests, address)]
+}
+
+/// Whether any rule has reached its limit, without counting.
+pub async fn check(
+    db: &impl ConnectionTrait,
+    rules: &[Rule],
+    now: UnixTime,
+) -> Result<Verdict, StoreError> {
+    for rule in rules {
+        if store::throttle::count(db, &rule.key, rule.window, now).await? >= rule.max {
+            return Ok(Verdict::Refused(rule.limit));
+        }
+    }
+    Ok(Verdict::Allowed)
+}
+
+/// An attempt counted before it is made.
+#[derive(Debug)]
+pub struct Reservation {
+    pub verdict: Verdict,
+    /// The highest count among the rules, this attempt included.
+    pub highest: i64,
+}
+
+/// Counts one attempt against every rule before the work it guards (a password hash, a code
+/// lookup) is done, each count in one statement: guesses sent in parallel, to one instance
+/// or many, are counted one by one and the ones past a limit are refused. A successful
+/// attempt gives its count back with [`release`]; a failed one keeps it.
+pub async fn reserve(
+    db: &impl ConnectionTrait,
+    rules: &[Rule],
+    now: UnixTime,
+) -> Result<Reservation, StoreError> {
+    let mut verdict = Verdict::Allowed;
+    let mut highest = 0;
+    for rule in rules {
+        let count = store::throttle::reserve(db, &rule.key, rule.window, now).await?;
+        highest = highest.max(count);
+        if count > rule.max && verdict == Verdict::Allowed {
+            verdict = Verdict::Refused(rule.limit);
+        }
+    }
+    Ok(Reservation { verdict, highest })
+}
+
+/// Gives back the attempt [`reserve`] counted: it succeeded. The account's own failures are
+/// forgotten too, so its owner starts afresh.
+pub async fn release(
+    db: &impl ConnectionTrait,
+    rules: &[Rule],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    for rule in rules {
+        if rule.limit == Limit::LoginAccount {
+            store::throttle::clear(db, &rule.key).await?;
+        } else {
+            store::throttle::release(db, &rule.key, rule.window, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Counts a failure found after the fact (client authentication, whose check joins the
+/// client's own query); returns the highest count.
+pub async fn record_failure(
+    db: &impl ConnectionTrait,
+    rules: &[Rule],
+    now: UnixTime,
+) -> Result<i64, StoreError> {
+    Ok(reserve(db, rules, now).await?.highest)
+}
+
+/// How long a browser stays trusted for an account after signing in to it.
+pub const DEVICE_TRUST_SECONDS: i64 = 180 * 86_400;
+
+/// A device cookie's value for `account` (canonical username): a random device id and a MAC
+/// binding it to the account, so it cannot be forged or moved to another account.
+pub fn device_token(secrets: &KeyedHasher, account: &str) -> Result<String, crypto::CryptoError> {
+    let device = crypto::b64url(&crypto::random_bytes::<16>()?);
+    let mac = crypto::b64url(&secrets.mac(&[b"device", device.as_bytes(), account.as_bytes()]));
+    Ok(format!("{device}.{mac}"))
+}
+
+/// The device id of `token` when it was issued for `account`.
+pub fn trusted_device<'a>(secrets: &KeyedHasher, token: &'a str, account: &str) -> Option<&'a str> {
+    let (device, mac) = token.split_once('.')?;
+    let expected =
+        crypto::b64url(&secrets.mac(&[b"device", device.as_bytes(), account.as_bytes()]));
+    crypto::constant_time_eq(mac.as_bytes(), expected.as_bytes()).then_some(device)
+}
