@@ -7,11 +7,12 @@ use poem::web::Data;
 use poem::{handler, Body, Request, Response};
 
 use super::pages;
-use super::session::{self, BrowserSession};
+use super::session;
 use crate::http::extract;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oidc::logout::{self, LogoutRequest};
+use crate::oidc::sessions::{self, BrowserSession};
 use crate::state::AppState;
 use crate::store;
 
@@ -72,7 +73,10 @@ async fn handle(
         // Nothing to end.
         None => Ok(signed_out(state, &request, is_post, false)),
         // The RP proved which session it means: no need to ask.
-        Some(s) if request.hint_sid.as_deref() == Some(session::sid(state, &s.row).as_str()) => {
+        Some(s)
+            if request.hint_sid.as_deref()
+                == Some(sessions::sid(&state.secrets, &s.row).as_str()) =>
+        {
             end(state, &s, &request, is_post).await
         }
         Some(s) => {

@@ -34,6 +34,7 @@ mod limits;
 mod logout;
 mod logs;
 mod metrics;
+mod migrations;
 mod native_app;
 mod openapi;
 mod openapi_examples;

@@ -1,0 +1,306 @@
+//! The person's side of the device flow (RFC 8628 3.3): they type the code their device
+//! shows, sign in if needed, see what the device asks for, and approve or deny.
+//!
+//! Every code typed is counted (per browser session and per client address) before it is
+//! looked up; past the limit no more are checked. The later steps (sign-in, decision) carry
+//! a proof that this browser session verified that very code and was shown it: a code
+//! carried without it is counted as a guess and refused, so those steps can neither test
+//! codes nor approve a device blindly.
+
+use super::sessions::{self, BrowserSession};
+use super::sign_in::{self, Attempt, Refusal, SignIn};
+use super::Provider;
+use crate::abuse::{self, Verdict};
+use crate::clock::UnixTime;
+use crate::crypto::{self, KeyedHasher};
+use crate::metrics::Metrics;
+use crate::oauth::device::{self, Lookup};
+use crate::oauth::error::OAuthError;
+use crate::oauth::scope;
+use crate::store;
+use crate::store::clients::Client;
+use crate::store::device_codes::DeviceRow;
+
+/// A step of the verification page, as the form sent it.
+#[derive(Clone, Copy, Debug)]
+pub enum Step<'a> {
+    /// The person typed a code.
+    Code,
+    /// The person signed in, for the code they verified.
+    Login(Attempt<'a>),
+    /// The person approved or denied the code they verified.
+    Decide { approve: bool },
+}
+
+/// Why a code was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// Too many wrong codes from this browser or address.
+    TooMany,
+    /// No such code (or one this session did not verify).
+    NotValid,
+    /// Expired, answered or used.
+    Finished,
+}
+
+impl Problem {
+    /// The words shown to the person.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::TooMany => "Too many wrong codes. Wait a few minutes, then try again.",
+            Self::NotValid => {
+                "That code is not valid. Check the code on your device and try again."
+            }
+            Self::Finished => {
+                "That code has expired or was already used. Start again on your device."
+            }
+        }
+    }
+}
+
+/// A pending code this session verified, as its pages need it.
+pub struct Verified {
+    /// The code, as shown to people (`BCDF-GHJK`).
+    pub shown: String,
+    /// The proof the next form carries.
+    pub proof: String,
+    pub client: Client,
+    /// The scopes the device asks for.
+    pub scopes: Vec<String>,
+}
+
+/// What the browser is shown next.
+pub enum Page {
+    /// The code entry form again, with what was typed (if it is worth showing) and why.
+    Entry { typed: String, problem: Problem },
+    /// The sign-in form for a verified code; after a refused attempt, the username typed
+    /// and why.
+    Login(Box<Verified>, Option<(String, Refusal)>),
+    /// The approval form for a verified code, for this username.
+    Confirm(Box<Verified>, String),
+    /// The decision was recorded.
+    Answered { approved: bool },
+}
+
+/// The answer to one step: the page, and the browser's session after it.
+pub struct Answer {
+    pub page: Page,
+    pub session: BrowserSession,
+    /// After a sign-in: the session is new, and this browser gets a device token.
+    pub device_token: Option<String>,
+}
+
+/// The proof that `session` verified `code` (normalized) and was shown it.
+pub fn proof(secrets: &KeyedHasher, session: &BrowserSession, code: &str) -> String {
+    crypto::b64url(&secrets.mac(&[b"device-code", session.id.as_bytes(), code.as_bytes()]))
+}
+
+fn proof_ok(
+    secrets: &KeyedHasher,
+    session: &BrowserSession,
+    typed: &str,
+    presented: Option<&str>,
+) -> bool {
+    let (Some(code), Some(presented)) = (device::normalize(typed), presented) else {
+        return false;
+    };
+    crypto::constant_time_eq(
+        presented.as_bytes(),
+        proof(secrets, session, &code).as_bytes(),
+    )
+}
+
+/// One step of the page for the code `typed`, from `session` (whose form token the page has
+/// checked); `presented` is the proof the form carried.
+pub async fn step(
+    p: Provider<'_>,
+    session: BrowserSession,
+    typed: &str,
+    presented: Option<&str>,
+    step: Step<'_>,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Answer, OAuthError> {
+    let page = |page| Answer {
+        page,
+        session: session.clone(),
+        device_token: None,
+    };
+    if !matches!(step, Step::Code) && !proof_ok(p.secrets, &session, typed, presented) {
+        let problem = unverified(p, &session, ip, now).await?;
+        return Ok(page(Page::Entry {
+            typed: String::new(),
+            problem,
+        }));
+    }
+    match step {
+        Step::Code => Ok(page(enter_code(p, &session, typed, ip, now).await?)),
+        Step::Login(attempt) => login(p, session, typed, attempt, now).await,
+        Step::Decide { approve } => Ok(page(decide(p, &session, typed, approve, now).await?)),
+    }
+}
+
+/// A later step carrying a code this session did not verify: counted as a wrong code, and
+/// refused without looking the code up.
+async fn unverified(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Problem, OAuthError> {
+    let rules = abuse::device_code(p.config, &session.row.id_hash, ip);
+    let problem = match abuse::reserve(p.db, &rules, now).await?.verdict {
+        Verdict::Refused(_) => Problem::TooMany,
+        Verdict::Allowed => Problem::NotValid,
+    };
+    tracing::info!(ip, "device form with a code this session did not verify");
+    Ok(problem)
+}
+
+async fn enter_code(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    typed: &str,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Page, OAuthError> {
+    let entry = |problem| Page::Entry {
+        typed: typed.to_owned(),
+        problem,
+    };
+    let rules = abuse::device_code(p.config, &session.row.id_hash, ip);
+    if let Verdict::Refused(_) = abuse::reserve(p.db, &rules, now).await?.verdict {
+        Metrics::incr(&p.metrics.device_code_throttled);
+        tracing::warn!(ip, "device code guessing throttled");
+        return Ok(entry(Problem::TooMany));
+    }
+    let code = device::normalize(typed);
+    let found = match &code {
+        Some(code) => device::lookup(p.db, p.secrets, code, now).await?,
+        None => Lookup::Unknown,
+    };
+    match (found, code) {
+        // The counted attempt stays: it was a wrong code.
+        (Lookup::Unknown, _) | (_, None) => Ok(entry(Problem::NotValid)),
+        (Lookup::Finished, _) => {
+            abuse::release(p.db, &rules, now).await?;
+            Ok(entry(Problem::Finished))
+        }
+        (Lookup::Pending { row, client }, Some(code)) => {
+            abuse::release(p.db, &rules, now).await?;
+            next_page(p, session, &code, &row, *client, None).await
+        }
+    }
+}
+
+/// The sign-in form when nobody is signed in (or an attempt was refused), the approval form
+/// otherwise.
+async fn next_page(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    code: &str,
+    row: &DeviceRow,
+    client: Client,
+    failure: Option<(String, Refusal)>,
+) -> Result<Page, OAuthError> {
+    let user = match failure {
+        None => sessions::signed_in(p, session).await?,
+        Some(_) => None,
+    };
+    let verified = Box::new(Verified {
+        shown: device::display(code),
+        proof: proof(p.secrets, session, code),
+        client,
+        scopes: scope::split(&row.scope),
+    });
+    Ok(match user {
+        Some((_, user)) => Page::Confirm(verified, user.username),
+        None => Page::Login(verified, failure),
+    })
+}
+
+/// Re-reads the code carried by a later form: it must still be pending.
+async fn pending(
+    p: Provider<'_>,
+    typed: &str,
+    now: UnixTime,
+) -> Result<Option<(String, DeviceRow, Client)>, OAuthError> {
+    let Some(code) = device::normalize(typed) else {
+        return Ok(None);
+    };
+    match device::lookup(p.db, p.secrets, &code, now).await? {
+        Lookup::Pending { row, client } => Ok(Some((code, *row, *client))),
+        Lookup::Unknown | Lookup::Finished => Ok(None),
+    }
+}
+
+fn finished() -> Page {
+    Page::Entry {
+        typed: String::new(),
+        problem: Problem::Finished,
+    }
+}
+
+async fn login(
+    p: Provider<'_>,
+    old: BrowserSession,
+    typed: &str,
+    attempt: Attempt<'_>,
+    now: UnixTime,
+) -> Result<Answer, OAuthError> {
+    let Some((code, row, client)) = pending(p, typed, now).await? else {
+        return Ok(Answer {
+            page: finished(),
+            session: old,
+            device_token: None,
+        });
+    };
+    match sign_in::sign_in(p, &old, attempt, now).await? {
+        SignIn::Refused(refusal) => {
+            let failure = Some((attempt.username.to_owned(), refusal));
+            let page = next_page(p, &old, &code, &row, client, failure).await?;
+            Ok(Answer {
+                page,
+                session: old,
+                device_token: None,
+            })
+        }
+        SignIn::Signed(signed) => {
+            let page = next_page(p, &signed.session, &code, &row, client, None).await?;
+            Ok(Answer {
+                page,
+                session: signed.session,
+                device_token: Some(signed.device_token),
+            })
+        }
+    }
+}
+
+/// Records the signed-in person's answer for the code; an approval remembers the consent.
+async fn decide(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    typed: &str,
+    approve: bool,
+    now: UnixTime,
+) -> Result<Page, OAuthError> {
+    let (Some(user_id), Some(auth_time)) = (&session.row.user_id, session.row.auth_time) else {
+        return Err(OAuthError::invalid_request(
+            "You are no longer signed in. Start again.",
+        ));
+    };
+    let Some((code, row, _client)) = pending(p, typed, now).await? else {
+        return Ok(finished());
+    };
+    let sid = sessions::sid(p.secrets, &session.row);
+    let approval = approve.then_some((user_id.as_str(), auth_time, sid.as_str()));
+    if !device::answer(p.db, p.secrets, &code, approval, now).await? {
+        return Ok(finished());
+    }
+    if approve {
+        let scopes = scope::split(&row.scope);
+        store::consents::add(p.db, user_id, &row.client_id, &scopes, now).await?;
+    }
+    tracing::info!(client_id = %row.client_id, approve, "device authorization answered");
+    Ok(Page::Answered { approved: approve })
+}

@@ -1,0 +1,390 @@
+//! The person's side of the authorization code flow: a request validated by
+//! `oauth::authorize` that needs the person (to sign in, or to consent) waits in the database,
+//! bound to the browser session, until they act. Its stages:
+//!
+//! ```text
+//! begin ──▶ issue a code / error to the client                (nothing to ask)
+//!       └─▶ Login ──sign-in──▶ issue / Consent / error         (decided again, fresh login)
+//!       └─▶ Consent ──allow──▶ issue (consent remembered)
+//!                    └─deny──▶ access_denied
+//! any stage ──cancel──▶ access_denied
+//! ```
+//!
+//! Each answer consumes the request first (one statement that only one caller can win): a
+//! double submit issues one code.
+
+use serde::{Deserialize, Serialize};
+
+use super::sessions::{self, BrowserSession};
+use super::sign_in::{self, Attempt, Refusal, SignIn};
+use super::Provider;
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::oauth::authorize::{self, AuthorizationRequest, Next, Rejection, SignedIn};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+use crate::oauth::redirect::AuthResponse;
+use crate::store::clients::Client;
+use crate::store::{self, authorization_requests::PendingRow, StoreError};
+
+/// Which page a waiting request is on; an answer for another stage is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Stage {
+    Login,
+    Consent,
+}
+
+/// What is stored for a waiting request.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    stage: Stage,
+    request: AuthorizationRequest,
+}
+
+/// A request waiting for the person, as its page needs it.
+pub struct Waiting {
+    /// The handle the page's form sends back (only its keyed hash is stored).
+    pub request_id: String,
+    pub request: AuthorizationRequest,
+    pub client: Client,
+}
+
+/// What the browser is shown next.
+pub enum Page {
+    /// The request cannot be trusted (unknown client, unregistered redirect URI): tell the
+    /// person, redirect nowhere.
+    Error(OAuthError),
+    /// The authorization response (a code, or an error) goes to the client.
+    Respond(AuthResponse),
+    /// Too many sign-in pages for browsers nobody signed in to, from this address.
+    Throttled,
+    /// The sign-in page; after a refused attempt, the username typed and why.
+    Login(Box<Waiting>, Option<(String, Refusal)>),
+    /// The consent page, for this username.
+    Consent(Box<Waiting>, String),
+}
+
+/// The answer to one step: the page, and the browser's session after it.
+pub struct Answer {
+    pub page: Page,
+    /// The session the browser holds after this step, if any.
+    pub session: Option<BrowserSession>,
+    /// Whether that session is new: its id must reach the browser.
+    pub new_session: bool,
+    /// After a sign-in: the device token that marks this browser as one that signed in to
+    /// the account.
+    pub device_token: Option<String>,
+}
+
+impl Answer {
+    fn page(page: Page, session: Option<BrowserSession>) -> Self {
+        Self {
+            page,
+            session,
+            new_session: false,
+            device_token: None,
+        }
+    }
+}
+
+/// What the person did on a waiting request's page.
+#[derive(Clone, Copy, Debug)]
+pub enum Action<'a> {
+    Cancel,
+    Login(Attempt<'a>),
+    Consent { allow: bool },
+}
+
+/// The words for a request that is gone (expired, answered, or another browser's).
+pub fn expired() -> OAuthError {
+    OAuthError::invalid_request(
+        "This sign-in page has expired or was already used. Go back to the application and start again.",
+    )
+}
+
+/// A new authorization request: validated, then answered at once when the person has
+/// nothing to do (or `prompt=none` forbids asking), else stored to wait for them in their
+/// browser session (made now if there is none; what a browser nobody signed in to makes the
+/// server keep is bounded per client address).
+pub async fn begin(
+    p: Provider<'_>,
+    params: &Params,
+    session: Option<BrowserSession>,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Answer, OAuthError> {
+    let (request, client) = match authorize::validate(p.db, params, p.issuer).await {
+        Ok(v) => v,
+        Err(Rejection::Page(e)) => return Ok(Answer::page(Page::Error(e), session)),
+        Err(Rejection::Redirect(r)) => return Ok(Answer::page(Page::Respond(r), session)),
+    };
+    let user = match &session {
+        Some(s) => sessions::signed_in(p, s).await?,
+        None => None,
+    };
+    let remembered = match &user {
+        Some((s, _)) => store::consents::granted(p.db, &s.user_id, &client.client_id).await?,
+        None => None,
+    };
+    let next = authorize::decide(
+        &request,
+        user.as_ref().map(|(s, _)| s),
+        remembered.as_deref(),
+        false,
+        now,
+    );
+    let stage = match next {
+        Err(e) => {
+            let response = authorize::error_response(&request, &e, p.issuer);
+            return Ok(Answer::page(Page::Respond(response), session));
+        }
+        Ok(Next::Issue) => {
+            // decide() only answers Issue for a signed-in user, who has a session.
+            let (Some((user, _)), Some(s)) = (&user, &session) else {
+                return Err(OAuthError::server_error(&"issue without a session"));
+            };
+            let response = issue(p, p.db, &request, user, s, now).await?;
+            return Ok(Answer::page(Page::Respond(response), session));
+        }
+        Ok(Next::Login) => Stage::Login,
+        Ok(Next::Consent) => Stage::Consent,
+    };
+
+    if user.is_none() && !sessions::admit_anonymous(p, ip, now).await? {
+        return Ok(Answer::page(Page::Throttled, session));
+    }
+    let (session, new_session) = match session {
+        Some(s) => (s, false),
+        None => (sessions::start_anonymous(p, now).await?, true),
+    };
+    let request_id = crypto::random_token()?;
+    let pending = Pending { stage, request };
+    store::authorization_requests::insert(
+        p.db,
+        &PendingRow {
+            id_hash: p.secrets.hash(&request_id),
+            client_id: client.client_id.clone(),
+            session_id_hash: Some(session.row.id_hash.clone()),
+            params: to_json(&pending)?,
+            created_at: now,
+            expires_at: now + p.config.lifetimes.authorization_request.as_i64(),
+        },
+    )
+    .await?;
+    let waiting = Box::new(Waiting {
+        request_id,
+        request: pending.request,
+        client,
+    });
+    let page = match stage {
+        Stage::Login => Page::Login(waiting, None),
+        Stage::Consent => Page::Consent(waiting, user.map(|(_, u)| u.username).unwrap_or_default()),
+    };
+    Ok(Answer {
+        page,
+        session: Some(session),
+        new_session,
+        device_token: None,
+    })
+}
+
+/// The person's answer on a waiting request's page, sent from `session` (whose form token
+/// the page has checked).
+pub async fn act(
+    p: Provider<'_>,
+    session: BrowserSession,
+    request_id: &str,
+    action: Action<'_>,
+    now: UnixTime,
+) -> Result<Answer, OAuthError> {
+    let id_hash = p.secrets.hash(request_id);
+    let row =
+        store::authorization_requests::find_for_session(p.db, &id_hash, &session.row.id_hash, now)
+            .await?
+            .ok_or_else(expired)?;
+    let pending: Pending =
+        serde_json::from_str(&row.params).map_err(|e| OAuthError::server_error(&e))?;
+    let client = match store::clients::get(p.db, &row.client_id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound) => return Err(expired()),
+        Err(e) => return Err(e.into()),
+    };
+    let waiting = Waiting {
+        request_id: request_id.to_owned(),
+        request: pending.request,
+        client,
+    };
+    match (action, pending.stage) {
+        (Action::Cancel, _) => {
+            let page = deny(
+                p,
+                &id_hash,
+                &waiting.request,
+                "The user cancelled the sign-in.",
+            )
+            .await?;
+            Ok(Answer::page(page, Some(session)))
+        }
+        (Action::Login(attempt), Stage::Login) => {
+            login(p, session, &id_hash, waiting, attempt, now).await
+        }
+        (Action::Consent { allow }, Stage::Consent) => {
+            let page = consent(p, &session, &id_hash, &waiting.request, allow, now).await?;
+            Ok(Answer::page(page, Some(session)))
+        }
+        _ => Err(expired()),
+    }
+}
+
+/// A sign-in on the login page; the request is decided again (a fresh login satisfies
+/// `prompt=login` and `max_age`).
+async fn login(
+    p: Provider<'_>,
+    old: BrowserSession,
+    id_hash: &str,
+    waiting: Waiting,
+    attempt: Attempt<'_>,
+    now: UnixTime,
+) -> Result<Answer, OAuthError> {
+    let signed = match sign_in::sign_in(p, &old, attempt, now).await? {
+        SignIn::Signed(signed) => *signed,
+        SignIn::Refused(refusal) => {
+            let failure = Some((attempt.username.to_owned(), refusal));
+            return Ok(Answer::page(
+                Page::Login(Box::new(waiting), failure),
+                Some(old),
+            ));
+        }
+    };
+    let signed_in = SignedIn {
+        user_id: signed.user.id.clone(),
+        auth_time: now,
+    };
+    let remembered =
+        store::consents::granted(p.db, &signed.user.id, &waiting.client.client_id).await?;
+    let page = match authorize::decide(
+        &waiting.request,
+        Some(&signed_in),
+        remembered.as_deref(),
+        true,
+        now,
+    ) {
+        Ok(Next::Issue) => {
+            if !store::authorization_requests::take(p.db, id_hash).await? {
+                return Err(OAuthError::invalid_request(
+                    "This sign-in request was already completed.",
+                ));
+            }
+            let response =
+                issue(p, p.db, &waiting.request, &signed_in, &signed.session, now).await?;
+            Page::Respond(response)
+        }
+        Ok(Next::Consent | Next::Login) => {
+            let pending = Pending {
+                stage: Stage::Consent,
+                request: waiting.request,
+            };
+            store::authorization_requests::set_params(p.db, id_hash, &to_json(&pending)?).await?;
+            let waiting = Waiting {
+                request: pending.request,
+                ..waiting
+            };
+            Page::Consent(Box::new(waiting), signed.user.username.clone())
+        }
+        Err(e) => {
+            store::authorization_requests::take(p.db, id_hash).await?;
+            Page::Respond(authorize::error_response(&waiting.request, &e, p.issuer))
+        }
+    };
+    Ok(Answer {
+        page,
+        session: Some(signed.session),
+        new_session: true,
+        device_token: Some(signed.device_token),
+    })
+}
+
+/// The consent page's answer: allowed, the consent is remembered and a code issued, in one
+/// transaction; denied, `access_denied`.
+async fn consent(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    id_hash: &str,
+    request: &AuthorizationRequest,
+    allow: bool,
+    now: UnixTime,
+) -> Result<Page, OAuthError> {
+    let Some((user, _)) = sessions::signed_in(p, session).await? else {
+        return Err(OAuthError::invalid_request(
+            "You are no longer signed in. Go back to the application and start again.",
+        ));
+    };
+    if !allow {
+        return deny(p, id_hash, request, "The user did not consent.").await;
+    }
+    // The pending request is consumed first (the write that takes the lock): a double
+    // submit issues one code.
+    let txn = p.db.begin().await?;
+    if !store::authorization_requests::take(&txn, id_hash).await? {
+        return Err(OAuthError::invalid_request(
+            "This request was already answered.",
+        ));
+    }
+    store::consents::add(
+        &txn,
+        &user.user_id,
+        &request.client_id,
+        &request.scopes,
+        now,
+    )
+    .await?;
+    let response = issue(p, &txn, request, &user, session, now).await?;
+    txn.commit().await?;
+    Ok(Page::Respond(response))
+}
+
+/// Consumes the request and answers the client `access_denied`.
+async fn deny(
+    p: Provider<'_>,
+    id_hash: &str,
+    request: &AuthorizationRequest,
+    description: &'static str,
+) -> Result<Page, OAuthError> {
+    if !store::authorization_requests::take(p.db, id_hash).await? {
+        return Err(OAuthError::invalid_request(
+            "This request was already answered.",
+        ));
+    }
+    let error = OAuthError::new(ErrorCode::AccessDenied, description);
+    Ok(Page::Respond(authorize::error_response(
+        request, &error, p.issuer,
+    )))
+}
+
+/// Issues the code for `request` to `user`, bound to the session's `sid`.
+async fn issue(
+    p: Provider<'_>,
+    db: &impl sea_orm::ConnectionTrait,
+    request: &AuthorizationRequest,
+    user: &SignedIn,
+    session: &BrowserSession,
+    now: UnixTime,
+) -> Result<AuthResponse, OAuthError> {
+    let sid = sessions::sid(p.secrets, &session.row);
+    authorize::issue_code(
+        db,
+        p.secrets,
+        request,
+        user,
+        Some(&sid),
+        p.issuer,
+        p.config.lifetimes.authorization_code.as_i64(),
+        now,
+    )
+    .await
+}
+
+fn to_json(pending: &Pending) -> Result<String, OAuthError> {
+    serde_json::to_string(pending).map_err(|e| OAuthError::server_error(&e))
+}

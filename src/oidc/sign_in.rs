@@ -1,0 +1,125 @@
+//! Signing in with a username and password. Every attempt is counted before the password is
+//! hashed (in the database, so the limits hold across instances): against the client
+//! address, and against the account, or, for a browser that proves it signed in to that
+//! account before (OWASP's device cookie), against that browser alone, so naming an account
+//! cannot lock its owner out. A success gives the count back and replaces the session with a
+//! new one (a planted session id gains nothing).
+
+use super::sessions::{self, BrowserSession};
+use super::{accounts, Provider};
+use crate::abuse;
+use crate::clock::UnixTime;
+use crate::metrics::Metrics;
+use crate::oauth::error::OAuthError;
+use crate::store;
+use crate::store::users::User;
+
+/// One sign-in attempt, as the form and the browser sent it.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    /// The browser's device token, if it holds one.
+    pub device_token: Option<&'a str>,
+    /// The client address.
+    pub ip: &'a str,
+}
+
+/// Why an attempt was refused. The same answer whether or not the account exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    WrongCredentials,
+    TooManyFailures,
+}
+
+impl Refusal {
+    /// The words shown to the person.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::WrongCredentials => "Wrong username or password.",
+            Self::TooManyFailures => {
+                "Too many failed attempts. Wait a few minutes, then try again."
+            }
+        }
+    }
+}
+
+/// What an attempt led to.
+pub enum SignIn {
+    /// The user, in a new session that replaced the old one.
+    Signed(Box<Signed>),
+    Refused(Refusal),
+}
+
+/// A successful sign-in.
+pub struct Signed {
+    pub session: BrowserSession,
+    pub user: User,
+    /// The device token that marks this browser as one that signed in to the account.
+    pub device_token: String,
+}
+
+/// Checks the attempt and, when it is right, replaces `old` with a new session for the user
+/// (the sign-in requests waiting in `old` move to it). Each answer after a failure is
+/// delayed a little more. Unknown usernames cost the same as known ones.
+pub async fn sign_in(
+    p: Provider<'_>,
+    old: &BrowserSession,
+    attempt: Attempt<'_>,
+    now: UnixTime,
+) -> Result<SignIn, OAuthError> {
+    let Attempt {
+        username,
+        password,
+        device_token,
+        ip,
+    } = attempt;
+    let account = accounts::canonical_username(username);
+    let device = device_token.and_then(|token| abuse::trusted_device(p.secrets, token, &account));
+    let mut rules = abuse::login(p.config, &account, device, ip);
+    if device.is_some()
+        && abuse::check(p.db, rules.get(..1).unwrap_or_default(), now).await?
+            != abuse::Verdict::Allowed
+    {
+        // A browser that used up its own failures is trusted no more than any other.
+        rules = abuse::login(p.config, &account, None, ip);
+    }
+    let reservation = abuse::reserve(p.db, &rules, now).await?;
+    if let abuse::Verdict::Refused(limit) = reservation.verdict {
+        Metrics::incr(&p.metrics.login_throttled);
+        tracing::warn!(ip, ?limit, "login throttled");
+        return Ok(SignIn::Refused(Refusal::TooManyFailures));
+    }
+    let user = accounts::authenticate(p.db, p.passwords, &account, password)
+        .await
+        .map_err(|e| match e {
+            accounts::AccountError::Store(s) => s.into(),
+            other => OAuthError::server_error(&other),
+        })?;
+    let Some(user) = user else {
+        Metrics::incr(&p.metrics.login_failures);
+        let failures = reservation.highest;
+        tracing::info!(ip, failures, "failed login");
+        // 100 ms, 200 ms, 400 ms ... up to 1.6 s: cheap for a person, slow for a script.
+        let exponent = u32::try_from(failures.clamp(1, 5) - 1).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(100 << exponent)).await;
+        return Ok(SignIn::Refused(Refusal::WrongCredentials));
+    };
+    abuse::release(p.db, &rules, now).await?;
+    // The sign-in page this browser was given led somewhere: it no longer counts against
+    // the address.
+    abuse::release(p.db, &abuse::pending_requests(p.config, ip), now).await?;
+    let session = sessions::new_session(p, Some((&user.id, now)), now)?;
+    let txn = p.db.begin().await?;
+    store::sessions::insert(&txn, &session.row).await?;
+    store::sessions::rebind_requests(&txn, &old.row.id_hash, &session.row.id_hash).await?;
+    store::sessions::delete(&txn, &old.row.id_hash).await?;
+    txn.commit().await?;
+    tracing::info!(user_id = %user.id, "login");
+    let device_token = abuse::device_token(p.secrets, &user.username)?;
+    Ok(SignIn::Signed(Box::new(Signed {
+        session,
+        user,
+        device_token,
+    })))
+}
