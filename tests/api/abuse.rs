@@ -11,6 +11,7 @@ use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
 use oidcd::{Clock, Config};
 
 use crate::admin::Admin;
+use crate::device::{device_client, poll, start};
 use crate::helpers::{
     assert_oauth_error, http_client, input_value, jwt_claims, location, location_params, Backend,
     Browser, TestApp, TestClient, TestEnv, TestUser, REDIRECT_URI,
@@ -779,7 +780,6 @@ async fn a_username_is_one_account_whatever_its_case(backend: Backend) {
 // ---------------------------------------------------------------------------------------
 // Device code guessing.
 
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const NOT_A_CODE: &str = "That code is not valid";
 const TOO_MANY_CODES: &str = "Too many wrong codes";
 /// The letters of user codes.
@@ -791,42 +791,13 @@ fn device_guess_limits(config: &mut Config) {
     config.device.guesses_per_ip = 100;
 }
 
-async fn device_client(app: &TestApp) -> TestClient {
-    app.register_client_with(ClientRegistration {
-        secret: SecretChoice::Public,
-        grant_types: vec!["device_code".into(), "refresh_token".into()],
-        redirect_uris: vec![],
-        ..Default::default()
-    })
-    .await
-}
-
 /// A device asks to be connected (scope openid): its (user code, device code).
 async fn start_device(app: &TestApp, client: &TestClient) -> (String, String) {
-    let response = http_client()
-        .post(app.url("/oauth/device_authorization"))
-        .form(&[("client_id", client.id.as_str()), ("scope", "openid")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
+    let body = start(app, client, "openid").await;
     (
         body["user_code"].as_str().unwrap().to_owned(),
         body["device_code"].as_str().unwrap().to_owned(),
     )
-}
-
-async fn poll(app: &TestApp, client: &TestClient, device_code: &str) -> reqwest::Response {
-    app.token(
-        &[
-            ("grant_type", DEVICE_GRANT),
-            ("device_code", device_code),
-            ("client_id", &client.id),
-        ],
-        None,
-    )
-    .await
 }
 
 /// A well-formed user code that is not `real`: eight times the `n`th letter.

@@ -19,7 +19,7 @@ on_both_databases!(
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-async fn device_client(app: &TestApp) -> TestClient {
+pub(crate) async fn device_client(app: &TestApp) -> TestClient {
     app.register_client_with(ClientRegistration {
         secret: SecretChoice::Public,
         grant_types: vec!["device_code".into(), "refresh_token".into()],
@@ -29,7 +29,7 @@ async fn device_client(app: &TestApp) -> TestClient {
     .await
 }
 
-async fn start(app: &TestApp, client: &TestClient, scope: &str) -> serde_json::Value {
+pub(crate) async fn start(app: &TestApp, client: &TestClient, scope: &str) -> serde_json::Value {
     let response = crate::helpers::http_client()
         .post(app.url("/oauth/device_authorization"))
         .form(&[("client_id", client.id.as_str()), ("scope", scope)])
@@ -41,7 +41,11 @@ async fn start(app: &TestApp, client: &TestClient, scope: &str) -> serde_json::V
     response.json().await.unwrap()
 }
 
-async fn poll(app: &TestApp, client: &TestClient, device_code: &str) -> reqwest::Response {
+pub(crate) async fn poll(
+    app: &TestApp,
+    client: &TestClient,
+    device_code: &str,
+) -> reqwest::Response {
     app.token(
         &[
             ("grant_type", DEVICE_GRANT),
