@@ -1,6 +1,7 @@
 //! The protocol's errors: one code per RFC error value, with a human description. How each
-//! reaches the wire (JSON body and status, redirect, HTML page, WWW-Authenticate) is decided
-//! in `http::errors` alone.
+//! reaches the wire: JSON body, status and `WWW-Authenticate` in `http::errors`; the
+//! authorization response's redirect in `oauth::redirect`; the HTML error page in
+//! `web::pages`.
 
 use std::borrow::Cow;
 

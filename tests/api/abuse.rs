@@ -23,7 +23,6 @@ on_both_databases!(
     failures_from_one_address_do_not_lock_an_app_out_elsewhere,
     no_user_bound_token_carries_the_admin_scope,
     wrong_passwords_sent_at_once_get_no_more_tries_than_the_limit,
-    wrong_passwords_sent_at_once_to_two_instances_get_no_more_tries_than_the_limit,
     a_browser_that_signed_in_before_gets_in_while_the_account_is_locked,
     a_username_is_one_account_whatever_its_case,
     past_the_wrong_code_limit_no_device_step_goes_through,
@@ -38,6 +37,7 @@ on_both_databases!(
     a_replaced_client_secret_works_for_the_overlap_asked_and_no_longer,
     rotating_a_secret_with_revoke_tokens_ends_the_clients_tokens,
 );
+crate::on_postgres!(wrong_passwords_sent_at_once_to_two_instances_get_no_more_tries_than_the_limit);
 
 /// The app runs behind a trusted proxy on 127.0.0.1, so each request names its client
 /// address in `X-Forwarded-For`.
@@ -577,9 +577,6 @@ async fn wrong_passwords_sent_at_once_get_no_more_tries_than_the_limit(backend: 
 async fn wrong_passwords_sent_at_once_to_two_instances_get_no_more_tries_than_the_limit(
     backend: Backend,
 ) {
-    if backend == Backend::Sqlite {
-        return; // several instances share PostgreSQL
-    }
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
     login_limits(&mut config);

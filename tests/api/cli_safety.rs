@@ -11,10 +11,8 @@ use sea_orm::{ConnectionTrait as _, Database};
 
 use crate::helpers::{postgres_url, run_oidcd, stderr, Backend, TestApp};
 
-fn fresh_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("oidcd-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn fresh_dir() -> crate::helpers::ScratchDir {
+    crate::helpers::ScratchDir::new("oidcd-cli")
 }
 
 #[test]

@@ -5,10 +5,8 @@ use std::process::{Command, Stdio};
 
 use crate::helpers::{run_oidcd, stderr, Backend, TestApp, TestEnv};
 
-fn fresh_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("oidcd-cfg-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn fresh_dir() -> crate::helpers::ScratchDir {
+    crate::helpers::ScratchDir::new("oidcd-cfg")
 }
 
 #[tokio::test]

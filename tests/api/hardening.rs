@@ -8,9 +8,9 @@ use crate::on_both_databases;
 on_both_databases!(
     failed_logins_lock_the_account_without_telling_whether_it_exists,
     failed_logins_from_one_ip_lock_that_ip,
-    login_throttling_holds_across_instances,
     failed_client_authentication_is_limited_per_client_and_per_ip,
 );
+crate::on_postgres!(login_throttling_holds_across_instances);
 
 /// One CPU-heavy test at a time: the login flood and the busy cores would otherwise starve
 /// each other's hashing threads.
@@ -114,9 +114,6 @@ async fn failed_logins_from_one_ip_lock_that_ip(backend: Backend) {
 }
 
 async fn login_throttling_holds_across_instances(backend: Backend) {
-    if backend == Backend::Sqlite {
-        return; // several instances share PostgreSQL
-    }
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
     config.login.failures_per_account = 3;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use oidcd::config::{DatabaseUrl, Seconds, Secret};
 use oidcd::keys::Kek;
@@ -42,6 +43,25 @@ macro_rules! on_both_databases {
     )+};
 }
 
+/// Runs `$name(Backend)` on PostgreSQL only, as `$name::postgres`: for what only several
+/// instances sharing one database can show (one SQLite file serves one instance). Skipped
+/// like the PostgreSQL variant of `on_both_databases`.
+#[macro_export]
+macro_rules! on_postgres {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_none() {
+                    eprintln!("skipped: {} is not set", $crate::helpers::POSTGRES_ENV);
+                    return;
+                }
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    )+};
+}
+
 pub fn postgres_url() -> Option<String> {
     std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty())
 }
@@ -54,6 +74,77 @@ pub struct TestEnv {
     pub postgres: Option<(String, String)>,
     pub kek: String,
     pub dir: PathBuf,
+    /// Removes the directory and the database when the last copy goes.
+    _cleanup: Arc<Cleanup>,
+}
+
+/// What a test made outside itself: removed when dropped, so also when the test fails.
+#[derive(Debug)]
+struct Cleanup {
+    dir: PathBuf,
+    postgres: Option<(String, String)>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((server, name)) = self.postgres.take() {
+            drop_database(server, name);
+        }
+    }
+}
+
+/// Drops a test's PostgreSQL database, ending its connections. Drop runs inside the test's
+/// runtime, which cannot wait for a future: this waits on a thread of its own. A failure is
+/// left for `.ci/run`, which drops the leftovers of earlier runs.
+fn drop_database(server: String, name: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let admin = Database::connect(&server).await.ok()?;
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let dropped = admin.execute_unprepared(&sql).await;
+            let _ = admin.close().await;
+            dropped.ok()
+        })
+    })
+    .join();
+}
+
+/// A directory of its own under the system's temporary directory, removed with all in it
+/// when dropped.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    pub fn new(prefix: &str) -> Self {
+        let id = uuid::Uuid::new_v4().simple();
+        let dir = std::env::temp_dir().join(format!("{prefix}-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl TestEnv {
@@ -84,9 +175,10 @@ impl TestEnv {
         };
         Self {
             database_url,
-            postgres,
+            postgres: postgres.clone(),
             kek: Kek::generate().unwrap().to_base64url(),
-            dir,
+            dir: dir.clone(),
+            _cleanup: Arc::new(Cleanup { dir, postgres }),
         }
     }
 

@@ -13,8 +13,8 @@ on_both_databases!(
     a_restart_serves_the_same_keys,
     the_database_never_holds_a_private_key_in_clear,
     a_rotation_is_picked_up_by_the_running_server_and_old_tokens_still_verify,
-    two_instances_starting_together_agree_on_one_key_set,
 );
+crate::on_postgres!(two_instances_starting_together_agree_on_one_key_set);
 
 async fn a_restart_serves_the_same_keys(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -135,10 +135,6 @@ async fn a_rotation_is_picked_up_by_the_running_server_and_old_tokens_still_veri
 }
 
 async fn two_instances_starting_together_agree_on_one_key_set(backend: Backend) {
-    if backend == Backend::Sqlite {
-        // One SQLite file serves one instance; several instances share PostgreSQL.
-        return;
-    }
     let env = TestEnv::new(backend).await;
 
     let (a, b) = tokio::join!(env.spawn(), env.spawn());
