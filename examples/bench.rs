@@ -115,7 +115,7 @@ fn sign_rate(threads: usize, seconds: f64) -> f64 {
 /// argon2id hashes per second at the production parameters, on every core.
 fn argon2_rate(seconds: f64) -> f64 {
     let config = oidcd::config::Argon2Config::default();
-    let hasher = oidcd::crypto::PasswordHasher::new(&config).unwrap();
+    let hasher = oidcd::password::PasswordHasher::new(&config).unwrap();
     per_second(cpus(), seconds, move || {
         hasher
             .hash_blocking("correct horse battery staple")

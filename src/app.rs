@@ -10,12 +10,13 @@ use poem::Server;
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::crypto::{CryptoError, KeyedHasher, PasswordHasher};
+use crate::crypto::{CryptoError, KeyedHasher};
 use crate::db::{self, Access, Db, DbError};
 use crate::http::conn::DeadlineAcceptor;
 use crate::http::router;
 use crate::keys::{self, kek::KekError, Kek, KeyCache, KeyError};
 use crate::oidc::discovery::Metadata;
+use crate::password::PasswordHasher;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::tasks;

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;
+pub mod password;
 pub mod state;
 pub mod store;
 pub mod tasks;

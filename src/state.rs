@@ -7,10 +7,11 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::crypto::{KeyedHasher, PasswordHasher};
+use crate::crypto::KeyedHasher;
 use crate::db::Db;
 use crate::keys::KeyCache;
 use crate::metrics::Metrics;
+use crate::password::PasswordHasher;
 use crate::web::templates::Templates;
 
 #[derive(Clone)]

@@ -6,9 +6,10 @@ use serde_json::{Map, Value};
 
 use super::claims;
 use crate::clock::UnixTime;
-use crate::crypto::{CryptoError, PasswordHasher};
+use crate::crypto::CryptoError;
 use crate::db::Db;
 use crate::oauth::registration::FieldError;
+use crate::password::PasswordHasher;
 use crate::store::{self, users::User, StoreError};
 
 pub use migration::usernames::canonical as canonical_username;

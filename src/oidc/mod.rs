@@ -14,9 +14,10 @@ pub mod sign_in;
 pub mod userinfo;
 
 use crate::config::Config;
-use crate::crypto::{KeyedHasher, PasswordHasher};
+use crate::crypto::KeyedHasher;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::password::PasswordHasher;
 
 /// What the user-facing rules (sessions, sign-in, the authorization and device pages' steps)
 /// work with. Borrowed from the application's state by the pages that call them; the clock

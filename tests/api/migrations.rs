@@ -3,7 +3,7 @@
 //! rule, and stops, naming both, where two accounts would become one.
 
 use migration::{Migrator, MigratorTrait as _};
-use oidcd::crypto::PasswordHasher;
+use oidcd::password::PasswordHasher;
 use oidcd::Application;
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value;
