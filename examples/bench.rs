@@ -396,8 +396,12 @@ where
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..concurrency)
         .map(|worker| {
-            let (work, latencies, done, failed) =
-                (work.clone(), latencies.clone(), done.clone(), failed.clone());
+            let (work, latencies, done, failed) = (
+                work.clone(),
+                latencies.clone(),
+                done.clone(),
+                failed.clone(),
+            );
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 while Instant::now() < deadline {
