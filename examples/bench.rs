@@ -849,7 +849,9 @@ async fn main() {
     );
 
     // S4: a seeded pool of single-use refresh tokens, each redeemed once.
-    let pool_size = ((s3.rps * 0.8).max(300.0) * (secs + 2) as f64) as usize;
+    // Sized so that it never runs out: S4 signs one token per refresh, and has never come
+    // near half the all-core sign rate (S3's rate alone left it short after a noisy S3).
+    let pool_size = ((s3.rps * 0.8).max(sign_all * 0.6).max(300.0) * (secs + 2) as f64) as usize;
     let pool = seed(&database_url, &kek, &app.client_id, pool_size).await;
     let cpu = CpuMark::new(&server);
     let s4 = refreshes(&app, &dir, &pool, secs);

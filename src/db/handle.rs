@@ -1024,13 +1024,18 @@ mod tests {
         assert!(run(&conn, "DELETE FROM t", &[], true).is_err());
     }
 
+    /// Removes a SQLite file with its write-ahead log and shared-memory index.
+    fn remove_db(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
     /// A fresh SQLite file with one table, through `db::connect` as the server opens it.
     async fn file_db(name: &str) -> (Db, PathBuf) {
         let path =
             std::env::temp_dir().join(format!("oidcd-handle-{}-{name}.db", std::process::id()));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove_db(&path);
         let url = DatabaseUrl::new(format!("sqlite://{}?mode=rwc", path.display()));
         let pool = super::super::connect(&url).await.unwrap();
         pool.execute_unprepared(
@@ -1109,7 +1114,7 @@ mod tests {
         assert_eq!(next.rows_affected(), 1);
         assert_eq!(names(&db).await, ["a", "b", "c", "f"]);
         db.pool().close_by_ref().await.unwrap();
-        let _ = std::fs::remove_file(path);
+        remove_db(&path);
     }
 
     /// While another process holds the write lock, transactions and writes go through the
@@ -1146,7 +1151,7 @@ mod tests {
         // Once the lock is free, the next transaction runs in place again.
         assert_eq!(format!("{:?}", db.begin().await.unwrap()), "Txn(in place)");
         db.pool().close_by_ref().await.unwrap();
-        let _ = std::fs::remove_file(path);
+        remove_db(&path);
     }
 
     /// Under a steady stream of writes that never pauses, the WAL does not grow without bound:
@@ -1178,6 +1183,6 @@ mod tests {
         );
         assert_eq!(names(&db).await.len(), commits);
         db.pool().close_by_ref().await.unwrap();
-        let _ = std::fs::remove_file(path);
+        remove_db(&path);
     }
 }
