@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod oidc;
 pub mod password;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod tasks;

@@ -7,8 +7,8 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::auth::AdminAuth;
 use super::objects::{AdminFailure, ClientCreate, ClientPage, ClientPatch, ClientView};
-use crate::http::openapi::ApiTags;
-use crate::http::payload::AdminJson;
+use super::payload::AdminJson;
+use crate::http::tags::ApiTags;
 use crate::oauth::registration::{self, ClientRegistration, ClientUpdate, SecretChoice};
 use crate::oauth::scope;
 use crate::state::AppState;

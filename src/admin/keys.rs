@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::auth::AdminAuth;
 use super::objects::{AdminFailure, KeyView, RotationView};
-use crate::http::openapi::ApiTags;
+use crate::http::tags::ApiTags;
 use crate::keys::{rotation, KeyError};
 use crate::state::AppState;
 use crate::store::{self, StoreError};

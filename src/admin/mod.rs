@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clients;
 pub mod keys;
 pub mod objects;
+pub mod payload;
 pub mod users;
 
 pub use clients::ClientsApi;

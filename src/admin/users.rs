@@ -9,8 +9,8 @@ use super::auth::AdminAuth;
 use super::objects::{
     claims_map, AdminFailure, PasswordSet, UserCreate, UserPage, UserPatch, UserView,
 };
-use crate::http::openapi::ApiTags;
-use crate::http::payload::AdminJson;
+use super::payload::AdminJson;
+use crate::http::tags::ApiTags;
 use crate::oidc::accounts::{self, NewUser};
 use crate::state::AppState;
 use crate::store::users::UserOrder;

@@ -157,7 +157,7 @@ pub fn environment() -> Result<Vec<(String, String)>, CliError> {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     if matches!(cli.command, Some(Command::Openapi)) {
         // Needs no configuration, database or keys.
-        say!("{}", crate::http::openapi::spec());
+        say!("{}", crate::server::openapi::spec());
         return Ok(());
     }
     let env = environment()?;

@@ -4,8 +4,8 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::dto::{JwkSetBody, ProviderMetadataBody};
-use super::openapi::ApiTags;
 use super::payload::Prepared;
+use super::tags::ApiTags;
 use crate::state::AppState;
 
 #[derive(ApiResponse)]

@@ -334,7 +334,10 @@ pub struct DeviceAuthorizationBody {
 
 impl Example for DeviceAuthorizationBody {
     fn example() -> Self {
-        let verification_uri = format!("{EXAMPLE_ISSUER}{}", crate::web::device::PATH);
+        let verification_uri = format!(
+            "{EXAMPLE_ISSUER}{}",
+            crate::oauth::device::VERIFICATION_PATH
+        );
         Self {
             device_code: "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS".into(),
             user_code: "WDJB-MJHT".into(),

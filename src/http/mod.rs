@@ -1,4 +1,5 @@
-//! Transport: routing, request extraction, error mapping and the protocol's JSON endpoints.
+//! Transport: request extraction, error mapping, the middleware and the protocol's JSON
+//! endpoints. `server` assembles them with the pages and the admin API.
 
 pub mod assets;
 pub mod conn;
@@ -11,7 +12,6 @@ pub mod forwarded;
 pub mod health;
 pub mod limits;
 pub mod observe;
-pub mod openapi;
 pub mod payload;
 pub mod protocol_api;
-pub mod router;
+pub mod tags;

@@ -14,8 +14,8 @@ use super::dto::{
     OAuthFailure, TokenBody, TokenRequest, TokenRequestForm,
 };
 use super::extract;
-use super::openapi::ApiTags;
 use super::payload::OAuthForm;
+use super::tags::ApiTags;
 use crate::abuse;
 use crate::metrics::Metrics;
 use crate::oauth::client_auth::{Credentials, Outcome};

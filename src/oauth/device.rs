@@ -19,6 +19,9 @@ use crate::store::{self, StoreError};
 pub const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 pub const USER_CODE_LEN: usize = 8;
 
+/// The verification URI's path (the page where people enter user codes).
+pub const VERIFICATION_PATH: &str = "/device";
+
 /// Draws a user code (rejection sampling keeps it uniform).
 pub fn generate_user_code() -> Result<String, crypto::CryptoError> {
     let mut code = String::with_capacity(USER_CODE_LEN);
@@ -110,8 +113,10 @@ pub async fn authorize_device(
                 let shown = display(&user_code);
                 return Ok(DeviceAuthorizationResponse {
                     device_code,
-                    verification_uri: format!("{issuer}/device"),
-                    verification_uri_complete: format!("{issuer}/device?user_code={shown}"),
+                    verification_uri: format!("{issuer}{VERIFICATION_PATH}"),
+                    verification_uri_complete: format!(
+                        "{issuer}{VERIFICATION_PATH}?user_code={shown}"
+                    ),
                     user_code: shown,
                     expires_in: lifetime,
                     interval,

@@ -20,7 +20,7 @@ use crate::oidc::sign_in::{Attempt, Refusal};
 use crate::state::AppState;
 
 /// The verification URI.
-pub const PATH: &str = "/device";
+pub const PATH: &str = device::VERIFICATION_PATH;
 
 #[handler]
 pub async fn endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -> Response {

@@ -7,7 +7,7 @@ fn the_committed_openapi_document_is_current_and_valid() {
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .expect("openapi/openapi.json is committed");
-    let generated = oidcd::http::openapi::spec();
+    let generated = oidcd::server::openapi::spec();
 
     if committed.trim_end() != generated.trim_end() {
         let line = committed
@@ -76,7 +76,8 @@ async fn the_server_serves_its_document_and_the_docs_page(backend: Backend) {
     assert_eq!(doc["servers"][0]["url"], app.address);
     assert_eq!(
         doc["paths"],
-        serde_json::from_str::<serde_json::Value>(&oidcd::http::openapi::spec()).unwrap()["paths"]
+        serde_json::from_str::<serde_json::Value>(&oidcd::server::openapi::spec()).unwrap()
+            ["paths"]
     );
     let docs = http_client().get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);

@@ -2,25 +2,11 @@
 //! `GET /openapi.json` serves it, `GET /docs` browses it, `oidcd openapi` prints it, and
 //! `openapi/openapi.json` is its committed copy (a test fails when they differ).
 
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::OpenApiService;
 
-use super::discovery_api::DiscoveryApi;
-use super::protocol_api::ProtocolApi;
 use crate::admin::{ClientsApi, KeysApi, UsersApi};
-
-#[derive(Tags)]
-pub enum ApiTags {
-    /// Discovery and keys: how relying parties configure themselves.
-    Discovery,
-    /// The OAuth 2.0 and OpenID Connect endpoints applications call.
-    Protocol,
-    /// Clients: the applications registered with this provider.
-    AdminClients,
-    /// Users: accounts, their claims and passwords.
-    AdminUsers,
-    /// Signing keys and their rotation.
-    AdminKeys,
-}
+use crate::http::discovery_api::DiscoveryApi;
+use crate::http::protocol_api::ProtocolApi;
 
 pub type Apis = (DiscoveryApi, ProtocolApi, ClientsApi, UsersApi, KeysApi);
 

@@ -7,11 +7,12 @@ use poem_openapi::error::{
     AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
 };
 
-use super::cors::Cors;
-use super::limits::Limits;
-use super::observe::Observe;
-use super::{assets, errors, health, openapi};
+use super::openapi;
 use crate::admin::objects::AdminFailure;
+use crate::http::cors::Cors;
+use crate::http::limits::Limits;
+use crate::http::observe::Observe;
+use crate::http::{assets, errors, health};
 use crate::oidc::discovery::Endpoint;
 use crate::state::AppState;
 use crate::web;

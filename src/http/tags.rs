@@ -1,0 +1,17 @@
+//! The groups the OpenAPI document sorts its operations into, one per API.
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Discovery and keys: how relying parties configure themselves.
+    Discovery,
+    /// The OAuth 2.0 and OpenID Connect endpoints applications call.
+    Protocol,
+    /// Clients: the applications registered with this provider.
+    AdminClients,
+    /// Users: accounts, their claims and passwords.
+    AdminUsers,
+    /// Signing keys and their rotation.
+    AdminKeys,
+}
