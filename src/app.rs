@@ -20,7 +20,7 @@ use crate::server::router;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::tasks;
-use crate::web::templates::Templates;
+use crate::templates::Templates;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -37,7 +37,7 @@ pub enum StartupError {
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
-    Templates(#[from] crate::web::templates::TemplateError),
+    Templates(#[from] crate::templates::TemplateError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,

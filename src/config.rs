@@ -755,8 +755,8 @@ impl Config {
             ));
         }
         if let Some(kek) = &self.kek {
-            crate::keys::kek::decode(kek.expose())
-                .map_err(|e| ConfigError::invalid("kek (OIDCD_KEK)", e.to_string()))?;
+            crate::crypto::decode_key(kek.expose())
+                .map_err(|e| ConfigError::invalid("kek (OIDCD_KEK)", e))?;
         }
         let l = &self.lifetimes;
         for (name, value) in [

@@ -2,7 +2,7 @@
 //! and tokens, and constant-time comparison. argon2id password hashing and its threads live
 //! in [`crate::password`], which reports its failures as a [`CryptoError`] too.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -40,6 +40,18 @@ pub fn b64url(bytes: &[u8]) -> String {
 }
 
 /// Standard base64 with padding (CSP hashes use it).
+/// A 256-bit key written as base64url (padding optional); the error says what is wrong.
+pub fn decode_key(text: &str) -> Result<[u8; 32], String> {
+    let wrong = |why: String| format!("must be 32 bytes in base64url (43 characters); {why}");
+    let text = text.trim();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .or_else(|_| URL_SAFE.decode(text))
+        .map_err(|e| wrong(e.to_string()))?;
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| wrong(format!("it decodes to {} bytes", bytes.len())))
+}
+
 pub fn b64_standard(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -20,6 +20,7 @@ pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod templates;
 pub mod web;
 
 pub use app::{Application, Runtime, StartupError};

@@ -12,7 +12,7 @@ use crate::db::Db;
 use crate::keys::KeyCache;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
-use crate::web::templates::Templates;
+use crate::templates::Templates;
 
 #[derive(Clone)]
 pub struct AppState {

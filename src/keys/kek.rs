@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use josekit::jwe::{self, Dir, JweHeader};
 
@@ -13,7 +13,7 @@ use crate::crypto::{self, KeyedHasher};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KekError {
-    #[error("the key-encryption key must be 32 bytes in base64url (43 characters); {0}")]
+    #[error("the key-encryption key {0}")]
     Format(String),
     #[error("cannot read the key-encryption key file {path}: {source}")]
     Read {
@@ -53,13 +53,7 @@ impl std::fmt::Debug for Kek {
 
 /// Decodes a KEK written as base64url (padding optional).
 pub fn decode(text: &str) -> Result<[u8; 32], KekError> {
-    let text = text.trim();
-    let bytes = URL_SAFE_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .or_else(|_| URL_SAFE.decode(text))
-        .map_err(|e| KekError::Format(e.to_string()))?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| KekError::Format(format!("it decodes to {} bytes", bytes.len())))
+    crypto::decode_key(text).map_err(KekError::Format)
 }
 
 impl Kek {

@@ -6,4 +6,3 @@ pub mod home;
 pub mod logout;
 pub mod pages;
 pub mod session;
-pub mod templates;

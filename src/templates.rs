@@ -5,28 +5,28 @@ use minijinja::Environment;
 use serde::Serialize;
 
 const TEMPLATES: [(&str, &str); 10] = [
-    ("base.html", include_str!("../../templates/base.html")),
-    ("login.html", include_str!("../../templates/login.html")),
-    ("consent.html", include_str!("../../templates/consent.html")),
-    ("error.html", include_str!("../../templates/error.html")),
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("consent.html", include_str!("../templates/consent.html")),
+    ("error.html", include_str!("../templates/error.html")),
     (
         "logout_confirm.html",
-        include_str!("../../templates/logout_confirm.html"),
+        include_str!("../templates/logout_confirm.html"),
     ),
     (
         "form_post.html",
-        include_str!("../../templates/form_post.html"),
+        include_str!("../templates/form_post.html"),
     ),
     (
         "device_entry.html",
-        include_str!("../../templates/device_entry.html"),
+        include_str!("../templates/device_entry.html"),
     ),
     (
         "device_confirm.html",
-        include_str!("../../templates/device_confirm.html"),
+        include_str!("../templates/device_confirm.html"),
     ),
-    ("message.html", include_str!("../../templates/message.html")),
-    ("home.html", include_str!("../../templates/home.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("home.html", include_str!("../templates/home.html")),
 ];
 
 pub struct Templates {
