@@ -14,7 +14,7 @@ use crate::admin::Admin;
 use crate::device::{device_client, poll, start};
 use crate::helpers::{
     assert_oauth_error, http_client, input_value, jwt_claims, location, location_params, Backend,
-    Browser, TestApp, TestClient, TestEnv, TestUser, REDIRECT_URI,
+    Browser, TestApp, TestClient, TestEnv, TestUser, REDIRECT_URI, T0,
 };
 use crate::on_both_databases;
 use crate::token_code::code_for;
@@ -47,7 +47,7 @@ async fn behind_a_proxy(backend: Backend) -> TestApp {
     config.http.trusted_proxies = "127.0.0.1".parse().unwrap();
     config.client_auth.failures_per_client = 3;
     config.client_auth.failures_per_ip = 5;
-    env.spawn_config(config, Clock::fixed(1_900_000_000)).await
+    env.spawn_config(config, Clock::fixed(T0)).await
 }
 
 async fn token_from(
@@ -300,7 +300,6 @@ async fn no_user_bound_token_carries_the_admin_scope(backend: Backend) {
 // Shared setup for the sign-in, device and admin rules below.
 
 /// The fixed time every server below starts at.
-const T0: i64 = 1_900_000_000;
 const DAY: i64 = 86_400;
 
 const LOGIN_FORM: &str = "name=\"step\" value=\"login\"";
@@ -580,8 +579,7 @@ async fn wrong_passwords_sent_at_once_to_two_instances_get_no_more_tries_than_th
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
     login_limits(&mut config);
-    let clock = Clock::fixed(T0);
-    let a = env.spawn_config(config.clone(), clock.clone()).await;
+    let (a, clock) = env.spawn_on_fixed_clock(config.clone()).await;
     let b = env.spawn_config(config, clock).await;
     let client = a.register_client().await;
     let user = a.create_user().await;

@@ -488,8 +488,7 @@ async fn remembered_consent_skips_the_page_and_prompt_consent_asks_again(backend
 
 async fn prompt_login_and_max_age_force_a_fresh_login(backend: Backend) {
     let env = crate::helpers::TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);

@@ -126,8 +126,7 @@ async fn answer(
 
 async fn a_device_is_approved_end_to_end_and_gets_tokens_once(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = device_client(&app).await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
@@ -212,8 +211,7 @@ async fn a_device_is_approved_end_to_end_and_gets_tokens_once(backend: Backend) 
 
 async fn a_denied_device_gets_access_denied(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = device_client(&app).await;
     let user = app.create_user().await;
     let auth = start(&app, &client, "openid").await;
@@ -239,8 +237,7 @@ async fn a_denied_device_gets_access_denied(backend: Backend) {
 
 async fn polling_too_fast_slows_down_and_an_expired_code_says_so(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = device_client(&app).await;
     let auth = start(&app, &client, "openid").await;
     let code = auth["device_code"].as_str().unwrap();

@@ -3,7 +3,6 @@
 
 use oidcd::oauth::access_token;
 use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
-use oidcd::Clock;
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -346,8 +345,7 @@ async fn a_refresh_token_two_generations_old_revokes_its_family_inside_the_grace
         config.lifetimes.refresh_grace.as_i64() > 2,
         "the steps below stay inside the grace window"
     );
-    let clock = Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(config, clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(config).await;
     let client = app.register_client().await;
     let tokens = signed_in_tokens(&app, &client, "openid offline_access").await;
     let r0 = tokens["refresh_token"].as_str().unwrap().to_owned();
@@ -491,8 +489,7 @@ async fn a_code_replayed_after_its_expiry_still_revokes_its_tokens(backend: Back
     let env = TestEnv::new(backend).await;
     let config = env.config();
     let code_lifetime = config.lifetimes.authorization_code.as_i64();
-    let clock = Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(config, clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(config).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
     let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;

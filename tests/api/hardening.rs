@@ -2,7 +2,7 @@
 
 use oidcd::Clock;
 
-use crate::helpers::{input_value, Backend, Browser, TestApp, TestEnv, TestUser, REDIRECT_URI};
+use crate::helpers::{input_value, Backend, Browser, TestApp, TestEnv, TestUser, REDIRECT_URI, T0};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -59,8 +59,7 @@ fn normalized(page: &str, username: &str) -> String {
 
 async fn failed_logins_lock_the_account_without_telling_whether_it_exists(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user: TestUser = app.create_user().await;
 
@@ -100,7 +99,7 @@ async fn failed_logins_from_one_ip_lock_that_ip(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
     config.login.failures_per_ip = 3;
-    let app = env.spawn_config(config, Clock::fixed(1_900_000_000)).await;
+    let app = env.spawn_config(config, Clock::fixed(T0)).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
 
@@ -117,8 +116,7 @@ async fn login_throttling_holds_across_instances(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
     config.login.failures_per_account = 3;
-    let clock = Clock::fixed(1_900_000_000);
-    let a = env.spawn_config(config.clone(), clock.clone()).await;
+    let (a, clock) = env.spawn_on_fixed_clock(config.clone()).await;
     let b = env.spawn_config(config, clock).await;
     let client = a.register_client().await;
     let user = a.create_user().await;
@@ -139,7 +137,7 @@ async fn failed_client_authentication_is_limited_per_client_and_per_ip(backend: 
     let mut config = env.config();
     config.client_auth.failures_per_client = 3;
     config.client_auth.failures_per_ip = 6;
-    let app = env.spawn_config(config, Clock::fixed(1_900_000_000)).await;
+    let app = env.spawn_config(config, Clock::fixed(T0)).await;
     let service = || oidcd::oauth::registration::ClientRegistration {
         grant_types: vec!["client_credentials".into()],
         scopes: vec!["photos:read".into()],

@@ -12,6 +12,9 @@ use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The moment a fixed clock starts at (in 2030), for tests that move time themselves.
+pub const T0: i64 = 1_900_000_000;
+
 /// The environment variable that holds the PostgreSQL URL for tests.
 pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 
@@ -209,6 +212,12 @@ impl TestEnv {
         let mut config = self.config();
         adjust(&mut config);
         self.spawn_config(config, Clock::System).await
+    }
+
+    /// The app on a fixed clock at [`T0`], and the clock, which the test moves.
+    pub async fn spawn_on_fixed_clock(&self, config: Config) -> (TestApp, Clock) {
+        let clock = Clock::fixed(T0);
+        (self.spawn_config(config, clock.clone()).await, clock)
     }
 
     pub async fn spawn_config(&self, config: Config, clock: Clock) -> TestApp {

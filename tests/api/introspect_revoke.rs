@@ -303,8 +303,7 @@ async fn revocation_answers_200_for_unknown_tokens_and_refuses_other_clients_tok
 
 async fn expired_tokens_are_inactive(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let (tokens, _) = signed_in_tokens(&app, &client).await;
     let access = tokens["access_token"].as_str().unwrap();

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use oidcd::config::Seconds;
 
-use crate::helpers::{Backend, TestApp, TestEnv};
+use crate::helpers::{Backend, TestApp, TestEnv, T0};
 use crate::token_code::code_for;
 
 /// The samples of a Prometheus text exposition, by `name{labels}`.
@@ -36,7 +36,7 @@ fn moved(before: &HashMap<String, f64>, after: &HashMap<String, f64>, sample: &s
 #[tokio::test]
 async fn each_counter_moves_when_its_event_happens() {
     let env = TestEnv::new(Backend::Sqlite).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
+    let clock = oidcd::Clock::fixed(T0);
     let mut config = env.config();
     config.login.failures_per_account = 1;
     config.client_auth.failures_per_client = 1;

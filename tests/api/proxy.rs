@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 
 use oidcd::Clock;
 
-use crate::helpers::{input_value, Backend, Browser, TestApp, TestEnv, REDIRECT_URI};
+use crate::helpers::{input_value, Backend, Browser, TestApp, TestEnv, REDIRECT_URI, T0};
 
 /// Set by CI: the tests then fail, rather than skip, when nginx is missing.
 const NGINX_ENV: &str = "TEST_NGINX";
@@ -224,7 +224,7 @@ async fn behind_nginx() -> Option<Setup> {
     config.http.trusted_proxies = "127.0.0.1".parse().unwrap();
     config.login.failures_per_ip = 3;
     config.client_auth.failures_per_ip = 3;
-    let app = env.spawn_config(config, Clock::fixed(1_900_000_000)).await;
+    let app = env.spawn_config(config, Clock::fixed(T0)).await;
     let upstream = app.address.trim_start_matches("http://").to_owned();
     let proxy = start_proxy(&nginx, &env.dir, port, &upstream).await;
     Some(Setup { app, proxy, issuer })

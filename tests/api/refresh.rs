@@ -3,7 +3,7 @@
 use oidcd::oauth::registration::ClientRegistration;
 
 use crate::helpers::{
-    assert_oauth_error, jwt_claims, Backend, TestApp, TestClient, TestEnv, TestUser,
+    assert_oauth_error, jwt_claims, Backend, TestApp, TestClient, TestEnv, TestUser, T0,
 };
 use crate::on_both_databases;
 use crate::token_code::code_for;
@@ -115,8 +115,7 @@ async fn each_refresh_rotates_and_returns_a_new_id_token(backend: Backend) {
 
 async fn a_retry_inside_the_grace_window_gets_the_same_successor(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
     let r0 = tokens(&app, &client, &user, "openid offline_access").await["refresh_token"]
@@ -140,8 +139,7 @@ async fn a_retry_inside_the_grace_window_gets_the_same_successor(backend: Backen
 
 async fn reuse_after_the_grace_window_revokes_that_family_only(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let alice = app.create_user().await;
     let bob = app.create_user().await;
@@ -254,7 +252,7 @@ async fn a_refresh_may_narrow_the_scope_but_never_widen_it(backend: Backend) {
 
 async fn idle_and_absolute_lifetimes_end_a_family(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
+    let clock = oidcd::Clock::fixed(T0);
     let mut config = env.config();
     config.lifetimes.refresh_token_idle = oidcd::config::Seconds(100);
     config.lifetimes.refresh_token_absolute = oidcd::config::Seconds(250);

@@ -5,7 +5,7 @@ use oidcd::config::Seconds;
 use oidcd::Clock;
 
 use crate::admin::Admin;
-use crate::helpers::{kids, Backend, TestApp, TestEnv};
+use crate::helpers::{kids, Backend, TestApp, TestEnv, T0};
 use crate::jwks::verify_with_jwks;
 use crate::on_both_databases;
 
@@ -46,7 +46,7 @@ async fn a_rotation_keeps_old_tokens_valid_and_signs_with_the_announced_key(back
 
 async fn a_retired_key_disappears_once_its_tokens_have_expired(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = Clock::fixed(1_900_000_000);
+    let clock = Clock::fixed(T0);
     let mut config = env.config();
     config.lifetimes.access_token = Seconds(60);
     config.lifetimes.id_token = Seconds(60);
@@ -105,7 +105,7 @@ async fn key_states(app: &TestApp) -> (usize, String) {
 // rotates, so the assertions read the outcome from the database, not from who did it.
 async fn the_schedule_rotates_once_per_interval(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = Clock::fixed(1_900_000_000);
+    let clock = Clock::fixed(T0);
     let mut config = env.config();
     config.keys.rotation_interval = Seconds(1000);
     let app = env.spawn_config(config, clock.clone()).await;
@@ -146,7 +146,7 @@ async fn the_schedule_rotates_once_per_interval(backend: Backend) {
 
 async fn instances_sharing_a_database_follow_each_others_rotations(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = Clock::fixed(1_900_000_000);
+    let clock = Clock::fixed(T0);
     let mut config = env.config();
     config.keys.rotation_interval = Seconds(1000);
     let a = env.spawn_config(config.clone(), clock.clone()).await;

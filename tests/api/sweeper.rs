@@ -5,7 +5,7 @@ use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
 use oidcd::Clock;
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::helpers::{Backend, Browser, TestApp, TestEnv, REDIRECT_URI};
+use crate::helpers::{Backend, Browser, TestApp, TestEnv, REDIRECT_URI, T0};
 use crate::on_both_databases;
 use crate::token_code::code_for;
 
@@ -26,7 +26,7 @@ async fn count(app: &TestApp, table: &str) -> i64 {
 
 async fn the_sweeper_removes_what_expired_and_nothing_else(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = Clock::fixed(1_900_000_000);
+    let clock = Clock::fixed(T0);
     let mut config = env.config();
     let l = &mut config.lifetimes;
     l.authorization_request = Seconds(100);

@@ -197,8 +197,7 @@ async fn a_second_use_of_a_code_fails_and_revokes_its_tokens(backend: Backend) {
 
 async fn an_expired_code_is_invalid_grant(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
     let code = code_for(&app, &client, &user, "openid", &[]).await;

@@ -46,8 +46,7 @@ async fn userinfo_returns_the_claims_the_scopes_allow(backend: Backend) {
 
 async fn missing_tampered_expired_and_unscoped_tokens_are_refused(backend: Backend) {
     let env = TestEnv::new(backend).await;
-    let clock = oidcd::Clock::fixed(1_900_000_000);
-    let app = env.spawn_config(env.config(), clock.clone()).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
     let code = code_for(&app, &client, &user, "openid email", &[]).await;
