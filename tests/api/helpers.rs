@@ -36,8 +36,7 @@ macro_rules! on_both_databases {
             }
             #[tokio::test]
             async fn postgres() {
-                if $crate::helpers::postgres_url().is_none() {
-                    eprintln!("skipped: {} is not set", $crate::helpers::POSTGRES_ENV);
+                if $crate::helpers::postgres_skipped() {
                     return;
                 }
                 super::$name($crate::helpers::Backend::Postgres).await;
@@ -55,14 +54,22 @@ macro_rules! on_postgres {
         mod $name {
             #[tokio::test]
             async fn postgres() {
-                if $crate::helpers::postgres_url().is_none() {
-                    eprintln!("skipped: {} is not set", $crate::helpers::POSTGRES_ENV);
+                if $crate::helpers::postgres_skipped() {
                     return;
                 }
                 super::$name($crate::helpers::Backend::Postgres).await;
             }
         }
     )+};
+}
+
+/// Whether a PostgreSQL variant must be skipped (loudly): `TEST_POSTGRES_URL` is unset.
+pub fn postgres_skipped() -> bool {
+    let skipped = postgres_url().is_none();
+    if skipped {
+        eprintln!("skipped: {POSTGRES_ENV} is not set");
+    }
+    skipped
 }
 
 pub fn postgres_url() -> Option<String> {
