@@ -21,6 +21,7 @@ use crate::state::AppState;
 use crate::store::{self, StoreError};
 use crate::tasks;
 use crate::templates::Templates;
+use crate::tokens::AccessTokens;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -134,6 +135,7 @@ impl Application {
         let state = AppState {
             db: runtime.db,
             config: runtime.config,
+            access_tokens: Arc::new(AccessTokens::new(issuer.clone())),
             issuer,
             keys: runtime.keys,
             secrets: runtime.secrets,

@@ -21,6 +21,7 @@ pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod templates;
+pub mod tokens;
 pub mod web;
 
 pub use app::{Application, Runtime, StartupError};

@@ -13,6 +13,7 @@ use crate::keys::KeyCache;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 use crate::templates::Templates;
+use crate::tokens::AccessTokens;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,6 +22,8 @@ pub struct AppState {
     /// The issuer identifier, without a trailing slash.
     pub issuer: Arc<str>,
     pub keys: Arc<KeyCache>,
+    /// The access tokens verified recently, remembered so they are not verified again.
+    pub access_tokens: Arc<AccessTokens>,
     /// Keyed hash for client secrets, codes and tokens (derived from the KEK).
     pub secrets: KeyedHasher,
     pub passwords: PasswordHasher,

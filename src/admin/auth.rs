@@ -42,7 +42,7 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Admin> {
     let claims = userinfo::check_access_token(
         &state.db,
         &keys,
-        &state.issuer,
+        &state.access_tokens,
         &bearer.token,
         state.clock.now(),
     )

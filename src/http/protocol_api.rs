@@ -281,7 +281,7 @@ impl ProtocolApi {
             &state.db,
             &state.secrets,
             &keys,
-            &state.issuer,
+            &state.access_tokens,
             &credentials,
             &form.params,
             state.clock.now(),
@@ -311,7 +311,7 @@ impl ProtocolApi {
             &state.db,
             &state.secrets,
             &keys,
-            &state.issuer,
+            &state.access_tokens,
             &credentials,
             &form.params,
             state.clock.now(),
@@ -384,9 +384,15 @@ async fn userinfo_response(
         CorsClient::name(req, &client_id);
     }
     let keys = state.keys.current();
-    let claims = userinfo::userinfo(&state.db, &keys, &state.issuer, &token, state.clock.now())
-        .await
-        .map_err(|e| BearerFailure(Some(e)))?;
+    let claims = userinfo::userinfo(
+        &state.db,
+        &keys,
+        &state.access_tokens,
+        &token,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| BearerFailure(Some(e)))?;
     Ok(UserinfoOk::Ok(
         Json(serde_json::Value::Object(claims)),
         NO_STORE.into(),

@@ -2,6 +2,7 @@
 //! instance (or the CLI) changes them. The active private key is decrypted once per change,
 //! and the JWKS document is prepared bytes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -9,11 +10,12 @@ use bytes::Bytes;
 use josekit::jwk::Jwk;
 use sea_orm::ConnectionTrait;
 
-use super::memo::{self, Memo};
 use super::{jwks, Kek, KeyError, KeyState, Signer, Verifiers};
 use crate::clock::UnixTime;
-use crate::oauth::access_token::AccessClaims;
 use crate::store::{self, keys::KeyRow};
+
+/// The id the next key set built gets.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One published key as operators see it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -28,12 +30,12 @@ pub struct PublishedKey {
 
 /// A consistent view of the keys at one moment.
 pub struct KeySet {
+    /// Unique among the key sets this process builds (see [`KeySet::id`]).
+    id: u64,
     signer: Arc<Signer>,
     verifiers: Verifiers,
     jwks: Bytes,
     published: Vec<PublishedKey>,
-    /// Access tokens verified under these keys (dropped with them).
-    access_tokens: Memo<AccessClaims>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -93,11 +95,11 @@ impl KeySet {
             });
         }
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             signer,
             verifiers,
             jwks: Bytes::from(jwks::document(documents)),
             published,
-            access_tokens: Memo::new(memo::SLOTS),
         })
     }
 
@@ -109,9 +111,10 @@ impl KeySet {
         &self.verifiers
     }
 
-    /// The claims of access tokens recently verified under these keys.
-    pub fn access_tokens(&self) -> &Memo<AccessClaims> {
-        &self.access_tokens
+    /// A number no other key set built by this process has: what was verified under these
+    /// keys is remembered under it, and forgotten when the keys change.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The `/jwks.json` body.

@@ -7,7 +7,6 @@ pub mod cache;
 pub mod generate;
 pub mod jwks;
 pub mod kek;
-pub mod memo;
 pub mod rotation;
 pub mod signer;
 

@@ -152,6 +152,26 @@ impl From<crate::keys::SignError> for OAuthError {
     }
 }
 
+impl From<crate::tokens::IssueError> for OAuthError {
+    fn from(e: crate::tokens::IssueError) -> Self {
+        Self::server_error(&e)
+    }
+}
+
+/// RFC 6750 3.1: a token that is not a live access token of this issuer is `invalid_token`,
+/// whatever the reason; only an expired one is told apart in words.
+impl From<crate::tokens::Rejected> for OAuthError {
+    fn from(rejected: crate::tokens::Rejected) -> Self {
+        use crate::tokens::Rejected;
+        match rejected {
+            Rejected::NotOurs | Rejected::Invalid => {
+                Self::invalid_token("The access token is invalid.")
+            }
+            Rejected::Expired => Self::invalid_token("The access token has expired."),
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for OAuthError {
     fn from(e: sea_orm::DbErr) -> Self {
         StoreError::from(e).into()

@@ -5,7 +5,6 @@
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
-use super::access_token;
 use super::client_auth::{self, Credentials};
 use super::error::OAuthError;
 use super::params::Params;
@@ -14,6 +13,7 @@ use crate::crypto::KeyedHasher;
 use crate::keys::KeySet;
 use crate::store::clients::Client;
 use crate::store::{self};
+use crate::tokens::{AccessTokens, Rejected};
 
 /// The scope that lets a client introspect tokens issued to other clients.
 pub const INTROSPECT_ANY: &str = "introspect";
@@ -53,7 +53,7 @@ pub async fn introspect(
     db: &impl ConnectionTrait,
     secrets: &KeyedHasher,
     keys: &KeySet,
-    issuer: &str,
+    tokens: &AccessTokens,
     credentials: &Credentials,
     params: &Params,
     now: UnixTime,
@@ -70,12 +70,12 @@ pub async fn introspect(
     let result = if refresh_first {
         match refresh(db, secrets, &asker, token, now).await? {
             Some(found) => found,
-            None => access(db, keys, issuer, &asker, token, now)
+            None => access(db, keys, tokens, &asker, token, now)
                 .await?
                 .unwrap_or_else(Introspection::inactive),
         }
     } else {
-        match access(db, keys, issuer, &asker, token, now).await? {
+        match access(db, keys, tokens, &asker, token, now).await? {
             Some(found) => found,
             None => refresh(db, secrets, &asker, token, now)
                 .await?
@@ -90,17 +90,17 @@ pub async fn introspect(
 async fn access(
     db: &impl ConnectionTrait,
     keys: &KeySet,
-    issuer: &str,
+    tokens: &AccessTokens,
     asker: &Client,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<Introspection>, OAuthError> {
     // "Not a JWT of ours" is tried as a refresh token; "ours, but expired or otherwise
     // dead" is inactive.
-    let claims = match access_token::check(keys, issuer, token, now) {
+    let claims = match tokens.check(keys, token, now) {
         Ok(claims) => claims,
-        Err(access_token::Rejected::NotOurs) => return Ok(None),
-        Err(access_token::Rejected::Dead(_)) => return Ok(Some(Introspection::inactive())),
+        Err(Rejected::NotOurs) => return Ok(None),
+        Err(Rejected::Invalid | Rejected::Expired) => return Ok(Some(Introspection::inactive())),
     };
     if !may_see(asker, &claims.client_id) {
         return Ok(Some(Introspection::inactive()));
@@ -120,7 +120,7 @@ async fn access(
         exp: Some(claims.expires_at),
         iat: Some(claims.issued_at),
         token_type: Some("Bearer"),
-        iss: Some(issuer.to_owned()),
+        iss: Some(tokens.issuer().to_owned()),
         jti: Some(claims.jti),
     }))
 }

@@ -1,7 +1,6 @@
 //! OAuth 2.0 protocol rules. No web types here: functions take `now` and a connection and
 //! return domain values or errors.
 
-pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
 pub mod device;

@@ -4,7 +4,6 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::access_token;
 use super::client_auth::{self, Credentials};
 use super::error::OAuthError;
 use super::params::Params;
@@ -12,12 +11,13 @@ use crate::clock::UnixTime;
 use crate::crypto::KeyedHasher;
 use crate::keys::KeySet;
 use crate::store;
+use crate::tokens::AccessTokens;
 
 pub async fn revoke(
     db: &impl ConnectionTrait,
     secrets: &KeyedHasher,
     keys: &KeySet,
-    issuer: &str,
+    tokens: &AccessTokens,
     credentials: &Credentials,
     params: &Params,
     now: UnixTime,
@@ -28,7 +28,7 @@ pub async fn revoke(
     let not_yours = || OAuthError::unauthorized_client("This token was not issued to this client.");
 
     // An access token: signed by one of our keys. Expired ones need nothing.
-    if let Ok(claims) = access_token::verify(keys, issuer, token, now) {
+    if let Ok(claims) = tokens.check(keys, token, now) {
         if claims.client_id != client.client_id {
             return Err(not_yours());
         }

@@ -6,7 +6,6 @@ pub mod accounts;
 pub mod claims;
 pub mod device_verification;
 pub mod discovery;
-pub mod id_token;
 pub mod interaction;
 pub mod logout;
 pub mod sessions;

@@ -6,21 +6,21 @@ use serde_json::{Map, Value};
 use super::claims;
 use crate::clock::UnixTime;
 use crate::keys::KeySet;
-use crate::oauth::access_token::{self, AccessClaims};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope;
 use crate::store;
+use crate::tokens::{AccessClaims, AccessTokens};
 
 /// Verifies an access token and checks it has not been revoked (its `jti`, or the grant it
 /// came from).
 pub async fn check_access_token(
     db: &impl ConnectionTrait,
     keys: &KeySet,
-    issuer: &str,
+    tokens: &AccessTokens,
     token: &str,
     now: UnixTime,
 ) -> Result<AccessClaims, OAuthError> {
-    let claims = access_token::verify(keys, issuer, token, now)?;
+    let claims = tokens.check(keys, token, now)?;
     if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref()).await? {
         return Err(revoked());
     }
@@ -35,11 +35,11 @@ fn revoked() -> OAuthError {
 pub async fn userinfo(
     db: &impl ConnectionTrait,
     keys: &KeySet,
-    issuer: &str,
+    tokens: &AccessTokens,
     token: &str,
     now: UnixTime,
 ) -> Result<Map<String, Value>, OAuthError> {
-    let claims = access_token::verify(keys, issuer, token, now)?;
+    let claims = tokens.check(keys, token, now)?;
     // The user and the token's revocation state in one read.
     let found =
         store::users::get_for_token(db, &claims.subject, &claims.jti, claims.grant_id.as_deref())

@@ -1,8 +1,8 @@
 //! Guards: security rules that the server keeps today and that no other test would notice
 //! losing. Each test drives the real server over HTTP and fails if its rule is removed.
 
-use oidcd::oauth::access_token;
 use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
+use oidcd::tokens::access as access_token;
 use serde_json::{json, Value};
 
 use crate::helpers::{

@@ -2,11 +2,11 @@
 //! access token only: no refresh token, no ID token, and no user scopes.
 
 use super::{TokenContext, TokenResponse};
-use crate::oauth::access_token::{self, AccessGrant};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::scope;
 use crate::store::clients::Client;
+use crate::tokens::{access as access_token, AccessGrant};
 
 /// Scopes about a user, which make no sense without one.
 const USER_ONLY: [&str; 2] = ["openid", "offline_access"];

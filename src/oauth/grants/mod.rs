@@ -11,7 +11,6 @@ use std::sync::Arc;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
-use super::access_token::{self, AccessGrant};
 use super::error::OAuthError;
 use crate::clock::UnixTime;
 use crate::config::Lifetimes;
@@ -19,9 +18,10 @@ use crate::crypto::{self, KeyedHasher};
 use crate::db::Db;
 use crate::keys::KeySet;
 use crate::metrics::Metrics;
-use crate::oidc::id_token::{self, IdTokenClaims};
 use crate::store::clients::{Client, GrantType};
 use crate::store::grants::{GrantRow, RefreshRow};
+use crate::tokens::id::{self as id_token, IdTokenClaims};
+use crate::tokens::{access as access_token, AccessGrant};
 
 /// What every grant needs from the server.
 pub struct TokenContext<'a> {

@@ -3,7 +3,6 @@
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::keys::Signer;
-use crate::oauth::error::OAuthError;
 
 pub struct IdTokenClaims<'a> {
     pub issuer: &'a str,
@@ -45,7 +44,7 @@ pub fn issue(
     c: &IdTokenClaims<'_>,
     now: UnixTime,
     lifetime: i64,
-) -> Result<String, OAuthError> {
+) -> Result<String, super::IssueError> {
     let claims = Claims {
         iss: c.issuer,
         sub: c.subject,

@@ -1,9 +1,9 @@
-//! What recently verified tokens said, so that a token presented again (a resource server
-//! introspecting the bearer of each of its requests, a client calling userinfo) is not
-//! verified again with RSA. A memo belongs to one [`KeySet`](super::KeySet): when the
-//! published keys change the set is replaced, and its memo with it, so a token never outlives
-//! its key here. Callers re-check everything that depends on the time (expiry) and on the
-//! database (revocation) on every use; only what the signature proves is remembered.
+//! What recently verified tokens said, so that a token presented again is not verified again
+//! with RSA. Each entry is remembered by a digest that includes the id of the key set it was
+//! verified under ([`KeySet::id`](crate::keys::KeySet::id)): when the published keys change,
+//! no entry made before is found again, so a token never outlives its key here. Callers
+//! re-check everything that depends on the time (expiry) and on the database (revocation) on
+//! every use; only what the signature proves is remembered.
 //!
 //! The table is direct-mapped: each token has one slot, chosen by its digest, and a new entry
 //! replaces whatever held that slot. Its size is fixed, a lookup never scans, and a flood of
@@ -13,16 +13,21 @@ use std::sync::Mutex;
 
 use crate::crypto;
 
-/// Slots per key set: enough for the bearers a busy instance sees again within seconds,
+/// Slots per instance: enough for the bearers a busy instance sees again within seconds,
 /// small enough to stay a few hundred KiB.
 pub const SLOTS: usize = 1024;
 
-/// The digest a token is remembered by: SHA-256 of the issuer it was checked against and
-/// the token's whole text.
+/// The digest a token is remembered by: SHA-256 of the key set it was verified under, the
+/// issuer it was checked against and the token's whole text.
 pub type Digest = [u8; 32];
 
-pub fn digest(issuer: &str, token: &str) -> Digest {
-    crypto::sha256_parts(&[issuer.as_bytes(), &[0], token.as_bytes()])
+pub fn digest(key_set: u64, issuer: &str, token: &str) -> Digest {
+    crypto::sha256_parts(&[
+        &key_set.to_le_bytes(),
+        issuer.as_bytes(),
+        &[0],
+        token.as_bytes(),
+    ])
 }
 
 /// One slot: the digest of the token it remembers, and what that token said.
@@ -84,8 +89,8 @@ mod tests {
     #[test]
     fn remembers_by_digest_and_a_newcomer_takes_the_slot() {
         let memo = Memo::new(1);
-        let a = digest("https://issuer", "token-a");
-        let b = digest("https://issuer", "token-b");
+        let a = digest(1, "https://issuer", "token-a");
+        let b = digest(1, "https://issuer", "token-b");
         assert_eq!(memo.get(&a), None::<u32>);
         memo.put(a, 1);
         assert_eq!(memo.get(&a), Some(1));
@@ -97,21 +102,25 @@ mod tests {
     }
 
     #[test]
-    fn the_issuer_is_part_of_the_digest() {
-        assert_ne!(digest("https://a", "t"), digest("https://b", "t"));
+    fn the_key_set_and_the_issuer_are_part_of_the_digest() {
+        assert_ne!(digest(1, "https://a", "t"), digest(2, "https://a", "t"));
+        assert_ne!(digest(1, "https://a", "t"), digest(1, "https://b", "t"));
         // The separator keeps "ab" + "c" apart from "a" + "bc".
-        assert_ne!(digest("ab", "c"), digest("a", "bc"));
-        assert_eq!(digest("ab", "c"), crypto::sha256(b"ab\0c"));
+        assert_ne!(digest(1, "ab", "c"), digest(1, "a", "bc"));
+        assert_eq!(
+            digest(1, "ab", "c"),
+            crypto::sha256(b"\x01\0\0\0\0\0\0\0ab\0c")
+        );
     }
 
     #[test]
     fn spreads_over_its_slots() {
         let memo = Memo::new(SLOTS);
         for i in 0..SLOTS {
-            memo.put(digest("i", &i.to_string()), i);
+            memo.put(digest(1, "i", &i.to_string()), i);
         }
         let kept = (0..SLOTS)
-            .filter(|i| memo.get(&digest("i", &i.to_string())) == Some(*i))
+            .filter(|i| memo.get(&digest(1, "i", &i.to_string())) == Some(*i))
             .count();
         // Uniform hashing keeps about 1 - 1/e of them (63%).
         assert!(kept > SLOTS / 2, "{kept} of {SLOTS}");

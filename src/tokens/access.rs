@@ -2,12 +2,15 @@
 //! client_id, scope, iat, exp, jti (and `gid`, the grant they came from, so revoking the
 //! grant revokes them).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use super::error::OAuthError;
+use super::memo::{self, Memo};
+use super::IssueError;
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::keys::{memo, KeySet, Signer};
+use crate::keys::{KeySet, Signer};
 
 pub const TYP: &str = "at+jwt";
 /// Longest token accepted for verification; ours are well under 2 KiB.
@@ -53,7 +56,7 @@ pub fn issue(
     grant: &AccessGrant<'_>,
     now: UnixTime,
     lifetime: i64,
-) -> Result<Issued, OAuthError> {
+) -> Result<Issued, IssueError> {
     let jti = crypto::b64url(&crypto::random_bytes::<16>()?);
     let expires_at = now + lifetime;
     let token = signer.sign(
@@ -91,68 +94,71 @@ pub struct AccessClaims {
 }
 
 /// Why a token is not a live access token of this issuer.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Rejected {
     /// Not a JWT signed by one of the published keys: not one of our tokens at all.
     NotOurs,
-    /// Signed by a published key, but expired, or not an access token of this issuer (an ID
-    /// token, another audience).
-    Dead(OAuthError),
+    /// Signed by a published key, but not an access token of this issuer (an ID token,
+    /// another audience, a claim missing).
+    Invalid,
+    /// One of our access tokens, past its expiry.
+    Expired,
 }
 
-impl From<Rejected> for OAuthError {
-    fn from(rejected: Rejected) -> Self {
-        match rejected {
-            Rejected::NotOurs => invalid(),
-            Rejected::Dead(error) => error,
+/// The access tokens this instance verified recently, so that a token presented again (a
+/// resource server introspecting the bearer of each of its requests, a client calling
+/// userinfo) is not verified again with RSA. What is remembered is bound to the key set it
+/// was verified under (see [`KeySet::id`]): when the published keys change, nothing verified
+/// before is found again, so a token never outlives its key here.
+#[derive(Debug)]
+pub struct AccessTokens {
+    /// The issuer identifier the tokens must name, as `iss` and `aud`.
+    issuer: Arc<str>,
+    memo: Memo<AccessClaims>,
+}
+
+impl AccessTokens {
+    pub fn new(issuer: Arc<str>) -> Self {
+        Self {
+            issuer,
+            memo: Memo::new(memo::SLOTS),
         }
     }
-}
 
-/// Checks signature (a published key), `typ`, issuer, audience and expiry. Revocation is
-/// the caller's to check (it needs the database).
-pub fn verify(
-    keys: &KeySet,
-    issuer: &str,
-    token: &str,
-    now: UnixTime,
-) -> Result<AccessClaims, OAuthError> {
-    Ok(check(keys, issuer, token, now)?)
-}
-
-/// As [`verify`], telling a token that is not ours from one of ours that is dead, with the
-/// one signature verification either answer needs.
-///
-/// A token verified before under the same keys is not verified again: its claims come from
-/// the key set's memo, and only its expiry is checked anew.
-pub fn check(
-    keys: &KeySet,
-    issuer: &str,
-    token: &str,
-    now: UnixTime,
-) -> Result<AccessClaims, Rejected> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(Rejected::NotOurs);
+    /// Checks signature (a published key), `typ`, issuer, audience and expiry. Revocation is
+    /// the caller's to check (it needs the database).
+    ///
+    /// A token verified before under the same keys is not verified again: its claims come
+    /// from the memo, and only its expiry is checked anew.
+    /// The issuer identifier the tokens name.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
-    let digest = memo::digest(issuer, token);
-    let claims = match keys.access_tokens().get(&digest) {
-        Some(claims) => claims,
-        None => {
-            let claims = verify_signed(keys, issuer, token)?;
-            keys.access_tokens().put(digest, claims.clone());
-            claims
+
+    pub fn check(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<AccessClaims, Rejected> {
+        let issuer = &*self.issuer;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Rejected::NotOurs);
         }
-    };
-    if claims.expires_at <= now {
-        return Err(Rejected::Dead(OAuthError::invalid_token(
-            "The access token has expired.",
-        )));
+        let digest = memo::digest(keys.id(), issuer, token);
+        let claims = match self.memo.get(&digest) {
+            Some(claims) => claims,
+            None => {
+                let claims = verify_signed(keys, issuer, token)?;
+                self.memo.put(digest, claims.clone());
+                claims
+            }
+        };
+        if claims.expires_at <= now {
+            return Err(Rejected::Expired);
+        }
+        Ok(claims)
     }
-    Ok(claims)
-}
-
-fn invalid() -> OAuthError {
-    OAuthError::invalid_token("The access token is invalid.")
 }
 
 /// What the signature proves: the claims of one of our access tokens, whatever the time.
@@ -161,7 +167,7 @@ fn verify_signed(keys: &KeySet, issuer: &str, token: &str) -> Result<AccessClaim
         .verifiers()
         .verify(token)
         .map_err(|_| Rejected::NotOurs)?;
-    let dead = || Rejected::Dead(invalid());
+    let dead = || Rejected::Invalid;
     if header.token_type() != Some(TYP) {
         return Err(dead());
     }
@@ -174,7 +180,13 @@ fn verify_signed(keys: &KeySet, issuer: &str, token: &str) -> Result<AccessClaim
     Ok(AccessClaims {
         subject: text("sub").ok_or_else(dead)?.to_owned(),
         client_id: text("client_id").ok_or_else(dead)?.to_owned(),
-        scopes: super::scope::split(text("scope").unwrap_or_default()),
+        // RFC 9068 2.2.3: the scopes, separated by spaces.
+        scopes: text("scope")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         jti: text("jti").ok_or_else(dead)?.to_owned(),
         grant_id: text("gid").map(str::to_owned),
         issued_at: number("iat").ok_or_else(dead)?,
