@@ -13,11 +13,10 @@ use oidcd::{Clock, Config};
 use crate::admin::Admin;
 use crate::device::{device_client, poll, start};
 use crate::helpers::{
-    assert_oauth_error, http_client, input_value, jwt_claims, location, location_params, Backend,
-    Browser, TestApp, TestClient, TestEnv, TestUser, REDIRECT_URI, T0,
+    assert_oauth_error, code_request_url_at, http_client, input_value, jwt_claims, location,
+    location_params, Backend, Browser, TestApp, TestClient, TestEnv, TestUser, REDIRECT_URI, T0,
 };
 use crate::on_both_databases;
-use crate::token_code::code_for;
 
 on_both_databases!(
     failures_from_one_address_do_not_lock_an_app_out_elsewhere,
@@ -259,15 +258,15 @@ async fn no_user_bound_token_carries_the_admin_scope(backend: Backend) {
         .await;
     let user = app.create_user().await;
     let (_, challenge) = crate::helpers::pkce_pair();
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &admin.id),
-        ("redirect_uri", crate::helpers::REDIRECT_URI),
-        ("scope", "openid admin"),
-        ("state", "st"),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
+    let url = app.code_request_url(
+        &admin,
+        "openid admin",
+        &[
+            ("state", "st"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let answer = crate::helpers::Browser::new(&app)
         .authorize(&url, &user)
         .await;
@@ -345,18 +344,6 @@ fn browser_from(app: &TestApp, address: &str, jar: Arc<Jar>) -> Browser {
     }
 }
 
-/// An authorization request (scope openid, plus `extra`) at `issuer`.
-fn authorize_url(issuer: &str, client: &TestClient, extra: &[(&str, &str)]) -> String {
-    let mut url = url::Url::parse(&format!("{issuer}/oauth/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &client.id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("scope", "openid")
-        .extend_pairs(extra);
-    url.to_string()
-}
-
 /// Asserts an answer's status and that its page says `words`; returns the page.
 async fn assert_page(response: reqwest::Response, status: u16, words: &str) -> String {
     let actual = response.status().as_u16();
@@ -384,7 +371,12 @@ async fn code_from(answer: reqwest::Response) -> String {
 /// The login page of a new authorization request in `browser`.
 async fn login_page(browser: &Browser, client: &TestClient, extra: &[(&str, &str)]) -> String {
     let answer = browser
-        .get(&authorize_url(&browser.issuer, client, extra))
+        .get(&code_request_url_at(
+            &browser.issuer,
+            client,
+            "openid",
+            extra,
+        ))
         .await;
     assert_page(answer, 200, LOGIN_FORM).await
 }
@@ -458,14 +450,6 @@ fn tampered(value: &str) -> String {
     let middle = chars.len() / 2;
     chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
     chars.into_iter().collect()
-}
-
-/// Tokens, with a refresh token, for `user` through the code flow.
-async fn tokens_for(app: &TestApp, client: &TestClient, user: &TestUser) -> Value {
-    let code = code_for(app, client, user, "openid offline_access", &[]).await;
-    let response = app.exchange(client, &code, None).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 /// The introspection answer for `token`, asked by `client`.
@@ -718,7 +702,7 @@ async fn sub_after_signing_in_as(app: &TestApp, client: &TestClient, username: &
         password: PASSWORD.to_owned(),
         sub: String::new(),
     };
-    let url = authorize_url(&app.address, client, &[]);
+    let url = app.code_request_url(client, "openid", &[]);
     let code = code_from(Browser::new(app).authorize(&url, &typed).await).await;
     let tokens: Value = app
         .exchange(client, &code, None)
@@ -976,7 +960,7 @@ async fn a_device_code_is_approved_only_in_the_session_that_entered_it(backend: 
     let client = app.register_client().await;
     let attacker = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = authorize_url(&app.address, &client, &[]);
+    let url = app.code_request_url(&client, "openid", &[]);
     code_from(browser.authorize(&url, &attacker).await).await;
 
     let entry = device_entry(&browser).await;
@@ -1022,8 +1006,10 @@ async fn disabling_a_user_ends_their_codes_and_tokens(backend: Backend) {
     let admin = Admin::new(&app).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let tokens = tokens_for(&app, &client, &user).await;
-    let code = code_for(&app, &client, &user, "openid", &[]).await;
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
+    let code = app.code_for(&client, &user, "openid", &[]).await;
 
     disable(&admin, &user).await;
 
@@ -1073,9 +1059,11 @@ async fn sign_in_then_change_the_password(app: &TestApp) -> (TestClient, Value) 
     let admin = Admin::new(app).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let tokens = tokens_for(app, &client, &user).await;
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     let browser = Browser::new(app);
-    let url = authorize_url(&app.address, &client, &[]);
+    let url = app.code_request_url(&client, "openid", &[]);
     code_from(browser.authorize(&url, &user).await).await;
     // Signed in: the next request goes straight back with a code.
     code_from(browser.get(&url).await).await;
@@ -1143,7 +1131,7 @@ async fn sign_in_pages_for_anonymous_browsers_are_bounded_per_address(backend: B
     .await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let url = authorize_url(&app.address, &client, &[]);
+    let url = app.code_request_url(&client, "openid", &[]);
     let lifetimes = &app.state.config.lifetimes;
     let request_lifetime = lifetimes.authorization_request.as_i64();
     let session_lifetime = lifetimes.session.as_i64();
@@ -1204,7 +1192,7 @@ async fn a_session_unused_for_the_idle_lifetime_ends(backend: Backend) {
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = authorize_url(&app.address, &client, &[]);
+    let url = app.code_request_url(&client, "openid", &[]);
     code_from(browser.authorize(&url, &user).await).await;
 
     clock.advance(500);
@@ -1308,7 +1296,9 @@ async fn rotating_a_secret_with_revoke_tokens_ends_the_clients_tokens(backend: B
     let admin = Admin::new(&app).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let tokens = tokens_for(&app, &client, &user).await;
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
 
     let secret = rotate_secret(&admin, &client.id, "?revoke_tokens=true").await;
 

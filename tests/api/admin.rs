@@ -149,13 +149,7 @@ async fn the_admin_api_needs_an_admin_client_credentials_token(backend: Backend)
     // A user's access token is not an admin token.
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = crate::token_code::code_for(&app, &client, &user, "openid", &[]).await;
-    let tokens: Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app.signed_in_tokens(&client, &user, "openid").await;
     let response = http
         .get(app.url("/admin/clients"))
         .bearer_auth(tokens["access_token"].as_str().unwrap())
@@ -514,14 +508,9 @@ async fn users_can_be_created_listed_read_updated_disabled_and_deleted(backend: 
         password: "flow-matic-1955".into(),
         sub: id.clone(),
     };
-    let code =
-        crate::token_code::code_for(&app, &client, &test_user, "openid offline_access", &[]).await;
-    let tokens: Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app
+        .signed_in_tokens(&client, &test_user, "openid offline_access")
+        .await;
     let (status, disabled) = admin
         .post(&format!("/admin/users/{id}/disable"), json!({}))
         .await;

@@ -29,14 +29,11 @@ async fn the_whole_flow_for_a_confidential_client_yields_verifiable_tokens(backe
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid profile email"),
-        ("state", "af0ifjsldkj"),
-        ("nonce", "n-0S6_WzA2Mj"),
-    ]);
+    let url = app.code_request_url(
+        &client,
+        "openid profile email",
+        &[("state", "af0ifjsldkj"), ("nonce", "n-0S6_WzA2Mj")],
+    );
 
     // Act: the login page, then the consent page, then the redirect with the code.
     let login = browser.get(&url).await;
@@ -133,14 +130,14 @@ async fn the_whole_flow_for_a_public_client_with_pkce(backend: Backend) {
 
     let done = browser
         .authorize(
-            &app.authorize_url(&[
-                ("response_type", "code"),
-                ("client_id", &client.id),
-                ("redirect_uri", REDIRECT_URI),
-                ("scope", "openid offline_access"),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-            ]),
+            &app.code_request_url(
+                &client,
+                "openid offline_access",
+                &[
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            ),
             &user,
         )
         .await;
@@ -394,13 +391,7 @@ async fn denying_consent_redirects_with_access_denied(backend: Backend) {
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-        ("state", "s1"),
-    ]);
+    let url = app.code_request_url(&client, "openid", &[("state", "s1")]);
 
     let page = browser.get(&url).await.text().await.unwrap();
     let page = browser.login(&page, &user).await.text().await.unwrap();
@@ -424,14 +415,11 @@ async fn prompt_none_without_a_session_answers_login_required(backend: Backend) 
     let user = app.create_user().await;
     let browser = Browser::new(&app);
     let url = |prompt: &str| {
-        app.authorize_url(&[
-            ("response_type", "code"),
-            ("client_id", &client.id),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid email"),
-            ("prompt", prompt),
-            ("state", "p"),
-        ])
+        app.code_request_url(
+            &client,
+            "openid email",
+            &[("prompt", prompt), ("state", "p")],
+        )
     };
 
     let response = browser.get(&url("none")).await;
@@ -452,16 +440,8 @@ async fn remembered_consent_skips_the_page_and_prompt_consent_asks_again(backend
     let user = app.create_user().await;
     let browser = Browser::new(&app);
     let url = |scope: &str, prompt: Option<&str>| {
-        let mut p = vec![
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", scope),
-        ];
-        if let Some(prompt) = prompt {
-            p.push(("prompt", prompt));
-        }
-        app.authorize_url(&p)
+        let prompt = prompt.map(|prompt| ("prompt", prompt));
+        app.code_request_url(&client, scope, prompt.as_slice())
     };
     let first = browser.authorize(&url("openid email", None), &user).await;
     assert!(location_params(&first).contains_key("code"));
@@ -492,16 +472,8 @@ async fn prompt_login_and_max_age_force_a_fresh_login(backend: Backend) {
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = |extra: &[(&'static str, &'static str)]| {
-        let mut p = vec![
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid"),
-        ];
-        p.extend_from_slice(extra);
-        app.authorize_url(&p)
-    };
+    let url =
+        |extra: &[(&'static str, &'static str)]| app.code_request_url(&client, "openid", extra);
     browser.authorize(&url(&[]), &user).await;
 
     // prompt=login: the login page although a session exists.
@@ -535,12 +507,7 @@ async fn a_forged_csrf_token_or_a_replayed_form_is_refused(backend: Backend) {
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-    ]);
+    let url = app.code_request_url(&client, "openid", &[]);
     let page = browser.get(&url).await.text().await.unwrap();
     let request_id = input_value(&page, "request_id").unwrap();
 
@@ -584,13 +551,7 @@ async fn wrong_credentials_show_the_login_page_again_with_a_generic_message(back
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-        ("login_hint", "someone@example.com"),
-    ]);
+    let url = app.code_request_url(&client, "openid", &[("login_hint", "someone@example.com")]);
     let page = browser.get(&url).await.text().await.unwrap();
     assert_eq!(
         input_value(&page, "username").as_deref(),
@@ -632,14 +593,11 @@ async fn form_post_returns_the_code_in_an_auto_submitting_form(backend: Backend)
     let client = app.register_client().await;
     let user = app.create_user().await;
     let browser = Browser::new(&app);
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-        ("state", "st"),
-        ("response_mode", "form_post"),
-    ]);
+    let url = app.code_request_url(
+        &client,
+        "openid",
+        &[("state", "st"), ("response_mode", "form_post")],
+    );
     let page = browser.get(&url).await.text().await.unwrap();
     let page = browser.login(&page, &user).await.text().await.unwrap();
 
@@ -669,12 +627,7 @@ async fn the_session_cookie_is_http_only_and_same_site(backend: Backend) {
         })
         .await;
     let response = crate::helpers::http_client()
-        .get(app.authorize_url(&[
-            ("response_type", "code"),
-            ("client_id", &client.id),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid"),
-        ]))
+        .get(app.code_request_url(&client, "openid", &[]))
         .send()
         .await
         .unwrap();

@@ -103,16 +103,7 @@ async fn every_advertised_value_is_accepted_and_others_are_rejected(backend: Bac
     let browser = Browser::new(&app);
     // Sign in and consent to every advertised scope once.
     let scopes = strings(&doc, "scopes_supported").join(" ");
-    let url = |extra: &[(&str, &str)], scope: &str| {
-        let mut p = vec![
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", scope),
-        ];
-        p.extend_from_slice(extra);
-        app.authorize_url(&p)
-    };
+    let url = |extra: &[(&str, &str)], scope: &str| app.code_request_url(&client, scope, extra);
     let first = browser.authorize(&url(&[], &scopes), &user).await;
     assert!(
         location_params(&first).contains_key("code"),
@@ -251,16 +242,16 @@ async fn every_advertised_value_is_accepted_and_others_are_rejected(backend: Bac
         };
         let c = app.register_client_with(reg).await;
         let (verifier, challenge) = pkce_pair();
-        let mut p = vec![
-            ("response_type", "code"),
-            ("client_id", c.id.as_str()),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ];
-        p.push(("state", "x"));
-        let done = browser.authorize(&app.authorize_url(&p), &user).await;
+        let request = app.code_request_url(
+            &c,
+            "openid",
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "x"),
+            ],
+        );
+        let done = browser.authorize(&request, &user).await;
         let code = location_params(&done)["code"].clone();
         let mut form = vec![
             ("grant_type", "authorization_code"),

@@ -14,7 +14,6 @@ use crate::helpers::{
     assert_oauth_error, http_client, postgres_url, Backend, TestApp, TestClient, TestEnv,
     POSTGRES_ENV,
 };
-use crate::token_code::code_for;
 
 /// A TCP proxy between the server and PostgreSQL that the test can cut and restore, so the
 /// database disappears for this server only.
@@ -107,13 +106,9 @@ async fn clients_and_a_refresh_token(app: &TestApp) -> (TestClient, TestClient, 
     let machine = app.register_machine_client().await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(app, &client, &user, "openid offline_access", &[]).await;
-    let tokens: serde_json::Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
     (machine, client, refresh_token)
 }
@@ -155,12 +150,7 @@ async fn a_database_outage_is_answered_503_and_the_server_recovers_by_itself() {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 503);
     let page = http_client()
-        .get(app.authorize_url(&[
-            ("response_type", "code"),
-            ("client_id", &client.id),
-            ("redirect_uri", crate::helpers::REDIRECT_URI),
-            ("scope", "openid"),
-        ]))
+        .get(app.code_request_url(&client, "openid", &[]))
         .send()
         .await
         .unwrap();
@@ -324,13 +314,9 @@ async fn sigkill_during_a_burst_of_refreshes_loses_no_answered_token() {
 
     let mut latest = Vec::new();
     for _ in 0..FAMILIES {
-        let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
-        let tokens: serde_json::Value = app
-            .exchange(&client, &code, None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let tokens = app
+            .signed_in_tokens(&client, &user, "openid offline_access")
+            .await;
         latest.push(Arc::new(Mutex::new((
             tokens["refresh_token"].as_str().unwrap().to_owned(),
             tokens["access_token"].as_str().unwrap().to_owned(),

@@ -7,10 +7,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_oauth_error, http_client, input_value, Backend, Browser, TestApp, TestClient, TestEnv,
-    REDIRECT_URI,
 };
 use crate::on_both_databases;
-use crate::token_code::code_for;
 
 on_both_databases!(
     an_admin_clients_token_without_the_admin_scope_is_forbidden,
@@ -33,25 +31,6 @@ const HSTS: &str = "max-age=31536000";
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
-
-/// The authorization request that leads to the sign-in page for `client`.
-fn sign_in_url(app: &TestApp, client: &TestClient) -> String {
-    app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-    ])
-}
-
-/// A new user signs in to `client` for `scope`; the token response of the code exchange.
-async fn signed_in_tokens(app: &TestApp, client: &TestClient, scope: &str) -> Value {
-    let user = app.create_user().await;
-    let code = code_for(app, client, &user, scope, &[]).await;
-    let response = app.exchange(client, &code, None).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
 
 /// A refresh, which must succeed; the new refresh token.
 async fn rotate(app: &TestApp, client: &TestClient, refresh_token: &str) -> String {
@@ -319,7 +298,10 @@ async fn a_client_cannot_introspect_another_clients_refresh_token(backend: Backe
     let app = TestApp::spawn(backend).await;
     let owner = app.register_client().await;
     let other = app.register_client().await;
-    let tokens = signed_in_tokens(&app, &owner, "openid offline_access").await;
+    let user = app.create_user().await;
+    let tokens = app
+        .signed_in_tokens(&owner, &user, "openid offline_access")
+        .await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
     // The owner sees it live.
     let own = introspect(&app, &owner, refresh, Some("refresh_token")).await;
@@ -347,7 +329,10 @@ async fn a_refresh_token_two_generations_old_revokes_its_family_inside_the_grace
     );
     let (app, clock) = env.spawn_on_fixed_clock(config).await;
     let client = app.register_client().await;
-    let tokens = signed_in_tokens(&app, &client, "openid offline_access").await;
+    let user = app.create_user().await;
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     let r0 = tokens["refresh_token"].as_str().unwrap().to_owned();
     let r1 = rotate(&app, &client, &r0).await;
     clock.advance(1);
@@ -386,7 +371,7 @@ async fn under_an_https_issuer_the_session_cookie_is_host_bound_and_pages_send_h
     let client = app.register_client().await;
 
     let page = http_client()
-        .get(sign_in_url(&app, &client))
+        .get(app.code_request_url(&client, "openid", &[]))
         .send()
         .await
         .unwrap();
@@ -426,7 +411,7 @@ async fn under_an_http_issuer_the_session_cookie_is_not_secure_and_pages_send_no
     let client = app.register_client().await;
 
     let page = http_client()
-        .get(sign_in_url(&app, &client))
+        .get(app.code_request_url(&client, "openid", &[]))
         .send()
         .await
         .unwrap();
@@ -492,7 +477,9 @@ async fn a_code_replayed_after_its_expiry_still_revokes_its_tokens(backend: Back
     let (app, clock) = env.spawn_on_fixed_clock(config).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
+    let code = app
+        .code_for(&client, &user, "openid offline_access", &[])
+        .await;
     let response = app.exchange(&client, &code, None).await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
@@ -534,7 +521,9 @@ async fn every_page_is_uncached_unframed_and_under_a_strict_policy(backend: Back
     let user = app.create_user().await;
     let browser = Browser::new(&app);
 
-    let login = browser.get(&sign_in_url(&app, &client)).await;
+    let login = browser
+        .get(&app.code_request_url(&client, "openid", &[]))
+        .await;
     assert_eq!(login.status(), 200);
     assert_page_headers("login page", &login);
     let page = login.text().await.unwrap();
@@ -565,7 +554,7 @@ async fn signing_in_replaces_the_session_and_forgets_the_old_cookie(backend: Bac
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let url = sign_in_url(&app, &client);
+    let url = app.code_request_url(&client, "openid", &[]);
     let browser = Browser::new(&app);
     let login = browser.get(&url).await;
     assert_eq!(login.status(), 200);

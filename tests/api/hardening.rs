@@ -2,7 +2,7 @@
 
 use oidcd::Clock;
 
-use crate::helpers::{input_value, Backend, Browser, TestApp, TestEnv, TestUser, REDIRECT_URI, T0};
+use crate::helpers::{input_value, Backend, Browser, TestApp, TestClient, TestEnv, TestUser, T0};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -17,24 +17,19 @@ crate::on_postgres!(login_throttling_holds_across_instances);
 static CPU_HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Opens the login page for a fresh authorization request in `browser`.
-async fn login_page(app: &TestApp, browser: &Browser, client_id: &str) -> String {
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-    ]);
+async fn login_page(app: &TestApp, browser: &Browser, client: &TestClient) -> String {
+    let url = app.code_request_url(client, "openid", &[]);
     browser.get(&url).await.text().await.unwrap()
 }
 
 pub async fn attempt(
     app: &TestApp,
-    client_id: &str,
+    client: &TestClient,
     username: &str,
     password: &str,
 ) -> (u16, String) {
     let browser = Browser::new(app);
-    let page = login_page(app, &browser, client_id).await;
+    let page = login_page(app, &browser, client).await;
     let response = browser
         .submit(
             &page,
@@ -64,16 +59,15 @@ async fn failed_logins_lock_the_account_without_telling_whether_it_exists(backen
     let user: TestUser = app.create_user().await;
 
     for _ in 0..5 {
-        let (_, page) = attempt(&app, &client.id, &user.username, "wrong-password").await;
+        let (_, page) = attempt(&app, &client, &user.username, "wrong-password").await;
         assert!(page.contains("Wrong username or password."));
-        let (_, page) = attempt(&app, &client.id, "nobody-at-all", "wrong-password").await;
+        let (_, page) = attempt(&app, &client, "nobody-at-all", "wrong-password").await;
         assert!(page.contains("Wrong username or password."));
     }
 
     // Locked: even the right password is refused, and an unknown name looks the same.
-    let (known_status, known) = attempt(&app, &client.id, &user.username, &user.password).await;
-    let (unknown_status, unknown) =
-        attempt(&app, &client.id, "nobody-at-all", "whatever-it-is").await;
+    let (known_status, known) = attempt(&app, &client, &user.username, &user.password).await;
+    let (unknown_status, unknown) = attempt(&app, &client, "nobody-at-all", "whatever-it-is").await;
     assert!(known.contains("Too many failed attempts"));
     assert_eq!(known_status, unknown_status);
     assert_eq!(
@@ -85,7 +79,7 @@ async fn failed_logins_lock_the_account_without_telling_whether_it_exists(backen
     // The lock ends with the window.
     clock.advance(901);
     let browser = Browser::new(&app);
-    let page = login_page(&app, &browser, &client.id).await;
+    let page = login_page(&app, &browser, &client).await;
     let ok = browser.login(&page, &user).await;
     assert_eq!(ok.status(), 200, "the consent page");
     assert!(ok
@@ -104,11 +98,11 @@ async fn failed_logins_from_one_ip_lock_that_ip(backend: Backend) {
     let user = app.create_user().await;
 
     for name in ["alice", "bob", "carol"] {
-        let (_, page) = attempt(&app, &client.id, name, "wrong-password").await;
+        let (_, page) = attempt(&app, &client, name, "wrong-password").await;
         assert!(page.contains("Wrong username or password."));
     }
     // This account never failed, but the IP did.
-    let (_, page) = attempt(&app, &client.id, &user.username, &user.password).await;
+    let (_, page) = attempt(&app, &client, &user.username, &user.password).await;
     assert!(page.contains("Too many failed attempts"));
 }
 
@@ -121,11 +115,11 @@ async fn login_throttling_holds_across_instances(backend: Backend) {
     let client = a.register_client().await;
     let user = a.create_user().await;
 
-    attempt(&a, &client.id, &user.username, "wrong-1-password").await;
-    attempt(&b, &client.id, &user.username, "wrong-2-password").await;
-    attempt(&a, &client.id, &user.username, "wrong-3-password").await;
+    attempt(&a, &client, &user.username, "wrong-1-password").await;
+    attempt(&b, &client, &user.username, "wrong-2-password").await;
+    attempt(&a, &client, &user.username, "wrong-3-password").await;
 
-    let (_, page) = attempt(&b, &client.id, &user.username, &user.password).await;
+    let (_, page) = attempt(&b, &client, &user.username, &user.password).await;
     assert!(
         page.contains("Too many failed attempts"),
         "instance B knows about A's failures"
@@ -295,7 +289,7 @@ async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_thre
         ("OIDCD_ARGON2_MAX_CONCURRENT", "1"),
     ]);
     let app = provisioning.at(&server.issuer);
-    let (status, _) = attempt(&app, &client.id, "nobody-before", "wrong").await;
+    let (status, _) = attempt(&app, &client, "nobody-before", "wrong").await;
     assert_eq!(status, 200);
     // The first login's hash may have been starved already by the tests alongside.
     let moved_before = moved_hashes(&app).await;
@@ -305,7 +299,7 @@ async fn a_login_is_answered_while_busy_cores_starve_the_background_hashing_thre
     let spinners = Spinners::start(2 * cores);
 
     // Act
-    let (status, page) = attempt(&app, &client.id, "nobody-starved", "wrong").await;
+    let (status, page) = attempt(&app, &client, "nobody-starved", "wrong").await;
     drop(spinners);
 
     // Assert
@@ -391,7 +385,7 @@ async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
     ]);
     let app = provisioning.at(&server.issuer);
     // Warm up, then take the resting peak.
-    let (status, _) = attempt(&app, &client.id, "nobody-warm-up", "wrong").await;
+    let (status, _) = attempt(&app, &client, "nobody-warm-up", "wrong").await;
     assert_eq!(status, 200);
     let resting_kib = server.peak_rss_kib();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -436,11 +430,11 @@ async fn a_login_flood_leaves_discovery_answered_and_memory_bounded() {
     let started = std::time::Instant::now();
     let mut attackers = Vec::new();
     for a in 0..ATTACKERS {
-        let (app, client_id) = (app.at(&app.address), client.id.clone());
+        let (app, client) = (app.at(&app.address), client.clone());
         attackers.push(tokio::spawn(async move {
             for i in 0..ATTEMPTS {
                 let (status, page) =
-                    attempt(&app, &client_id, &format!("nobody-{a}-{i}"), "wrong").await;
+                    attempt(&app, &client, &format!("nobody-{a}-{i}"), "wrong").await;
                 assert_eq!(status, 200);
                 assert!(page.contains("name=\"step\" value=\"login\""));
             }

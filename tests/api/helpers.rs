@@ -360,6 +360,24 @@ use oidcd::oidc::accounts::{self, NewUser};
 pub const REDIRECT_URI: &str = "https://rp.example.com/callback";
 pub const LOGOUT_URI: &str = "https://rp.example.com/signed-out";
 
+/// The authorization request most tests make at `issuer`: response_type=code, `client`,
+/// [`REDIRECT_URI`] and `scope`, then `extra` in order.
+pub fn code_request_url_at(
+    issuer: &str,
+    client: &TestClient,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut url = url::Url::parse(&format!("{issuer}/oauth/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("scope", scope)
+        .extend_pairs(extra);
+    url.to_string()
+}
+
 /// A registered client as a test sees it.
 #[derive(Clone, Debug)]
 pub struct TestClient {
@@ -450,6 +468,44 @@ impl TestApp {
         let mut url = url::Url::parse(&self.url("/oauth/authorize")).unwrap();
         url.query_pairs_mut().extend_pairs(params);
         url.to_string()
+    }
+
+    /// The authorization request most tests make (see [`code_request_url_at`]) at this app.
+    pub fn code_request_url(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        code_request_url_at(&self.address, client, scope, extra)
+    }
+
+    /// Runs the browser flow (a new browser, login and consent) for the request
+    /// [`code_request_url`](Self::code_request_url) makes; returns the code.
+    pub async fn code_for(
+        &self,
+        client: &TestClient,
+        user: &TestUser,
+        scope: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let url = self.code_request_url(client, scope, extra);
+        let done = Browser::new(self).authorize(&url, user).await;
+        location_params(&done)["code"].clone()
+    }
+
+    /// `user` signs in to `client` for `scope` and the code is exchanged, which must succeed;
+    /// the token response.
+    pub async fn signed_in_tokens(
+        &self,
+        client: &TestClient,
+        user: &TestUser,
+        scope: &str,
+    ) -> serde_json::Value {
+        let code = self.code_for(client, user, scope, &[]).await;
+        let response = self.exchange(client, &code, None).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
     }
 
     /// POSTs a form to the token endpoint, with Basic credentials when given.

@@ -4,7 +4,6 @@ use oidcd::oauth::registration::ClientRegistration;
 
 use crate::helpers::{assert_oauth_error, Backend, TestApp, TestClient, TestEnv};
 use crate::on_both_databases;
-use crate::token_code::code_for;
 
 on_both_databases!(
     introspection_describes_live_access_and_refresh_tokens,
@@ -14,6 +13,9 @@ on_both_databases!(
     revocation_answers_200_for_unknown_tokens_and_refuses_other_clients_tokens,
     expired_tokens_are_inactive,
 );
+
+/// The scope of the tokens these tests sign in for.
+const SCOPE: &str = "openid email offline_access";
 
 async fn introspect(
     app: &TestApp,
@@ -47,22 +49,11 @@ async fn revoke(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Res
         .unwrap()
 }
 
-async fn signed_in_tokens(app: &TestApp, client: &TestClient) -> (serde_json::Value, String) {
-    let user = app.create_user().await;
-    let code = code_for(app, client, &user, "openid email offline_access", &[]).await;
-    let tokens = app
-        .exchange(client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    (tokens, user.sub)
-}
-
 async fn introspection_describes_live_access_and_refresh_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
-    let (tokens, sub) = signed_in_tokens(&app, &client).await;
+    let user = app.create_user().await;
+    let tokens = app.signed_in_tokens(&client, &user, SCOPE).await;
 
     let access = introspect(
         &app,
@@ -73,7 +64,7 @@ async fn introspection_describes_live_access_and_refresh_tokens(backend: Backend
     .await;
     assert_eq!(access["active"], true);
     assert_eq!(access["client_id"], client.id);
-    assert_eq!(access["sub"], sub);
+    assert_eq!(access["sub"], user.sub);
     assert_eq!(access["scope"], "openid email offline_access");
     assert_eq!(access["token_type"], "Bearer");
     assert!(access["exp"].as_i64().unwrap() > access["iat"].as_i64().unwrap());
@@ -87,7 +78,7 @@ async fn introspection_describes_live_access_and_refresh_tokens(backend: Backend
     .await;
     assert_eq!(refresh["active"], true);
     assert_eq!(refresh["token_type"], "refresh_token");
-    assert_eq!(refresh["sub"], sub);
+    assert_eq!(refresh["sub"], user.sub);
     // The hint is only a hint.
     let unhinted = introspect(
         &app,
@@ -153,7 +144,8 @@ async fn introspection_needs_client_authentication_and_hides_other_clients_token
         })
         .await;
     let public = app.register_public_client().await;
-    let (tokens, _) = signed_in_tokens(&app, &client).await;
+    let user = app.create_user().await;
+    let tokens = app.signed_in_tokens(&client, &user, SCOPE).await;
     let access = tokens["access_token"].as_str().unwrap();
 
     // No authentication.
@@ -206,7 +198,8 @@ async fn introspection_needs_client_authentication_and_hides_other_clients_token
 async fn revoking_an_access_token_stops_it_at_userinfo_and_introspection(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
-    let (tokens, _) = signed_in_tokens(&app, &client).await;
+    let user = app.create_user().await;
+    let tokens = app.signed_in_tokens(&client, &user, SCOPE).await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(app.userinfo(access).await.status(), 200);
 
@@ -230,8 +223,10 @@ async fn revoking_an_access_token_stops_it_at_userinfo_and_introspection(backend
 async fn revoking_a_refresh_token_revokes_its_family(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
-    let (tokens, _) = signed_in_tokens(&app, &client).await;
-    let (others, _) = signed_in_tokens(&app, &client).await;
+    let user = app.create_user().await;
+    let tokens = app.signed_in_tokens(&client, &user, SCOPE).await;
+    let other_user = app.create_user().await;
+    let others = app.signed_in_tokens(&client, &other_user, SCOPE).await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
 
     assert_eq!(revoke(&app, &client, refresh).await.status(), 200);
@@ -269,7 +264,8 @@ async fn revocation_answers_200_for_unknown_tokens_and_refuses_other_clients_tok
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let other = app.register_client().await;
-    let (tokens, _) = signed_in_tokens(&app, &client).await;
+    let user = app.create_user().await;
+    let tokens = app.signed_in_tokens(&client, &user, SCOPE).await;
 
     assert_eq!(revoke(&app, &client, "no-such-token").await.status(), 200);
     let response = revoke(&app, &other, tokens["refresh_token"].as_str().unwrap()).await;
@@ -305,7 +301,8 @@ async fn expired_tokens_are_inactive(backend: Backend) {
     let env = TestEnv::new(backend).await;
     let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
-    let (tokens, _) = signed_in_tokens(&app, &client).await;
+    let user = app.create_user().await;
+    let tokens = app.signed_in_tokens(&client, &user, SCOPE).await;
     let access = tokens["access_token"].as_str().unwrap();
     // Verified while good: the memo of verified tokens must not outlive the expiry.
     assert_eq!(

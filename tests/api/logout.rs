@@ -1,7 +1,7 @@
 //! OpenID Connect RP-Initiated Logout 1.0.
 
 use crate::helpers::{
-    input_value, location, location_params, Backend, Browser, TestApp, LOGOUT_URI, REDIRECT_URI,
+    input_value, location, location_params, Backend, Browser, TestApp, TestClient, LOGOUT_URI,
 };
 use crate::on_both_databases;
 
@@ -12,26 +12,15 @@ on_both_databases!(
 );
 
 /// Signs a new user in through the code flow in `browser`; returns the code.
-async fn signed_in(app: &TestApp, browser: &Browser, client_id: &str) -> String {
+async fn signed_in(app: &TestApp, browser: &Browser, client: &TestClient) -> String {
     let user = app.create_user().await;
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-    ]);
+    let url = app.code_request_url(client, "openid", &[]);
     let done = browser.authorize(&url, &user).await;
     location_params(&done)["code"].clone()
 }
 
-async fn session_is_alive(app: &TestApp, browser: &Browser, client_id: &str) -> bool {
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid"),
-        ("prompt", "none"),
-    ]);
+async fn session_is_alive(app: &TestApp, browser: &Browser, client: &TestClient) -> bool {
+    let url = app.code_request_url(client, "openid", &[("prompt", "none")]);
     let response = browser.get(&url).await;
     location_params(&response).contains_key("code")
 }
@@ -40,14 +29,14 @@ async fn logout_with_a_matching_id_token_hint_ends_the_session_and_redirects(bac
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let browser = Browser::new(&app);
-    let code = signed_in(&app, &browser, &client.id).await;
+    let code = signed_in(&app, &browser, &client).await;
     let tokens: serde_json::Value = app
         .exchange(&client, &code, None)
         .await
         .json()
         .await
         .unwrap();
-    assert!(session_is_alive(&app, &browser, &client.id).await);
+    assert!(session_is_alive(&app, &browser, &client).await);
 
     let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
     url.query_pairs_mut()
@@ -63,7 +52,7 @@ async fn logout_with_a_matching_id_token_hint_ends_the_session_and_redirects(bac
         .unwrap()
         .contains("Max-Age=0"));
     assert!(
-        !session_is_alive(&app, &browser, &client.id).await,
+        !session_is_alive(&app, &browser, &client).await,
         "the session is over"
     );
 }
@@ -72,7 +61,7 @@ async fn logout_without_a_hint_asks_first_and_needs_the_csrf_token(backend: Back
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let browser = Browser::new(&app);
-    signed_in(&app, &browser, &client.id).await;
+    signed_in(&app, &browser, &client).await;
 
     let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
     url.query_pairs_mut()
@@ -83,7 +72,7 @@ async fn logout_without_a_hint_asks_first_and_needs_the_csrf_token(backend: Back
     let page = page.text().await.unwrap();
     assert!(page.contains("Sign out?"));
     assert!(
-        session_is_alive(&app, &browser, &client.id).await,
+        session_is_alive(&app, &browser, &client).await,
         "nothing ended without asking"
     );
 
@@ -100,7 +89,7 @@ async fn logout_without_a_hint_asks_first_and_needs_the_csrf_token(backend: Back
         .await
         .unwrap();
     assert_eq!(forged.status(), 400);
-    assert!(session_is_alive(&app, &browser, &client.id).await);
+    assert!(session_is_alive(&app, &browser, &client).await);
 
     // "Stay signed in" keeps the session.
     let csrf = input_value(&page, "csrf_token").unwrap();
@@ -112,7 +101,7 @@ async fn logout_without_a_hint_asks_first_and_needs_the_csrf_token(backend: Back
         .await
         .unwrap();
     assert!(kept.text().await.unwrap().contains("still signed in"));
-    assert!(session_is_alive(&app, &browser, &client.id).await);
+    assert!(session_is_alive(&app, &browser, &client).await);
 
     // Confirming signs out and goes where the client asked.
     let confirmed = browser
@@ -129,7 +118,7 @@ async fn logout_without_a_hint_asks_first_and_needs_the_csrf_token(backend: Back
         .unwrap();
     assert_eq!(confirmed.status(), 303);
     assert_eq!(location(&confirmed), LOGOUT_URI);
-    assert!(!session_is_alive(&app, &browser, &client.id).await);
+    assert!(!session_is_alive(&app, &browser, &client).await);
 }
 
 async fn logout_refuses_unregistered_redirects_and_foreign_hints(backend: Backend) {
@@ -137,7 +126,7 @@ async fn logout_refuses_unregistered_redirects_and_foreign_hints(backend: Backen
     let client = app.register_client().await;
     let other = app.register_client().await;
     let browser = Browser::new(&app);
-    let code = signed_in(&app, &browser, &client.id).await;
+    let code = signed_in(&app, &browser, &client).await;
     let tokens: serde_json::Value = app
         .exchange(&client, &code, None)
         .await
@@ -175,5 +164,5 @@ async fn logout_refuses_unregistered_redirects_and_foreign_hints(backend: Backen
         assert_eq!(response.status(), 400, "{label}");
         assert!(response.headers().get("location").is_none(), "{label}");
     }
-    assert!(session_is_alive(&app, &browser, &client.id).await);
+    assert!(session_is_alive(&app, &browser, &client).await);
 }

@@ -1,8 +1,6 @@
 //! What the logs hold: never a secret, token, code or password, even at the most verbose level.
 
-use crate::helpers::{
-    input_value, location_params, Backend, Browser, ServerProcess, TestEnv, REDIRECT_URI,
-};
+use crate::helpers::{input_value, location_params, Backend, Browser, ServerProcess, TestEnv};
 
 #[tokio::test]
 async fn no_secret_reaches_the_text_logs_of_a_full_flow() {
@@ -49,14 +47,11 @@ async fn full_flow_logs(format: &str) -> String {
 
     // A wrong password first, then the right one, then consent.
     let browser = Browser::new(&app);
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid offline_access profile"),
-        ("state", "s-1"),
-        ("nonce", "n-1"),
-    ]);
+    let url = app.code_request_url(
+        &client,
+        "openid offline_access profile",
+        &[("state", "s-1"), ("nonce", "n-1")],
+    );
     let page = browser.get(&url).await.text().await.unwrap();
     secrets.push(("a CSRF token", input_value(&page, "csrf_token").unwrap()));
     let wrong = format!("wrong-{}", uuid::Uuid::new_v4().simple());

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use oidcd::config::Seconds;
 
 use crate::helpers::{Backend, TestApp, TestEnv, T0};
-use crate::token_code::code_for;
 
 /// The samples of a Prometheus text exposition, by `name{labels}`.
 async fn scrape(app: &TestApp) -> HashMap<String, f64> {
@@ -54,7 +53,9 @@ async fn each_counter_moves_when_its_event_happens() {
         )
         .await;
     assert_eq!(cc.status(), 200);
-    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
+    let code = app
+        .code_for(&client, &user, "openid offline_access", &[])
+        .await;
     let tokens: serde_json::Value = app
         .exchange(&client, &code, None)
         .await
@@ -101,13 +102,9 @@ async fn each_counter_moves_when_its_event_happens() {
 
     // Reuse detection: a code redeemed twice, a refresh token replayed after the grace window.
     assert_eq!(app.exchange(&client, &code, None).await.status(), 400);
-    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
-    let tokens: serde_json::Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     let r0 = tokens["refresh_token"].as_str().unwrap();
     assert_eq!(app.refresh(&client, r0).await.status(), 200);
     clock.advance(60);
@@ -115,12 +112,7 @@ async fn each_counter_moves_when_its_event_happens() {
 
     // A failed login, then the account's lock (one failure allowed).
     let browser = crate::helpers::Browser::new(&app);
-    let url = app.authorize_url(&[
-        ("response_type", "code"),
-        ("client_id", &client.id),
-        ("redirect_uri", crate::helpers::REDIRECT_URI),
-        ("scope", "openid"),
-    ]);
+    let url = app.code_request_url(&client, "openid", &[]);
     for _ in 0..2 {
         let page = browser.get(&url).await.text().await.unwrap();
         browser

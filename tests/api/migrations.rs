@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::helpers::{jwt_claims, Backend, TestEnv, TestUser};
 use crate::on_both_databases;
-use crate::token_code::code_for;
 
 on_both_databases!(
     stored_usernames_are_brought_under_the_username_rule,
@@ -160,7 +159,7 @@ async fn stored_usernames_are_brought_under_the_username_rule(backend: Backend) 
                 password: PASSWORD.to_owned(),
                 sub: id.to_owned(),
             };
-            let code = code_for(&app, &client, &user, "openid", &[]).await;
+            let code = app.code_for(&client, &user, "openid", &[]).await;
             let response = app.exchange(&client, &code, None).await;
             assert_eq!(response.status(), 200, "signed in as {name}");
             let tokens: Value = response.json().await.unwrap();

@@ -442,13 +442,9 @@ async fn every_example_in_the_document_works_when_tried() {
         })
         .await;
     let user = app.create_user().await;
-    let code = crate::token_code::code_for(&app, &client, &user, "openid profile email", &[]).await;
-    let tokens: Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid profile email")
+        .await;
     let credentials = Credentials {
         admin_token: crate::admin::admin_token(&app).await,
         client_secret: client.secret.clone().unwrap(),

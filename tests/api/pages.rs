@@ -4,7 +4,7 @@
 use oidcd::oauth::registration::ClientRegistration;
 use oidcd::{Application, Clock};
 
-use crate::helpers::{http_client, Backend, TestApp, TestEnv, REDIRECT_URI};
+use crate::helpers::{http_client, Backend, TestApp, TestEnv};
 
 #[tokio::test]
 async fn the_issuer_url_leads_to_the_discovery_document_and_the_docs() {
@@ -90,12 +90,7 @@ async fn operators_restyle_the_pages_without_rebuilding() {
         .await;
     let http = http_client();
     let login = http
-        .get(app.authorize_url(&[
-            ("response_type", "code"),
-            ("client_id", &client.id),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid"),
-        ]))
+        .get(app.code_request_url(&client, "openid", &[]))
         .send()
         .await
         .unwrap();

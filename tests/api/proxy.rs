@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 
 use oidcd::Clock;
 
-use crate::helpers::{input_value, Backend, Browser, TestApp, TestEnv, REDIRECT_URI, T0};
+use crate::helpers::{
+    code_request_url_at, input_value, Backend, Browser, TestApp, TestClient, TestEnv, T0,
+};
 
 /// Set by CI: the tests then fail, rather than skip, when nginx is missing.
 const NGINX_ENV: &str = "TEST_NGINX";
@@ -183,14 +185,14 @@ fn browser_from(address: &str, proxy: &Proxy, issuer: &str) -> Browser {
 }
 
 /// Signs in as `username` in `browser` and returns the page that answered the password.
-async fn try_login(browser: &Browser, client_id: &str, username: &str, password: &str) -> String {
-    let mut url = url::Url::parse(&format!("{}/oauth/authorize", browser.issuer)).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("scope", "openid");
-    let page = browser.get(url.as_str()).await.text().await.unwrap();
+async fn try_login(
+    browser: &Browser,
+    client: &TestClient,
+    username: &str,
+    password: &str,
+) -> String {
+    let url = code_request_url_at(&browser.issuer, client, "openid", &[]);
+    let page = browser.get(&url).await.text().await.unwrap();
     assert!(
         input_value(&page, "csrf_token").is_some(),
         "a login page: {page}"
@@ -243,26 +245,20 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_login_limit() {
     for n in 2..=6 {
         let browser = browser_from(&format!("127.0.0.{n}"), &proxy, &issuer);
         for guess in 0..3 {
-            let page = try_login(
-                &browser,
-                &client.id,
-                &format!("nobody-{n}-{guess}"),
-                "wrong",
-            )
-            .await;
+            let page = try_login(&browser, &client, &format!("nobody-{n}-{guess}"), "wrong").await;
             assert!(page.contains("Wrong username or password."), "{page}");
         }
     }
     // A person on another address signs in.
     let browser = browser_from("127.0.0.9", &proxy, &issuer);
-    let page = try_login(&browser, &client.id, &user.username, &user.password).await;
+    let page = try_login(&browser, &client, &user.username, &user.password).await;
     assert!(
         page.contains("name=\"step\" value=\"consent\""),
         "the consent page: {page}"
     );
     // Each address is still held to its own limit.
     let browser = browser_from("127.0.0.2", &proxy, &issuer);
-    let page = try_login(&browser, &client.id, &user.username, &user.password).await;
+    let page = try_login(&browser, &client, &user.username, &user.password).await;
     assert!(page.contains("Too many failed attempts"), "{page}");
 }
 
@@ -332,10 +328,10 @@ async fn forwarded_headers_from_a_peer_that_is_not_a_trusted_proxy_change_nothin
         }
     };
     for n in 0..3 {
-        let page = try_login(&spoofing(n), &client.id, &format!("nobody-{n}"), "wrong").await;
+        let page = try_login(&spoofing(n), &client, &format!("nobody-{n}"), "wrong").await;
         assert!(page.contains("Wrong username or password."), "{page}");
     }
     // All three counted against 127.0.0.2, whatever the headers said.
-    let page = try_login(&spoofing(99), &client.id, &user.username, &user.password).await;
+    let page = try_login(&spoofing(99), &client, &user.username, &user.password).await;
     assert!(page.contains("Too many failed attempts"), "{page}");
 }

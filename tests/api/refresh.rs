@@ -2,11 +2,8 @@
 
 use oidcd::oauth::registration::ClientRegistration;
 
-use crate::helpers::{
-    assert_oauth_error, jwt_claims, Backend, TestApp, TestClient, TestEnv, TestUser, T0,
-};
+use crate::helpers::{assert_oauth_error, jwt_claims, Backend, TestApp, TestClient, TestEnv, T0};
 use crate::on_both_databases;
-use crate::token_code::code_for;
 
 on_both_databases!(
     a_refresh_token_is_issued_only_with_offline_access_and_a_refresh_grant,
@@ -19,18 +16,6 @@ on_both_databases!(
     a_refresh_token_is_bound_to_its_client,
 );
 
-async fn tokens(
-    app: &TestApp,
-    client: &TestClient,
-    user: &TestUser,
-    scope: &str,
-) -> serde_json::Value {
-    let code = code_for(app, client, user, scope, &[]).await;
-    let response = app.exchange(client, &code, None).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
 async fn a_refresh_token_is_issued_only_with_offline_access_and_a_refresh_grant(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
@@ -42,14 +27,19 @@ async fn a_refresh_token_is_issued_only_with_offline_access_and_a_refresh_grant(
         .await;
     let user = app.create_user().await;
 
-    assert!(tokens(&app, &client, &user, "openid")
+    assert!(app
+        .signed_in_tokens(&client, &user, "openid")
         .await
         .get("refresh_token")
         .is_none());
-    let with = tokens(&app, &client, &user, "openid offline_access").await;
+    let with = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     assert!(with["refresh_token"].is_string());
     assert!(with["scope"].as_str().unwrap().contains("offline_access"));
-    let without = tokens(&app, &no_refresh_grant, &user, "openid offline_access").await;
+    let without = app
+        .signed_in_tokens(&no_refresh_grant, &user, "openid offline_access")
+        .await;
     assert!(without.get("refresh_token").is_none());
     assert!(!without["scope"]
         .as_str()
@@ -58,14 +48,8 @@ async fn a_refresh_token_is_issued_only_with_offline_access_and_a_refresh_grant(
     // offline_access needs consent, so prompt=none drops it, even when consented before.
     let browser = crate::helpers::Browser::new(&app);
     let url = |prompt: Option<&'static str>| {
-        let mut p = vec![
-            ("response_type", "code"),
-            ("client_id", client.id.as_str()),
-            ("redirect_uri", crate::helpers::REDIRECT_URI),
-            ("scope", "openid offline_access"),
-        ];
-        p.extend(prompt.map(|v| ("prompt", v)));
-        app.authorize_url(&p)
+        let prompt = prompt.map(|v| ("prompt", v));
+        app.code_request_url(&client, "openid offline_access", prompt.as_slice())
     };
     browser.authorize(&url(None), &user).await;
     let silent = browser.get(&url(Some("none"))).await;
@@ -84,7 +68,9 @@ async fn each_refresh_rotates_and_returns_a_new_id_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let first = tokens(&app, &client, &user, "openid offline_access email").await;
+    let first = app
+        .signed_in_tokens(&client, &user, "openid offline_access email")
+        .await;
     let r0 = first["refresh_token"].as_str().unwrap();
 
     let response = app.refresh(&client, r0).await;
@@ -118,7 +104,9 @@ async fn a_retry_inside_the_grace_window_gets_the_same_successor(backend: Backen
     let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let r0 = tokens(&app, &client, &user, "openid offline_access").await["refresh_token"]
+    let r0 = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -143,9 +131,15 @@ async fn reuse_after_the_grace_window_revokes_that_family_only(backend: Backend)
     let client = app.register_client().await;
     let alice = app.create_user().await;
     let bob = app.create_user().await;
-    let stolen = tokens(&app, &client, &alice, "openid offline_access").await;
-    let other_grant = tokens(&app, &client, &alice, "openid offline_access").await;
-    let other_user = tokens(&app, &client, &bob, "openid offline_access").await;
+    let stolen = app
+        .signed_in_tokens(&client, &alice, "openid offline_access")
+        .await;
+    let other_grant = app
+        .signed_in_tokens(&client, &alice, "openid offline_access")
+        .await;
+    let other_user = app
+        .signed_in_tokens(&client, &bob, "openid offline_access")
+        .await;
     let r0 = stolen["refresh_token"].as_str().unwrap();
     let rotated: serde_json::Value = app.refresh(&client, r0).await.json().await.unwrap();
 
@@ -204,7 +198,9 @@ async fn a_refresh_may_narrow_the_scope_but_never_widen_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let r0 = tokens(&app, &client, &user, "openid offline_access email").await["refresh_token"]
+    let r0 = app
+        .signed_in_tokens(&client, &user, "openid offline_access email")
+        .await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -261,9 +257,13 @@ async fn idle_and_absolute_lifetimes_end_a_family(backend: Backend) {
     let user = app.create_user().await;
 
     // Idle: unused for longer than 100 s.
-    let idle = tokens(&app, &client, &user, "openid offline_access").await;
+    let idle = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     // Absolute: used every 90 s, but the family ends at 250 s.
-    let busy = tokens(&app, &client, &user, "openid offline_access").await;
+    let busy = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     let mut current = busy["refresh_token"].as_str().unwrap().to_owned();
     for _ in 0..2 {
         clock.advance(90);
@@ -285,7 +285,9 @@ async fn concurrent_refreshes_of_one_token_yield_one_successor(backend: Backend)
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let r0 = tokens(&app, &client, &user, "openid offline_access").await["refresh_token"]
+    let r0 = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -372,7 +374,9 @@ async fn a_refresh_token_is_bound_to_its_client(backend: Backend) {
     let client = app.register_client().await;
     let other = app.register_client().await;
     let user = app.create_user().await;
-    let r0 = tokens(&app, &client, &user, "openid offline_access").await["refresh_token"]
+    let r0 = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -5,9 +5,8 @@ use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
 use oidcd::Clock;
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::helpers::{Backend, Browser, TestApp, TestEnv, REDIRECT_URI, T0};
+use crate::helpers::{Backend, Browser, TestApp, TestEnv, T0};
 use crate::on_both_databases;
-use crate::token_code::code_for;
 
 on_both_databases!(the_sweeper_removes_what_expired_and_nothing_else);
 
@@ -44,28 +43,13 @@ async fn the_sweeper_removes_what_expired_and_nothing_else(backend: Backend) {
     // A pending request (a login page left open), an unredeemed code, a grant without and one
     // with a refresh token, a revoked access token, a device code, a wrong-code counter.
     Browser::new(&app)
-        .get(&app.authorize_url(&[
-            ("response_type", "code"),
-            ("client_id", &client.id),
-            ("redirect_uri", REDIRECT_URI),
-            ("scope", "openid"),
-        ]))
+        .get(&app.code_request_url(&client, "openid", &[]))
         .await;
-    code_for(&app, &client, &user, "openid", &[]).await;
-    let short = code_for(&app, &client, &user, "openid", &[]).await;
-    let short: serde_json::Value = app
-        .exchange(&client, &short, None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let long = code_for(&app, &client, &user, "openid offline_access", &[]).await;
-    let long: serde_json::Value = app
-        .exchange(&client, &long, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    app.code_for(&client, &user, "openid", &[]).await;
+    let short = app.signed_in_tokens(&client, &user, "openid").await;
+    let long = app
+        .signed_in_tokens(&client, &user, "openid offline_access")
+        .await;
     crate::helpers::http_client()
         .post(app.url("/oauth/revoke"))
         .basic_auth(&client.id, client.secret.as_deref())

@@ -2,10 +2,7 @@
 
 use oidcd::oauth::registration::ClientRegistration;
 
-use crate::helpers::{
-    assert_oauth_error, location_params, pkce_pair, Backend, Browser, TestApp, TestClient, TestEnv,
-    TestUser, REDIRECT_URI,
-};
+use crate::helpers::{assert_oauth_error, pkce_pair, Backend, TestApp, TestEnv, REDIRECT_URI};
 use crate::on_both_databases;
 
 on_both_databases!(
@@ -20,31 +17,11 @@ on_both_databases!(
     client_secret_post_is_accepted_for_clients_registered_for_it,
 );
 
-/// Runs the browser flow and returns the code.
-pub async fn code_for(
-    app: &TestApp,
-    client: &TestClient,
-    user: &TestUser,
-    scope: &str,
-    extra: &[(&str, &str)],
-) -> String {
-    let browser = Browser::new(app);
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", client.id.as_str()),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", scope),
-    ];
-    params.extend_from_slice(extra);
-    let done = browser.authorize(&app.authorize_url(&params), user).await;
-    location_params(&done)["code"].clone()
-}
-
 async fn client_authentication_failures_are_invalid_client(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid", &[]).await;
+    let code = app.code_for(&client, &user, "openid", &[]).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -99,17 +76,17 @@ async fn a_wrong_or_missing_pkce_verifier_is_invalid_grant(backend: Backend) {
     let user = app.create_user().await;
     let (verifier, challenge) = pkce_pair();
     let (other_verifier, _) = pkce_pair();
-    let code = code_for(
-        &app,
-        &client,
-        &user,
-        "openid",
-        &[
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
+    let code = app
+        .code_for(
+            &client,
+            &user,
+            "openid",
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
 
     assert_oauth_error(
         app.exchange(&client, &code, Some(&other_verifier)).await,
@@ -135,7 +112,7 @@ async fn a_wrong_or_missing_pkce_verifier_is_invalid_grant(backend: Backend) {
     );
 
     // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700 4.8.2).
-    let plain_code = code_for(&app, &client, &user, "openid", &[]).await;
+    let plain_code = app.code_for(&client, &user, "openid", &[]).await;
     assert_oauth_error(
         app.exchange(&client, &plain_code, Some(&verifier)).await,
         400,
@@ -145,17 +122,17 @@ async fn a_wrong_or_missing_pkce_verifier_is_invalid_grant(backend: Backend) {
 
     // plain is supported for confidential clients.
     let plain = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    let code = code_for(
-        &app,
-        &client,
-        &user,
-        "openid",
-        &[
-            ("code_challenge", plain),
-            ("code_challenge_method", "plain"),
-        ],
-    )
-    .await;
+    let code = app
+        .code_for(
+            &client,
+            &user,
+            "openid",
+            &[
+                ("code_challenge", plain),
+                ("code_challenge_method", "plain"),
+            ],
+        )
+        .await;
     assert_eq!(
         app.exchange(&client, &code, Some(plain)).await.status(),
         200
@@ -168,7 +145,9 @@ async fn a_second_use_of_a_code_fails_and_revokes_its_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
+    let code = app
+        .code_for(&client, &user, "openid offline_access", &[])
+        .await;
     let first: serde_json::Value = app
         .exchange(&client, &code, None)
         .await
@@ -200,7 +179,7 @@ async fn an_expired_code_is_invalid_grant(backend: Backend) {
     let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid", &[]).await;
+    let code = app.code_for(&client, &user, "openid", &[]).await;
 
     clock.advance(61); // codes live 60 s by default
 
@@ -221,7 +200,7 @@ async fn a_redirect_uri_mismatch_is_invalid_grant(backend: Backend) {
         })
         .await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid", &[]).await;
+    let code = app.code_for(&client, &user, "openid", &[]).await;
     let basic = Some((client.id.as_str(), client.secret.as_deref().unwrap()));
 
     let other = app
@@ -375,7 +354,9 @@ async fn two_concurrent_redemptions_of_one_code_yield_one_grant(backend: Backend
     let client = app.register_client().await;
     let user = app.create_user().await;
     for _ in 0..3 {
-        let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
+        let code = app
+            .code_for(&client, &user, "openid offline_access", &[])
+            .await;
 
         let (a, b) = tokio::join!(
             app.exchange(&client, &code, None),
@@ -408,7 +389,9 @@ async fn a_code_issued_before_a_restart_redeems_after_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid offline_access", &[]).await;
+    let code = app
+        .code_for(&client, &user, "openid offline_access", &[])
+        .await;
     let env = app.stop().await;
 
     let app = env.spawn().await;
@@ -436,7 +419,7 @@ async fn client_secret_post_is_accepted_for_clients_registered_for_it(backend: B
         })
         .await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid", &[]).await;
+    let code = app.code_for(&client, &user, "openid", &[]).await;
 
     let response = app
         .token(

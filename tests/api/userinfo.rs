@@ -2,7 +2,6 @@
 
 use crate::helpers::{Backend, TestApp, TestEnv};
 use crate::on_both_databases;
-use crate::token_code::code_for;
 
 on_both_databases!(
     userinfo_returns_the_claims_the_scopes_allow,
@@ -13,13 +12,9 @@ async fn userinfo_returns_the_claims_the_scopes_allow(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid email phone", &[]).await;
-    let tokens: serde_json::Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app
+        .signed_in_tokens(&client, &user, "openid email phone")
+        .await;
     let token = tokens["access_token"].as_str().unwrap();
 
     let get = app.userinfo(token).await;
@@ -49,13 +44,7 @@ async fn missing_tampered_expired_and_unscoped_tokens_are_refused(backend: Backe
     let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let client = app.register_client().await;
     let user = app.create_user().await;
-    let code = code_for(&app, &client, &user, "openid email", &[]).await;
-    let tokens: serde_json::Value = app
-        .exchange(&client, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = app.signed_in_tokens(&client, &user, "openid email").await;
     let token = tokens["access_token"].as_str().unwrap().to_owned();
 
     // No token: a bare challenge (RFC 6750 3.1).
@@ -113,13 +102,7 @@ async fn missing_tampered_expired_and_unscoped_tokens_are_refused(backend: Backe
             ..Default::default()
         })
         .await;
-    let code = code_for(&app, &no_openid, &user, "email", &[]).await;
-    let plain: serde_json::Value = app
-        .exchange(&no_openid, &code, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let plain = app.signed_in_tokens(&no_openid, &user, "email").await;
     let response = app.userinfo(plain["access_token"].as_str().unwrap()).await;
     assert_eq!(response.status(), 403);
     assert!(response.headers()["www-authenticate"]
