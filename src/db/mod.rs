@@ -2,9 +2,12 @@
 
 pub mod entities;
 mod handle;
+mod sqlite;
 
 pub use handle::Db;
-use handle::WAL_SIZE_LIMIT;
+use sqlite::WAL_SIZE_LIMIT;
+
+pub use handle::Txn;
 
 use std::time::Duration;
 
