@@ -230,12 +230,15 @@ pub async fn get_with_limits(
     const AT_LIMIT: &str = "at_limit";
     // On every client authentication: rendered once per number of rules (0 to 3).
     static RENDERED: super::rendered::Rendered<8> = super::rendered::Rendered::new();
-    let mut values = super::throttle::at_limit_values(rules, now);
-    values.push(client_id.into());
+    let limits: Vec<(String, i64, i64)> = rules
+        .iter()
+        .map(|&(key, max, window)| (key.to_owned(), max, now - window))
+        .collect();
     let backend = db.get_database_backend();
-    let query = RENDERED.statement(backend, rules.len(), values, || {
-        client::Entity::find_by_id(client_id)
-            .column_as(super::throttle::at_limit(rules, now), AT_LIMIT)
+    let inputs = (client_id.to_owned(), limits);
+    let query = RENDERED.statement(backend, rules.len(), inputs, |(client_id, limits)| {
+        client::Entity::find_by_id(client_id.clone())
+            .column_as(super::throttle::at_limit(limits), AT_LIMIT)
             .build(backend)
     });
     let Some(row) = db.query_one(query).await? else {

@@ -62,23 +62,14 @@ pub async fn advance(
     // On every refresh.
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let values = vec![
-        (generation + 1).into(),
-        now.into(),
-        now.into(),
-        id.into(),
-        generation.into(),
-    ];
-    let update = RENDERED.statement(backend, 0, values, || {
+    let inputs = (id.to_owned(), generation, generation + 1, now);
+    let update = RENDERED.statement(backend, 0, inputs, |(id, generation, next, now)| {
         grant::Entity::update_many()
-            .col_expr(
-                grant::Column::RefreshGeneration,
-                Expr::value(generation + 1),
-            )
-            .col_expr(grant::Column::RotatedAt, Expr::value(now))
-            .col_expr(grant::Column::LastUsedAt, Expr::value(now))
-            .filter(grant::Column::Id.eq(id))
-            .filter(grant::Column::RefreshGeneration.eq(generation))
+            .col_expr(grant::Column::RefreshGeneration, Expr::value(*next))
+            .col_expr(grant::Column::RotatedAt, Expr::value(*now))
+            .col_expr(grant::Column::LastUsedAt, Expr::value(*now))
+            .filter(grant::Column::Id.eq(id.as_str()))
+            .filter(grant::Column::RefreshGeneration.eq(*generation))
             .filter(grant::Column::RevokedAt.is_null())
             .build(backend)
     });
@@ -90,23 +81,28 @@ pub async fn insert_refresh(db: &impl ConnectionTrait, r: &RefreshRow) -> Result
     // On every refresh.
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let values = vec![
-        r.token_hash.as_str().into(),
-        r.grant_id.as_str().into(),
-        r.generation.into(),
-        r.created_at.into(),
-        r.expires_at.into(),
-    ];
-    let insert = RENDERED.statement(backend, 0, values, || {
-        refresh_token::Entity::insert(refresh_token::ActiveModel {
-            token_hash: Set(r.token_hash.clone()),
-            grant_id: Set(r.grant_id.clone()),
-            generation: Set(r.generation),
-            created_at: Set(r.created_at),
-            expires_at: Set(r.expires_at),
-        })
-        .build(backend)
-    });
+    let inputs = (
+        r.token_hash.clone(),
+        r.grant_id.clone(),
+        r.generation,
+        r.created_at,
+        r.expires_at,
+    );
+    let insert = RENDERED.statement(
+        backend,
+        0,
+        inputs,
+        |(token_hash, grant_id, generation, created_at, expires_at)| {
+            refresh_token::Entity::insert(refresh_token::ActiveModel {
+                token_hash: Set(token_hash.clone()),
+                grant_id: Set(grant_id.clone()),
+                generation: Set(*generation),
+                created_at: Set(*created_at),
+                expires_at: Set(*expires_at),
+            })
+            .build(backend)
+        },
+    );
     db.execute(insert)
         .await
         .map_err(|e| super::conflict_or_db(e, "that refresh token"))?;
@@ -125,13 +121,12 @@ pub async fn find_refresh(
     };
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let values = vec![token_hash.into(), 1u64.into()];
-    let query = RENDERED.statement(backend, 0, values, || {
+    let query = RENDERED.statement(backend, 0, token_hash.to_owned(), |token_hash| {
         let family = refresh_token::Entity::belongs_to(grant::Entity)
             .from(refresh_token::Column::GrantId)
             .to(grant::Column::Id)
             .into();
-        refresh_token::Entity::find_by_id(token_hash.to_owned())
+        refresh_token::Entity::find_by_id(token_hash.clone())
             .select_also(grant::Entity)
             .join(JoinType::InnerJoin, family)
             .limit(1)

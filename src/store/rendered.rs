@@ -2,11 +2,15 @@
 //!
 //! Rendering a query with sea-query costs about as much as running it in place on SQLite
 //! (some 18 us for the client lookup). A query whose shape is fixed renders to the same text
-//! every time; only its values change. So a call site keeps the text of its first rendering
-//! per backend and shape, and later calls bind their values to it. The call site lists the
-//! values in the order its query binds them; every call in a debug build (so every test)
-//! renders the query anyway and checks that list against it, and a release build checks it
-//! on the first call before it keeps the text.
+//! every time; only its values change. So a call site declares its query once, as a function
+//! of its inputs, and keeps the text of its first rendering per backend and shape. Where each
+//! input binds comes from the rendering too: the query is rendered once more with a probe
+//! standing in for every input (a value no real input has), and each bound value that is a
+//! probe names the input that binds there; any other is a constant of the query (`LIMIT 1`).
+//! Later calls bind their inputs to the kept text in that order, without rendering. A
+//! query whose text depends on its inputs' values (give each shape its own number), or which
+//! binds a value computed from an input (compute it before, as an input), is not kept, and a
+//! debug build (so every test) stops on it.
 
 use std::sync::OnceLock;
 
@@ -15,40 +19,219 @@ use sea_orm::{
     QueryTrait as _, Statement, Value,
 };
 
+/// What a query binds: values that a probe of the same kind and shape can stand in for.
+pub(crate) trait Inputs: Sized {
+    /// A stand-in of the same shape whose values are probes, numbered from `next` on.
+    fn probe(&self, next: &mut u32) -> Self;
+    /// The values, in the order [`Inputs::probe`] numbers them.
+    fn values(&self, out: &mut Vec<Value>);
+}
+
+/// Probes are numbers and strings no real input has: far from every count, time and limit
+/// (and still far after a little arithmetic), and text starting with a control character.
+const PROBE_BASE: i64 = 0x5EED_0000_0000_0000;
+
+impl Inputs for i64 {
+    fn probe(&self, next: &mut u32) -> Self {
+        *next += 1;
+        PROBE_BASE + i64::from(*next)
+    }
+    fn values(&self, out: &mut Vec<Value>) {
+        out.push((*self).into());
+    }
+}
+
+impl Inputs for String {
+    fn probe(&self, next: &mut u32) -> Self {
+        *next += 1;
+        format!("\u{1}probe {next}")
+    }
+    fn values(&self, out: &mut Vec<Value>) {
+        out.push(self.as_str().into());
+    }
+}
+
+impl<T: Inputs> Inputs for Option<T> {
+    fn probe(&self, next: &mut u32) -> Self {
+        self.as_ref().map(|value| value.probe(next))
+    }
+    fn values(&self, out: &mut Vec<Value>) {
+        if let Some(value) = self {
+            value.values(out);
+        }
+    }
+}
+
+impl<T: Inputs> Inputs for Vec<T> {
+    fn probe(&self, next: &mut u32) -> Self {
+        self.iter().map(|value| value.probe(next)).collect()
+    }
+    fn values(&self, out: &mut Vec<Value>) {
+        for value in self {
+            value.values(out);
+        }
+    }
+}
+
+macro_rules! tuple_inputs {
+    ($($name:ident),+) => {
+        impl<$($name: Inputs),+> Inputs for ($($name,)+) {
+            #[allow(non_snake_case)]
+            fn probe(&self, next: &mut u32) -> Self {
+                let ($($name,)+) = self;
+                ($($name.probe(next),)+)
+            }
+            #[allow(non_snake_case)]
+            fn values(&self, out: &mut Vec<Value>) {
+                let ($($name,)+) = self;
+                $($name.values(out);)+
+            }
+        }
+    };
+}
+
+tuple_inputs!(A);
+tuple_inputs!(A, B);
+tuple_inputs!(A, B, C);
+tuple_inputs!(A, B, C, D);
+tuple_inputs!(A, B, C, D, E);
+
+/// Where a bound value comes from: one of the inputs' values, or the query itself.
+#[derive(Debug)]
+enum Bind {
+    Input(usize),
+    Constant(Value),
+}
+
+/// Why a query's rendering is not kept.
+#[derive(Debug, PartialEq, Eq)]
+enum Unkept {
+    /// Its text depends on its inputs' values: a shape of its own is missing.
+    TextVaries,
+    /// It binds a value that is none of its inputs (computed from one, say).
+    Computed,
+    /// A constant of it equals one of its inputs: it may be an input taken from elsewhere
+    /// than the argument (or a coincidence, and the next call keeps it).
+    LikeAnInput,
+}
+
+/// A query's text, and where each of its bound values comes from.
+#[derive(Debug)]
+struct Kept {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl Kept {
+    /// What `render` makes of `inputs` (`rendered`), told apart by a rendering of probes;
+    /// `Err` says why it cannot be kept.
+    fn derive<I: Inputs>(
+        inputs: &I,
+        rendered: &Statement,
+        render: impl Fn(&I) -> Statement,
+    ) -> Result<Self, Unkept> {
+        let probes = inputs.probe(&mut 0);
+        let probed = render(&probes);
+        if probed.sql != rendered.sql {
+            return Err(Unkept::TextVaries);
+        }
+        let mut probe_values = Vec::new();
+        probes.values(&mut probe_values);
+        let binds: Vec<Bind> = probed
+            .values
+            .iter()
+            .flat_map(|values| values.0.iter())
+            .map(|value| match probe_values.iter().position(|p| p == value) {
+                Some(at) => Bind::Input(at),
+                None => Bind::Constant(value.clone()),
+            })
+            .collect();
+        let kept = Self {
+            sql: rendered.sql.clone(),
+            binds,
+        };
+        let real = rendered.values.as_ref().map(|v| v.0.as_slice());
+        if kept.values(inputs).as_deref() != Some(real.unwrap_or_default()) {
+            return Err(Unkept::Computed);
+        }
+        // A constant equal to an input may be an input the query took from elsewhere than
+        // its argument: it would stay the same on later calls.
+        let mut input_values = Vec::new();
+        inputs.values(&mut input_values);
+        let constant_like_an_input = kept
+            .binds
+            .iter()
+            .any(|bind| matches!(bind, Bind::Constant(value) if input_values.contains(value)));
+        if constant_like_an_input {
+            return Err(Unkept::LikeAnInput);
+        }
+        Ok(kept)
+    }
+
+    /// The values to bind for `inputs`, in the kept text's order.
+    fn values<I: Inputs>(&self, inputs: &I) -> Option<Vec<Value>> {
+        let mut values = Vec::with_capacity(self.binds.len());
+        inputs.values(&mut values);
+        self.binds
+            .iter()
+            .map(|bind| match bind {
+                Bind::Input(at) => values.get(*at).cloned(),
+                Bind::Constant(value) => Some(value.clone()),
+            })
+            .collect()
+    }
+}
+
 /// The texts of one call site's query: one per backend and shape (`SLOTS / 2` shapes).
-pub(crate) struct Rendered<const SLOTS: usize>([OnceLock<String>; SLOTS]);
+pub(crate) struct Rendered<const SLOTS: usize>([OnceLock<Kept>; SLOTS]);
 
 impl<const SLOTS: usize> Rendered<SLOTS> {
     pub(crate) const fn new() -> Self {
         Self([const { OnceLock::new() }; SLOTS])
     }
 
-    /// The statement `render` makes, whose values are `values` in this order. `shape`
+    /// The statement `render` makes of `inputs`, the one declaration of the query. `shape`
     /// numbers the query's structure (`0` when it has one), below `SLOTS / 2`.
-    pub(crate) fn statement(
+    pub(crate) fn statement<I: Inputs>(
         &self,
         backend: DbBackend,
         shape: usize,
-        values: Vec<Value>,
-        render: impl FnOnce() -> Statement,
+        inputs: I,
+        render: impl Fn(&I) -> Statement,
     ) -> Statement {
         let slot = self
             .0
             .get(shape * 2 + usize::from(backend == DbBackend::Postgres));
-        if !cfg!(debug_assertions) {
-            if let Some(sql) = slot.and_then(OnceLock::get) {
-                return Statement::from_sql_and_values(backend, sql.as_str(), values);
+        if let Some(kept) = slot.and_then(OnceLock::get) {
+            if let Some(values) = kept.values(&inputs) {
+                let statement = Statement::from_sql_and_values(backend, kept.sql.as_str(), values);
+                // Every call in a debug build (so every test) renders the query anyway.
+                if cfg!(debug_assertions) {
+                    let fresh = render(&inputs);
+                    debug_assert_eq!(
+                        (&fresh.sql, &fresh.values),
+                        (&statement.sql, &statement.values),
+                        "a kept query bound its inputs differently from its rendering"
+                    );
+                }
+                return statement;
             }
         }
-        let rendered = render();
-        let same = rendered.values.as_ref().is_some_and(|v| v.0 == values);
-        debug_assert!(
-            same,
-            "values listed out of order: {values:?} for {:?}",
-            rendered.values
-        );
-        if let (true, Some(slot)) = (same, slot) {
-            let _ = slot.set(rendered.sql.clone());
+        let rendered = render(&inputs);
+        match Kept::derive(&inputs, &rendered, &render) {
+            Ok(kept) => {
+                if let Some(slot) = slot {
+                    let _ = slot.set(kept);
+                }
+            }
+            Err(why) => {
+                debug_assert!(
+                    why == Unkept::LikeAnInput,
+                    "a query cannot be kept ({why:?}): {}",
+                    rendered.sql
+                );
+                tracing::debug!(sql = %rendered.sql, ?why, "a query is not kept");
+            }
         }
         rendered
     }
@@ -65,44 +248,100 @@ where
     <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
 {
     let backend = db.get_database_backend();
-    let query = rendered.statement(backend, 0, vec![id.into(), 1u64.into()], || {
-        E::find_by_id(id.to_owned()).limit(1).build(backend)
+    let query = rendered.statement(backend, 0, id.to_owned(), |id| {
+        E::find_by_id(id.clone()).limit(1).build(backend)
     });
     E::find().from_raw_sql(query).one(db).await
 }
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::sea_query::{Alias, Expr, Query};
+
     use super::*;
 
-    fn render(a: &str, b: i64) -> Statement {
-        Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "SELECT ? AS a, ? AS b",
-            [a.into(), b.into()],
+    /// `SELECT ? AS a, ? AS b, ? AS c FROM t WHERE x = ? LIMIT ?`: the inputs bind out of
+    /// the order they are given in, one of them twice, beside a constant.
+    fn render(&(ref a, b): &(String, i64)) -> Statement {
+        DbBackend::Sqlite.build(
+            Query::select()
+                .expr_as(Expr::val(b), Alias::new("b"))
+                .expr_as(Expr::val(a.as_str()), Alias::new("a"))
+                .expr_as(Expr::val(b), Alias::new("c"))
+                .from(Alias::new("t"))
+                .and_where(Expr::col(Alias::new("x")).eq(a.as_str()))
+                .limit(1),
         )
     }
 
     #[test]
-    fn values_in_the_rendered_order_bind_to_the_kept_text() {
+    fn the_binds_come_from_the_rendering_and_later_calls_reuse_the_text() {
         let rendered: Rendered<2> = Rendered::new();
-        for (a, b) in [("x", 1), ("y", 2)] {
-            let stmt = rendered.statement(DbBackend::Sqlite, 0, vec![a.into(), b.into()], || {
-                render(a, b)
-            });
-            assert_eq!(stmt.sql, "SELECT ? AS a, ? AS b");
-            assert_eq!(stmt.values.unwrap().0, vec![Value::from(a), Value::from(b)]);
+        for (a, b) in [("x", 1), ("y", 2), ("z", 3)] {
+            let inputs = (a.to_owned(), b);
+            let expected = render(&inputs);
+            let stmt = rendered.statement(DbBackend::Sqlite, 0, inputs, render);
+            assert_eq!(stmt.sql, expected.sql);
+            assert_eq!(stmt.values, expected.values);
+            assert_eq!(
+                stmt.values.unwrap().0,
+                vec![
+                    Value::from(b),
+                    Value::from(a),
+                    Value::from(b),
+                    Value::from(a),
+                    Value::from(1u64)
+                ]
+            );
+            assert!(rendered.0[0].get().is_some() && rendered.0[1].get().is_none());
         }
-        assert!(rendered.0[0].get().is_some() && rendered.0[1].get().is_none());
+        let kept = rendered.0[0].get().unwrap();
+        assert!(matches!(
+            kept.binds.as_slice(),
+            [
+                Bind::Input(1),
+                Bind::Input(0),
+                Bind::Input(1),
+                Bind::Input(0),
+                Bind::Constant(_)
+            ]
+        ));
     }
 
     #[test]
     #[cfg(debug_assertions)]
-    #[should_panic(expected = "values listed out of order")]
-    fn values_out_of_order_are_caught() {
+    #[should_panic(expected = "TextVaries")]
+    fn a_query_whose_text_depends_on_its_values_is_caught() {
         let rendered: Rendered<2> = Rendered::new();
-        rendered.statement(DbBackend::Sqlite, 0, vec![1.into(), "x".into()], || {
-            render("x", 1)
+        let by_value = |&n: &i64| {
+            let column = if n == PROBE_BASE + 1 {
+                "probed"
+            } else {
+                "real"
+            };
+            DbBackend::Sqlite.build(Query::select().expr_as(Expr::val(n), Alias::new(column)))
+        };
+        rendered.statement(DbBackend::Sqlite, 0, 7i64, by_value);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "Computed")]
+    fn a_value_computed_inside_the_query_is_caught() {
+        let rendered: Rendered<2> = Rendered::new();
+        rendered.statement(DbBackend::Sqlite, 0, 7i64, |&n: &i64| {
+            DbBackend::Sqlite.build(Query::select().expr(Expr::val(n + 1)))
         });
+    }
+
+    #[test]
+    fn a_value_taken_from_outside_the_inputs_is_not_kept() {
+        let rendered: Rendered<2> = Rendered::new();
+        let outside = 7i64;
+        let stmt = rendered.statement(DbBackend::Sqlite, 0, 7i64, |_: &i64| {
+            DbBackend::Sqlite.build(Query::select().expr(Expr::val(outside)))
+        });
+        assert_eq!(stmt.values.unwrap().0, vec![Value::from(7i64)]);
+        assert!(rendered.0[0].get().is_none());
     }
 }

@@ -55,15 +55,6 @@ pub fn token_dead(jti: &str, grant_id: Option<&str>) -> SimpleExpr {
     }
 }
 
-/// The values [`token_dead`] binds, in order.
-pub(crate) fn token_dead_values(jti: &str, grant_id: Option<&str>) -> Vec<sea_orm::Value> {
-    let mut values = vec![1.into(), jti.into()];
-    if let Some(gid) = grant_id {
-        values.extend([1.into(), gid.into()]);
-    }
-    values
-}
-
 /// The column name [`token_dead`] is read back under.
 pub const TOKEN_DEAD: &str = "token_dead";
 
@@ -76,11 +67,12 @@ pub async fn is_token_dead(
     // On every bearer token's use: rendered once per shape (with or without a grant).
     static RENDERED: super::rendered::Rendered<4> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let values = token_dead_values(jti, grant_id);
-    let query = RENDERED.statement(backend, usize::from(grant_id.is_some()), values, || {
+    let inputs = (jti.to_owned(), grant_id.map(str::to_owned));
+    let shape = usize::from(grant_id.is_some());
+    let query = RENDERED.statement(backend, shape, inputs, |(jti, grant_id)| {
         backend.build(
             &Query::select()
-                .expr_as(token_dead(jti, grant_id), Alias::new(TOKEN_DEAD))
+                .expr_as(token_dead(jti, grant_id.as_deref()), Alias::new(TOKEN_DEAD))
                 .to_owned(),
         )
     });

@@ -75,16 +75,17 @@ pub async fn release(
     Ok(())
 }
 
-/// An SQL expression, true when any of `(key, max, window)` has reached `max` failures in
-/// its current window: the limit check, to join the query that needs it.
-pub fn at_limit(rules: &[(&str, i64, i64)], now: UnixTime) -> SimpleExpr {
+/// An SQL expression, true when any of `(key, max, since)` has reached `max` failures in a
+/// window that started after `since` (now less the window's length): the limit check, to
+/// join the query that needs it.
+pub fn at_limit(limits: &[(String, i64, i64)]) -> SimpleExpr {
     let mut any = Cond::any();
-    for (key, max, window) in rules {
+    for (key, max, since) in limits {
         any = any.add(
             Cond::all()
-                .add(Column::Key.eq(*key))
+                .add(Column::Key.eq(key.as_str()))
                 .add(Column::Count.gte(*max))
-                .add(Column::WindowStart.gt(now - window)),
+                .add(Column::WindowStart.gt(*since)),
         );
     }
     Expr::exists(
@@ -94,16 +95,6 @@ pub fn at_limit(rules: &[(&str, i64, i64)], now: UnixTime) -> SimpleExpr {
             .cond_where(any)
             .to_owned(),
     )
-}
-
-/// The values [`at_limit`] binds, in order.
-pub(crate) fn at_limit_values(rules: &[(&str, i64, i64)], now: UnixTime) -> Vec<sea_orm::Value> {
-    let mut values = Vec::with_capacity(1 + 3 * rules.len());
-    values.push(1.into());
-    for (key, max, window) in rules {
-        values.extend([(*key).into(), (*max).into(), (now - window).into()]);
-    }
-    values
 }
 
 /// Forgets `key` (a successful login clears its account's failures).

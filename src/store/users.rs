@@ -85,12 +85,12 @@ pub async fn get_for_token(
     // On every userinfo request: rendered once per shape (with or without a grant).
     static RENDERED: super::rendered::Rendered<4> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let mut values = super::revocations::token_dead_values(jti, grant_id);
-    values.push(id.into());
-    let query = RENDERED.statement(backend, usize::from(grant_id.is_some()), values, || {
-        user::Entity::find_by_id(id)
+    let inputs = (id.to_owned(), jti.to_owned(), grant_id.map(str::to_owned));
+    let shape = usize::from(grant_id.is_some());
+    let query = RENDERED.statement(backend, shape, inputs, |(id, jti, grant_id)| {
+        user::Entity::find_by_id(id.clone())
             .column_as(
-                super::revocations::token_dead(jti, grant_id),
+                super::revocations::token_dead(jti, grant_id.as_deref()),
                 super::revocations::TOKEN_DEAD,
             )
             .build(backend)
