@@ -2,7 +2,6 @@
 //! variables, which win. `validate()` names the offending setting; nothing reads the
 //! environment after start-up.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -151,6 +150,24 @@ impl FromStr for Seconds {
     }
 }
 
+impl fmt::Display for Seconds {
+    /// In the largest unit that divides it exactly (`1d`, `2h`, `30m`, `90s`), as `from_str`
+    /// reads it back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        let (value, unit) = if n == 0 || n % 60 != 0 {
+            (n, "s")
+        } else if n % 86_400 == 0 {
+            (n / 86_400, "d")
+        } else if n % 3600 == 0 {
+            (n / 3600, "h")
+        } else {
+            (n / 60, "m")
+        };
+        write!(f, "{value}{unit}")
+    }
+}
+
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct SecondsVisitor;
@@ -175,27 +192,25 @@ impl<'de> Deserialize<'de> for Seconds {
     }
 }
 
-/// The whole configuration. Each field documents its default and its environment variable.
+/// The whole configuration. Each setting's environment variable, default and meaning are in
+/// [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// `OIDCD_ISSUER`: the issuer URL (https, or http on a loopback host). Default:
-    /// `http://` + the bound address.
+    /// The issuer URL; `None` means `http://` + the bound address.
     pub issuer: Option<String>,
-    /// `OIDCD_BIND`: listen address. Default `127.0.0.1:8080`.
+    /// The listen address.
     pub bind: String,
-    /// `OIDCD_DATABASE_URL`: `sqlite://FILE?mode=rwc` or `postgres://...`.
-    /// Default `sqlite://oidcd.db?mode=rwc` (in the working directory).
     pub database_url: DatabaseUrl,
-    /// `OIDCD_KEK`: the key-encryption key (32 bytes, base64url). When unset it is read from
-    /// `<keys_dir>/kek`, which is created (mode 0600) on first start.
+    /// Whether SQLite statements run in place on the request's thread rather than through
+    /// the connection pool.
+    pub sqlite_in_place: bool,
+    /// The key-encryption key; `None` means the `kek` file in `keys_dir`.
     pub kek: Option<Secret<String>>,
-    /// `OIDCD_KEYS_DIR`: where `kek` lives. Default `keys`.
+    /// Where the `kek` file lives.
     pub keys_dir: PathBuf,
-    /// `OIDCD_LOG`: log filter, e.g. `debug` or `info,oidcd=debug`. Default `info` (warnings
-    /// only from the SQL and migration libraries).
+    /// The log filter.
     pub log: String,
-    /// `OIDCD_LOG_FORMAT`: `text` (default) or `json` (one JSON object per line).
     pub log_format: LogFormat,
     pub lifetimes: Lifetimes,
     pub argon2: Argon2Config,
@@ -213,6 +228,7 @@ impl Default for Config {
             issuer: None,
             bind: "127.0.0.1:8080".into(),
             database_url: DatabaseUrl::new("sqlite://oidcd.db?mode=rwc"),
+            sqlite_in_place: true,
             kek: None,
             keys_dir: PathBuf::from("keys"),
             log: "info,sea_orm_migration=warn,sqlx=warn".into(),
@@ -229,32 +245,25 @@ impl Default for Config {
     }
 }
 
-/// How long things live.
+/// How long things live. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Lifetimes {
-    /// `OIDCD_ACCESS_TOKEN_LIFETIME`, default 1h.
     pub access_token: Seconds,
-    /// `OIDCD_ID_TOKEN_LIFETIME`, default 1h.
     pub id_token: Seconds,
-    /// `OIDCD_CODE_LIFETIME`, default 60s, at most 10m.
     pub authorization_code: Seconds,
-    /// `OIDCD_AUTHORIZATION_REQUEST_LIFETIME`: how long a login or consent page stays
-    /// usable, default 30m.
+    /// How long a login or consent page stays usable.
     pub authorization_request: Seconds,
-    /// `OIDCD_REFRESH_IDLE_LIFETIME`: a refresh token unused this long dies, default 14d.
+    /// A refresh token unused this long dies.
     pub refresh_token_idle: Seconds,
-    /// `OIDCD_REFRESH_ABSOLUTE_LIFETIME`: no refresh token outlives its grant by more,
-    /// default 90d.
+    /// No refresh token outlives its grant by more.
     pub refresh_token_absolute: Seconds,
-    /// `OIDCD_REFRESH_GRACE`: a retry with a just-rotated refresh token inside this window
-    /// gets the same successor, default 10s.
+    /// A retry with a just-rotated refresh token inside this window gets the same successor.
     pub refresh_grace: Seconds,
-    /// `OIDCD_SESSION_LIFETIME`: browser session, default 24h.
+    /// A browser session's longest life.
     pub session: Seconds,
-    /// `OIDCD_SESSION_IDLE_LIFETIME`: a browser session unused this long ends, default 2h.
+    /// A browser session unused this long ends.
     pub session_idle: Seconds,
-    /// `OIDCD_DEVICE_CODE_LIFETIME`, default 10m.
     pub device_code: Seconds,
 }
 
@@ -284,16 +293,14 @@ impl Lifetimes {
 }
 
 /// argon2id parameters for user passwords (OWASP defaults) and the bound on concurrent hashes.
+/// Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Argon2Config {
-    /// `OIDCD_ARGON2_MEMORY_KIB`, default 19456.
     pub memory_kib: u32,
-    /// `OIDCD_ARGON2_ITERATIONS`, default 2.
     pub iterations: u32,
-    /// `OIDCD_ARGON2_PARALLELISM`, default 1.
     pub parallelism: u32,
-    /// `OIDCD_ARGON2_MAX_CONCURRENT`: hashes computed at once, default the number of CPUs.
+    /// Hashes computed at once.
     pub max_concurrent: usize,
 }
 
@@ -310,15 +317,15 @@ impl Default for Argon2Config {
     }
 }
 
-/// Signing keys.
+/// Signing keys. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
-    /// `OIDCD_KEY_BITS`: RSA modulus size, default 2048 (2048 to 8192).
+    /// The RSA modulus size of new keys.
     pub rsa_bits: u32,
-    /// `OIDCD_ROTATION_INTERVAL`: how often the signing key changes, default 30d.
+    /// How often the signing key changes.
     pub rotation_interval: Seconds,
-    /// `OIDCD_KEY_CACHE_TTL`: how soon every instance sees a key change, default 30s.
+    /// How soon every instance sees a key change.
     pub cache_ttl: Seconds,
 }
 
@@ -342,19 +349,17 @@ impl KeysConfig {
     }
 }
 
-/// The device authorization grant (RFC 8628).
+/// The device authorization grant (RFC 8628). Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeviceConfig {
-    /// `OIDCD_DEVICE_INTERVAL`: the polling interval devices are told, default 5s.
+    /// The polling interval devices are told.
     pub interval: Seconds,
-    /// `OIDCD_DEVICE_GUESSES_PER_SESSION`: wrong user codes one browser session may enter per
-    /// window, default 5.
+    /// Wrong user codes one browser session may enter per window.
     pub guesses_per_session: u32,
-    /// `OIDCD_DEVICE_GUESSES_PER_IP`: wrong user codes one client IP may enter per window,
-    /// default 20.
+    /// Wrong user codes one client IP may enter per window.
     pub guesses_per_ip: u32,
-    /// `OIDCD_DEVICE_GUESS_WINDOW`: the window those limits count in, default 15m.
+    /// The window those limits count in.
     pub guess_window: Seconds,
 }
 
@@ -369,24 +374,20 @@ impl Default for DeviceConfig {
     }
 }
 
-/// Brute-force protection for the login forms.
+/// Brute-force protection for the login forms. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
-    /// `OIDCD_LOGIN_FAILURES_PER_ACCOUNT`: failed logins for one username per window before
-    /// it is locked until the window ends, default 5.
+    /// Failed logins for one username per window before it is locked until the window ends.
     pub failures_per_account: u32,
-    /// `OIDCD_LOGIN_FAILURES_PER_IP`: failed logins from one client IP per window, default 20.
+    /// Failed logins from one client IP per window.
     pub failures_per_ip: u32,
-    /// `OIDCD_LOGIN_WINDOW`: default 15m.
+    /// The window those limits count in.
     pub window: Seconds,
-    /// `OIDCD_LOGIN_PENDING_REQUESTS_PER_IP`: sign-in pages one client address may start per
-    /// window for browsers nobody is signed in to (each is stored until it expires), default
-    /// 1000.
+    /// Sign-in pages one client address may start per window for browsers nobody is signed
+    /// in to.
     pub pending_requests_per_ip: u32,
-    /// `OIDCD_LOGIN_PASSWORD_CHANGE_REVOKES_GRANTS`: a password change also revokes every
-    /// grant of the user (their apps must sign in again), default true. Their browser
-    /// sessions end either way.
+    /// Whether a password change also revokes every grant of the user.
     pub password_change_revokes_grants: bool,
 }
 
@@ -403,18 +404,16 @@ impl Default for LoginConfig {
 }
 
 /// Brute-force protection for client authentication at the token, device authorization,
-/// introspection and revocation endpoints.
+/// introspection and revocation endpoints. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientAuthConfig {
-    /// `OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT`: failed authentications for one client id from
-    /// one client address per window before that address is refused for that client until
-    /// the window ends, default 20. Never per client id alone: anyone could lock an app out.
+    /// Failed authentications for one client id from one client address per window before
+    /// that address is refused for that client until the window ends.
     pub failures_per_client: u32,
-    /// `OIDCD_CLIENT_AUTH_FAILURES_PER_IP`: failed authentications from one IP per window,
-    /// default 50.
+    /// Failed authentications from one IP per window.
     pub failures_per_ip: u32,
-    /// `OIDCD_CLIENT_AUTH_WINDOW`: default 15m.
+    /// The window those limits count in.
     pub window: Seconds,
 }
 
@@ -428,16 +427,15 @@ impl Default for ClientAuthConfig {
     }
 }
 
-/// The look of the pages, without rebuilding.
+/// The look of the pages, without rebuilding. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PagesConfig {
-    /// `OIDCD_TEMPLATES_DIR`: a directory of `*.html` minijinja templates that replace the
-    /// built-in ones of the same name (`base.html`, `login.html`, `consent.html`, ...) or are
-    /// included by them (`head.html` at the end of `<head>`, `brand.html` above the card).
+    /// A directory of `*.html` minijinja templates that replace the built-in ones of the same
+    /// name (`base.html`, `login.html`, `consent.html`, ...) or are included by them
+    /// (`head.html` at the end of `<head>`, `brand.html` above the card).
     pub templates_dir: Option<PathBuf>,
-    /// `OIDCD_STATIC_DIR`: files served at `/static/NAME` (a flat directory: logo, stylesheet,
-    /// fonts).
+    /// A flat directory of files served at `/static/NAME`.
     pub static_dir: Option<PathBuf>,
 }
 
@@ -461,25 +459,30 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Connection and request limits.
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        })
+    }
+}
+
+/// Connection and request limits. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
-    /// `OIDCD_REQUEST_TIMEOUT`: the longest a request may take, from its first byte to the
-    /// start of its response, default 30s. A handler still running then is cancelled (its
-    /// transaction rolls back) and answered 503 `temporarily_unavailable`; a client still
-    /// sending its request a few seconds later has its connection closed.
+    /// The longest a request may take, from its first byte to the start of its response. A
+    /// handler still running then is cancelled (its transaction rolls back) and answered 503
+    /// `temporarily_unavailable`; a client still sending its request a few seconds later has
+    /// its connection closed.
     pub request_timeout: Seconds,
-    /// `OIDCD_IDLE_TIMEOUT`: a kept-alive connection with no traffic for this long is closed,
-    /// default 60s.
+    /// A kept-alive connection with no traffic for this long is closed.
     pub idle_timeout: Seconds,
-    /// `OIDCD_TRUSTED_PROXIES`: the reverse proxies in front (addresses and CIDR ranges,
-    /// comma-separated in the environment). Only for a request whose TCP peer is one of them
-    /// is the client's address read from `forwarded_header`. Default: none (the peer is the
-    /// client).
+    /// The reverse proxies in front. Only for a request whose TCP peer is one of them is the
+    /// client's address read from `forwarded_header`; with none, the peer is the client.
     pub trusted_proxies: TrustedProxies,
-    /// `OIDCD_FORWARDED_HEADER`: which header the trusted proxies set, `x-forwarded-for`
-    /// (default) or `forwarded` (RFC 7239). Only that one is read: a proxy passes the other
+    /// Which header the trusted proxies set. Only that one is read: a proxy passes the other
     /// through from the client unchanged.
     pub forwarded_header: ForwardedHeader,
 }
@@ -534,6 +537,14 @@ impl FromStr for TrustedProxies {
     }
 }
 
+impl fmt::Display for TrustedProxies {
+    /// Comma-separated, as `from_str` reads them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&entries.join(","))
+    }
+}
+
 impl<'de> Deserialize<'de> for TrustedProxies {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let entries = Vec::<String>::deserialize(deserializer)?;
@@ -566,48 +577,459 @@ impl FromStr for ForwardedHeader {
     }
 }
 
-/// Reads environment variables and remembers which ones were asked for, so that a variable
-/// nobody asked for (a typo) can be reported.
-struct Env<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-    asked: HashSet<&'static str>,
+impl fmt::Display for ForwardedHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        })
+    }
 }
 
-impl Env<'_> {
-    fn parse<T>(&mut self, name: &'static str, field: &mut T) -> Result<(), ConfigError>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-    {
-        self.asked.insert(name);
-        if let Some(raw) = (self.lookup)(name) {
-            *field = raw
-                .parse()
-                .map_err(|e| ConfigError::invalid(name, format!("{e}")))?;
+/// One setting, declared once in [`SETTINGS`]: its TOML key, its environment variable, what it
+/// does, and how its value is read from the environment and shown as a default. `--help`
+/// ([`settings_help`]) and the README's table ([`settings_markdown`]) are made from these.
+pub struct Setting {
+    /// The key in the TOML file, dotted for a section: `lifetimes.access_token`.
+    pub key: &'static str,
+    /// The environment variable that overrides it.
+    pub env: &'static str,
+    /// What it does, in Markdown, without the default.
+    pub about: &'static str,
+    /// The default in words, for one that is not a value (it depends on other settings or on
+    /// the machine); otherwise the default is shown from `Config::default()`.
+    default_text: Option<&'static str>,
+    /// Sets the field from the environment variable's value.
+    apply: fn(&mut Config, &str) -> Result<(), String>,
+    /// The field's value as text, `None` for an unset option or a secret.
+    show: fn(&Config) -> Option<String>,
+}
+
+impl Setting {
+    /// The default as the README shows it: a value in backticks, or words.
+    fn default_markdown(&self, defaults: &Config) -> String {
+        if let Some(text) = self.default_text {
+            return text.to_owned();
         }
-        Ok(())
+        match (self.show)(defaults) {
+            Some(value) => format!("`{value}`"),
+            None => "none".to_owned(),
+        }
+    }
+}
+
+/// The type of a setting: read from an environment variable, and shown as a default.
+trait SettingValue: Sized {
+    fn parse_setting(raw: &str) -> Result<Self, String>;
+    /// The value as `--help` and the README show it; `None` for nothing to show.
+    fn show_setting(&self) -> Option<String>;
+}
+
+/// [`SettingValue`] for types whose `FromStr` reads back what their `Display` writes.
+macro_rules! setting_value_from_str {
+    ($($ty:ty),+) => {$(
+        impl SettingValue for $ty {
+            fn parse_setting(raw: &str) -> Result<Self, String> {
+                raw.parse::<Self>().map_err(|e| e.to_string())
+            }
+
+            fn show_setting(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+        }
+    )+};
+}
+
+setting_value_from_str!(bool, u32, usize, Seconds, LogFormat, ForwardedHeader);
+
+impl SettingValue for String {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        Ok(raw.to_owned())
     }
 
-    fn parse_opt<T>(&mut self, name: &'static str, field: &mut Option<T>) -> Result<(), ConfigError>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-    {
-        self.asked.insert(name);
-        if let Some(raw) = (self.lookup)(name) {
-            *field = Some(
-                raw.parse()
-                    .map_err(|e| ConfigError::invalid(name, format!("{e}")))?,
-            );
-        }
-        Ok(())
+    fn show_setting(&self) -> Option<String> {
+        Some(self.clone())
     }
+}
+
+impl SettingValue for PathBuf {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        Ok(PathBuf::from(raw))
+    }
+
+    fn show_setting(&self) -> Option<String> {
+        Some(self.display().to_string())
+    }
+}
+
+impl SettingValue for DatabaseUrl {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        Ok(DatabaseUrl::new(raw))
+    }
+
+    fn show_setting(&self) -> Option<String> {
+        Some(self.redacted())
+    }
+}
+
+impl SettingValue for Secret<String> {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        Ok(Secret::new(raw.to_owned()))
+    }
+
+    /// Never shown.
+    fn show_setting(&self) -> Option<String> {
+        None
+    }
+}
+
+impl SettingValue for TrustedProxies {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        raw.parse()
+    }
+
+    /// `None` for no proxies.
+    fn show_setting(&self) -> Option<String> {
+        (!self.is_empty()).then(|| self.to_string())
+    }
+}
+
+/// An optional setting is `Some` once given.
+impl<T: SettingValue> SettingValue for Option<T> {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        T::parse_setting(raw).map(Some)
+    }
+
+    fn show_setting(&self) -> Option<String> {
+        self.as_ref().and_then(T::show_setting)
+    }
+}
+
+/// One entry of [`SETTINGS`]: the field's path in [`Config`] (which is also its TOML key), the
+/// environment variable, what it does and, for a default that is not a value, the default in
+/// words (`default = "..."`).
+macro_rules! setting {
+    (@ $first:ident $(. $rest:ident)*, $env:literal, $about:literal, $default:expr) => {
+        Setting {
+            key: concat!(stringify!($first) $(, ".", stringify!($rest))*),
+            env: $env,
+            about: $about,
+            default_text: $default,
+            apply: |config: &mut Config, raw: &str| -> Result<(), String> {
+                config.$first $(.$rest)* = SettingValue::parse_setting(raw)?;
+                Ok(())
+            },
+            show: |config: &Config| config.$first $(.$rest)*.show_setting(),
+        }
+    };
+    ($first:ident $(. $rest:ident)*, $env:literal, $about:literal) => {
+        setting!(@ $first $(. $rest)*, $env, $about, None)
+    };
+    ($first:ident $(. $rest:ident)*, $env:literal, $about:literal, default = $default:literal) => {
+        setting!(@ $first $(. $rest)*, $env, $about, Some($default))
+    };
+}
+
+/// Every setting, in the order `--help` and the README list them.
+pub static SETTINGS: &[Setting] = &[
+    setting!(
+        issuer,
+        "OIDCD_ISSUER",
+        "the issuer URL; must be https except on loopback hosts",
+        default = "`http://` + the bound address"
+    ),
+    setting!(bind, "OIDCD_BIND", "the address to listen on"),
+    setting!(
+        database_url,
+        "OIDCD_DATABASE_URL",
+        "a SQLite file (`sqlite://FILE?mode=rwc`) or PostgreSQL (`postgres://user:pass@host/db`)"
+    ),
+    setting!(
+        sqlite_in_place,
+        "OIDCD_SQLITE_IN_PLACE",
+        "on a SQLite file, run statements in place on the request's thread (reads on a read-only \
+         connection of the thread's own, writes on the one write connection); `false` sends \
+         every statement through the connection pool, for ruling out the in-place path when a \
+         bug is suspected in it"
+    ),
+    setting!(
+        kek,
+        "OIDCD_KEK",
+        "the key-encryption key, 32 bytes in base64url",
+        default = "read from `keys_dir/kek`, created (mode 0600) on first start"
+    ),
+    setting!(
+        keys_dir,
+        "OIDCD_KEYS_DIR",
+        "the directory of the `kek` file"
+    ),
+    setting!(
+        log,
+        "OIDCD_LOG",
+        "a log filter such as `debug` or `info,oidcd=debug`; an invalid one stops start-up"
+    ),
+    setting!(
+        log_format,
+        "OIDCD_LOG_FORMAT",
+        "log lines as `text`, or as `json` (one JSON object per line)"
+    ),
+    setting!(
+        lifetimes.access_token,
+        "OIDCD_ACCESS_TOKEN_LIFETIME",
+        "how long an access token is valid"
+    ),
+    setting!(
+        lifetimes.id_token,
+        "OIDCD_ID_TOKEN_LIFETIME",
+        "how long an ID token is valid"
+    ),
+    setting!(
+        lifetimes.authorization_code,
+        "OIDCD_CODE_LIFETIME",
+        "how long an authorization code can be redeemed; at most `10m`"
+    ),
+    setting!(
+        lifetimes.authorization_request,
+        "OIDCD_AUTHORIZATION_REQUEST_LIFETIME",
+        "how long a login or consent page stays usable"
+    ),
+    setting!(
+        lifetimes.refresh_token_idle,
+        "OIDCD_REFRESH_IDLE_LIFETIME",
+        "a refresh token unused this long dies"
+    ),
+    setting!(
+        lifetimes.refresh_token_absolute,
+        "OIDCD_REFRESH_ABSOLUTE_LIFETIME",
+        "no refresh token outlives its grant by more"
+    ),
+    setting!(
+        lifetimes.refresh_grace,
+        "OIDCD_REFRESH_GRACE",
+        "a retry with a just-rotated refresh token inside this window gets the same successor"
+    ),
+    setting!(
+        lifetimes.session,
+        "OIDCD_SESSION_LIFETIME",
+        "the longest a browser session lasts"
+    ),
+    setting!(
+        lifetimes.session_idle,
+        "OIDCD_SESSION_IDLE_LIFETIME",
+        "a browser session unused this long ends"
+    ),
+    setting!(
+        lifetimes.device_code,
+        "OIDCD_DEVICE_CODE_LIFETIME",
+        "how long a device code stays usable"
+    ),
+    setting!(
+        argon2.memory_kib,
+        "OIDCD_ARGON2_MEMORY_KIB",
+        "argon2id memory per password hash, in KiB (OWASP)"
+    ),
+    setting!(
+        argon2.iterations,
+        "OIDCD_ARGON2_ITERATIONS",
+        "argon2id iterations (OWASP)"
+    ),
+    setting!(
+        argon2.parallelism,
+        "OIDCD_ARGON2_PARALLELISM",
+        "argon2id parallelism (OWASP)"
+    ),
+    setting!(
+        argon2.max_concurrent,
+        "OIDCD_ARGON2_MAX_CONCURRENT",
+        "password hashes computed at once",
+        default = "number of CPUs"
+    ),
+    setting!(
+        keys.rsa_bits,
+        "OIDCD_KEY_BITS",
+        "the RSA modulus size of new signing keys, a multiple of 8 from 2048 to 8192"
+    ),
+    setting!(
+        keys.rotation_interval,
+        "OIDCD_ROTATION_INTERVAL",
+        "how often the signing key changes"
+    ),
+    setting!(
+        keys.cache_ttl,
+        "OIDCD_KEY_CACHE_TTL",
+        "how soon every instance sees a key change; at most half of `keys.rotation_interval`"
+    ),
+    setting!(
+        device.interval,
+        "OIDCD_DEVICE_INTERVAL",
+        "how often devices may poll"
+    ),
+    setting!(
+        device.guesses_per_session,
+        "OIDCD_DEVICE_GUESSES_PER_SESSION",
+        "wrong user codes per browser session per window"
+    ),
+    setting!(
+        device.guesses_per_ip,
+        "OIDCD_DEVICE_GUESSES_PER_IP",
+        "wrong user codes per client IP per window"
+    ),
+    setting!(
+        device.guess_window,
+        "OIDCD_DEVICE_GUESS_WINDOW",
+        "the window wrong user codes are counted in"
+    ),
+    setting!(
+        login.failures_per_account,
+        "OIDCD_LOGIN_FAILURES_PER_ACCOUNT",
+        "failed logins per username per window, then locked until it ends for browsers that \
+         have not signed in to it before (a browser that has keeps a count of its own)"
+    ),
+    setting!(
+        login.failures_per_ip,
+        "OIDCD_LOGIN_FAILURES_PER_IP",
+        "failed logins per client IP per window"
+    ),
+    setting!(
+        login.window,
+        "OIDCD_LOGIN_WINDOW",
+        "the window failed logins and sign-in pages are counted in"
+    ),
+    setting!(
+        login.pending_requests_per_ip,
+        "OIDCD_LOGIN_PENDING_REQUESTS_PER_IP",
+        "sign-in pages per client address per window for browsers nobody is signed in to \
+         (each is stored until it expires); past it, 429"
+    ),
+    setting!(
+        login.password_change_revokes_grants,
+        "OIDCD_LOGIN_PASSWORD_CHANGE_REVOKES_GRANTS",
+        "a password change also revokes the user's grants (their browser sessions end either \
+         way)"
+    ),
+    setting!(
+        client_auth.failures_per_client,
+        "OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT",
+        "failed client authentications of one client id from one client address per window \
+         (never per client id alone: anyone could lock the app out)"
+    ),
+    setting!(
+        client_auth.failures_per_ip,
+        "OIDCD_CLIENT_AUTH_FAILURES_PER_IP",
+        "failed client authentications per client IP per window"
+    ),
+    setting!(
+        client_auth.window,
+        "OIDCD_CLIENT_AUTH_WINDOW",
+        "the window failed client authentications are counted in"
+    ),
+    setting!(
+        http.request_timeout,
+        "OIDCD_REQUEST_TIMEOUT",
+        "a request still unanswered then gets 503; a client still sending it 5 s later is \
+         disconnected"
+    ),
+    setting!(
+        http.idle_timeout,
+        "OIDCD_IDLE_TIMEOUT",
+        "a kept-alive connection idle this long is closed"
+    ),
+    setting!(
+        http.trusted_proxies,
+        "OIDCD_TRUSTED_PROXIES",
+        "the reverse proxies in front, addresses and CIDR ranges (a TOML list, or \
+         comma-separated in the environment)"
+    ),
+    setting!(
+        http.forwarded_header,
+        "OIDCD_FORWARDED_HEADER",
+        "the one header the trusted proxies set, `x-forwarded-for` or `forwarded` (RFC 7239)"
+    ),
+    setting!(
+        pages.templates_dir,
+        "OIDCD_TEMPLATES_DIR",
+        "`*.html` minijinja templates replacing the built-in ones of the same name"
+    ),
+    setting!(
+        pages.static_dir,
+        "OIDCD_STATIC_DIR",
+        "files served at `/static/NAME` (images, stylesheets, fonts)"
+    ),
+];
+
+/// The settings part of `oidcd --help`: each setting's key and environment variable, then its
+/// default and what it does, as in the README without the Markdown.
+pub fn settings_help() -> String {
+    const WIDTH: usize = 100;
+    const INDENT: &str = "      ";
+    let defaults = Config::default();
+    let key_width = SETTINGS.iter().map(|s| s.key.len()).max().unwrap_or(0) + 2;
+    let mut lines = vec![
+        "Settings (a TOML file given by --config, overridden by environment variables):".to_owned(),
+    ];
+    for setting in SETTINGS {
+        lines.push(format!("  {:<key_width$}{}", setting.key, setting.env));
+        let text = format!(
+            "default {}: {}",
+            setting.default_markdown(&defaults),
+            setting.about
+        )
+        .replace('`', "");
+        lines.extend(
+            wrap(&text, WIDTH - INDENT.len())
+                .into_iter()
+                .map(|line| format!("{INDENT}{line}")),
+        );
+    }
+    lines.push("Durations are seconds, or a number with a unit: 90s, 10m, 12h, 30d.".to_owned());
+    lines.join("\n")
+}
+
+/// The README's table of settings (between its `<!-- settings -->` markers), each line ended.
+pub fn settings_markdown() -> String {
+    let defaults = Config::default();
+    let mut lines = vec![
+        "| setting | environment | default |".to_owned(),
+        "|---|---|---|".to_owned(),
+    ];
+    lines.extend(SETTINGS.iter().map(|s| {
+        format!(
+            "| `{}` | `{}` | {}: {} |",
+            s.key,
+            s.env,
+            s.default_markdown(&defaults),
+            s.about
+        )
+    }));
+    let mut table = lines.join("\n");
+    table.push('\n');
+    table
+}
+
+/// `text` in lines of at most `width` bytes, broken at spaces (a longer word stands alone).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 impl Config {
     /// Loads the configuration the way `oidcd` does: defaults, then `file` (if any), then the
     /// `OIDCD_*` variables from `env_vars`, then validation. `env_vars` is the whole process
-    /// environment (name, value) so an unknown `OIDCD_*` name can be reported.
+    /// environment (name, value) so an unknown `OIDCD_*` name can be reported; `also_known`
+    /// are the `OIDCD_*` names read elsewhere.
     pub fn load(
         file: Option<&Path>,
         env_vars: &[(String, String)],
@@ -617,20 +1039,10 @@ impl Config {
             Some(path) => Self::from_toml_file(path)?,
             None => Self::default(),
         };
-        let lookup = |name: &str| {
-            env_vars
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let mut env = Env {
-            lookup: &lookup,
-            asked: HashSet::new(),
-        };
-        config.apply_env(&mut env)?;
+        config.apply_env(env_vars)?;
         for (name, _) in env_vars {
             if name.starts_with(ENV_PREFIX)
-                && !env.asked.contains(name.as_str())
+                && !SETTINGS.iter().any(|s| s.env == name)
                 && !also_known.contains(&name.as_str())
             {
                 return Err(ConfigError::UnknownVariable(name.clone()));
@@ -642,13 +1054,7 @@ impl Config {
 
     /// Every `OIDCD_*` variable the configuration reads, sorted.
     pub fn variable_names() -> Vec<&'static str> {
-        let lookup = |_: &str| None;
-        let mut env = Env {
-            lookup: &lookup,
-            asked: HashSet::new(),
-        };
-        let _ = Self::default().apply_env(&mut env);
-        let mut names: Vec<_> = env.asked.into_iter().collect();
+        let mut names: Vec<_> = SETTINGS.iter().map(|s| s.env).collect();
         names.sort_unstable();
         names
     }
@@ -664,76 +1070,15 @@ impl Config {
         })
     }
 
-    fn apply_env(&mut self, env: &mut Env<'_>) -> Result<(), ConfigError> {
-        env.parse_opt("OIDCD_ISSUER", &mut self.issuer)?;
-        env.parse("OIDCD_BIND", &mut self.bind)?;
-        env.parse("OIDCD_DATABASE_URL", &mut self.database_url)?;
-        env.parse_opt("OIDCD_KEK", &mut self.kek)?;
-        env.parse("OIDCD_KEYS_DIR", &mut self.keys_dir)?;
-        env.parse("OIDCD_LOG", &mut self.log)?;
-        env.parse("OIDCD_LOG_FORMAT", &mut self.log_format)?;
-        let l = &mut self.lifetimes;
-        env.parse("OIDCD_ACCESS_TOKEN_LIFETIME", &mut l.access_token)?;
-        env.parse("OIDCD_ID_TOKEN_LIFETIME", &mut l.id_token)?;
-        env.parse("OIDCD_CODE_LIFETIME", &mut l.authorization_code)?;
-        env.parse(
-            "OIDCD_AUTHORIZATION_REQUEST_LIFETIME",
-            &mut l.authorization_request,
-        )?;
-        env.parse("OIDCD_REFRESH_IDLE_LIFETIME", &mut l.refresh_token_idle)?;
-        env.parse(
-            "OIDCD_REFRESH_ABSOLUTE_LIFETIME",
-            &mut l.refresh_token_absolute,
-        )?;
-        env.parse("OIDCD_REFRESH_GRACE", &mut l.refresh_grace)?;
-        env.parse("OIDCD_SESSION_LIFETIME", &mut l.session)?;
-        env.parse("OIDCD_SESSION_IDLE_LIFETIME", &mut l.session_idle)?;
-        env.parse("OIDCD_DEVICE_CODE_LIFETIME", &mut l.device_code)?;
-        let a = &mut self.argon2;
-        env.parse("OIDCD_ARGON2_MEMORY_KIB", &mut a.memory_kib)?;
-        env.parse("OIDCD_ARGON2_ITERATIONS", &mut a.iterations)?;
-        env.parse("OIDCD_ARGON2_PARALLELISM", &mut a.parallelism)?;
-        env.parse("OIDCD_ARGON2_MAX_CONCURRENT", &mut a.max_concurrent)?;
-        let k = &mut self.keys;
-        env.parse("OIDCD_KEY_BITS", &mut k.rsa_bits)?;
-        env.parse("OIDCD_ROTATION_INTERVAL", &mut k.rotation_interval)?;
-        env.parse("OIDCD_KEY_CACHE_TTL", &mut k.cache_ttl)?;
-        let d = &mut self.device;
-        env.parse("OIDCD_DEVICE_INTERVAL", &mut d.interval)?;
-        env.parse(
-            "OIDCD_DEVICE_GUESSES_PER_SESSION",
-            &mut d.guesses_per_session,
-        )?;
-        env.parse("OIDCD_DEVICE_GUESSES_PER_IP", &mut d.guesses_per_ip)?;
-        env.parse("OIDCD_DEVICE_GUESS_WINDOW", &mut d.guess_window)?;
-        let g = &mut self.login;
-        env.parse(
-            "OIDCD_LOGIN_FAILURES_PER_ACCOUNT",
-            &mut g.failures_per_account,
-        )?;
-        env.parse("OIDCD_LOGIN_FAILURES_PER_IP", &mut g.failures_per_ip)?;
-        env.parse("OIDCD_LOGIN_WINDOW", &mut g.window)?;
-        env.parse(
-            "OIDCD_LOGIN_PENDING_REQUESTS_PER_IP",
-            &mut g.pending_requests_per_ip,
-        )?;
-        env.parse(
-            "OIDCD_LOGIN_PASSWORD_CHANGE_REVOKES_GRANTS",
-            &mut g.password_change_revokes_grants,
-        )?;
-        let c = &mut self.client_auth;
-        env.parse(
-            "OIDCD_CLIENT_AUTH_FAILURES_PER_CLIENT",
-            &mut c.failures_per_client,
-        )?;
-        env.parse("OIDCD_CLIENT_AUTH_FAILURES_PER_IP", &mut c.failures_per_ip)?;
-        env.parse("OIDCD_CLIENT_AUTH_WINDOW", &mut c.window)?;
-        env.parse("OIDCD_REQUEST_TIMEOUT", &mut self.http.request_timeout)?;
-        env.parse("OIDCD_IDLE_TIMEOUT", &mut self.http.idle_timeout)?;
-        env.parse("OIDCD_TRUSTED_PROXIES", &mut self.http.trusted_proxies)?;
-        env.parse("OIDCD_FORWARDED_HEADER", &mut self.http.forwarded_header)?;
-        env.parse_opt("OIDCD_TEMPLATES_DIR", &mut self.pages.templates_dir)?;
-        env.parse_opt("OIDCD_STATIC_DIR", &mut self.pages.static_dir)?;
+    /// Sets every setting whose environment variable is in `env_vars`; the error names the
+    /// variable.
+    fn apply_env(&mut self, env_vars: &[(String, String)]) -> Result<(), ConfigError> {
+        for setting in SETTINGS {
+            if let Some((_, raw)) = env_vars.iter().find(|(name, _)| name == setting.env) {
+                (setting.apply)(self, raw)
+                    .map_err(|message| ConfigError::invalid(setting.env, message))?;
+            }
+        }
         Ok(())
     }
 
@@ -1155,6 +1500,110 @@ mod tests {
         assert_eq!("2d".parse::<Seconds>().unwrap(), Seconds(172_800));
         assert!("10w".parse::<Seconds>().is_err());
         assert!("-1".parse::<Seconds>().is_err());
+    }
+
+    #[test]
+    fn durations_display_in_the_largest_exact_unit_and_read_back() {
+        for (seconds, text) in [
+            (0, "0s"),
+            (5, "5s"),
+            (60, "1m"),
+            (90, "90s"),
+            (1800, "30m"),
+            (3600, "1h"),
+            (5400, "90m"),
+            (7200, "2h"),
+            (86_400, "1d"),
+            (90_000, "25h"),
+            (90 * 86_400, "90d"),
+        ] {
+            assert_eq!(Seconds(seconds).to_string(), text);
+            assert_eq!(text.parse::<Seconds>().unwrap(), Seconds(seconds));
+        }
+    }
+
+    #[test]
+    fn settings_from_the_environment_reach_their_fields() {
+        let c = load(
+            None,
+            &[
+                ("OIDCD_SQLITE_IN_PLACE", "false"),
+                ("OIDCD_ISSUER", "https://id.example.com"),
+                ("OIDCD_LOGIN_WINDOW", "1h"),
+                ("OIDCD_STATIC_DIR", "."),
+            ],
+        )
+        .unwrap();
+        assert!(!c.sqlite_in_place);
+        assert_eq!(c.issuer.as_deref(), Some("https://id.example.com"));
+        assert_eq!(c.login.window, Seconds(3600));
+        assert_eq!(c.pages.static_dir, Some(PathBuf::from(".")));
+        assert!(load(None, &[]).unwrap().sqlite_in_place);
+        let err = load(None, &[("OIDCD_SQLITE_IN_PLACE", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("OIDCD_SQLITE_IN_PLACE: "), "{err}");
+    }
+
+    #[test]
+    fn every_setting_has_its_own_variable_and_a_default_that_reads_back() {
+        let defaults = Config::default();
+        let mut variables = std::collections::HashSet::new();
+        for s in SETTINGS {
+            assert!(s.env.starts_with(ENV_PREFIX), "{}", s.env);
+            assert!(variables.insert(s.env), "{} is declared twice", s.env);
+            assert!(
+                !s.about.is_empty() && !s.about.contains(['|', '\n']),
+                "{}: the about text must fit in a table cell",
+                s.key
+            );
+            let Some(shown) = (s.show)(&defaults) else {
+                continue;
+            };
+            // From the environment...
+            let mut from_env = Config::default();
+            (s.apply)(&mut from_env, &shown).unwrap();
+            assert_eq!(
+                (s.show)(&from_env).as_deref(),
+                Some(shown.as_str()),
+                "{}",
+                s.key
+            );
+            // ...and from the file, under the setting's key.
+            let value = if shown.parse::<u64>().is_ok() || shown.parse::<bool>().is_ok() {
+                shown.clone()
+            } else {
+                format!("{shown:?}")
+            };
+            let from_file: Config = toml::from_str(&format!("{} = {value}\n", s.key))
+                .map_err(|e| format!("{}: {e}", s.key))
+                .unwrap();
+            assert_eq!(
+                (s.show)(&from_file).as_deref(),
+                Some(shown.as_str()),
+                "{}",
+                s.key
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_table_of_settings_is_generated_from_them() {
+        const START: &str =
+            "<!-- settings: generated from src/config.rs SETTINGS; cargo test checks it -->\n";
+        const END: &str = "<!-- /settings -->";
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split_once(START)
+            .and_then(|(_, rest)| rest.split_once(END))
+            .map(|(table, _)| table)
+            .unwrap();
+        let expected = settings_markdown();
+        assert!(
+            table == expected,
+            "README.md's table of settings is out of date; between its markers it should \
+             read:\n{expected}"
+        );
     }
 
     #[test]
