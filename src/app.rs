@@ -66,7 +66,7 @@ impl Runtime {
     pub async fn open(config: Config, clock: Clock, access: Access) -> Result<Self, StartupError> {
         config.validate()?;
         let pool = db::open(&config.database_url, access).await?;
-        let db = Db::new(pool, &config.database_url, true);
+        let db = Db::new(pool, &config.database_url, config.sqlite_in_place);
         let existing = store::keys::list(&db).await?;
         let kek = Kek::load(
             config.kek.as_ref().map(|s| s.expose().as_str()),

@@ -20,12 +20,16 @@ pub const POSTGRES_ENV: &str = "TEST_POSTGRES_URL";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// A SQLite file, with statements run in place (the default).
     Sqlite,
+    /// A SQLite file through the connection pool alone (`sqlite_in_place = false`).
+    SqlitePool,
     Postgres,
 }
 
-/// Runs `$name(Backend)` once per database: `$name::sqlite` and `$name::postgres`. The
-/// PostgreSQL variant is skipped, loudly, only when `TEST_POSTGRES_URL` is unset (CI sets it).
+/// Runs `$name(Backend)` once per database: `$name::sqlite`, `$name::sqlite_pool` (the same
+/// file with the in-place path off) and `$name::postgres`. The PostgreSQL variant is skipped,
+/// loudly, only when `TEST_POSTGRES_URL` is unset (CI sets it).
 #[macro_export]
 macro_rules! on_both_databases {
     ($($name:ident),+ $(,)?) => {$(
@@ -33,6 +37,10 @@ macro_rules! on_both_databases {
             #[tokio::test]
             async fn sqlite() {
                 super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn sqlite_pool() {
+                super::$name($crate::helpers::Backend::SqlitePool).await;
             }
             #[tokio::test]
             async fn postgres() {
@@ -84,6 +92,8 @@ pub struct TestEnv {
     pub postgres: Option<(String, String)>,
     pub kek: String,
     pub dir: PathBuf,
+    /// Whether a SQLite file runs statements in place (`sqlite_in_place`).
+    pub sqlite_in_place: bool,
     /// Removes the directory and the database when the last copy goes.
     _cleanup: Arc<Cleanup>,
 }
@@ -163,7 +173,7 @@ impl TestEnv {
         let dir = std::env::temp_dir().join(format!("oidcd-test-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
         let (database_url, postgres) = match backend {
-            Backend::Sqlite => (
+            Backend::Sqlite | Backend::SqlitePool => (
                 format!("sqlite://{}?mode=rwc", dir.join("oidcd.db").display()),
                 None,
             ),
@@ -188,6 +198,7 @@ impl TestEnv {
             postgres: postgres.clone(),
             kek: Kek::generate().unwrap().to_base64url(),
             dir: dir.clone(),
+            sqlite_in_place: backend != Backend::SqlitePool,
             _cleanup: Arc::new(Cleanup { dir, postgres }),
         }
     }
@@ -203,6 +214,7 @@ impl TestEnv {
             database_url: DatabaseUrl::new(self.database_url.clone()),
             kek: Some(Secret::new(self.kek.clone())),
             keys_dir: self.keys_dir(),
+            sqlite_in_place: self.sqlite_in_place,
             ..Config::default()
         };
         config.argon2.memory_kib = 64;
@@ -250,9 +262,11 @@ impl TestEnv {
     /// Runs the `oidcd` binary against this database with a clean environment (plus
     /// `extra`), in this test's directory.
     pub fn oidcd(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let in_place = self.sqlite_in_place.to_string();
         let mut env = vec![
             ("OIDCD_DATABASE_URL", self.database_url.as_str()),
             ("OIDCD_KEK", self.kek.as_str()),
+            ("OIDCD_SQLITE_IN_PLACE", in_place.as_str()),
         ];
         env.extend_from_slice(extra);
         run_oidcd(&self.dir, args, &env, None)
@@ -769,6 +783,7 @@ impl TestEnv {
             .env("OIDCD_ARGON2_MEMORY_KIB", "64")
             .env("OIDCD_ARGON2_ITERATIONS", "1")
             .env("OIDCD_LOG", "info")
+            .env("OIDCD_SQLITE_IN_PLACE", self.sqlite_in_place.to_string())
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
