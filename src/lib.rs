@@ -1,11 +1,11 @@
 //! oidcd: an OpenID Connect provider. `Application::build(config)` builds the whole server;
 //! the `oidcd` binary and the tests both start it that way.
 
-pub mod abuse;
-pub mod admin;
+mod abuse;
+mod admin;
 pub mod app;
 pub mod cli;
-pub mod clock;
+mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
@@ -19,10 +19,10 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tasks;
-pub mod telemetry;
-pub mod templates;
+mod telemetry;
+mod templates;
 pub mod tokens;
-pub mod web;
+mod web;
 
 pub use app::{Application, Runtime, StartupError};
 pub use clock::Clock;

@@ -27,10 +27,6 @@ impl Params {
         self.0.len() > MAX_PARAMS
     }
 
-    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs)
-    }
-
     /// The value of `name`; an empty value counts as absent (RFC 6749 section 3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
