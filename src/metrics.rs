@@ -34,9 +34,11 @@ pub const GRANTS: [&str; 4] = [
     "device_code",
 ];
 
-/// Upper bounds of the latency histogram buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+/// Upper bounds of the latency histogram buckets, in seconds: from a tenth of a millisecond,
+/// since discovery, JWKS and most token requests are answered in well under one.
+const BUCKETS: [f64; 15] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0,
 ];
 
 /// Status classes requests are counted under: 1xx-3xx, 4xx, 5xx.
@@ -273,6 +275,8 @@ mod tests {
             "oidcd_http_requests_total{endpoint=\"token\",status=\"2xx_3xx\"} 1",
             "oidcd_http_requests_total{endpoint=\"token\",status=\"4xx\"} 1",
             "oidcd_http_requests_total{endpoint=\"token\",status=\"5xx\"} 1",
+            "oidcd_http_request_duration_seconds_bucket{endpoint=\"token\",le=\"0.00025\"} 0",
+            "oidcd_http_request_duration_seconds_bucket{endpoint=\"token\",le=\"0.0005\"} 1",
             "oidcd_http_request_duration_seconds_bucket{endpoint=\"token\",le=\"0.001\"} 1",
             "oidcd_http_request_duration_seconds_bucket{endpoint=\"token\",le=\"0.05\"} 2",
             "oidcd_http_request_duration_seconds_bucket{endpoint=\"token\",le=\"10\"} 2",
