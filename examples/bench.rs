@@ -962,15 +962,8 @@ async fn main() {
     let server_during99 = histogram_quantile(&histogram_before_flood, &histogram_after_flood, 0.99);
     let flood_peak_kib = server.status("VmHWM:");
     // Hashes the server moved off its background hashing threads because they were starved.
-    let metrics = http()
-        .get(format!("{issuer}/metrics"))
-        .send()
+    let moved = metrics_text(&issuer)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let moved = metrics
         .lines()
         .find_map(|line| line.strip_prefix("oidcd_password_hashes_moved_total "))
         .unwrap_or("?")
@@ -1200,20 +1193,22 @@ end
     )
 }
 
-/// Discovery latencies (ms, sorted), one request every 5 ms until `stop`. The sampler has
-/// its own thread and runtime, so what it measures is the server, not its queueing behind the
-/// flood's tasks in this process.
-/// The server's latency histogram for discovery: (upper bound in ms, requests at or under it),
-/// cumulative, from `/metrics`.
-async fn discovery_histogram(issuer: &str) -> Vec<(f64, f64)> {
-    let text = http()
+/// The server's `/metrics` text.
+async fn metrics_text(issuer: &str) -> String {
+    http()
         .get(format!("{issuer}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The server's latency histogram for discovery: (upper bound in ms, requests at or under it),
+/// cumulative, from `/metrics`.
+async fn discovery_histogram(issuer: &str) -> Vec<(f64, f64)> {
+    let text = metrics_text(issuer).await;
     let prefix = "oidcd_http_request_duration_seconds_bucket{endpoint=\"discovery\",le=\"";
     text.lines()
         .filter_map(|line| line.strip_prefix(prefix))
@@ -1254,6 +1249,9 @@ fn histogram_quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f6
     f64::NAN
 }
 
+/// Discovery latencies (ms, sorted), one request every 5 ms until `stop`. The sampler has
+/// its own thread and runtime, so what it measures is the server, not its queueing behind the
+/// flood's tasks in this process.
 fn sample_discovery(issuer: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<f64>> {
     let url = format!("{issuer}/.well-known/openid-configuration");
     std::thread::spawn(move || {
