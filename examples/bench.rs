@@ -1234,6 +1234,10 @@ fn histogram_quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> f6
         .map(|(&(le, a), &(_, b))| (le, a - b))
         .collect();
     let total = counts.last().map_or(0.0, |&(_, n)| n);
+    assert!(
+        total > 0.0,
+        "the server counted no discovery request between two readings"
+    );
     let rank = q * total;
     let mut lower = (0.0, 0.0);
     for &(le, n) in &counts {
@@ -1305,6 +1309,13 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
         .await
         .unwrap()
         .expect("the bench user");
+    let client = oidcd::store::clients::get(&runtime.db, client_id)
+        .await
+        .unwrap();
+    assert!(
+        !user.disabled && client.allows_grant(oidcd::store::clients::GrantType::RefreshToken),
+        "refresh tokens are seeded for an active user at a client that may refresh"
+    );
     let lifetimes = &runtime.config.lifetimes;
     let now = runtime.clock.now();
     let absolute = now + lifetimes.refresh_token_absolute.as_i64();

@@ -948,12 +948,14 @@ pub static SETTINGS: &[Setting] = &[
     setting!(
         pages.templates_dir,
         "OIDCD_TEMPLATES_DIR",
-        "`*.html` minijinja templates replacing the built-in ones of the same name"
+        "`*.html` minijinja templates replacing the built-in ones of the same name",
+        default = "none: the built-in templates"
     ),
     setting!(
         pages.static_dir,
         "OIDCD_STATIC_DIR",
-        "files served at `/static/NAME` (images, stylesheets, fonts)"
+        "files served at `/static/NAME` (images, stylesheets, fonts)",
+        default = "none: `/static/` answers 404"
     ),
 ];
 

@@ -236,11 +236,16 @@ pub async fn get_with_limits(
         .collect();
     let backend = db.get_database_backend();
     let inputs = (client_id.to_owned(), limits);
-    let query = RENDERED.statement(backend, rules.len(), inputs, |(client_id, limits)| {
-        client::Entity::find_by_id(client_id.clone())
-            .column_as(super::throttle::at_limit(limits), AT_LIMIT)
-            .build(backend)
-    });
+    let query = RENDERED.statement(
+        backend,
+        rules.len(),
+        inputs,
+        |(client_id, limits), backend| {
+            client::Entity::find_by_id(client_id.clone())
+                .column_as(super::throttle::at_limit(limits), AT_LIMIT)
+                .build(backend)
+        },
+    );
     let Some(row) = db.query_one(query).await? else {
         return Ok(None);
     };

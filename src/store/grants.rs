@@ -63,16 +63,21 @@ pub async fn advance(
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
     let inputs = (id.to_owned(), generation, generation + 1, now);
-    let update = RENDERED.statement(backend, 0, inputs, |(id, generation, next, now)| {
-        grant::Entity::update_many()
-            .col_expr(grant::Column::RefreshGeneration, Expr::value(*next))
-            .col_expr(grant::Column::RotatedAt, Expr::value(*now))
-            .col_expr(grant::Column::LastUsedAt, Expr::value(*now))
-            .filter(grant::Column::Id.eq(id.as_str()))
-            .filter(grant::Column::RefreshGeneration.eq(*generation))
-            .filter(grant::Column::RevokedAt.is_null())
-            .build(backend)
-    });
+    let update = RENDERED.statement(
+        backend,
+        0,
+        inputs,
+        |(id, generation, next, now), backend| {
+            grant::Entity::update_many()
+                .col_expr(grant::Column::RefreshGeneration, Expr::value(*next))
+                .col_expr(grant::Column::RotatedAt, Expr::value(*now))
+                .col_expr(grant::Column::LastUsedAt, Expr::value(*now))
+                .filter(grant::Column::Id.eq(id.as_str()))
+                .filter(grant::Column::RefreshGeneration.eq(*generation))
+                .filter(grant::Column::RevokedAt.is_null())
+                .build(backend)
+        },
+    );
     Ok(db.execute(update).await?.rows_affected() == 1)
 }
 
@@ -92,7 +97,7 @@ pub async fn insert_refresh(db: &impl ConnectionTrait, r: &RefreshRow) -> Result
         backend,
         0,
         inputs,
-        |(token_hash, grant_id, generation, created_at, expires_at)| {
+        |(token_hash, grant_id, generation, created_at, expires_at), backend| {
             refresh_token::Entity::insert(refresh_token::ActiveModel {
                 token_hash: Set(token_hash.clone()),
                 grant_id: Set(grant_id.clone()),
@@ -121,7 +126,7 @@ pub async fn find_refresh(
     };
     static RENDERED: super::rendered::Rendered<2> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let query = RENDERED.statement(backend, 0, token_hash.to_owned(), |token_hash| {
+    let query = RENDERED.statement(backend, 0, token_hash.to_owned(), |token_hash, backend| {
         let family = refresh_token::Entity::belongs_to(grant::Entity)
             .from(refresh_token::Column::GrantId)
             .to(grant::Column::Id)

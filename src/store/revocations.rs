@@ -69,7 +69,7 @@ pub async fn is_token_dead(
     let backend = db.get_database_backend();
     let inputs = (jti.to_owned(), grant_id.map(str::to_owned));
     let shape = usize::from(grant_id.is_some());
-    let query = RENDERED.statement(backend, shape, inputs, |(jti, grant_id)| {
+    let query = RENDERED.statement(backend, shape, inputs, |(jti, grant_id), backend| {
         backend.build(
             &Query::select()
                 .expr_as(token_dead(jti, grant_id.as_deref()), Alias::new(TOKEN_DEAD))

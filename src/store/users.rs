@@ -87,7 +87,7 @@ pub async fn get_for_token(
     let backend = db.get_database_backend();
     let inputs = (id.to_owned(), jti.to_owned(), grant_id.map(str::to_owned));
     let shape = usize::from(grant_id.is_some());
-    let query = RENDERED.statement(backend, shape, inputs, |(id, jti, grant_id)| {
+    let query = RENDERED.statement(backend, shape, inputs, |(id, jti, grant_id), backend| {
         user::Entity::find_by_id(id.clone())
             .column_as(
                 super::revocations::token_dead(jti, grant_id.as_deref()),

@@ -125,16 +125,16 @@ impl AccessTokens {
         }
     }
 
-    /// Checks signature (a published key), `typ`, issuer, audience and expiry. Revocation is
-    /// the caller's to check (it needs the database).
-    ///
-    /// A token verified before under the same keys is not verified again: its claims come
-    /// from the memo, and only its expiry is checked anew.
     /// The issuer identifier the tokens name.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
+    /// Checks signature (a published key), `typ`, issuer, audience and expiry. Revocation is
+    /// the caller's to check (it needs the database).
+    ///
+    /// A token verified before under the same keys is not verified again: its claims come
+    /// from the memo, and only its expiry is checked anew.
     pub fn check(
         &self,
         keys: &KeySet,

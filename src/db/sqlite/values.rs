@@ -10,7 +10,9 @@
 //! column's declared type, by SQLite's own rules for a column's affinity
 //! (<https://www.sqlite.org/datatype3.html#determination_of_column_affinity>), plus one of
 //! ours: the migrations declare booleans `boolean`, stored as 0 and 1 (NUMERIC affinity
-//! to SQLite), which read back as `bool`.
+//! to SQLite), which read back as `bool`. The migrations declare only `bigint`, `varchar`,
+//! `text` and `boolean`; the other rules are SQLite's, stated whole so that a type a later
+//! migration declares reads as SQLite itself would type it.
 
 use rusqlite::types::{Value as Lite, ValueRef};
 use sea_orm::Value;
