@@ -949,13 +949,13 @@ pub static SETTINGS: &[Setting] = &[
         pages.templates_dir,
         "OIDCD_TEMPLATES_DIR",
         "`*.html` minijinja templates replacing the built-in ones of the same name",
-        default = "none: the built-in templates"
+        default = "the built-in templates"
     ),
     setting!(
         pages.static_dir,
         "OIDCD_STATIC_DIR",
         "files served at `/static/NAME` (images, stylesheets, fonts)",
-        default = "none: `/static/` answers 404"
+        default = "none (`/static/` answers 404)"
     ),
 ];
 
