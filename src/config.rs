@@ -605,6 +605,18 @@ pub struct Setting {
     show: fn(&Config) -> Option<String>,
 }
 
+/// A setting as messages name it: its key and its environment variable,
+/// `lifetimes.session (OIDCD_SESSION_LIFETIME)`.
+fn named(key: &str) -> String {
+    match SETTINGS.iter().find(|setting| setting.key == key) {
+        Some(setting) => format!("{key} ({})", setting.env),
+        None => {
+            debug_assert!(false, "no setting is named {key}");
+            key.to_owned()
+        }
+    }
+}
+
 impl Setting {
     /// The default as the README shows it: a value in backticks, or words.
     fn default_markdown(&self, defaults: &Config) -> String {
@@ -1097,72 +1109,39 @@ impl Config {
             || url.starts_with("postgresql://"))
         {
             return Err(ConfigError::invalid(
-                "database_url (OIDCD_DATABASE_URL)",
+                named("database_url"),
                 "must start with sqlite:, postgres:// or postgresql://",
             ));
         }
         if let Some(kek) = &self.kek {
             crate::crypto::decode_key(kek.expose())
-                .map_err(|e| ConfigError::invalid("kek (OIDCD_KEK)", e))?;
+                .map_err(|e| ConfigError::invalid(named("kek"), e))?;
         }
         let l = &self.lifetimes;
         for (name, value) in [
+            (named("lifetimes.access_token"), l.access_token),
+            (named("lifetimes.id_token"), l.id_token),
+            (named("lifetimes.authorization_code"), l.authorization_code),
             (
-                "lifetimes.access_token (OIDCD_ACCESS_TOKEN_LIFETIME)",
-                l.access_token,
-            ),
-            ("lifetimes.id_token (OIDCD_ID_TOKEN_LIFETIME)", l.id_token),
-            (
-                "lifetimes.authorization_code (OIDCD_CODE_LIFETIME)",
-                l.authorization_code,
-            ),
-            (
-                "lifetimes.authorization_request (OIDCD_AUTHORIZATION_REQUEST_LIFETIME)",
+                named("lifetimes.authorization_request"),
                 l.authorization_request,
             ),
+            (named("lifetimes.refresh_token_idle"), l.refresh_token_idle),
             (
-                "lifetimes.refresh_token_idle (OIDCD_REFRESH_IDLE_LIFETIME)",
-                l.refresh_token_idle,
-            ),
-            (
-                "lifetimes.refresh_token_absolute (OIDCD_REFRESH_ABSOLUTE_LIFETIME)",
+                named("lifetimes.refresh_token_absolute"),
                 l.refresh_token_absolute,
             ),
-            ("lifetimes.session (OIDCD_SESSION_LIFETIME)", l.session),
-            (
-                "lifetimes.session_idle (OIDCD_SESSION_IDLE_LIFETIME)",
-                l.session_idle,
-            ),
-            (
-                "lifetimes.device_code (OIDCD_DEVICE_CODE_LIFETIME)",
-                l.device_code,
-            ),
-            (
-                "keys.rotation_interval (OIDCD_ROTATION_INTERVAL)",
-                self.keys.rotation_interval,
-            ),
-            ("keys.cache_ttl (OIDCD_KEY_CACHE_TTL)", self.keys.cache_ttl),
-            (
-                "device.interval (OIDCD_DEVICE_INTERVAL)",
-                self.device.interval,
-            ),
-            (
-                "device.guess_window (OIDCD_DEVICE_GUESS_WINDOW)",
-                self.device.guess_window,
-            ),
-            ("login.window (OIDCD_LOGIN_WINDOW)", self.login.window),
-            (
-                "client_auth.window (OIDCD_CLIENT_AUTH_WINDOW)",
-                self.client_auth.window,
-            ),
-            (
-                "http.request_timeout (OIDCD_REQUEST_TIMEOUT)",
-                self.http.request_timeout,
-            ),
-            (
-                "http.idle_timeout (OIDCD_IDLE_TIMEOUT)",
-                self.http.idle_timeout,
-            ),
+            (named("lifetimes.session"), l.session),
+            (named("lifetimes.session_idle"), l.session_idle),
+            (named("lifetimes.device_code"), l.device_code),
+            (named("keys.rotation_interval"), self.keys.rotation_interval),
+            (named("keys.cache_ttl"), self.keys.cache_ttl),
+            (named("device.interval"), self.device.interval),
+            (named("device.guess_window"), self.device.guess_window),
+            (named("login.window"), self.login.window),
+            (named("client_auth.window"), self.client_auth.window),
+            (named("http.request_timeout"), self.http.request_timeout),
+            (named("http.idle_timeout"), self.http.idle_timeout),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::invalid(name, "must be more than zero"));
@@ -1174,7 +1153,7 @@ impl Config {
         }
         if l.authorization_code.0 > 600 {
             return Err(ConfigError::invalid(
-                "lifetimes.authorization_code (OIDCD_CODE_LIFETIME)",
+                named("lifetimes.authorization_code"),
                 "must be at most 10 minutes",
             ));
         }
@@ -1201,7 +1180,7 @@ impl Config {
         }
         if l.refresh_token_idle > l.refresh_token_absolute {
             return Err(ConfigError::invalid(
-                "lifetimes.refresh_token_idle (OIDCD_REFRESH_IDLE_LIFETIME)",
+                named("lifetimes.refresh_token_idle"),
                 "must not exceed lifetimes.refresh_token_absolute",
             ));
         }
@@ -1220,19 +1199,13 @@ impl Config {
         }
         if !(2048..=8192).contains(&self.keys.rsa_bits) || self.keys.rsa_bits % 8 != 0 {
             return Err(ConfigError::invalid(
-                "keys.rsa_bits (OIDCD_KEY_BITS)",
+                named("keys.rsa_bits"),
                 "must be a multiple of 8 from 2048 to 8192",
             ));
         }
         for (name, dir) in [
-            (
-                "pages.templates_dir (OIDCD_TEMPLATES_DIR)",
-                &self.pages.templates_dir,
-            ),
-            (
-                "pages.static_dir (OIDCD_STATIC_DIR)",
-                &self.pages.static_dir,
-            ),
+            (named("pages.templates_dir"), &self.pages.templates_dir),
+            (named("pages.static_dir"), &self.pages.static_dir),
         ] {
             if let Some(dir) = dir {
                 if !dir.is_dir() {
@@ -1245,7 +1218,7 @@ impl Config {
         }
         if self.keys.cache_ttl.0 * 2 > self.keys.rotation_interval.0 {
             return Err(ConfigError::invalid(
-                "keys.cache_ttl (OIDCD_KEY_CACHE_TTL)",
+                named("keys.cache_ttl"),
                 "must be at most half of keys.rotation_interval",
             ));
         }
@@ -1255,7 +1228,7 @@ impl Config {
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.bind.parse().map_err(|_| {
             ConfigError::invalid(
-                "bind (OIDCD_BIND)",
+                named("bind"),
                 format!("`{}` is not an address such as 127.0.0.1:8080", self.bind),
             )
         })
@@ -1269,7 +1242,7 @@ fn validate_log_filter(filter: &str) -> Result<(), ConfigError> {
     use tracing_subscriber::filter::LevelFilter;
     let bad = |why: String| {
         ConfigError::invalid(
-            "log (OIDCD_LOG)",
+            named("log"),
             format!(
                 "`{filter}` is not a log filter: {why}. Give a level (trace, debug, info, warn, \
                  error, off) or target=level directives, such as `info,oidcd=debug`"
@@ -1303,7 +1276,7 @@ fn validate_log_filter(filter: &str) -> Result<(), ConfigError> {
 /// OIDC Discovery 1.0 section 3 and RFC 8414 section 2: an https URL with no query or
 /// fragment. Plain http is accepted for loopback hosts only, for development.
 fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
-    let name = "issuer (OIDCD_ISSUER)";
+    let name = &*named("issuer");
     let url = Url::parse(issuer).map_err(|e| ConfigError::invalid(name, e.to_string()))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::invalid(
