@@ -200,3 +200,22 @@ async fn a_wrong_or_missing_key_encryption_key_stops_start_up_and_writes_nothing
     let app = env.spawn().await;
     assert_eq!(app.state.keys.current().published().len(), 2);
 }
+
+/// `sqlite_in_place` reaches the database handle: on (the default) a SQLite file is used in
+/// place, off it goes through the pool alone, as the `::sqlite_pool` variants rely on; on
+/// PostgreSQL there is no in-place path either way.
+#[tokio::test]
+async fn sqlite_in_place_decides_how_a_sqlite_file_is_used() {
+    let on = TestApp::spawn(Backend::Sqlite).await;
+    assert!(on.state.db.in_place());
+    let off = TestApp::spawn(Backend::SqlitePool).await;
+    assert!(!off.state.db.in_place());
+    assert_eq!(
+        off.get_json("/.well-known/openid-configuration").await["issuer"],
+        off.address.as_str()
+    );
+    if !crate::helpers::postgres_skipped() {
+        let postgres = TestApp::spawn(Backend::Postgres).await;
+        assert!(!postgres.state.db.in_place());
+    }
+}
