@@ -12,9 +12,11 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::crypto::{CryptoError, KeyedHasher};
 use crate::db::{self, Access, Db, DbError};
+use crate::fetch::Fetcher;
 use crate::http::conn::DeadlineAcceptor;
 use crate::keys::{self, kek::KekError, Kek, KeyCache, KeyError};
-use crate::oidc::discovery::Metadata;
+use crate::oauth::client_keys::JwksCache;
+use crate::oidc::discovery::{Features, Metadata};
 use crate::password::PasswordHasher;
 use crate::server::router;
 use crate::state::AppState;
@@ -39,6 +41,8 @@ pub enum StartupError {
     Crypto(#[from] CryptoError),
     #[error(transparent)]
     Templates(#[from] crate::templates::TemplateError),
+    #[error("the client for fetching documents: {0}")]
+    Fetch(#[from] crate::fetch::FetchError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -128,11 +132,23 @@ impl Application {
             Some(issuer) => issuer.as_str().into(),
             None => format!("http://{local}").into(),
         };
-        let discovery = Bytes::from(Metadata::build(&issuer, router::MOUNTED).to_bytes());
+        let discovery = Bytes::from(
+            Metadata::build(&issuer, router::MOUNTED, Features::of(&runtime.config)).to_bytes(),
+        );
         let templates = Arc::new(Templates::new(
             runtime.config.pages.templates_dir.as_deref(),
         )?);
+        let client_jwks = Arc::new(JwksCache::new(
+            Fetcher::new(&runtime.config.fetch)?,
+            runtime.config.client_auth.jwks_cache_ttl.as_duration(),
+            runtime
+                .config
+                .client_auth
+                .jwks_refetch_interval
+                .as_duration(),
+        ));
         let state = AppState {
+            client_jwks,
             db: runtime.db,
             config: runtime.config,
             access_tokens: Arc::new(AccessTokens::new(issuer.clone())),

@@ -218,6 +218,7 @@ pub struct Config {
     pub device: DeviceConfig,
     pub login: LoginConfig,
     pub client_auth: ClientAuthConfig,
+    pub fetch: FetchConfig,
     pub http: HttpConfig,
     pub pages: PagesConfig,
 }
@@ -239,6 +240,7 @@ impl Default for Config {
             device: DeviceConfig::default(),
             login: LoginConfig::default(),
             client_auth: ClientAuthConfig::default(),
+            fetch: FetchConfig::default(),
             http: HttpConfig::default(),
             pages: PagesConfig::default(),
         }
@@ -415,6 +417,15 @@ pub struct ClientAuthConfig {
     pub failures_per_ip: u32,
     /// The window those limits count in.
     pub window: Seconds,
+    /// Whether clients may authenticate with a signed JWT (private_key_jwt,
+    /// client_secret_jwt).
+    pub jwt: bool,
+    /// The latest `exp` a client assertion may carry, from now.
+    pub assertion_max_lifetime: Seconds,
+    /// How long keys fetched from a client's `jwks_uri` are used before being fetched again.
+    pub jwks_cache_ttl: Seconds,
+    /// The least time between two fetches of one `jwks_uri` for an unknown `kid`.
+    pub jwks_refetch_interval: Seconds,
 }
 
 impl Default for ClientAuthConfig {
@@ -423,6 +434,33 @@ impl Default for ClientAuthConfig {
             failures_per_client: 20,
             failures_per_ip: 50,
             window: Seconds(900),
+            jwt: true,
+            assertion_max_lifetime: Seconds(600),
+            jwks_cache_ttl: Seconds(300),
+            jwks_refetch_interval: Seconds(10),
+        }
+    }
+}
+
+/// Fetching documents that clients name by URL (`jwks_uri`). Each field is described in
+/// [`SETTINGS`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Whether http URLs on loopback hosts may be fetched (development).
+    pub allow_loopback: bool,
+    /// How long a fetch may take, redirects included.
+    pub timeout: Seconds,
+    /// The largest document fetched.
+    pub max_bytes: usize,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            allow_loopback: false,
+            timeout: Seconds(5),
+            max_bytes: 64 * 1024,
         }
     }
 }
@@ -936,6 +974,44 @@ pub static SETTINGS: &[Setting] = &[
         "the window failed client authentications are counted in"
     ),
     setting!(
+        client_auth.jwt,
+        "OIDCD_CLIENT_AUTH_JWT",
+        "clients may authenticate with a signed JWT: `private_key_jwt` (their own keys) and \
+         `client_secret_jwt` (their secret), RFC 7523"
+    ),
+    setting!(
+        client_auth.assertion_max_lifetime,
+        "OIDCD_CLIENT_AUTH_ASSERTION_MAX_LIFETIME",
+        "the latest `exp` a client assertion may carry, counted from when it arrives"
+    ),
+    setting!(
+        client_auth.jwks_cache_ttl,
+        "OIDCD_CLIENT_AUTH_JWKS_CACHE_TTL",
+        "keys fetched from a client's `jwks_uri` are used this long, then fetched again"
+    ),
+    setting!(
+        client_auth.jwks_refetch_interval,
+        "OIDCD_CLIENT_AUTH_JWKS_REFETCH_INTERVAL",
+        "an assertion signed with a key not in the cached set fetches the `jwks_uri` again, at \
+         most once per this interval"
+    ),
+    setting!(
+        fetch.allow_loopback,
+        "OIDCD_FETCH_ALLOW_LOOPBACK",
+        "for development: documents clients name by URL (`jwks_uri`) may be plain http on a \
+         loopback host; otherwise only https to public addresses is fetched"
+    ),
+    setting!(
+        fetch.timeout,
+        "OIDCD_FETCH_TIMEOUT",
+        "the longest a fetch of such a document may take, redirects included"
+    ),
+    setting!(
+        fetch.max_bytes,
+        "OIDCD_FETCH_MAX_BYTES",
+        "the largest such document, in bytes"
+    ),
+    setting!(
         http.request_timeout,
         "OIDCD_REQUEST_TIMEOUT",
         "a request still unanswered then gets 503; a client still sending it 5 s later is \
@@ -1140,6 +1216,15 @@ impl Config {
             (named("device.guess_window"), self.device.guess_window),
             (named("login.window"), self.login.window),
             (named("client_auth.window"), self.client_auth.window),
+            (
+                named("client_auth.assertion_max_lifetime"),
+                self.client_auth.assertion_max_lifetime,
+            ),
+            (
+                named("client_auth.jwks_cache_ttl"),
+                self.client_auth.jwks_cache_ttl,
+            ),
+            (named("fetch.timeout"), self.fetch.timeout),
             (named("http.request_timeout"), self.http.request_timeout),
             (named("http.idle_timeout"), self.http.idle_timeout),
         ] {
@@ -1155,6 +1240,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 named("lifetimes.authorization_code"),
                 "must be at most 10 minutes",
+            ));
+        }
+        if self.fetch.max_bytes < 1024 || self.fetch.max_bytes > 10 * 1024 * 1024 {
+            return Err(ConfigError::invalid(
+                named("fetch.max_bytes"),
+                "must be 1024 to 10485760 (10 MiB)",
             ));
         }
         if self.client_auth.failures_per_client == 0 || self.client_auth.failures_per_ip == 0 {

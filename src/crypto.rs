@@ -39,6 +39,11 @@ pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Decodes base64url without padding (JWT segments); `None` when it is not.
+pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
 /// Standard base64 with padding (CSP hashes use it).
 /// A 256-bit key written as base64url (padding optional); the error says what is wrong.
 pub fn decode_key(text: &str) -> Result<[u8; 32], String> {

@@ -9,6 +9,7 @@ mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod fetch;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -11,6 +11,7 @@ use crate::crypto::KeyedHasher;
 use crate::db::Db;
 use crate::keys::KeyCache;
 use crate::metrics::Metrics;
+use crate::oauth::client_keys::JwksCache;
 use crate::password::PasswordHasher;
 use crate::templates::Templates;
 use crate::tokens::AccessTokens;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub access_tokens: Arc<AccessTokens>,
     /// Keyed hash for client secrets, codes and tokens (derived from the KEK).
     pub secrets: KeyedHasher,
+    /// The keys fetched from clients' `jwks_uri`s.
+    pub client_jwks: Arc<JwksCache>,
     pub passwords: PasswordHasher,
     pub clock: Clock,
     /// The discovery document, prepared at start-up.

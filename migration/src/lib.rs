@@ -19,6 +19,7 @@ mod m20260102_000001_create_throttles;
 mod m20261202_000001_add_client_allowed_origins;
 mod m20261202_000002_add_client_previous_secret;
 mod m20261202_000003_canonical_usernames;
+mod m20261203_000001_client_keys;
 pub mod usernames;
 
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_add_client_allowed_origins::Migration),
             Box::new(m20261202_000002_add_client_previous_secret::Migration),
             Box::new(m20261202_000003_canonical_usernames::Migration),
+            Box::new(m20261203_000001_client_keys::Migration),
         ]
     }
 }

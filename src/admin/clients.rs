@@ -100,9 +100,11 @@ impl ClientsApi {
             token_endpoint_auth_method: b.token_endpoint_auth_method,
             admin: b.admin,
             allowed_origins: b.allowed_origins,
+            jwks: b.jwks.map(|j| j.to_string()),
+            jwks_uri: b.jwks_uri,
         };
         let registered =
-            registration::register(&state.db, reg, &state.secrets, state.clock.now()).await?;
+            registration::register(&state.db, reg, keeper(state), state.clock.now()).await?;
         tracing::info!(admin = %auth.0.client_id, action = "client.create", client_id = %registered.client.client_id);
         Ok(Created::Created(Json(ClientView::new(
             registered.client,
@@ -189,8 +191,15 @@ impl ClientsApi {
             scopes: b.scope.as_deref().map(parse_scope).transpose()?,
             allowed_origins: b.allowed_origins,
             admin: b.admin,
+            jwks: b.jwks.map(|j| j.to_string()),
+            jwks_uri: b.jwks_uri,
         };
-        let client = registration::apply_update(client, update, state.clock.now())?;
+        let client = registration::apply_update(
+            client,
+            update,
+            state.config.fetch.allow_loopback,
+            state.clock.now(),
+        )?;
         store::clients::update(&state.db, &client)
             .await
             .map_err(not_found)?;
@@ -256,7 +265,7 @@ impl ClientsApi {
             .await
             .map_err(not_found)?;
         let overlap = i64::from(old_secret_valid_for.0);
-        let (client, secret) = registration::new_secret(client, &state.secrets, overlap, now)?;
+        let (client, secret) = registration::new_secret(client, keeper(state), overlap, now)?;
         let txn = state.db.begin().await.map_err(StoreError::from)?;
         store::clients::update(&txn, &client)
             .await
@@ -267,5 +276,14 @@ impl ClientsApi {
         txn.commit().await.map_err(StoreError::from)?;
         tracing::info!(admin = %auth.0.client_id, action = "client.rotate_secret", client_id = %client.client_id);
         Ok(Found::Ok(Json(ClientView::new(client, Some(secret)))))
+    }
+}
+
+/// What registration needs from the server.
+fn keeper(state: &AppState) -> registration::Keeper<'_> {
+    registration::Keeper {
+        hasher: &state.secrets,
+        kek: state.keys.kek(),
+        allow_loopback: state.config.fetch.allow_loopback,
     }
 }

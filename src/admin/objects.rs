@@ -175,6 +175,10 @@ impl From<RegistrationError> for AdminFailure {
                 tracing::error!(error = %c, "admin operation failed");
                 Self::Internal
             }
+            RegistrationError::Kek(k) => {
+                tracing::error!(error = %k, "admin operation failed");
+                Self::Internal
+            }
         }
     }
 }
@@ -302,6 +306,8 @@ pub struct ClientCreate {
     pub admin: bool,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
 }
 
 impl Type for ClientCreate {
@@ -363,6 +369,8 @@ pub struct ClientCreateDoc {
     /// address phone offline_access.
     pub scope: Option<String>,
     /// Default: client_secret_basic, or none for a public client (and only for one).
+    /// private_key_jwt clients have no secret and need `jwks` or `jwks_uri`;
+    /// client_secret_jwt clients sign assertions with their secret (HS256).
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// An admin client: adds client_credentials and the admin scope.
     #[oai(default)]
@@ -372,6 +380,12 @@ pub struct ClientCreateDoc {
     /// origins of `redirect_uris`, which are always allowed.
     #[oai(default)]
     pub allowed_origins: Vec<String>,
+    /// For private_key_jwt: the client's public keys, a JWK Set (`{"keys": [...]}`): RSA of
+    /// 2048 bits or more (RS256, PS256) or EC P-256 (ES256), no private parameters.
+    pub jwks: Option<Value>,
+    /// For private_key_jwt: the https URL the client publishes its JWK Set at (fetched when
+    /// needed, cached, fetched again for an unknown `kid`).
+    pub jwks_uri: Option<String>,
 }
 
 impl Example for ClientCreateDoc {
@@ -388,6 +402,8 @@ impl Example for ClientCreateDoc {
             token_endpoint_auth_method: Some(TokenEndpointAuthMethod::ClientSecretBasic),
             admin: false,
             allowed_origins: Vec::new(),
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }
@@ -416,6 +432,8 @@ same_members!(
     token_endpoint_auth_method,
     admin,
     allowed_origins,
+    jwks,
+    jwks_uri,
 );
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -435,6 +453,10 @@ pub struct ClientView {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     /// Browser origins allowed beside those of `redirect_uris` (CORS).
     pub allowed_origins: Vec<String>,
+    /// A private_key_jwt client's public keys, when given inline.
+    pub jwks: Option<Value>,
+    /// A private_key_jwt client's key URL.
+    pub jwks_uri: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -454,6 +476,8 @@ impl ClientView {
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             response_types: c.response_types,
             allowed_origins: c.allowed_origins,
+            jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri,
         }
     }
 
@@ -474,6 +498,8 @@ impl ClientView {
             scope: EXAMPLE_SCOPE.into(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             allowed_origins: Vec::new(),
+            jwks: None,
+            jwks_uri: None,
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
         }
@@ -505,6 +531,10 @@ pub struct ClientPatch {
     /// working at once. `true` makes a confidential client credentials client an admin
     /// client.
     pub admin: Option<bool>,
+    /// A private_key_jwt client's new public keys (a JWK Set); replaces `jwks_uri` too.
+    pub jwks: Option<Value>,
+    /// A private_key_jwt client's new key URL; replaces `jwks` too.
+    pub jwks_uri: Option<String>,
 }
 
 impl Example for ClientPatch {
@@ -519,6 +549,8 @@ impl Example for ClientPatch {
             scope: Some(EXAMPLE_SCOPE.into()),
             allowed_origins: Some(vec!["https://beta.photos.example.com".into()]),
             admin: None,
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::store::{self, clients::Client};
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client and print it as JSON, secret included (shown this once only).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List every client.
     List,
     /// Print one client as JSON (never its secret).
@@ -56,9 +56,16 @@ pub struct CreateArgs {
     /// profile email address phone offline_access.
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
-    /// client_secret_basic (default), client_secret_post, or none (public clients).
+    /// client_secret_basic (default), client_secret_post, client_secret_jwt,
+    /// private_key_jwt (with --jwks or --jwks-uri), or none (public clients).
     #[arg(long = "auth-method", value_name = "METHOD")]
     auth_method: Option<String>,
+    /// For private_key_jwt: the client's public keys, a JWK Set as JSON text or `@FILE`.
+    #[arg(long, value_name = "JWKS", conflicts_with = "jwks_uri")]
+    jwks: Option<String>,
+    /// For private_key_jwt: the https URL the client publishes its public keys at.
+    #[arg(long = "jwks-uri", value_name = "URL")]
+    jwks_uri: Option<String>,
     /// An admin client: adds client_credentials and the admin scope.
     #[arg(long)]
     admin: bool,
@@ -83,6 +90,10 @@ struct ClientView<'a> {
     scope: String,
     token_endpoint_auth_method: &'static str,
     allowed_origins: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
     created_at: String,
 }
 
@@ -99,8 +110,19 @@ impl<'a> ClientView<'a> {
             scope: c.scopes.join(" "),
             token_endpoint_auth_method: c.token_endpoint_auth_method.as_str(),
             allowed_origins: &c.allowed_origins,
+            jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri.as_deref(),
             created_at: crate::clock::rfc3339(c.created_at),
         }
+    }
+}
+
+/// `--jwks`: JSON text, or `@FILE` to read it from a file.
+fn read_jwks(arg: String) -> Result<String, CliError> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| CliError::Usage(format!("--jwks: cannot read {path}: {e}"))),
+        None => Ok(arg),
     }
 }
 
@@ -130,9 +152,15 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 token_endpoint_auth_method: args.auth_method,
                 admin: args.admin,
                 allowed_origins: args.allowed_origins,
+                jwks: args.jwks.map(read_jwks).transpose()?,
+                jwks_uri: args.jwks_uri,
             };
-            let registered =
-                registration::register(&rt.db, reg, &rt.secrets, rt.clock.now()).await?;
+            let keeper = registration::Keeper {
+                hasher: &rt.secrets,
+                kek: rt.keys.kek(),
+                allow_loopback: rt.config.fetch.allow_loopback,
+            };
+            let registered = registration::register(&rt.db, reg, keeper, rt.clock.now()).await?;
             print_json(&ClientView::new(
                 &registered.client,
                 registered.secret.as_deref(),

@@ -81,14 +81,19 @@ impl From<StoredGrantType> for GrantType {
 }
 
 /// How a client authenticates at the token, introspection, revocation and device
-/// authorization endpoints (RFC 7591 2): HTTP Basic, `client_id` and `client_secret` in the
-/// form, or (public clients) `client_id` alone.
+/// authorization endpoints (RFC 7591 2, OIDC Core 9): HTTP Basic, `client_id` and
+/// `client_secret` in the form, a JWT signed with the secret (`client_secret_jwt`) or with one
+/// of the client's keys (`private_key_jwt`), or (public clients) `client_id` alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum TokenEndpointAuthMethod {
     #[oai(rename = "client_secret_basic")]
     ClientSecretBasic,
     #[oai(rename = "client_secret_post")]
     ClientSecretPost,
+    #[oai(rename = "client_secret_jwt")]
+    ClientSecretJwt,
+    #[oai(rename = "private_key_jwt")]
+    PrivateKeyJwt,
     #[oai(rename = "none")]
     None,
 }
@@ -98,6 +103,8 @@ impl From<AuthMethod> for TokenEndpointAuthMethod {
         match m {
             AuthMethod::ClientSecretBasic => Self::ClientSecretBasic,
             AuthMethod::ClientSecretPost => Self::ClientSecretPost,
+            AuthMethod::ClientSecretJwt => Self::ClientSecretJwt,
+            AuthMethod::PrivateKeyJwt => Self::PrivateKeyJwt,
             AuthMethod::None => Self::None,
         }
     }
@@ -560,8 +567,13 @@ pub struct ProviderMetadataBody {
     pub subject_types_supported: Vec<String>,
     pub id_token_signing_alg_values_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<TokenEndpointAuthMethod>,
+    /// The algorithms client assertions may be signed with (absent when `client_auth.jwt` is
+    /// off).
+    pub token_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
     pub introspection_endpoint_auth_methods_supported: Vec<TokenEndpointAuthMethod>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
     pub revocation_endpoint_auth_methods_supported: Vec<TokenEndpointAuthMethod>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
     pub code_challenge_methods_supported: Vec<String>,
     pub prompt_values_supported: Vec<String>,
     pub claims_supported: Vec<String>,
@@ -577,10 +589,21 @@ impl Example for ProviderMetadataBody {
     /// This server's metadata at `https://id.example.com`, from the same lists discovery is
     /// built from.
     fn example() -> Self {
-        use crate::oauth::{authorize, client_auth, pkce, redirect::ResponseMode, scope, token};
+        use crate::oauth::{
+            authorize, client_assertion, client_auth, pkce, redirect::ResponseMode, scope, token,
+        };
         let url = |endpoint: Endpoint| format!("{EXAMPLE_ISSUER}{}", endpoint.path());
+        let algs = || {
+            Some(strings(
+                &[
+                    &client_assertion::KEY_ALGS[..],
+                    &client_assertion::SECRET_ALGS[..],
+                ]
+                .concat(),
+            ))
+        };
         let methods = |with_none: bool| -> Vec<TokenEndpointAuthMethod> {
-            client_auth::METHODS
+            client_auth::methods(true)
                 .into_iter()
                 .filter(|m| with_none || *m != AuthMethod::None)
                 .map(TokenEndpointAuthMethod::from)
@@ -606,8 +629,11 @@ impl Example for ProviderMetadataBody {
             subject_types_supported: strings(&["public"]),
             id_token_signing_alg_values_supported: strings(&["RS256"]),
             token_endpoint_auth_methods_supported: methods(true),
+            token_endpoint_auth_signing_alg_values_supported: algs(),
             introspection_endpoint_auth_methods_supported: methods(false),
+            introspection_endpoint_auth_signing_alg_values_supported: algs(),
             revocation_endpoint_auth_methods_supported: methods(true),
+            revocation_endpoint_auth_signing_alg_values_supported: algs(),
             code_challenge_methods_supported: strings(&pkce::METHODS),
             prompt_values_supported: strings(&authorize::PROMPT_VALUES),
             claims_supported: strings(&crate::oidc::claims::supported()),

@@ -68,7 +68,8 @@ pub async fn form(headers: &HeaderMap, body: Body) -> Result<Params, OAuthError>
 }
 
 /// Client credentials: `Authorization: Basic` (RFC 6749 2.3.1: id and secret are
-/// form-encoded before base64) and `client_id` / `client_secret` in the body.
+/// form-encoded before base64), `client_id` / `client_secret` in the body, and a client
+/// assertion (`client_assertion_type`, `client_assertion`; RFC 7521 4.2).
 pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, OAuthError> {
     let basic =
         match headers.get(header::AUTHORIZATION) {
@@ -89,6 +90,8 @@ pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<Credentials, 
         basic,
         client_id: params.get("client_id").map(str::to_owned),
         client_secret: params.get("client_secret").map(str::to_owned),
+        assertion_type: params.get("client_assertion_type").map(str::to_owned),
+        assertion: params.get("client_assertion").map(str::to_owned),
         ..Credentials::default()
     })
 }

@@ -2,6 +2,8 @@
 //! introspection, revocation, userinfo. Each operation reads the request, calls one logic
 //! function and maps the result.
 
+use std::sync::Arc;
+
 use poem::web::Data;
 use poem::{Body, Request};
 use poem_openapi::auth::{Basic, Bearer};
@@ -18,11 +20,13 @@ use super::payload::OAuthForm;
 use super::tags::ApiTags;
 use crate::abuse;
 use crate::metrics::Metrics;
+use crate::oauth::client_assertion::Verifier;
 use crate::oauth::client_auth::{Credentials, Outcome};
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenContext;
 use crate::oauth::params::Params;
 use crate::oauth::{device, introspect, revoke, token};
+use crate::oidc::discovery::Endpoint;
 use crate::oidc::userinfo;
 use crate::state::AppState;
 
@@ -117,18 +121,38 @@ fn credentials(
     params: &Params,
 ) -> Result<Credentials, OAuthError> {
     let mut credentials = extract::credentials(req.headers(), params)?;
-    if let Some(claimed) = credentials.claimed_id() {
+    let claimed = credentials.claimed_id();
+    if let Some(claimed) = &claimed {
         CorsClient::name(req, claimed);
     }
-    let claimed: String = credentials
-        .claimed_id()
-        .unwrap_or_default()
-        .chars()
-        .take(128)
-        .collect();
+    let claimed: String = claimed.unwrap_or_default().chars().take(128).collect();
     credentials.limits = abuse::client_auth(&state.config, &claimed, &extract::client_ip(req));
     credentials.now = state.clock.now();
+    if credentials.assertion.is_some() && state.config.client_auth.jwt {
+        credentials.verifier = Some(assertion_verifier(state, req));
+    }
     Ok(credentials)
+}
+
+/// What checks a client assertion sent to this request's endpoint: its `aud` may be the
+/// issuer, the token endpoint or this endpoint.
+fn assertion_verifier(state: &AppState, req: &Request) -> Verifier {
+    let issuer = &*state.issuer;
+    let mut audiences = vec![
+        issuer.to_owned(),
+        format!("{issuer}{}", Endpoint::Token.path()),
+    ];
+    let here = format!("{issuer}{}", req.uri().path());
+    if !audiences.contains(&here) {
+        audiences.push(here);
+    }
+    Verifier {
+        audiences,
+        max_lifetime: i64::try_from(state.config.client_auth.assertion_max_lifetime.0)
+            .unwrap_or(i64::MAX),
+        jwks: Arc::clone(&state.client_jwks),
+        keys: Arc::clone(&state.keys),
+    }
 }
 
 /// Runs a client-authenticated operation: every `invalid_client` answer counts against the
@@ -144,6 +168,7 @@ async fn guarded<T>(
     let tried_basic = credentials.basic.is_some();
     let result = operation.await;
     let claimed = credentials.claimed_id().unwrap_or_default();
+    let claimed = claimed.as_str();
     match (&result, credentials.outcome.get()) {
         (_, Some(Outcome::Throttled)) => {
             Metrics::incr(&state.metrics.client_auth_throttled);

@@ -2,7 +2,9 @@
 //! return domain values or errors.
 
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
+pub mod client_keys;
 pub mod device;
 pub mod error;
 pub mod grants;

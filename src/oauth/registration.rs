@@ -3,9 +3,10 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::{redirect, scope};
+use super::{client_keys, redirect, scope};
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
+use crate::keys::Kek;
 use crate::store::clients::{AuthMethod, Client, GrantType};
 use crate::store::{self, StoreError};
 
@@ -55,6 +56,20 @@ pub struct ClientRegistration {
     pub admin: bool,
     /// Browser origins allowed beside those of the redirect URIs (CORS).
     pub allowed_origins: Vec<String>,
+    /// For private_key_jwt: the client's public keys as a JWK Set (JSON)...
+    pub jwks: Option<String>,
+    /// ...or the https URL they are fetched from.
+    pub jwks_uri: Option<String>,
+}
+
+/// What registration needs from the server: the keyed hash for secrets, the key-encryption
+/// key that wraps the secrets of `client_secret_jwt` clients, and whether a `jwks_uri` may be
+/// plain http on loopback (`fetch.allow_loopback`).
+#[derive(Clone, Copy)]
+pub struct Keeper<'a> {
+    pub hasher: &'a KeyedHasher,
+    pub kek: &'a Kek,
+    pub allow_loopback: bool,
 }
 
 /// A validation failure, naming the field.
@@ -80,6 +95,8 @@ pub enum RegistrationError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
+    #[error(transparent)]
+    Kek(#[from] crate::keys::kek::KekError),
 }
 
 /// A newly registered client and its secret in clear, which is never shown again.
@@ -211,16 +228,70 @@ pub struct ClientUpdate {
     /// `false` demotes an admin client (its `admin` scope goes, and its admin tokens stop
     /// working at once); `true` promotes a confidential client credentials client.
     pub admin: Option<bool>,
+    /// A private_key_jwt client's new keys: a JWK Set, or a URL (either replaces both).
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+}
+
+/// The keys of a `private_key_jwt` client: exactly one of `jwks` (checked key by key, kept as
+/// compact JSON) and `jwks_uri` (https, or http on loopback with `fetch.allow_loopback`).
+fn valid_keys(
+    method: AuthMethod,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    allow_loopback: bool,
+) -> Result<(Option<String>, Option<String>), FieldError> {
+    if method != AuthMethod::PrivateKeyJwt {
+        if jwks.is_some() || jwks_uri.is_some() {
+            let field = if jwks.is_some() { "jwks" } else { "jwks_uri" };
+            return Err(field_error(
+                field,
+                "is for private_key_jwt clients only (token_endpoint_auth_method)",
+            ));
+        }
+        return Ok((None, None));
+    }
+    match (jwks, jwks_uri) {
+        (Some(_), Some(_)) => Err(field_error("jwks", "give jwks or jwks_uri, not both")),
+        (None, None) => Err(field_error(
+            "jwks",
+            "a private_key_jwt client needs its public keys: jwks (a JWK Set) or jwks_uri",
+        )),
+        (Some(jwks), None) => {
+            let keys =
+                client_keys::parse_set(jwks.as_bytes()).map_err(|why| field_error("jwks", why))?;
+            let compact = serde_json::json!({
+                "keys": keys.iter().map(|k| serde_json::Value::Object(k.as_ref().clone())).collect::<Vec<_>>()
+            });
+            Ok((Some(compact.to_string()), None))
+        }
+        (None, Some(uri)) => {
+            let url = url::Url::parse(&uri)
+                .map_err(|e| field_error("jwks_uri", format!("`{uri}` is not a URL: {e}")))?;
+            crate::fetch::check_url(&url, allow_loopback)
+                .map_err(|why| field_error("jwks_uri", format!("`{uri}` {why}")))?;
+            Ok((None, Some(uri)))
+        }
+    }
 }
 
 /// Applies an update with the same rules as registration.
 pub fn apply_update(
     mut client: Client,
     update: ClientUpdate,
+    allow_loopback: bool,
     now: UnixTime,
 ) -> Result<Client, FieldError> {
     if let Some(name) = update.name {
         client.name = valid_name(&name)?;
+    }
+    if update.jwks.is_some() || update.jwks_uri.is_some() {
+        (client.jwks, client.jwks_uri) = valid_keys(
+            client.token_endpoint_auth_method,
+            update.jwks,
+            update.jwks_uri,
+            allow_loopback,
+        )?;
     }
     let redirect_uris = update
         .redirect_uris
@@ -280,12 +351,19 @@ pub const MAX_SECRET_OVERLAP: i64 = 30 * 86_400;
 /// earlier is forgotten.
 pub fn new_secret(
     mut client: Client,
-    hasher: &KeyedHasher,
+    keeper: Keeper<'_>,
     overlap: i64,
     now: UnixTime,
 ) -> Result<(Client, String), RegistrationError> {
     if client.is_public() {
         return Err(field_error("client_secret", "a public client has no secret").into());
+    }
+    if !client.token_endpoint_auth_method.has_secret() {
+        return Err(field_error(
+            "client_secret",
+            "a private_key_jwt client has keys, not a secret: change its jwks or jwks_uri",
+        )
+        .into());
     }
     if !(0..=MAX_SECRET_OVERLAP).contains(&overlap) {
         return Err(field_error(
@@ -295,10 +373,16 @@ pub fn new_secret(
         .into());
     }
     let secret = crypto::random_token()?;
-    let replaced = client.secret_hash.replace(hasher.hash(&secret));
+    let replaced = client.secret_hash.replace(keeper.hasher.hash(&secret));
     client.previous_secret = replaced
         .filter(|_| overlap > 0)
         .map(|hash| (hash, now + overlap));
+    if client.token_endpoint_auth_method == AuthMethod::ClientSecretJwt {
+        let replaced = client
+            .secret_wrapped
+            .replace(keeper.kek.wrap(secret.as_bytes())?);
+        client.previous_secret_wrapped = replaced.filter(|_| overlap > 0);
+    }
     client.updated_at = now;
     Ok((client, secret))
 }
@@ -306,9 +390,10 @@ pub fn new_secret(
 /// Applies the defaults and checks every field. Pure except for drawing random values.
 pub fn prepare(
     reg: ClientRegistration,
-    hasher: &KeyedHasher,
+    keeper: Keeper<'_>,
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
+    let hasher = keeper.hasher;
     let name = valid_name(&reg.name)?;
 
     let client_id = match reg.client_id {
@@ -325,7 +410,17 @@ pub fn prepare(
         None => crypto::b64url(&crypto::random_bytes::<16>()?),
     };
 
+    let key_based =
+        reg.token_endpoint_auth_method.as_deref() == Some(AuthMethod::PrivateKeyJwt.as_str());
     let (secret, public) = match reg.secret {
+        SecretChoice::Generate if key_based => (None, false),
+        SecretChoice::Given(_) if key_based => {
+            return Err(field_error(
+                "client_secret",
+                "a private_key_jwt client authenticates with its keys and has no secret",
+            )
+            .into())
+        }
         SecretChoice::Generate => (Some(crypto::random_token()?), false),
         SecretChoice::Given(s) => {
             if s.len() < MIN_SECRET_LEN
@@ -427,11 +522,21 @@ pub fn prepare(
         Vec::new()
     };
 
+    let (jwks, jwks_uri) = valid_keys(auth_method, reg.jwks, reg.jwks_uri, keeper.allow_loopback)?;
+    let secret_wrapped = match (&secret, auth_method) {
+        (Some(secret), AuthMethod::ClientSecretJwt) => Some(keeper.kek.wrap(secret.as_bytes())?),
+        _ => None,
+    };
+
     let client = Client {
         client_id,
         name,
         secret_hash: secret.as_deref().map(|s| hasher.hash(s)),
         previous_secret: None,
+        secret_wrapped,
+        previous_secret_wrapped: None,
+        jwks,
+        jwks_uri,
         redirect_uris,
         post_logout_redirect_uris: dedup(reg.post_logout_redirect_uris),
         grant_types,
@@ -449,10 +554,10 @@ pub fn prepare(
 pub async fn register(
     db: &impl ConnectionTrait,
     reg: ClientRegistration,
-    hasher: &KeyedHasher,
+    keeper: Keeper<'_>,
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
-    let registered = prepare(reg, hasher, now)?;
+    let registered = prepare(reg, keeper, now)?;
     store::clients::insert(db, &registered.client).await?;
     Ok(registered)
 }
@@ -461,8 +566,20 @@ pub async fn register(
 mod tests {
     use super::*;
 
+    static HASHER: std::sync::LazyLock<KeyedHasher> =
+        std::sync::LazyLock::new(|| KeyedHasher::new(b"test").unwrap());
+    static KEK: std::sync::LazyLock<Kek> = std::sync::LazyLock::new(|| Kek::from_bytes([7; 32]));
+
     fn hasher() -> KeyedHasher {
-        KeyedHasher::new(b"test").unwrap()
+        HASHER.clone()
+    }
+
+    fn keeper() -> Keeper<'static> {
+        Keeper {
+            hasher: &HASHER,
+            kek: &KEK,
+            allow_loopback: false,
+        }
     }
 
     fn base() -> ClientRegistration {
@@ -475,7 +592,7 @@ mod tests {
 
     #[test]
     fn defaults_make_a_confidential_code_client() {
-        let r = prepare(base(), &hasher(), 0).unwrap();
+        let r = prepare(base(), keeper(), 0).unwrap();
         let secret = r.secret.unwrap();
         assert_eq!(secret.len(), 43);
         assert_eq!(
@@ -491,6 +608,94 @@ mod tests {
     }
 
     #[test]
+    fn key_based_clients_have_keys_and_no_secret() {
+        let key = openssl::rsa::Rsa::generate(2048).unwrap();
+        let jwks = serde_json::json!({ "keys": [{
+            "kty": "RSA",
+            "kid": "k1",
+            "n": crypto::b64url(&key.n().to_vec()),
+            "e": crypto::b64url(&key.e().to_vec()),
+        }]})
+        .to_string();
+        let key_based = |jwks: Option<String>, jwks_uri: Option<&str>| ClientRegistration {
+            token_endpoint_auth_method: Some("private_key_jwt".into()),
+            jwks,
+            jwks_uri: jwks_uri.map(str::to_owned),
+            ..base()
+        };
+        let r = prepare(key_based(Some(jwks.clone()), None), keeper(), 0).unwrap();
+        assert!(r.secret.is_none() && r.client.secret_hash.is_none());
+        assert!(!r.client.is_public());
+        assert!(r.client.jwks.unwrap().contains("\"kid\":\"k1\""));
+
+        let r = prepare(
+            key_based(None, Some("https://app.example.com/jwks")),
+            keeper(),
+            0,
+        );
+        assert_eq!(
+            r.unwrap().client.jwks_uri.as_deref(),
+            Some("https://app.example.com/jwks")
+        );
+
+        let field = |reg| match prepare(reg, keeper(), 0) {
+            Err(RegistrationError::Invalid(e)) => e.field,
+            _ => "accepted",
+        };
+        assert_eq!(field(key_based(None, None)), "jwks");
+        assert_eq!(
+            field(key_based(Some(jwks.clone()), Some("https://a.example/j"))),
+            "jwks"
+        );
+        assert_eq!(
+            field(key_based(None, Some("http://app.example.com/jwks"))),
+            "jwks_uri"
+        );
+        assert_eq!(
+            field(key_based(None, Some("https://10.0.0.7/jwks"))),
+            "jwks_uri"
+        );
+        assert_eq!(field(key_based(Some("{\"keys\":[]}".into()), None)), "jwks");
+        assert_eq!(
+            field(ClientRegistration {
+                jwks: Some(jwks),
+                ..base()
+            }),
+            "jwks"
+        );
+        assert_eq!(
+            field(ClientRegistration {
+                secret: SecretChoice::Given("x".repeat(40)),
+                ..key_based(None, Some("https://app.example.com/jwks"))
+            }),
+            "client_secret"
+        );
+    }
+
+    #[test]
+    fn client_secret_jwt_secrets_are_kept_wrapped_and_rotate() {
+        let reg = ClientRegistration {
+            token_endpoint_auth_method: Some("client_secret_jwt".into()),
+            ..base()
+        };
+        let r = prepare(reg, keeper(), 0).unwrap();
+        let secret = r.secret.unwrap();
+        let wrapped = r.client.secret_wrapped.clone().unwrap();
+        assert!(!wrapped.contains(&secret));
+        assert_eq!(KEK.unwrap(&wrapped).unwrap(), secret.as_bytes());
+        let (rotated, new) = new_secret(r.client, keeper(), 60, 0).unwrap();
+        assert_eq!(
+            KEK.unwrap(rotated.secret_wrapped.as_deref().unwrap())
+                .unwrap(),
+            new.as_bytes()
+        );
+        assert_eq!(
+            rotated.previous_secret_wrapped.as_deref(),
+            Some(wrapped.as_str())
+        );
+    }
+
+    #[test]
     fn admin_adds_client_credentials_and_the_admin_scope() {
         let r = prepare(
             ClientRegistration {
@@ -499,7 +704,7 @@ mod tests {
                 redirect_uris: vec![],
                 ..base()
             },
-            &hasher(),
+            keeper(),
             0,
         )
         .unwrap();
@@ -620,7 +825,7 @@ mod tests {
             ),
         ];
         for (label, reg, field) in cases {
-            match prepare(reg, &hasher(), 0) {
+            match prepare(reg, keeper(), 0) {
                 Err(RegistrationError::Invalid(e)) => assert_eq!(e.field, field, "{label}"),
                 Err(e) => panic!("{label}: unexpected error {e}"),
                 Ok(_) => panic!("{label}: accepted"),

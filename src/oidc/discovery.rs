@@ -4,8 +4,25 @@
 
 use serde::Serialize;
 
-use crate::oauth::{authorize, client_auth, pkce, redirect::ResponseMode, scope, token};
+use crate::oauth::{
+    authorize, client_assertion, client_auth, pkce, redirect::ResponseMode, scope, token,
+};
 use crate::store::clients::AuthMethod;
+
+/// The optional features that are on, as discovery advertises them.
+#[derive(Clone, Copy, Debug)]
+pub struct Features {
+    /// Client assertions: `private_key_jwt` and `client_secret_jwt` (`client_auth.jwt`).
+    pub jwt_client_auth: bool,
+}
+
+impl Features {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            jwt_client_auth: config.client_auth.jwt,
+        }
+    }
+}
 
 /// A protocol endpoint that the router mounts and discovery advertises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +84,15 @@ pub struct Metadata {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -86,8 +109,25 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    pub fn build(issuer: &str, mounted: &[Endpoint]) -> Self {
+    pub fn build(issuer: &str, mounted: &[Endpoint], features: Features) -> Self {
         let has = |e: Endpoint| mounted.contains(&e);
+        let methods = client_auth::methods(features.jwt_client_auth);
+        let names = |with_none: bool| -> Vec<&'static str> {
+            methods
+                .iter()
+                .filter(|m| with_none || **m != AuthMethod::None)
+                .map(|m| m.as_str())
+                .collect()
+        };
+        let assertion_algs: Vec<&'static str> = if features.jwt_client_auth {
+            client_assertion::KEY_ALGS
+                .iter()
+                .chain(&client_assertion::SECRET_ALGS)
+                .copied()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let url = |e: Endpoint| has(e).then(|| format!("{issuer}{}", e.path()));
         let when =
             |e: Endpoint, values: Vec<&'static str>| if has(e) { values } else { Vec::new() };
@@ -125,22 +165,24 @@ impl Metadata {
             } else {
                 Vec::new()
             },
-            token_endpoint_auth_methods_supported: when(
+            token_endpoint_auth_methods_supported: when(Endpoint::Token, names(true)),
+            token_endpoint_auth_signing_alg_values_supported: when(
                 Endpoint::Token,
-                client_auth::METHODS.iter().map(|m| m.as_str()).collect(),
+                assertion_algs.clone(),
             ),
-            // Introspection needs a secret: public clients cannot use it.
+            // Introspection needs a confidential client: public clients cannot use it.
             introspection_endpoint_auth_methods_supported: when(
                 Endpoint::Introspection,
-                client_auth::METHODS
-                    .iter()
-                    .filter(|m| **m != AuthMethod::None)
-                    .map(|m| m.as_str())
-                    .collect(),
+                names(false),
             ),
-            revocation_endpoint_auth_methods_supported: when(
+            introspection_endpoint_auth_signing_alg_values_supported: when(
+                Endpoint::Introspection,
+                assertion_algs.clone(),
+            ),
+            revocation_endpoint_auth_methods_supported: when(Endpoint::Revocation, names(true)),
+            revocation_endpoint_auth_signing_alg_values_supported: when(
                 Endpoint::Revocation,
-                client_auth::METHODS.iter().map(|m| m.as_str()).collect(),
+                assertion_algs,
             ),
             code_challenge_methods_supported: when(Endpoint::Authorization, pkce::METHODS.to_vec()),
             prompt_values_supported: when(

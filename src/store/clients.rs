@@ -72,19 +72,25 @@ impl Serialize for GrantType {
     }
 }
 
-/// How a client authenticates at the token endpoint (RFC 7591 section 2).
+/// How a client authenticates at the token endpoint (RFC 7591 section 2, OIDC Core 9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with the client's secret (HMAC, RFC 7523).
+    ClientSecretJwt,
+    /// A JWT signed with one of the client's private keys (RFC 7523).
+    PrivateKeyJwt,
     None,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [
+    pub const ALL: [AuthMethod; 5] = [
         AuthMethod::ClientSecretBasic,
         AuthMethod::ClientSecretPost,
+        AuthMethod::ClientSecretJwt,
+        AuthMethod::PrivateKeyJwt,
         AuthMethod::None,
     ];
 
@@ -92,17 +98,38 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
+    }
+
+    /// Whether the client proves itself with a signed JWT (a client assertion).
+    pub fn uses_assertion(self) -> bool {
+        matches!(self, Self::ClientSecretJwt | Self::PrivateKeyJwt)
+    }
+
+    /// Whether the client holds a shared secret.
+    pub fn has_secret(self) -> bool {
+        matches!(
+            self,
+            Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt
+        )
     }
 }
 
 impl FromStr for AuthMethod {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
-            format!("`{s}` is not an authentication method (client_secret_basic, client_secret_post, none)")
-        })
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                "`{s}` is not an authentication method (client_secret_basic, client_secret_post, \
+                 client_secret_jwt, private_key_jwt, none)"
+            )
+            })
     }
 }
 
@@ -117,6 +144,18 @@ pub struct Client {
     /// The secret a rotation replaced (keyed hash) and when it stops being accepted.
     #[serde(skip)]
     pub previous_secret: Option<(String, UnixTime)>,
+    /// For `client_secret_jwt`: the secret wrapped with the key-encryption key (an HMAC is
+    /// checked with the secret itself), and the one a rotation replaced, for its overlap.
+    #[serde(skip)]
+    pub secret_wrapped: Option<String>,
+    #[serde(skip)]
+    pub previous_secret_wrapped: Option<String>,
+    /// For `private_key_jwt`: the client's public keys, a JWK Set (JSON)...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<String>,
+    /// ...or the https URL they are fetched from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
@@ -130,8 +169,9 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client that cannot keep a secret or a key: it authenticates with `none`.
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.token_endpoint_auth_method == AuthMethod::None
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -176,6 +216,10 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         name: row.name,
         secret_hash: row.secret_hash,
         previous_secret: row.previous_secret_hash.zip(row.previous_secret_expires_at),
+        secret_wrapped: row.secret_wrapped,
+        previous_secret_wrapped: row.previous_secret_wrapped,
+        jwks: row.jwks,
+        jwks_uri: row.jwks_uri,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -200,6 +244,10 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         allowed_origins: Set(to_json_list(&c.allowed_origins)),
         previous_secret_hash: Set(c.previous_secret.as_ref().map(|(h, _)| h.clone())),
         previous_secret_expires_at: Set(c.previous_secret.as_ref().map(|(_, t)| *t)),
+        secret_wrapped: Set(c.secret_wrapped.clone()),
+        previous_secret_wrapped: Set(c.previous_secret_wrapped.clone()),
+        jwks: Set(c.jwks.clone()),
+        jwks_uri: Set(c.jwks_uri.clone()),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     };
@@ -313,6 +361,16 @@ pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
             client::Column::PreviousSecretExpiresAt,
             Expr::value(c.previous_secret.as_ref().map(|(_, t)| *t)),
         )
+        .col_expr(
+            client::Column::SecretWrapped,
+            Expr::value(c.secret_wrapped.clone()),
+        )
+        .col_expr(
+            client::Column::PreviousSecretWrapped,
+            Expr::value(c.previous_secret_wrapped.clone()),
+        )
+        .col_expr(client::Column::Jwks, Expr::value(c.jwks.clone()))
+        .col_expr(client::Column::JwksUri, Expr::value(c.jwks_uri.clone()))
         .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
         .filter(client::Column::ClientId.eq(c.client_id.as_str()))
         .exec(db)

@@ -1,6 +1,7 @@
 //! The only module that builds queries. Functions take `&impl ConnectionTrait`, so the caller
 //! decides between the pool and a transaction.
 
+pub mod assertions;
 pub mod authorization_requests;
 pub mod clients;
 pub mod codes;

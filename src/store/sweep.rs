@@ -5,7 +5,8 @@ use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter a
 use super::StoreError;
 use crate::clock::UnixTime;
 use crate::db::entities::{
-    auth_code, authorization_request, browser_session, device_code, grant, revocation, throttle,
+    auth_code, authorization_request, browser_session, client_assertion, device_code, grant,
+    revocation, throttle,
 };
 
 /// How many rows each sweep removed.
@@ -19,6 +20,7 @@ pub struct Swept {
     pub grants: u64,
     pub revocations: u64,
     pub throttles: u64,
+    pub client_assertions: u64,
 }
 
 /// Used codes are kept this long after they expire, so a late second redemption is still
@@ -59,6 +61,11 @@ pub async fn expired(db: &impl ConnectionTrait, now: UnixTime) -> Result<Swept, 
             .rows_affected,
         throttles: throttle::Entity::delete_many()
             .filter(throttle::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        client_assertions: client_assertion::Entity::delete_many()
+            .filter(client_assertion::Column::ExpiresAt.lte(now))
             .exec(db)
             .await?
             .rows_affected,

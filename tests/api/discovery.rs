@@ -1,5 +1,8 @@
 //! OpenID Connect Discovery 1.0 section 4 and RFC 8414 section 3.
 
+use crate::client_assertions::{
+    claims as assertion_claims, jwks, signed_with_secret, ClientKey, ASSERTION_TYPE,
+};
 use crate::helpers::{Backend, TestApp, TestEnv};
 use crate::on_both_databases;
 
@@ -230,6 +233,8 @@ async fn every_advertised_value_is_accepted_and_others_are_rejected(backend: Bac
     }
 
     // Client authentication methods: each advertised one works for a client registered for it.
+    let key = ClientKey::rsa("RS256", "k1");
+    let token_endpoint = app.url("/oauth/token");
     for method in strings(&doc, "token_endpoint_auth_methods_supported") {
         let reg = ClientRegistration {
             secret: if method == "none" {
@@ -238,6 +243,7 @@ async fn every_advertised_value_is_accepted_and_others_are_rejected(backend: Bac
                 SecretChoice::Generate
             },
             token_endpoint_auth_method: Some(method.clone()),
+            jwks: (method == "private_key_jwt").then(|| jwks(&[&key]).to_string()),
             ..Default::default()
         };
         let c = app.register_client_with(reg).await;
@@ -273,28 +279,91 @@ async fn every_advertised_value_is_accepted_and_others_are_rejected(backend: Bac
                 form.push(("client_id", &c.id));
                 app.token(&form, None).await
             }
+            "private_key_jwt" | "client_secret_jwt" => {
+                let claims = assertion_claims(&c.id, &token_endpoint);
+                let assertion = match c.secret.as_deref() {
+                    Some(secret) => signed_with_secret(secret, "HS256", &claims),
+                    None => key.sign(&claims),
+                };
+                form.push(("client_assertion_type", ASSERTION_TYPE));
+                form.push(("client_assertion", &assertion));
+                app.token(&form, None).await
+            }
             other => panic!("unexpected method {other}"),
         };
         assert_eq!(response.status(), 200, "auth method {method}");
     }
-    // private_key_jwt is not advertised, and a client assertion is not accepted.
-    let r = app
-        .token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "x"),
-                ("redirect_uri", REDIRECT_URI),
-                ("client_id", &client.id),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
-                ("client_assertion", "eyJ..."),
-            ],
-            None,
+    // Each advertised assertion algorithm is accepted; others are not.
+    let advertised = strings(&doc, "token_endpoint_auth_signing_alg_values_supported");
+    assert_eq!(
+        advertised,
+        strings(
+            &doc,
+            "introspection_endpoint_auth_signing_alg_values_supported"
         )
-        .await;
-    assert_eq!(r.status(), 401);
+    );
+    let machine = |method: &str, keys: Option<&ClientKey>| ClientRegistration {
+        grant_types: vec!["client_credentials".into()],
+        token_endpoint_auth_method: Some(method.into()),
+        jwks: keys.map(|k| jwks(&[k]).to_string()),
+        // Long enough for HS512's key (64 bytes).
+        secret: if keys.is_some() {
+            SecretChoice::Generate
+        } else {
+            SecretChoice::Given(format!("{}{}", random_secret(), random_secret()))
+        },
+        ..Default::default()
+    };
+    for alg in [
+        "RS256", "PS256", "ES256", "RS384", "HS256", "HS384", "HS512",
+    ] {
+        let assertion_for = |id: &str| assertion_claims(id, &token_endpoint);
+        let assertion = if alg.starts_with("HS") {
+            let c = app
+                .register_client_with(machine("client_secret_jwt", None))
+                .await;
+            signed_with_secret(c.secret.as_deref().unwrap(), alg, &assertion_for(&c.id))
+        } else {
+            let key = if alg == "ES256" {
+                ClientKey::ec("k")
+            } else {
+                ClientKey::rsa(alg, "k")
+            };
+            let c = app
+                .register_client_with(machine("private_key_jwt", Some(&key)))
+                .await;
+            key.sign(&assertion_for(&c.id))
+        };
+        let response = app
+            .token(
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", &assertion),
+                ],
+                None,
+            )
+            .await;
+        if advertised.iter().any(|a| a == alg) {
+            assert_eq!(response.status(), 200, "assertion signed with {alg}");
+        } else {
+            assert_eq!(response.status(), 401, "assertion signed with {alg}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            let description = body["error_description"].as_str().unwrap();
+            assert!(
+                description.contains("must be signed with"),
+                "{alg}: {description}"
+            );
+        }
+    }
+}
+
+/// 43 random base64url characters (256 bits).
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    openssl::rand::rand_bytes(&mut bytes).unwrap();
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 async fn a_configured_issuer_is_published_as_is(backend: Backend) {

@@ -418,14 +418,15 @@ impl TestApp {
         if reg.post_logout_redirect_uris.is_empty() {
             reg.post_logout_redirect_uris = vec![LOGOUT_URI.into()];
         }
-        let registered = registration::register(
-            &self.state.db,
-            reg,
-            &self.state.secrets,
-            self.state.clock.now(),
-        )
-        .await
-        .unwrap();
+        let keeper = registration::Keeper {
+            hasher: &self.state.secrets,
+            kek: self.state.keys.kek(),
+            allow_loopback: self.state.config.fetch.allow_loopback,
+        };
+        let registered =
+            registration::register(&self.state.db, reg, keeper, self.state.clock.now())
+                .await
+                .unwrap();
         TestClient {
             id: registered.client.client_id,
             secret: registered.secret,

@@ -17,6 +17,7 @@ mod authorize;
 mod browser;
 mod cli;
 mod cli_safety;
+mod client_assertions;
 mod client_auth;
 mod client_credentials;
 mod config;

@@ -13,6 +13,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use oidcd::oauth::registration::ClientRegistration;
+
+use crate::client_assertions::{jwks, ClientKey};
 use crate::helpers::{location, Backend, Browser, TestApp, TestClient, REDIRECT_URI};
 use crate::on_both_databases;
 
@@ -20,6 +23,8 @@ on_both_databases!(
     openid_client_completes_the_flow,
     openid_client_completes_the_flow_as_a_public_client,
     openid_client_refuses_a_callback_with_another_state,
+    openid_client_authenticates_with_private_key_jwt,
+    openid_client_authenticates_with_client_secret_jwt,
     authlib_completes_the_flow,
     authlib_completes_the_flow_as_a_public_client,
     authlib_refuses_a_callback_with_another_state,
@@ -31,6 +36,17 @@ async fn openid_client_completes_the_flow(backend: Backend) {
 
 async fn openid_client_completes_the_flow_as_a_public_client(backend: Backend) {
     completes_the_flow(backend, Library::OpenIdClient, Kind::Public).await;
+}
+
+/// The whole flow again with the client proving itself with assertions signed by its own
+/// key (RFC 7523): the code exchange and the refresh each carry a fresh one.
+async fn openid_client_authenticates_with_private_key_jwt(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::PrivateKeyJwt).await;
+}
+
+/// And with assertions signed with the client's secret (HS256).
+async fn openid_client_authenticates_with_client_secret_jwt(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::ClientSecretJwt).await;
 }
 
 async fn openid_client_refuses_a_callback_with_another_state(backend: Backend) {
@@ -54,12 +70,33 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
         return;
     };
     let app = TestApp::spawn(backend).await;
-    let client = match kind {
-        Kind::Confidential => app.register_client().await,
-        Kind::Public => app.register_public_client().await,
+    let key = ClientKey::rsa("RS256", "rp-1");
+    let (client, env) = match kind {
+        Kind::Confidential => (app.register_client().await, vec![]),
+        Kind::Public => (app.register_public_client().await, vec![]),
+        Kind::PrivateKeyJwt => (
+            app.register_client_with(ClientRegistration {
+                token_endpoint_auth_method: Some("private_key_jwt".into()),
+                jwks: Some(jwks(&[&key]).to_string()),
+                ..Default::default()
+            })
+            .await,
+            vec![
+                ("CLIENT_AUTH", "private_key_jwt".to_owned()),
+                ("CLIENT_PRIVATE_JWK", key.private_jwk_json()),
+            ],
+        ),
+        Kind::ClientSecretJwt => (
+            app.register_client_with(ClientRegistration {
+                token_endpoint_auth_method: Some("client_secret_jwt".into()),
+                ..Default::default()
+            })
+            .await,
+            vec![("CLIENT_AUTH", "client_secret_jwt".to_owned())],
+        ),
     };
     let user = app.create_user().await;
-    let mut script = Script::start(command, &app, &client);
+    let mut script = Script::start_with(command, &app, &client, &env);
 
     // The authorization URL the library built.
     let url = script.line("AUTHORIZE ").await;
@@ -130,6 +167,8 @@ async fn refuses_a_callback_with_another_state(backend: Backend, library: Librar
 enum Kind {
     Confidential,
     Public,
+    PrivateKeyJwt,
+    ClientSecretJwt,
 }
 
 #[derive(Clone, Copy)]
@@ -211,7 +250,17 @@ struct Script {
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Script {
-    fn start(mut command: Command, app: &TestApp, client: &TestClient) -> Self {
+    fn start(command: Command, app: &TestApp, client: &TestClient) -> Self {
+        Self::start_with(command, app, client, &[])
+    }
+
+    /// With more environment for the script.
+    fn start_with(
+        mut command: Command,
+        app: &TestApp,
+        client: &TestClient,
+        env: &[(&str, String)],
+    ) -> Self {
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -224,6 +273,7 @@ impl Script {
         if let Some(secret) = &client.secret {
             command.env("CLIENT_SECRET", secret);
         }
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let mut child = command.spawn().expect("the example starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();

@@ -5,6 +5,11 @@
 //   OIDCD_ISSUER=http://127.0.0.1:8080 CLIENT_ID=app CLIENT_SECRET=... \
 //     REDIRECT_URI=http://127.0.0.1:9999/cb node flow.mjs
 //
+// A client registered for key-based authentication sets CLIENT_AUTH: `private_key_jwt` with
+// CLIENT_PRIVATE_JWK (its private key as a JWK, RS256/PS256/ES256; the public half is what
+// was registered as `jwks`), or `client_secret_jwt` with CLIENT_SECRET. openid-client then
+// signs a fresh client assertion for every token request.
+//
 // A web app would redirect the browser to the authorization URL and handle the callback in a
 // route; to stay a single file, this script prints the URL (`AUTHORIZE <url>`), then reads the
 // URL the browser was sent back to (the callback, with `?code=...&state=...&iss=...`) as one
@@ -31,6 +36,29 @@ async function readLine() {
   throw new Error('expected the callback URL on stdin');
 }
 
+// The ClientAuth for how the client was registered.
+async function authentication(method, clientSecret) {
+  switch (method) {
+    case 'private_key_jwt': {
+      const jwk = JSON.parse(setting('CLIENT_PRIVATE_JWK'));
+      const algorithm = {
+        RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+        PS256: { name: 'RSA-PSS', hash: 'SHA-256' },
+        ES256: { name: 'ECDSA', namedCurve: 'P-256' },
+      }[jwk.alg];
+      if (!algorithm) throw new Error(`CLIENT_PRIVATE_JWK needs alg RS256, PS256 or ES256`);
+      const key = await crypto.subtle.importKey('jwk', jwk, algorithm, false, ['sign']);
+      return client.PrivateKeyJwt({ key, kid: jwk.kid });
+    }
+    case 'client_secret_jwt':
+      return client.ClientSecretJwt(clientSecret);
+    case undefined:
+      return clientSecret ? client.ClientSecretBasic(clientSecret) : client.None();
+    default:
+      throw new Error(`CLIENT_AUTH ${method} is not one this example knows`);
+  }
+}
+
 async function main() {
   const issuer = new URL(setting('OIDCD_ISSUER'));
   const clientId = setting('CLIENT_ID');
@@ -40,7 +68,7 @@ async function main() {
   // oidcd authenticates a client the way it was registered: client_secret_basic by default
   // (`oidcd client create`), `none` for a public client (`--public`). openid-client v6 would
   // otherwise send the secret with client_secret_post, which oidcd refuses for a basic client.
-  const clientAuth = clientSecret ? client.ClientSecretBasic(clientSecret) : client.None();
+  const clientAuth = await authentication(setting('CLIENT_AUTH', { optional: true }), clientSecret);
 
   // Discovery: fetches <issuer>/.well-known/openid-configuration and checks that the document's
   // `issuer` is exactly this one. openid-client only talks https; allowInsecureRequests is here
@@ -95,6 +123,7 @@ async function main() {
 
   const result = {
     library: 'openid-client',
+    client_auth: setting('CLIENT_AUTH', { optional: true }) ?? null,
     sub: claims.sub,
     userinfo_sub: userinfo.sub,
     email: userinfo.email ?? null,

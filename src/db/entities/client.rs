@@ -23,6 +23,13 @@ pub struct Model {
     pub allowed_origins: String,
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub secret_wrapped: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub previous_secret_wrapped: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -4,6 +4,7 @@ pub mod auth_code;
 pub mod authorization_request;
 pub mod browser_session;
 pub mod client;
+pub mod client_assertion;
 pub mod consent;
 pub mod device_code;
 pub mod grant;
