@@ -9,7 +9,9 @@
 //! Scenarios: S1 discovery, S2 JWKS, S3 client_credentials, S4 refresh with rotation over a
 //! seeded pool of single-use tokens, S5 introspection, S6 userinfo, S7 whole code flows with a
 //! session and remembered consent, S8 a password-login flood with discovery sampled, S9 peak
-//! memory, S10 S3-S6 again over a million stored refresh tokens (`--s10-rows` to change).
+//! memory, S10 S3-S6 again over a million stored refresh tokens (`--s10-rows` to change), S11
+//! client_credentials for a private_key_jwt client (an ES256 assertion with a fresh `jti` on
+//! every request).
 
 #![allow(
     clippy::print_stdout,
@@ -673,6 +675,33 @@ async fn main() {
         ],
         None,
     );
+    // S11's client: its private key stays here, the public half is registered.
+    let client_key =
+        josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256).unwrap();
+    let mut public_jwk = client_key.to_jwk_public_key();
+    public_jwk.set_key_id("bench");
+    let key_client = cli(
+        &oidcd,
+        &env,
+        &dir,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Bench key client",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "api",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks",
+            &serde_json::json!({ "keys": [Value::Object(public_jwk.as_ref().clone())] })
+                .to_string(),
+        ],
+        None,
+    );
+    let key_client_id = key_client["client_id"].as_str().unwrap().to_owned();
     let redirect = "http://127.0.0.1:9/cb".to_owned();
     let app_client = cli(
         &oidcd,
@@ -785,6 +814,33 @@ async fn main() {
             sign_cost * 1e6,
             1e6 / sign_near_one,
             1e6 / sign_one
+        ),
+    );
+
+    // S11: client_credentials again, the client proving itself with an ES256 assertion (a
+    // fresh jti each time, so each is checked, verified and recorded). Signed ahead of time,
+    // enough for S3's rate.
+    let assertions = {
+        let count = ((s3.rps * 1.3).max(300.0) * (secs + 2) as f64) as usize;
+        let key = client_key.to_jwk_key_pair();
+        let audience = format!("{issuer}/oauth/token");
+        let client_id = key_client_id.clone();
+        tokio::task::spawn_blocking(move || sign_assertions(&key, &client_id, &audience, count))
+            .await
+            .unwrap()
+    };
+    let cpu = CpuMark::new(&server);
+    let s11 = assertion_grants(&issuer, &dir, &assertions, secs);
+    report.row(
+        "S11 private_key_jwt client_credentials",
+        s11.rps,
+        s11.p50_ms,
+        s11.p99_ms,
+        &format!(
+            "{}, {} errors, {} assertions signed ahead",
+            cpu.server(&server, s11.requests),
+            s11.errors,
+            assertions.len()
         ),
     );
 
@@ -1070,6 +1126,12 @@ async fn main() {
         s4.rps / sign_all >= 0.3,
         ">= 0.3",
     );
+    report.target(
+        "S11 private_key_jwt / S3",
+        s11.rps / s3.rps,
+        s11.rps / s3.rps >= 0.6,
+        ">= 0.6",
+    );
     report.target("S5 / S1", s5.rps / s1.rps, s5.rps / s1.rps >= 0.3, ">= 0.3");
     report.target("S6 / S1", s6.rps / s1.rps, s6.rps / s1.rps >= 0.3, ">= 0.3");
     report.target(
@@ -1118,6 +1180,7 @@ async fn main() {
         ("S1 discovery", s1.errors),
         ("S2 JWKS", s2.errors),
         ("S3 client_credentials", s3.errors),
+        ("S11 private_key_jwt", s11.errors),
         ("S4 refresh", s4.errors),
         ("S5 introspection", s5.errors),
         ("S6 userinfo", s6.errors),
@@ -1144,6 +1207,93 @@ async fn main() {
         );
         std::process::exit(1);
     }
+}
+
+/// `count` client assertions for `client_id` at `audience`, each with its own `jti`, valid for
+/// five minutes; signed on every core. The wall clock is the client's clock here.
+#[allow(clippy::disallowed_methods)]
+fn sign_assertions(
+    key: &josekit::jwk::Jwk,
+    client_id: &str,
+    audience: &str,
+    count: usize,
+) -> Vec<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let per_thread = count.div_ceil(cpus());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..cpus())
+            .map(|t| {
+                scope.spawn(move || {
+                    let signer = josekit::jws::ES256.signer_from_jwk(key).unwrap();
+                    let mut header = josekit::jws::JwsHeader::new();
+                    header.set_key_id("bench");
+                    (0..per_thread)
+                        .map(|i| {
+                            let claims = serde_json::json!({
+                                "iss": client_id,
+                                "sub": client_id,
+                                "aud": audience,
+                                "iat": now,
+                                "exp": now + 300,
+                                "jti": format!("{t}-{i}-{}", uuid::Uuid::new_v4().simple()),
+                            });
+                            josekit::jws::serialize_compact(
+                                claims.to_string().as_bytes(),
+                                &header,
+                                &signer,
+                            )
+                            .unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    })
+}
+
+/// S11 under wrk: each request carries one assertion of the pool; each of wrk's two threads
+/// takes every other one, so none is sent twice.
+fn assertion_grants(issuer: &str, dir: &Path, assertions: &[String], secs: u64) -> Load {
+    let pool = dir.join("assertions.txt");
+    std::fs::write(&pool, assertions.join("\n")).unwrap();
+    let script = dir.join("assertion.lua");
+    std::fs::write(
+        &script,
+        format!(
+            r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+function init(args)
+  assertions = {{}}
+  local i = 0
+  for line in io.lines("{path}") do
+    if i % 2 == id then assertions[#assertions + 1] = line end
+    i = i + 1
+  end
+  taken = 0
+end
+function request()
+  taken = taken + 1
+  local assertion = assertions[taken] or "the-pool-ran-out"
+  return wrk.format(nil, nil, nil, "grant_type=client_credentials&scope=api&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=" .. assertion)
+end
+"#,
+            path = pool.display()
+        ),
+    )
+    .unwrap();
+    wrk(&format!("{issuer}/oauth/token"), secs, 0, Some(&script))
 }
 
 /// S4 under wrk: each request redeems one token of the pool (single use); each of wrk's two
