@@ -169,7 +169,7 @@ async fn check_with_keys(
     }
     let keys = match (&client.jwks, &client.jwks_uri) {
         (Some(jwks), _) => Arc::new(
-            super::client_keys::parse_set(jwks.as_bytes())
+            super::client_keys::stored_set(jwks)
                 .map_err(|why| Refusal::Keys(KeysError::Invalid(why)))?,
         ),
         (None, Some(uri)) => verifier.jwks.keys(uri, kid).await?,

@@ -47,6 +47,23 @@ pub fn parse_set(bytes: &[u8]) -> Result<Vec<Jwk>, String> {
         .collect()
 }
 
+/// Reads a key set stored at registration, where [`parse_set`] already checked every key.
+pub fn stored_set(text: &str) -> Result<Vec<Jwk>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
+    value
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("must be a JWK Set: an object with a `keys` array")?
+        .iter()
+        .map(|key| {
+            key.as_object()
+                .ok_or_else(|| "holds a key that is not an object".to_owned())
+                .and_then(|map| Jwk::from_map(map.clone()).map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
 fn check_key(value: &serde_json::Value) -> Result<Jwk, String> {
     let map = value.as_object().ok_or("is not a JSON object")?;
     if let Some(private) = PRIVATE_PARAMETERS.iter().find(|p| map.contains_key(**p)) {

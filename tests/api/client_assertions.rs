@@ -14,7 +14,9 @@ use oidcd::oauth::registration::ClientRegistration;
 use serde_json::{json, Value};
 
 use crate::admin::admin_token;
-use crate::helpers::{assert_oauth_error, http_client, Backend, TestApp, TestClient, TestEnv};
+use crate::helpers::{
+    assert_oauth_error, http_client, read_request_head, Backend, TestApp, TestClient, TestEnv,
+};
 use crate::{on_both_databases, on_postgres};
 
 on_both_databases!(
@@ -205,6 +207,20 @@ const CLIENT_CREDENTIALS: &[(&str, &str)] = &[("grant_type", "client_credentials
 
 async fn client_credentials(app: &TestApp, assertion: &str) -> reqwest::Response {
     post_with_assertion(app, "/oauth/token", assertion, CLIENT_CREDENTIALS).await
+}
+
+/// client_credentials with a fresh assertion by `key` for `client_id`, aimed at the token
+/// endpoint: the answer.
+async fn grant_with(app: &TestApp, key: &ClientKey, client_id: &str) -> reqwest::Response {
+    let assertion = key.sign(&claims(client_id, &app.url("/oauth/token")));
+    client_credentials(app, &assertion).await
+}
+
+/// The same, expected to be refused as `invalid_client`: the error's description.
+async fn refused_with(app: &TestApp, key: &ClientKey, client_id: &str) -> String {
+    let body =
+        assert_oauth_error(grant_with(app, key, client_id).await, 401, "invalid_client").await;
+    body["error_description"].as_str().unwrap().to_owned()
 }
 
 async fn private_key_jwt_authenticates_at_every_endpoint(backend: Backend) {
@@ -597,7 +613,7 @@ struct KeyServerState {
 
 impl KeyServer {
     async fn start() -> Self {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        use tokio::io::AsyncWriteExt as _;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = Self {
@@ -609,13 +625,8 @@ impl KeyServer {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let state = Arc::clone(&state);
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        match stream.read(&mut byte).await {
-                            Ok(1) => head.push(byte[0]),
-                            _ => return,
-                        }
+                    if !read_request_head(&mut stream).await {
+                        return;
                     }
                     let answer = {
                         let mut s = state.lock().unwrap();
@@ -681,36 +692,19 @@ async fn keys_come_from_the_jwks_uri_cached_and_fetched_again_for_a_new_kid(back
     let old = ClientKey::rsa("RS256", "2026-11");
     keys.serve(jwks(&[&old]).to_string());
     let client = uri_client(&app, &keys.url()).await;
-    let aud = app.url("/oauth/token");
 
-    assert_eq!(
-        client_credentials(&app, &old.sign(&claims(&client.id, &aud)))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(grant_with(&app, &old, &client.id).await.status(), 200);
     assert_eq!(keys.fetches(), 1);
-    assert_eq!(
-        client_credentials(&app, &old.sign(&claims(&client.id, &aud)))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(grant_with(&app, &old, &client.id).await.status(), 200);
     assert_eq!(keys.fetches(), 1, "cached");
 
     // The client rolls to a new key: an assertion with the new kid fetches the set again.
     let new = ClientKey::ec("2026-12");
     keys.serve(jwks(&[&new]).to_string());
-    assert_eq!(
-        client_credentials(&app, &new.sign(&claims(&client.id, &aud)))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(grant_with(&app, &new, &client.id).await.status(), 200);
     assert_eq!(keys.fetches(), 2);
     // The old key is gone from the set: refused.
-    let response = client_credentials(&app, &old.sign(&claims(&client.id, &aud))).await;
-    assert_oauth_error(response, 401, "invalid_client").await;
+    refused_with(&app, &old, &client.id).await;
 }
 
 async fn a_jwks_uri_is_fetched_within_limits(backend: Backend) {
@@ -720,17 +714,10 @@ async fn a_jwks_uri_is_fetched_within_limits(backend: Backend) {
     let key = ClientKey::rsa("RS256", "k1");
     keys.serve(jwks(&[&key]).to_string());
     let client = uri_client(&app, &keys.url()).await;
-    let aud = app.url("/oauth/token");
-    assert_eq!(
-        client_credentials(&app, &key.sign(&claims(&client.id, &aud)))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(grant_with(&app, &key, &client.id).await.status(), 200);
     for n in 0..3 {
         let stranger = ClientKey::rsa("RS256", &format!("made-up-{n}"));
-        let response = client_credentials(&app, &stranger.sign(&claims(&client.id, &aud))).await;
-        assert_oauth_error(response, 401, "invalid_client").await;
+        refused_with(&app, &stranger, &client.id).await;
     }
     assert_eq!(keys.fetches(), 1, "no fetch within the refetch interval");
 
@@ -741,43 +728,22 @@ async fn a_jwks_uri_is_fetched_within_limits(backend: Backend) {
         "x".repeat(70 * 1024)
     ));
     let client = uri_client(&app, &big.url()).await;
-    let response = client_credentials(&app, &key.sign(&claims(&client.id, &aud))).await;
-    let body = assert_oauth_error(response, 401, "invalid_client").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("larger than"),
-        "{body}"
-    );
+    let description = refused_with(&app, &key, &client.id).await;
+    assert!(description.contains("larger than"), "{description}");
 
     // A redirect to a private address is not followed.
     let redirecting = KeyServer::start().await;
     redirecting.redirect("http://10.0.0.1/jwks.json");
     let client = uri_client(&app, &redirecting.url()).await;
-    let response = client_credentials(&app, &key.sign(&claims(&client.id, &aud))).await;
-    let body = assert_oauth_error(response, 401, "invalid_client").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("10.0.0.1"),
-        "{body}"
-    );
+    let description = refused_with(&app, &key, &client.id).await;
+    assert!(description.contains("10.0.0.1"), "{description}");
 
     // Not a key set.
     let wrong = KeyServer::start().await;
     wrong.serve("{\"hello\": 1}".into());
     let client = uri_client(&app, &wrong.url()).await;
-    let response = client_credentials(&app, &key.sign(&claims(&client.id, &aud))).await;
-    let body = assert_oauth_error(response, 401, "invalid_client").await;
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("JWK Set"),
-        "{body}"
-    );
+    let description = refused_with(&app, &key, &client.id).await;
+    assert!(description.contains("JWK Set"), "{description}");
 }
 
 async fn registration_refuses_weak_or_private_keys_and_unsafe_urls(backend: Backend) {
@@ -874,15 +840,8 @@ async fn registration_refuses_weak_or_private_keys_and_unsafe_urls(backend: Back
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let aud = app.url("/oauth/token");
-    assert_eq!(
-        client_credentials(&app, &next.sign(&claims(&id, &aud)))
-            .await
-            .status(),
-        200
-    );
-    let response = client_credentials(&app, &strong.sign(&claims(&id, &aud))).await;
-    assert_oauth_error(response, 401, "invalid_client").await;
+    assert_eq!(grant_with(&app, &next, &id).await.status(), 200);
+    refused_with(&app, &strong, &id).await;
     // Its secret cannot be rotated: it has none.
     let response = http_client()
         .post(app.url(&format!("/admin/clients/{id}/secret")))

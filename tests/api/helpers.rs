@@ -934,22 +934,32 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Reads a request's head (up to the blank line) from `stream`; `false` when the peer went
+/// away first. The test servers answer without reading a body.
+pub async fn read_request_head(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// A web server on 127.0.0.1 that answers every request with the page `body`; returns its
 /// port. Stands in for a relying party's pages in the browser tests.
 pub async fn static_page(body: &'static str) -> u16 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::AsyncWriteExt as _;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    match stream.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
+                if !read_request_head(&mut stream).await {
+                    return;
                 }
                 let _ = stream
                     .write_all(
