@@ -1489,6 +1489,7 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
                 last_used_at: now,
                 expires_at: absolute,
                 revoked_at: None,
+                id_token_claims: None,
             };
             oidcd::store::grants::insert(&txn, &grant).await.unwrap();
             let token = oidcd::crypto::random_token().unwrap();

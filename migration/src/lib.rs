@@ -20,6 +20,7 @@ mod m20261202_000001_add_client_allowed_origins;
 mod m20261202_000002_add_client_previous_secret;
 mod m20261202_000003_canonical_usernames;
 mod m20261203_000001_client_keys;
+mod m20261203_000002_id_token_claims;
 pub mod usernames;
 
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_add_client_previous_secret::Migration),
             Box::new(m20261202_000003_canonical_usernames::Migration),
             Box::new(m20261203_000001_client_keys::Migration),
+            Box::new(m20261203_000002_id_token_claims::Migration),
         ]
     }
 }

@@ -577,6 +577,8 @@ pub struct ProviderMetadataBody {
     pub code_challenge_methods_supported: Vec<String>,
     pub prompt_values_supported: Vec<String>,
     pub claims_supported: Vec<String>,
+    /// The authentication context classes a sign-in can reach (`acr`).
+    pub acr_values_supported: Vec<String>,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
@@ -637,7 +639,8 @@ impl Example for ProviderMetadataBody {
             code_challenge_methods_supported: strings(&pkce::METHODS),
             prompt_values_supported: strings(&authorize::PROMPT_VALUES),
             claims_supported: strings(&crate::oidc::claims::supported()),
-            claims_parameter_supported: false,
+            acr_values_supported: strings(&crate::oauth::claims_request::ACR_VALUES),
+            claims_parameter_supported: true,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: true,

@@ -4,6 +4,7 @@
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
+use super::claims_request::{self, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::pkce;
@@ -44,6 +45,12 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `claims` parameter (OIDC Core 5.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<ClaimsRequest>,
+    /// `acr_values`: voluntary, answered with the level reached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
 }
 
 /// Why a request was refused.
@@ -222,6 +229,19 @@ pub async fn validate(
 
     let nonce = bounded(params, "nonce").map_err(reject)?;
     let login_hint = bounded(params, "login_hint").map_err(reject)?;
+    let claims = bounded(params, "claims")
+        .map_err(reject)?
+        .map(ClaimsRequest::parse)
+        .transpose()
+        .map_err(reject)?;
+    claims_request::check_acr(claims.as_ref()).map_err(reject)?;
+    let acr_values = bounded(params, "acr_values")
+        .map_err(reject)?
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect();
 
     let request = AuthorizationRequest {
         client_id: client.client_id.clone(),
@@ -235,6 +255,8 @@ pub async fn validate(
         prompt,
         max_age,
         login_hint: login_hint.map(str::to_owned),
+        claims,
+        acr_values,
     };
     Ok((request, client))
 }
@@ -348,6 +370,11 @@ pub async fn issue_code(
         code_challenge_method: request.code_challenge_method.clone(),
         auth_time: user.auth_time,
         grant_id: None,
+        id_token_claims: request
+            .claims
+            .as_ref()
+            .filter(|c| !c.id_token.is_empty())
+            .map(|c| serde_json::json!(c.id_token_names()).to_string()),
         used_at: None,
         created_at: now,
         expires_at: now + lifetime,
@@ -394,6 +421,8 @@ mod tests {
             prompt: Prompt::default(),
             max_age: None,
             login_hint: None,
+            claims: None,
+            acr_values: Vec::new(),
         }
     }
 

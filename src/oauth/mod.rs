@@ -2,6 +2,7 @@
 //! return domain values or errors.
 
 pub mod authorize;
+pub mod claims_request;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_keys;

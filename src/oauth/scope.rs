@@ -10,6 +10,42 @@ pub const USER_SCOPES: [&str; 6] = [
     "offline_access",
 ];
 
+/// OIDC Core 5.4: the claims each scope releases.
+pub const PROFILE: [&str; 14] = [
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+];
+pub const EMAIL: [&str; 2] = ["email", "email_verified"];
+pub const PHONE: [&str; 2] = ["phone_number", "phone_number_verified"];
+pub const ADDRESS: [&str; 1] = ["address"];
+
+pub fn released_by(scope: &str) -> &'static [&'static str] {
+    match scope {
+        "profile" => &PROFILE,
+        "email" => &EMAIL,
+        "phone" => &PHONE,
+        "address" => &ADDRESS,
+        _ => &[],
+    }
+}
+
+/// Whether any of `scopes` releases `claim`.
+pub fn release(scopes: &[String], claim: &str) -> bool {
+    scopes.iter().any(|s| released_by(s).contains(&claim))
+}
+
 /// The scope that lets a client call the admin API.
 pub const ADMIN: &str = "admin";
 

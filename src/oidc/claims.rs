@@ -2,10 +2,11 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::oauth::scope::{released_by, ADDRESS, EMAIL, PHONE, PROFILE};
 use crate::store::users::User;
 
 /// Claims every ID token may carry.
-const ID_TOKEN: [&str; 10] = [
+const ID_TOKEN: [&str; 12] = [
     "sub",
     "iss",
     "aud",
@@ -16,38 +17,9 @@ const ID_TOKEN: [&str; 10] = [
     "azp",
     "at_hash",
     "sid",
+    "acr",
+    "amr",
 ];
-
-/// OIDC Core 5.4: the claims each scope releases.
-pub const PROFILE: [&str; 14] = [
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "updated_at",
-];
-pub const EMAIL: [&str; 2] = ["email", "email_verified"];
-pub const PHONE: [&str; 2] = ["phone_number", "phone_number_verified"];
-pub const ADDRESS: [&str; 1] = ["address"];
-
-fn released_by(scope: &str) -> &'static [&'static str] {
-    match scope {
-        "profile" => &PROFILE,
-        "email" => &EMAIL,
-        "phone" => &PHONE,
-        "address" => &ADDRESS,
-        _ => &[],
-    }
-}
 
 /// `claims_supported`.
 pub fn supported() -> Vec<&'static str> {

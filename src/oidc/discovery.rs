@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use crate::oauth::{
-    authorize, client_assertion, client_auth, pkce, redirect::ResponseMode, scope, token,
+    authorize, claims_request, client_assertion, client_auth, pkce, redirect::ResponseMode, scope,
+    token,
 };
 use crate::store::clients::AuthMethod;
 
@@ -98,6 +99,8 @@ pub struct Metadata {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prompt_values_supported: Vec<&'static str>,
     pub claims_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acr_values_supported: Vec<&'static str>,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
@@ -194,7 +197,11 @@ impl Metadata {
             } else {
                 Vec::new()
             },
-            claims_parameter_supported: false,
+            acr_values_supported: when(
+                Endpoint::Authorization,
+                claims_request::ACR_VALUES.to_vec(),
+            ),
+            claims_parameter_supported: authorize,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: authorize,

@@ -26,6 +26,7 @@ pub async fn insert(db: &impl ConnectionTrait, g: &GrantRow) -> Result<(), Store
         last_used_at: Set(g.last_used_at),
         expires_at: Set(g.expires_at),
         revoked_at: Set(g.revoked_at),
+        id_token_claims: Set(g.id_token_claims.clone()),
     };
     grant::Entity::insert(row)
         .exec_without_returning(db)

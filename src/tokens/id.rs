@@ -13,6 +13,12 @@ pub struct IdTokenClaims<'a> {
     pub session_id: Option<&'a str>,
     /// The access token issued with it, for `at_hash`.
     pub access_token: Option<&'a str>,
+    /// The authentication context class reached, and the methods used (RFC 8176).
+    pub acr: &'a str,
+    pub amr: &'a [&'a str],
+    /// Claims about the user asked for in the ID token (the `claims` parameter), already
+    /// limited to what the granted scopes release.
+    pub extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// The claims of an ID Token, in the order they are written.
@@ -25,12 +31,16 @@ struct Claims<'a> {
     iat: UnixTime,
     exp: UnixTime,
     auth_time: UnixTime,
+    acr: &'a str,
+    amr: &'a [&'a str],
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     at_hash: Option<String>,
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// OIDC Core 3.1.3.6: base64url of the left half of SHA-256 of the access token.
@@ -53,9 +63,12 @@ pub fn issue(
         iat: now,
         exp: now + lifetime,
         auth_time: c.auth_time,
+        acr: c.acr,
+        amr: c.amr,
         nonce: c.nonce,
         sid: c.session_id,
         at_hash: c.access_token.map(at_hash),
+        extra: c.extra,
     };
     Ok(signer.sign("JWT", &claims)?)
 }

@@ -15,6 +15,7 @@ mod accessibility;
 mod admin;
 mod authorize;
 mod browser;
+mod claims_request;
 mod cli;
 mod cli_safety;
 mod client_assertions;

@@ -46,6 +46,8 @@ async fn the_openidconnect_crate_completes_the_flow_from_discovery(backend: Back
         )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
+        // The claims parameter (OIDC Core 5.5): the email in the ID token itself.
+        .add_extra_param("claims", r#"{"id_token":{"email":{"essential":true}}}"#)
         .set_pkce_challenge(challenge)
         .url();
     let done = Browser::new(&app).authorize(url.as_str(), &user).await;
@@ -66,6 +68,23 @@ async fn the_openidconnect_crate_completes_the_flow_from_discovery(backend: Back
         .claims(&verifier, &nonce)
         .expect("the ID token validates");
     assert_eq!(claims.subject().as_str(), user.sub);
+    // How the person signed in, as the library reads it.
+    assert_eq!(
+        claims.auth_context_ref().map(|acr| acr.as_str()),
+        Some("urn:oidcd:acr:password")
+    );
+    let amr: Vec<&str> = claims
+        .auth_method_refs()
+        .into_iter()
+        .flatten()
+        .map(|m| m.as_str())
+        .collect();
+    assert_eq!(amr, ["pwd"]);
+    assert!(claims.auth_time().is_some());
+    assert_eq!(
+        claims.email().map(|e| e.as_str().to_owned()),
+        Some(format!("{}@example.com", user.username))
+    );
     let expected = claims.access_token_hash().expect("at_hash");
     let actual = AccessTokenHash::from_token(
         tokens.access_token(),

@@ -19,6 +19,9 @@ pub struct Model {
     pub code_challenge_method: Option<String>,
     pub auth_time: i64,
     pub grant_id: Option<String>,
+    /// A JSON list of the claims asked for in the ID token (the `claims` parameter).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub id_token_claims: Option<String>,
     pub used_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,

@@ -18,6 +18,9 @@ pub struct Model {
     pub last_used_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// A JSON list of the claims asked for in the ID token (the `claims` parameter).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub id_token_claims: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -93,8 +93,9 @@ async fn issue(
         auth_time,
         session_id: row.session_id.as_deref(),
         nonce: None,
+        id_token_claims: None,
     };
     let refresh_token = record_grant(ctx, &txn, client, &grant).await?;
     txn.commit().await.map_err(StoreError::from)?;
-    user_tokens(ctx, &grant, refresh_token)
+    user_tokens(ctx, &grant, &serde_json::Map::new(), refresh_token)
 }

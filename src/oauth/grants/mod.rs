@@ -11,6 +11,7 @@ use std::sync::Arc;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
+use super::claims_request::{ACR_PASSWORD, AMR_PASSWORD};
 use super::error::OAuthError;
 use crate::clock::UnixTime;
 use crate::config::Lifetimes;
@@ -56,6 +57,38 @@ pub(crate) struct UserGrant<'a> {
     pub auth_time: UnixTime,
     pub session_id: Option<&'a str>,
     pub nonce: Option<&'a str>,
+    /// The claims asked for in the ID token, a JSON list (the `claims` parameter).
+    pub id_token_claims: Option<&'a str>,
+}
+
+/// The user's claims asked for in the ID token that the granted scopes release.
+pub(crate) async fn id_token_extras(
+    db: &impl ConnectionTrait,
+    grant: &UserGrant<'_>,
+) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+    let mut out = serde_json::Map::new();
+    let names: Vec<String> = grant
+        .id_token_claims
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let wanted: Vec<&String> = names
+        .iter()
+        .filter(|name| crate::oauth::scope::release(grant.scopes, name))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let user = crate::store::users::get(db, grant.user_id).await?;
+    for name in wanted {
+        let value = match name.as_str() {
+            "updated_at" => Some(serde_json::json!(user.updated_at)),
+            _ => user.claims.get(name).cloned(),
+        };
+        if let Some(value) = value {
+            out.insert(name.clone(), value);
+        }
+    }
+    Ok(out)
 }
 
 /// Records a new grant inside `txn` and, when `offline_access` was granted to a client that
@@ -96,6 +129,7 @@ pub(crate) async fn record_grant(
                 now + ctx.lifetimes.longest_signed().as_i64()
             },
             revoked_at: None,
+            id_token_claims: grant.id_token_claims.map(str::to_owned),
         },
     )
     .await?;
@@ -121,6 +155,7 @@ pub(crate) async fn record_grant(
 pub(crate) fn user_tokens(
     ctx: &TokenContext<'_>,
     grant: &UserGrant<'_>,
+    extra: &serde_json::Map<String, serde_json::Value>,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = crate::oauth::scope::join(grant.scopes);
@@ -149,6 +184,9 @@ pub(crate) fn user_tokens(
                 auth_time: grant.auth_time,
                 session_id: grant.session_id,
                 access_token: Some(&access.token),
+                acr: ACR_PASSWORD,
+                amr: &AMR_PASSWORD,
+                extra,
             },
             ctx.now,
             ctx.lifetimes.id_token.as_i64(),

@@ -5,7 +5,7 @@
 //! rotated, within the grace window, gets the same successor again (derived, not stored in
 //! clear). Any other use of a dead token is theft: the whole family is revoked.
 
-use super::{successor, user_tokens, TokenContext, TokenResponse, UserGrant};
+use super::{id_token_extras, successor, user_tokens, TokenContext, TokenResponse, UserGrant};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::scope;
@@ -76,7 +76,7 @@ pub async fn refresh(
             )
             .await?;
             txn.commit().await.map_err(StoreError::from)?;
-            return respond(ctx, &grant, &scopes, next);
+            return respond(ctx, &grant, &scopes, next).await;
         }
         drop(txn);
         // Someone else rotated (or revoked) it in the meantime: look again.
@@ -91,7 +91,7 @@ pub async fn refresh(
             .rotated_at
             .is_some_and(|t| now - t <= ctx.lifetimes.refresh_grace.as_i64());
     if within_grace {
-        return respond(ctx, &grant, &scopes, next);
+        return respond(ctx, &grant, &scopes, next).await;
     }
 
     store::grants::revoke(ctx.db, &grant.id, now).await?;
@@ -108,23 +108,22 @@ pub async fn refresh(
     ))
 }
 
-fn respond(
+async fn respond(
     ctx: &TokenContext<'_>,
     grant: &store::grants::GrantRow,
     scopes: &[String],
     refresh_token: String,
 ) -> Result<TokenResponse, OAuthError> {
-    user_tokens(
-        ctx,
-        &UserGrant {
-            grant_id: &grant.id,
-            user_id: &grant.user_id,
-            client_id: &grant.client_id,
-            scopes,
-            auth_time: grant.auth_time,
-            session_id: grant.session_id.as_deref(),
-            nonce: None,
-        },
-        Some(refresh_token),
-    )
+    let user_grant = UserGrant {
+        grant_id: &grant.id,
+        user_id: &grant.user_id,
+        client_id: &grant.client_id,
+        scopes,
+        auth_time: grant.auth_time,
+        session_id: grant.session_id.as_deref(),
+        nonce: None,
+        id_token_claims: grant.id_token_claims.as_deref(),
+    };
+    let extra = id_token_extras(ctx.db, &user_grant).await?;
+    user_tokens(ctx, &user_grant, &extra, Some(refresh_token))
 }
