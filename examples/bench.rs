@@ -125,8 +125,23 @@ fn argon2_rate(seconds: f64) -> f64 {
     })
 }
 
-/// A bare poem server answering every GET with a discovery-sized JSON body, on its own
-/// runtime; returns its address.
+/// The length of the discovery document at a loopback issuer of the usual length, with the
+/// default settings.
+fn discovery_size() -> usize {
+    use oidcd::oidc::discovery::{Features, Metadata};
+    let config = oidcd::config::Config::default();
+    Metadata::build(
+        "http://127.0.0.1:40000",
+        oidcd::server::router::MOUNTED,
+        Features::of(&config),
+    )
+    .to_bytes()
+    .len()
+}
+
+/// A bare poem server answering every GET with a discovery-sized JSON body (as long as the
+/// discovery document the server under test will serve), on its own runtime; returns its
+/// address.
 async fn start_bare_poem() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -138,7 +153,7 @@ async fn start_bare_poem() -> String {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let body = bytes::Bytes::from(vec![b'x'; 1500]);
+            let body = bytes::Bytes::from(vec![b'x'; discovery_size()]);
             let app = poem::Route::new().at(
                 "/",
                 poem::get(poem::endpoint::make_sync(move |_| {
