@@ -218,6 +218,7 @@ pub struct Config {
     pub device: DeviceConfig,
     pub login: LoginConfig,
     pub client_auth: ClientAuthConfig,
+    pub authorize: AuthorizeConfig,
     pub fetch: FetchConfig,
     pub http: HttpConfig,
     pub pages: PagesConfig,
@@ -240,6 +241,7 @@ impl Default for Config {
             device: DeviceConfig::default(),
             login: LoginConfig::default(),
             client_auth: ClientAuthConfig::default(),
+            authorize: AuthorizeConfig::default(),
             fetch: FetchConfig::default(),
             http: HttpConfig::default(),
             pages: PagesConfig::default(),
@@ -267,6 +269,8 @@ pub struct Lifetimes {
     /// A browser session unused this long ends.
     pub session_idle: Seconds,
     pub device_code: Seconds,
+    /// How long a pushed authorization request's `request_uri` can be used.
+    pub pushed_request: Seconds,
 }
 
 impl Default for Lifetimes {
@@ -282,6 +286,7 @@ impl Default for Lifetimes {
             session: Seconds(86_400),
             session_idle: Seconds(7200),
             device_code: Seconds(600),
+            pushed_request: Seconds(60),
         }
     }
 }
@@ -438,6 +443,29 @@ impl Default for ClientAuthConfig {
             assertion_max_lifetime: Seconds(600),
             jwks_cache_ttl: Seconds(300),
             jwks_refetch_interval: Seconds(10),
+        }
+    }
+}
+
+/// How authorization requests may arrive: pushed first (RFC 9126), as signed request
+/// objects (RFC 9101). Each field is described in [`SETTINGS`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizeConfig {
+    /// Whether the pushed authorization request endpoint is offered.
+    pub par: bool,
+    /// Whether every client must push its authorization requests.
+    pub require_par: bool,
+    /// Whether signed request objects (`request`) are accepted.
+    pub request_objects: bool,
+}
+
+impl Default for AuthorizeConfig {
+    fn default() -> Self {
+        Self {
+            par: true,
+            require_par: false,
+            request_objects: true,
         }
     }
 }
@@ -874,6 +902,12 @@ pub static SETTINGS: &[Setting] = &[
         "how long a device code stays usable"
     ),
     setting!(
+        lifetimes.pushed_request,
+        "OIDCD_PUSHED_REQUEST_LIFETIME",
+        "how long the `request_uri` of a pushed authorization request can be used (once); at \
+         most `10m`"
+    ),
+    setting!(
         argon2.memory_kib,
         "OIDCD_ARGON2_MEMORY_KIB",
         "argon2id memory per password hash, in KiB (OWASP)"
@@ -994,6 +1028,23 @@ pub static SETTINGS: &[Setting] = &[
         "OIDCD_CLIENT_AUTH_JWKS_REFETCH_INTERVAL",
         "an assertion signed with a key not in the cached set fetches the `jwks_uri` again, at \
          most once per this interval"
+    ),
+    setting!(
+        authorize.par,
+        "OIDCD_AUTHORIZE_PAR",
+        "the pushed authorization request endpoint (`/oauth/par`, RFC 9126) is offered"
+    ),
+    setting!(
+        authorize.require_par,
+        "OIDCD_AUTHORIZE_REQUIRE_PAR",
+        "every client must push its authorization requests first; a client can also be held \
+         to it alone (`require_pushed_authorization_requests`)"
+    ),
+    setting!(
+        authorize.request_objects,
+        "OIDCD_AUTHORIZE_REQUEST_OBJECTS",
+        "authorization requests may come as request objects (`request`, RFC 9101) signed with \
+         the client's keys or, for `client_secret_jwt`, its secret"
     ),
     setting!(
         fetch.allow_loopback,
@@ -1210,6 +1261,7 @@ impl Config {
             (named("lifetimes.session"), l.session),
             (named("lifetimes.session_idle"), l.session_idle),
             (named("lifetimes.device_code"), l.device_code),
+            (named("lifetimes.pushed_request"), l.pushed_request),
             (named("keys.rotation_interval"), self.keys.rotation_interval),
             (named("keys.cache_ttl"), self.keys.cache_ttl),
             (named("device.interval"), self.device.interval),
@@ -1239,6 +1291,12 @@ impl Config {
         if l.authorization_code.0 > 600 {
             return Err(ConfigError::invalid(
                 named("lifetimes.authorization_code"),
+                "must be at most 10 minutes",
+            ));
+        }
+        if l.pushed_request.0 > 600 {
+            return Err(ConfigError::invalid(
+                named("lifetimes.pushed_request"),
                 "must be at most 10 minutes",
             ));
         }

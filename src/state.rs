@@ -6,11 +6,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::clock::Clock;
+use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto::KeyedHasher;
 use crate::db::Db;
 use crate::keys::KeyCache;
 use crate::metrics::Metrics;
+use crate::oauth::authorize::Rules;
+use crate::oauth::client_assertion::Verifier;
 use crate::oauth::client_keys::JwksCache;
 use crate::password::PasswordHasher;
 use crate::templates::Templates;
@@ -41,5 +44,32 @@ impl AppState {
     /// Whether the issuer is https: cookies are then Secure and pages send HSTS.
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
+    }
+
+    /// What checks the JWTs clients sign (client assertions, request objects) naming one of
+    /// `audiences`.
+    pub fn client_jwt_verifier(&self, audiences: Vec<String>) -> Verifier {
+        Verifier {
+            audiences,
+            max_lifetime: i64::try_from(self.config.client_auth.assertion_max_lifetime.0)
+                .unwrap_or(i64::MAX),
+            jwks: Arc::clone(&self.client_jwks),
+            keys: Arc::clone(&self.keys),
+        }
+    }
+
+    /// What validating an authorization request needs, as configured.
+    pub fn authorize_rules(&self, now: UnixTime) -> Rules<'_> {
+        let authorize = &self.config.authorize;
+        Rules {
+            issuer: &self.issuer,
+            hasher: &self.secrets,
+            request_objects: authorize
+                .request_objects
+                .then(|| self.client_jwt_verifier(vec![self.issuer.to_string()])),
+            par: authorize.par,
+            require_par: authorize.require_par,
+            now,
+        }
     }
 }

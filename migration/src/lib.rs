@@ -21,6 +21,7 @@ mod m20261202_000002_add_client_previous_secret;
 mod m20261202_000003_canonical_usernames;
 mod m20261203_000001_client_keys;
 mod m20261203_000002_id_token_claims;
+mod m20261203_000003_request_rules;
 pub mod usernames;
 
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_canonical_usernames::Migration),
             Box::new(m20261203_000001_client_keys::Migration),
             Box::new(m20261203_000002_id_token_claims::Migration),
+            Box::new(m20261203_000003_request_rules::Migration),
         ]
     }
 }

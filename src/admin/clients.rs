@@ -102,6 +102,8 @@ impl ClientsApi {
             allowed_origins: b.allowed_origins,
             jwks: b.jwks.map(|j| j.to_string()),
             jwks_uri: b.jwks_uri,
+            require_pushed_authorization_requests: b.require_pushed_authorization_requests,
+            require_signed_request_object: b.require_signed_request_object,
         };
         let registered =
             registration::register(&state.db, reg, keeper(state), state.clock.now()).await?;
@@ -193,6 +195,8 @@ impl ClientsApi {
             admin: b.admin,
             jwks: b.jwks.map(|j| j.to_string()),
             jwks_uri: b.jwks_uri,
+            require_pushed_authorization_requests: b.require_pushed_authorization_requests,
+            require_signed_request_object: b.require_signed_request_object,
         };
         let client = registration::apply_update(
             client,

@@ -308,6 +308,10 @@ pub struct ClientCreate {
     pub allowed_origins: Vec<String>,
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    #[serde(default)]
+    pub require_signed_request_object: bool,
 }
 
 impl Type for ClientCreate {
@@ -386,6 +390,14 @@ pub struct ClientCreateDoc {
     /// For private_key_jwt: the https URL the client publishes its JWK Set at (fetched when
     /// needed, cached, fetched again for an unknown `kid`).
     pub jwks_uri: Option<String>,
+    /// Authorization requests must first be pushed to `/oauth/par` (RFC 9126); the
+    /// authorization endpoint then takes only the `request_uri` it returned.
+    #[oai(default)]
+    pub require_pushed_authorization_requests: bool,
+    /// Authorization requests must be request objects signed with the client's keys or, for
+    /// client_secret_jwt, its secret (RFC 9101).
+    #[oai(default)]
+    pub require_signed_request_object: bool,
 }
 
 impl Example for ClientCreateDoc {
@@ -404,6 +416,8 @@ impl Example for ClientCreateDoc {
             allowed_origins: Vec::new(),
             jwks: None,
             jwks_uri: None,
+            require_pushed_authorization_requests: false,
+            require_signed_request_object: false,
         }
     }
 }
@@ -434,6 +448,8 @@ same_members!(
     allowed_origins,
     jwks,
     jwks_uri,
+    require_pushed_authorization_requests,
+    require_signed_request_object,
 );
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -457,6 +473,10 @@ pub struct ClientView {
     pub jwks: Option<Value>,
     /// A private_key_jwt client's key URL.
     pub jwks_uri: Option<String>,
+    /// Authorization requests only through `/oauth/par`.
+    pub require_pushed_authorization_requests: bool,
+    /// Authorization requests only as signed request objects.
+    pub require_signed_request_object: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -478,6 +498,8 @@ impl ClientView {
             allowed_origins: c.allowed_origins,
             jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             jwks_uri: c.jwks_uri,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_signed_request_object: c.require_signed_request_object,
         }
     }
 
@@ -500,6 +522,8 @@ impl ClientView {
             allowed_origins: Vec::new(),
             jwks: None,
             jwks_uri: None,
+            require_pushed_authorization_requests: false,
+            require_signed_request_object: false,
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
         }
@@ -535,6 +559,10 @@ pub struct ClientPatch {
     pub jwks: Option<Value>,
     /// A private_key_jwt client's new key URL; replaces `jwks` too.
     pub jwks_uri: Option<String>,
+    /// Authorization requests only through `/oauth/par`.
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// Authorization requests only as signed request objects.
+    pub require_signed_request_object: Option<bool>,
 }
 
 impl Example for ClientPatch {
@@ -551,6 +579,8 @@ impl Example for ClientPatch {
             admin: None,
             jwks: None,
             jwks_uri: None,
+            require_pushed_authorization_requests: None,
+            require_signed_request_object: None,
         }
     }
 }

@@ -74,6 +74,13 @@ pub struct CreateArgs {
     /// URIs (repeat for several).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    /// Authorization requests must first be pushed to /oauth/par (RFC 9126).
+    #[arg(long = "require-par")]
+    require_par: bool,
+    /// Authorization requests must be signed request objects (RFC 9101); for
+    /// private_key_jwt and client_secret_jwt clients.
+    #[arg(long = "require-signed-requests")]
+    require_signed_requests: bool,
 }
 
 /// A client as printed: RFC 7591 field names.
@@ -94,6 +101,8 @@ struct ClientView<'a> {
     jwks: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jwks_uri: Option<&'a str>,
+    require_pushed_authorization_requests: bool,
+    require_signed_request_object: bool,
     created_at: String,
 }
 
@@ -112,6 +121,8 @@ impl<'a> ClientView<'a> {
             allowed_origins: &c.allowed_origins,
             jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             jwks_uri: c.jwks_uri.as_deref(),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            require_signed_request_object: c.require_signed_request_object,
             created_at: crate::clock::rfc3339(c.created_at),
         }
     }
@@ -154,6 +165,8 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 allowed_origins: args.allowed_origins,
                 jwks: args.jwks.map(read_jwks).transpose()?,
                 jwks_uri: args.jwks_uri,
+                require_pushed_authorization_requests: args.require_par,
+                require_signed_request_object: args.require_signed_requests,
             };
             let keeper = registration::Keeper {
                 hasher: &rt.secrets,

@@ -68,6 +68,7 @@ fn kind_of(path: &str) -> Option<Kind> {
             E::Revocation,
             E::Introspection,
             E::DeviceAuthorization,
+            E::PushedAuthorization,
         ]
         .iter()
         .any(|e| e.path() == p) =>

@@ -369,6 +369,83 @@ impl From<DeviceAuthorizationResponse> for DeviceAuthorizationBody {
     }
 }
 
+/// `POST /oauth/par` parameters (form-encoded, RFC 9126): the authorization request's own
+/// parameters (as the authorization endpoint takes them), or a signed request object in
+/// `request`, plus the client's authentication. The example pushes a code flow request with
+/// PKCE for a client that authenticates with HTTP Basic.
+#[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct PushedAuthorizationRequest {
+    /// `code`.
+    pub response_type: Option<WhenUsed>,
+    /// A redirect URI registered for the client.
+    pub redirect_uri: Option<WhenUsed>,
+    /// Space-separated scopes.
+    pub scope: Option<WhenUsed>,
+    pub state: Option<WhenUsed>,
+    pub nonce: Option<WhenUsed>,
+    /// PKCE (RFC 7636); required of public clients.
+    pub code_challenge: Option<WhenUsed>,
+    /// `S256`.
+    pub code_challenge_method: Option<WhenUsed>,
+    /// A request object (RFC 9101) signed with the client's keys or, for client_secret_jwt,
+    /// its secret; its parameters replace the others.
+    pub request: Option<WhenUsed>,
+    /// Public clients, and client_secret_post.
+    pub client_id: Option<WhenUsed>,
+    /// client_secret_post only.
+    pub client_secret: Option<WhenUsed>,
+}
+
+impl Example for PushedAuthorizationRequest {
+    fn example() -> Self {
+        let text = |s: &str| Some(WhenUsed(s.to_owned()));
+        Self {
+            response_type: text("code"),
+            redirect_uri: text(EXAMPLE_REDIRECT_URI),
+            scope: text("openid profile"),
+            state: text("af0ifjsldkj"),
+            nonce: None,
+            code_challenge: text("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            code_challenge_method: text("S256"),
+            request: None,
+            client_id: None,
+            client_secret: None,
+        }
+    }
+}
+
+/// RFC 9126 2.2: where the request is kept, and for how long.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct PushedAuthorizationBody {
+    /// Send the person to the authorization endpoint with `client_id` and this
+    /// `request_uri`; it works once.
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+
+impl Example for PushedAuthorizationBody {
+    fn example() -> Self {
+        Self {
+            request_uri: format!(
+                "{}bwc4JK-ESC0w8acc191e-Y1LTC2",
+                crate::oauth::authorize::REQUEST_URI_PREFIX
+            ),
+            expires_in: 60,
+        }
+    }
+}
+
+impl From<crate::oauth::authorize::Pushed> for PushedAuthorizationBody {
+    fn from(p: crate::oauth::authorize::Pushed) -> Self {
+        Self {
+            request_uri: p.request_uri,
+            expires_in: p.expires_in,
+        }
+    }
+}
+
 /// `POST /oauth/introspect` and `/oauth/revoke` parameters (form-encoded). The example names
 /// a refresh token (RFC 7009's); the client authenticates with HTTP Basic.
 #[derive(Debug, Object)]
@@ -549,7 +626,7 @@ impl Example for JwkSetBody {
 /// OpenID Provider Metadata (OIDC Discovery 1.0 section 3, RFC 8414 section 2): issuer,
 /// endpoints and every `*_supported` list, derived from what this server serves.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ProviderMetadataBody {
     pub issuer: String,
     pub authorization_endpoint: String,
@@ -560,6 +637,11 @@ pub struct ProviderMetadataBody {
     pub device_authorization_endpoint: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
+    /// Where clients push authorization requests (RFC 9126; absent when `authorize.par` is
+    /// off).
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// Present (true) when every client must push its requests (`authorize.require_par`).
+    pub require_pushed_authorization_requests: Option<bool>,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<ResponseType>,
     pub response_modes_supported: Vec<String>,
@@ -581,6 +663,11 @@ pub struct ProviderMetadataBody {
     pub acr_values_supported: Vec<String>,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
+    /// The algorithms request objects may be signed with (absent when
+    /// `authorize.request_objects` is off).
+    pub request_object_signing_alg_values_supported: Option<Vec<String>>,
+    /// Always false: no request object is fetched by URL. The `request_uri`s of pushed
+    /// requests are accepted whatever this says (RFC 9126).
     pub request_uri_parameter_supported: bool,
     pub authorization_response_iss_parameter_supported: bool,
     /// The page for developers: how redirect URIs match and where browser apps may call from.
@@ -621,6 +708,8 @@ impl Example for ProviderMetadataBody {
             device_authorization_endpoint: url(Endpoint::DeviceAuthorization),
             introspection_endpoint: url(Endpoint::Introspection),
             revocation_endpoint: url(Endpoint::Revocation),
+            pushed_authorization_request_endpoint: Some(url(Endpoint::PushedAuthorization)),
+            require_pushed_authorization_requests: None,
             scopes_supported: strings(&scope::USER_SCOPES),
             response_types_supported: vec![ResponseType::Code],
             response_modes_supported: strings(&ResponseMode::SUPPORTED),
@@ -641,7 +730,10 @@ impl Example for ProviderMetadataBody {
             claims_supported: strings(&crate::oidc::claims::supported()),
             acr_values_supported: strings(&crate::oauth::claims_request::ACR_VALUES),
             claims_parameter_supported: true,
-            request_parameter_supported: false,
+            request_parameter_supported: true,
+            request_object_signing_alg_values_supported: Some(strings(
+                &crate::oauth::request_object::ALGS,
+            )),
             request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: true,
             service_documentation: format!("{EXAMPLE_ISSUER}/"),

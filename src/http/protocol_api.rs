@@ -2,8 +2,6 @@
 //! introspection, revocation, userinfo. Each operation reads the request, calls one logic
 //! function and maps the result.
 
-use std::sync::Arc;
-
 use poem::web::Data;
 use poem::{Body, Request};
 use poem_openapi::auth::{Basic, Bearer};
@@ -13,7 +11,8 @@ use poem_openapi::{ApiResponse, OpenApi, SecurityScheme};
 use super::cors::CorsClient;
 use super::dto::{
     BearerFailure, DeviceAuthorizationBody, DeviceAuthorizationRequest, IntrospectionBody,
-    OAuthFailure, TokenBody, TokenRequest, TokenRequestForm,
+    OAuthFailure, PushedAuthorizationBody, PushedAuthorizationRequest, TokenBody, TokenRequest,
+    TokenRequestForm,
 };
 use super::extract;
 use super::payload::OAuthForm;
@@ -25,10 +24,11 @@ use crate::oauth::client_auth::{Credentials, Outcome};
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenContext;
 use crate::oauth::params::Params;
-use crate::oauth::{device, introspect, revoke, token};
+use crate::oauth::{authorize, device, introspect, revoke, token};
 use crate::oidc::discovery::Endpoint;
 use crate::oidc::userinfo;
 use crate::state::AppState;
+use crate::store::clients::AuthMethod;
 
 /// HTTP Basic with the client id and secret, each form-encoded first (RFC 6749 2.3.1).
 #[derive(SecurityScheme)]
@@ -81,6 +81,17 @@ pub enum DeviceOk {
     #[oai(status = 200)]
     Ok(
         Json<DeviceAuthorizationBody>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum ParOk {
+    /// The request is kept: send the person to the authorization endpoint with `client_id`
+    /// and `request_uri`.
+    #[oai(status = 201)]
+    Created(
+        Json<PushedAuthorizationBody>,
         #[oai(header = "Cache-Control")] String,
     ),
 }
@@ -146,13 +157,7 @@ fn assertion_verifier(state: &AppState, req: &Request) -> Verifier {
     if !audiences.contains(&here) {
         audiences.push(here);
     }
-    Verifier {
-        audiences,
-        max_lifetime: i64::try_from(state.config.client_auth.assertion_max_lifetime.0)
-            .unwrap_or(i64::MAX),
-        jwks: Arc::clone(&state.client_jwks),
-        keys: Arc::clone(&state.keys),
-    }
+    state.client_jwt_verifier(audiences)
 }
 
 /// Runs a client-authenticated operation: every `invalid_client` answer counts against the
@@ -278,6 +283,66 @@ impl ProtocolApi {
         );
         let response = guarded(state, &credentials, operation).await?;
         Ok(DeviceOk::Ok(Json(response.into()), NO_STORE.into()))
+    }
+
+    /// Pushed authorization request endpoint
+    ///
+    /// Takes an authorization request (its parameters, or a signed request object in
+    /// `request`) from the client itself and keeps it, validated, for a short time
+    /// (`lifetimes.pushed_request`) under a `request_uri` that works once (RFC 9126). The
+    /// person then goes to `/oauth/authorize?client_id=...&request_uri=...`. Errors are
+    /// those of the authorization endpoint, answered here as JSON.
+    ///
+    /// **Permissions**: a client registered for the authorization code grant, authenticated
+    /// as at the token endpoint (public clients send `client_id`). Off when `authorize.par`
+    /// is off.
+    #[oai(
+        path = "/oauth/par",
+        method = "post",
+        operation_id = "pushed_authorization_request"
+    )]
+    async fn pushed_authorization_request(
+        &self,
+        req: &Request,
+        Data(state): Data<&AppState>,
+        _auth: ClientAuth,
+        form: OAuthForm<PushedAuthorizationRequest>,
+    ) -> Result<ParOk, OAuthFailure> {
+        let refuse = |e| OAuthFailure::new(e, tried_basic(req));
+        if !state.config.authorize.par {
+            return Err(refuse(OAuthError::invalid_request(
+                "Pushed authorization requests are not accepted here (authorize.par is off).",
+            )));
+        }
+        let credentials = credentials(state, req, &form.params).map_err(refuse)?;
+        let now = state.clock.now();
+        // Anyone can push for a public client: what that makes the server keep is bounded per
+        // address, like the sign-in pages of browsers nobody signed in to. Authenticated
+        // clients are not held (a backend pushes for all its users from one address).
+        let anonymous = credentials.method_tried() == AuthMethod::None.as_str();
+        let rules = abuse::pending_requests(&state.config, &extract::client_ip(req));
+        if anonymous
+            && abuse::reserve(&state.db, &rules, now)
+                .await
+                .map_err(|e| refuse(e.into()))?
+                .verdict
+                != abuse::Verdict::Allowed
+        {
+            return Err(refuse(OAuthError::new(
+                crate::oauth::error::ErrorCode::TemporarilyUnavailable,
+                "Too many pushed requests from this address for a public client; try again later.",
+            )));
+        }
+        let rules = state.authorize_rules(now);
+        let operation = authorize::push(
+            &state.db,
+            &credentials,
+            &form.params,
+            &rules,
+            state.config.lifetimes.pushed_request.as_i64(),
+        );
+        let pushed = guarded(state, &credentials, operation).await?;
+        Ok(ParOk::Created(Json(pushed.into()), NO_STORE.into()))
     }
 
     /// Introspection endpoint

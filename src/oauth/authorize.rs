@@ -5,13 +5,17 @@ use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
 use super::claims_request::{self, ClaimsRequest};
+use super::client_assertion::Verifier;
+use super::client_auth::{self, Credentials};
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::pkce;
 use super::redirect::{self, AuthResponse, ResponseMode};
+use super::request_object;
 use super::scope;
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
+use crate::store::authorization_requests::PendingRow;
 use crate::store::clients::{Client, GrantType};
 use crate::store::codes::CodeRow;
 use crate::store::{self, StoreError};
@@ -53,13 +57,52 @@ pub struct AuthorizationRequest {
     pub acr_values: Vec<String>,
 }
 
+/// The prefix of the `request_uri`s the pushed authorization request endpoint hands out
+/// (RFC 9126 section 2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// What validating an authorization request needs besides the database.
+pub struct Rules<'a> {
+    pub issuer: &'a str,
+    /// Hashes the `request_uri`s of pushed requests.
+    pub hasher: &'a KeyedHasher,
+    /// Checks request objects; `None` when they are not accepted (`authorize.request_objects`).
+    pub request_objects: Option<Verifier>,
+    /// Whether pushed requests are accepted (`authorize.par`).
+    pub par: bool,
+    /// Whether every client must push its requests (`authorize.require_par`).
+    pub require_par: bool,
+    pub now: UnixTime,
+}
+
+/// Where a request arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// At the authorization endpoint, from the browser.
+    Front,
+    /// At the pushed authorization request endpoint, from the client.
+    Pushed,
+}
+
 /// Why a request was refused.
 #[derive(Debug)]
 pub enum Rejection {
     /// The client or redirect URI cannot be trusted: tell the person, redirect nowhere.
     Page(OAuthError),
     /// Tell the client, at its validated redirect URI.
-    Redirect(AuthResponse),
+    Redirect {
+        error: OAuthError,
+        response: AuthResponse,
+    },
+}
+
+impl Rejection {
+    /// The error itself, wherever it would have been sent.
+    pub fn into_error(self) -> OAuthError {
+        match self {
+            Self::Page(error) | Self::Redirect { error, .. } => error,
+        }
+    }
 }
 
 impl From<StoreError> for Rejection {
@@ -78,20 +121,23 @@ fn bounded<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthE
 }
 
 /// Validates an authorization request. Errors before the redirect URI is known to be
-/// registered are `Rejection::Page`; after, `Rejection::Redirect`.
+/// registered are `Rejection::Page`; after, `Rejection::Redirect`. At the authorization
+/// endpoint a `request_uri` names a request pushed before (validated then, used once); a
+/// `request` is a signed request object whose parameters replace those sent beside it.
 pub async fn validate(
     db: &impl ConnectionTrait,
-    params: &Params,
-    issuer: &str,
+    outer: &Params,
+    rules: &Rules<'_>,
+    arrival: Arrival,
 ) -> Result<(AuthorizationRequest, Client), Rejection> {
     for name in ["client_id", "redirect_uri"] {
-        if params.first_duplicate() == Some(name) {
+        if outer.first_duplicate() == Some(name) {
             return Err(Rejection::Page(OAuthError::invalid_request(format!(
                 "The parameter `{name}` was sent more than once."
             ))));
         }
     }
-    let client_id = params.get("client_id").ok_or_else(|| {
+    let client_id = outer.get("client_id").ok_or_else(|| {
         Rejection::Page(OAuthError::invalid_request(
             "The client_id parameter is missing.",
         ))
@@ -105,6 +151,40 @@ pub async fn validate(
         }
         Err(e) => return Err(e.into()),
     };
+    if outer.contains("request_uri") {
+        return match arrival {
+            Arrival::Front => pushed(db, outer, rules, client).await,
+            Arrival::Pushed => Err(Rejection::Page(OAuthError::invalid_request(
+                "A pushed authorization request cannot carry a request_uri (RFC 9126 2.1).",
+            ))),
+        };
+    }
+    let inner = match outer.get("request") {
+        None => None,
+        Some(jwt) => {
+            let opened = match &rules.request_objects {
+                Some(verifier) => {
+                    request_object::open(verifier, &client, jwt, rules.issuer, rules.now).await
+                }
+                None => Err(OAuthError::new(
+                    ErrorCode::RequestNotSupported,
+                    "Request objects (the request parameter) are not accepted here.",
+                )),
+            };
+            match opened {
+                Ok(inner) => Some(inner),
+                Err(error) => return Err(outside(outer, &client, error, rules.issuer)),
+            }
+        }
+    };
+    let signed = inner.is_some();
+    let params = inner.as_ref().unwrap_or(outer);
+    let issuer = rules.issuer;
+    if signed && params.first_duplicate() == Some("redirect_uri") {
+        return Err(Rejection::Page(OAuthError::invalid_request(
+            "The parameter `redirect_uri` was sent more than once.",
+        )));
+    }
     // OIDC Core 3.1.2.1 requires redirect_uri; RFC 9700 wants exact matching.
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
         Rejection::Page(OAuthError::invalid_request(
@@ -125,14 +205,9 @@ pub async fn validate(
     let state = params.get("state").filter(|s| s.len() <= MAX_PARAM_LEN);
     let mode_param = params.get("response_mode");
     let mode = ResponseMode::parse(mode_param).unwrap_or(ResponseMode::Query);
-    let reject = |error: OAuthError| {
-        Rejection::Redirect(AuthResponse::error(
-            redirect_uri,
-            mode,
-            &error,
-            state,
-            issuer,
-        ))
+    let reject = |error: OAuthError| Rejection::Redirect {
+        response: AuthResponse::error(redirect_uri, mode, &error, state, issuer),
+        error,
     };
     if ResponseMode::parse(mode_param).is_none() {
         return Err(reject(OAuthError::invalid_request(
@@ -145,10 +220,18 @@ pub async fn validate(
             "The state parameter is too long.",
         )));
     }
-    if params.contains("request") || params.contains("request_uri") {
-        return Err(reject(OAuthError::new(
-            ErrorCode::InvalidRequest,
-            "Request objects (request, request_uri) are not supported.",
+    if arrival == Arrival::Front
+        && (rules.require_par || client.require_pushed_authorization_requests)
+    {
+        return Err(reject(OAuthError::invalid_request(
+            "This client must push its authorization requests to the pushed authorization \
+             request endpoint first (RFC 9126) and send the request_uri it returns.",
+        )));
+    }
+    if client.require_signed_request_object && !signed {
+        return Err(reject(OAuthError::invalid_request(
+            "This client must send its authorization requests as signed request objects \
+             (the request parameter, RFC 9101).",
         )));
     }
 
@@ -259,6 +342,141 @@ pub async fn validate(
         acr_values,
     };
     Ok((request, client))
+}
+
+/// The refusal of a request object that cannot be used: at the redirect URI sent beside it
+/// when that one is registered (with the `state` and `response_mode` sent beside it), as for
+/// any request; on a page otherwise.
+fn outside(outer: &Params, client: &Client, error: OAuthError, issuer: &str) -> Rejection {
+    let redirect_uri = outer.get("redirect_uri").filter(|uri| {
+        client
+            .redirect_uris
+            .iter()
+            .any(|r| redirect::matches(r, uri))
+    });
+    let mode = ResponseMode::parse(outer.get("response_mode"));
+    match (redirect_uri, mode) {
+        (Some(uri), Some(mode)) => {
+            let state = outer.get("state").filter(|s| s.len() <= MAX_PARAM_LEN);
+            Rejection::Redirect {
+                response: AuthResponse::error(uri, mode, &error, state, issuer),
+                error,
+            }
+        }
+        _ => Rejection::Page(error),
+    }
+}
+
+/// The request a `request_uri` names: pushed by this client, not expired, and not used
+/// before (taking it deletes it, so exactly one use wins).
+async fn pushed(
+    db: &impl ConnectionTrait,
+    outer: &Params,
+    rules: &Rules<'_>,
+    client: Client,
+) -> Result<(AuthorizationRequest, Client), Rejection> {
+    let page = |code, text: &'static str| Err(Rejection::Page(OAuthError::new(code, text)));
+    if outer.contains("request") {
+        return page(
+            ErrorCode::InvalidRequest,
+            "Send request or request_uri, not both.",
+        );
+    }
+    let uri = outer.get("request_uri").unwrap_or_default();
+    let Some(handle) = uri.strip_prefix(REQUEST_URI_PREFIX).filter(|_| rules.par) else {
+        return page(
+            ErrorCode::RequestUriNotSupported,
+            "Only the request_uri values this server's pushed authorization request endpoint \
+             returns are accepted.",
+        );
+    };
+    let row = store::authorization_requests::take_pushed(
+        db,
+        &rules.hasher.hash(handle),
+        &client.client_id,
+        rules.now,
+    )
+    .await?;
+    let Some(row) = row else {
+        return page(
+            ErrorCode::InvalidRequestUri,
+            "The request_uri is unknown, has expired or was already used: push the request again.",
+        );
+    };
+    let request: AuthorizationRequest = serde_json::from_str(&row.params)
+        .map_err(|e| Rejection::Page(OAuthError::server_error(&e)))?;
+    // The client may have changed since the request was pushed.
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|r| redirect::matches(r, &request.redirect_uri))
+    {
+        return page(
+            ErrorCode::InvalidRequest,
+            "The redirect_uri is not registered for this application.",
+        );
+    }
+    Ok((request, client))
+}
+
+/// The answer of the pushed authorization request endpoint (RFC 9126 section 2.2).
+#[derive(Debug, Serialize)]
+pub struct Pushed {
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+
+/// The parameters of client authentication, which are not part of the request pushed.
+const CLIENT_AUTH_PARAMS: [&str; 3] =
+    ["client_secret", "client_assertion", "client_assertion_type"];
+
+/// `POST /oauth/par` (RFC 9126): authenticates the client, validates the request as the
+/// authorization endpoint would, and keeps it (only a keyed hash of its handle is stored)
+/// for `lifetime` seconds, to be used once.
+pub async fn push(
+    db: &impl ConnectionTrait,
+    credentials: &Credentials,
+    params: &Params,
+    rules: &Rules<'_>,
+    lifetime: i64,
+) -> Result<Pushed, OAuthError> {
+    params.reject_duplicates()?;
+    let client = client_auth::authenticate(db, rules.hasher, credentials).await?;
+    if params
+        .get("client_id")
+        .is_some_and(|id| id != client.client_id)
+    {
+        return Err(OAuthError::invalid_request(
+            "The client_id differs from the client that authenticated.",
+        ));
+    }
+    let mut pairs: Vec<(String, String)> = params
+        .iter()
+        .filter(|(name, _)| *name != "client_id" && !CLIENT_AUTH_PARAMS.contains(name))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    pairs.push(("client_id".to_owned(), client.client_id.clone()));
+    let (request, client) = validate(db, &Params::from_pairs(pairs), rules, Arrival::Pushed)
+        .await
+        .map_err(Rejection::into_error)?;
+    let handle = crypto::random_token()?;
+    let params = serde_json::to_string(&request).map_err(|e| OAuthError::server_error(&e))?;
+    store::authorization_requests::insert(
+        db,
+        &PendingRow {
+            id_hash: rules.hasher.hash(&handle),
+            client_id: client.client_id,
+            session_id_hash: None,
+            params,
+            created_at: rules.now,
+            expires_at: rules.now + lifetime,
+        },
+    )
+    .await?;
+    Ok(Pushed {
+        request_uri: format!("{REQUEST_URI_PREFIX}{handle}"),
+        expires_in: lifetime,
+    })
 }
 
 fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {

@@ -14,8 +14,8 @@ use josekit::jwt;
 use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value};
 
-/// An assertion's claims, read as plain JSON (so that a claim of the wrong type is named).
-type Claims = Map<String, Value>;
+/// A JWT's claims, read as plain JSON (so that a claim of the wrong type is named).
+pub(super) type Claims = Map<String, Value>;
 
 use super::client_keys::{JwksCache, KeysError};
 use crate::clock::UnixTime;
@@ -115,22 +115,28 @@ pub async fn verify(
     assertion: &str,
     now: UnixTime,
 ) -> Result<(), Refusal> {
-    let header = jwt::decode_header(assertion)
-        .map_err(|_| Refusal::Malformed("The client assertion's header is not valid.".into()))?;
-    let alg = header
-        .claim("alg")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let kid = header
-        .claim("kid")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned);
+    let header = Header::read(assertion)
+        .ok_or_else(|| Refusal::Malformed("The client assertion's header is not valid.".into()))?;
+    let alg = header.alg.as_str();
     let payload = match client.token_endpoint_auth_method {
         AuthMethod::PrivateKeyJwt => {
-            check_with_keys(verifier, client, assertion, &alg, kid.as_deref()).await?
+            if !KEY_ALGS.contains(&alg) {
+                return Err(Refusal::Malformed(format!(
+                    "A private_key_jwt assertion must be signed with {}, not `{alg}`.",
+                    KEY_ALGS.join(", ")
+                )));
+            }
+            signed_by_keys(verifier, client, assertion, alg, header.kid.as_deref()).await?
         }
-        AuthMethod::ClientSecretJwt => check_with_secret(verifier, client, assertion, &alg, now)?,
+        AuthMethod::ClientSecretJwt => {
+            if !SECRET_ALGS.contains(&alg) {
+                return Err(Refusal::Malformed(format!(
+                    "A client_secret_jwt assertion must be signed with {}, not `{alg}`.",
+                    SECRET_ALGS.join(", ")
+                )));
+            }
+            signed_with_secret(verifier, client, assertion, now)?
+        }
         _ => {
             return Err(Refusal::Claims(
                 "This client does not authenticate with a client assertion.".into(),
@@ -154,19 +160,39 @@ pub async fn verify(
     Ok(())
 }
 
-async fn check_with_keys(
+/// A JWT's protected header: what picks the key that checks it.
+pub(super) struct Header {
+    pub alg: String,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
+}
+
+impl Header {
+    pub(super) fn read(token: &str) -> Option<Self> {
+        let header = jwt::decode_header(token).ok()?;
+        let text = |name: &str| {
+            header
+                .claim(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        Some(Self {
+            alg: text("alg").unwrap_or_default(),
+            kid: text("kid"),
+            typ: text("typ"),
+        })
+    }
+}
+
+/// The claims of `token` when it is signed with `alg` (one of [`KEY_ALGS`]) by one of the
+/// client's keys (inline, or fetched from its `jwks_uri`).
+pub(super) async fn signed_by_keys(
     verifier: &Verifier,
     client: &Client,
     assertion: &str,
     alg: &str,
     kid: Option<&str>,
 ) -> Result<Claims, Refusal> {
-    if !KEY_ALGS.contains(&alg) {
-        return Err(Refusal::Malformed(format!(
-            "A private_key_jwt assertion must be signed with {}, not `{alg}`.",
-            KEY_ALGS.join(", ")
-        )));
-    }
     let keys = match (&client.jwks, &client.jwks_uri) {
         (Some(jwks), _) => Arc::new(
             super::client_keys::stored_set(jwks)
@@ -217,19 +243,14 @@ async fn check_with_keys(
     Err(Refusal::Forged)
 }
 
-fn check_with_secret(
+/// The claims of `token` when it is signed with HS256 by the client's secret (or, during a
+/// rotation's overlap, the one it replaced).
+pub(super) fn signed_with_secret(
     verifier: &Verifier,
     client: &Client,
     assertion: &str,
-    alg: &str,
     now: UnixTime,
 ) -> Result<Claims, Refusal> {
-    if !SECRET_ALGS.contains(&alg) {
-        return Err(Refusal::Malformed(format!(
-            "A client_secret_jwt assertion must be signed with {}, not `{alg}`.",
-            SECRET_ALGS.join(", ")
-        )));
-    }
     let kek = verifier.keys.kek();
     let previous = client
         .previous_secret

@@ -45,6 +45,14 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 3.5: the device code expired; start again.
     ExpiredToken,
+    /// RFC 9101 6.2, OIDC Core 6.4: the request object does not verify or is invalid.
+    InvalidRequestObject,
+    /// RFC 9126 2.2, OIDC Core 6.4: the `request_uri` is unknown, expired or used.
+    InvalidRequestUri,
+    /// OIDC Core 3.1.2.6: request objects are not accepted here.
+    RequestNotSupported,
+    /// OIDC Core 3.1.2.6: this kind of `request_uri` is not accepted here.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -67,6 +75,10 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 }

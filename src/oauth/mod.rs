@@ -14,6 +14,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;
+pub mod request_object;
 pub mod revoke;
 pub mod scope;
 pub mod token;

@@ -22,6 +22,16 @@ impl Params {
         )
     }
 
+    /// Parameters from name/value pairs already decoded (a request object's claims).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// Every pair, in the order received.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// Whether the request carried more than [`MAX_PARAMS`] parameters.
     pub fn too_many(&self) -> bool {
         self.0.len() > MAX_PARAMS

@@ -60,6 +60,10 @@ pub struct ClientRegistration {
     pub jwks: Option<String>,
     /// ...or the https URL they are fetched from.
     pub jwks_uri: Option<String>,
+    /// Authorization requests only through the pushed authorization request endpoint.
+    pub require_pushed_authorization_requests: bool,
+    /// Authorization requests only as signed request objects.
+    pub require_signed_request_object: bool,
 }
 
 /// What registration needs from the server: the keyed hash for secrets, the key-encryption
@@ -231,6 +235,34 @@ pub struct ClientUpdate {
     /// A private_key_jwt client's new keys: a JWK Set, or a URL (either replaces both).
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub require_signed_request_object: Option<bool>,
+}
+
+/// The rules for authorization requests: a client that must sign them needs something to
+/// sign with (its keys, or a secret it signs with: `private_key_jwt`, `client_secret_jwt`),
+/// and both rules are about the authorization code grant.
+fn valid_request_rules(
+    method: AuthMethod,
+    grant_types: &[GrantType],
+    require_pushed: bool,
+    require_signed: bool,
+) -> Result<(), FieldError> {
+    let code_flow = grant_types.contains(&GrantType::AuthorizationCode);
+    if require_pushed && !code_flow {
+        return Err(field_error(
+            "require_pushed_authorization_requests",
+            "is for clients of the authorization_code grant",
+        ));
+    }
+    if require_signed && !(code_flow && method.uses_assertion()) {
+        return Err(field_error(
+            "require_signed_request_object",
+            "needs an authorization_code client that can sign: private_key_jwt (its keys) or \
+             client_secret_jwt (its secret)",
+        ));
+    }
+    Ok(())
 }
 
 /// The keys of a `private_key_jwt` client: exactly one of `jwks` (checked key by key, kept as
@@ -313,6 +345,18 @@ pub fn apply_update(
     if let Some(origins) = update.allowed_origins {
         client.allowed_origins = valid_origins(&origins)?;
     }
+    if let Some(require) = update.require_pushed_authorization_requests {
+        client.require_pushed_authorization_requests = require;
+    }
+    if let Some(require) = update.require_signed_request_object {
+        client.require_signed_request_object = require;
+    }
+    valid_request_rules(
+        client.token_endpoint_auth_method,
+        &client.grant_types,
+        client.require_pushed_authorization_requests,
+        client.require_signed_request_object,
+    )?;
     let was_admin = client.scopes.iter().any(|s| s == scope::ADMIN);
     let is_admin = update.admin.unwrap_or(was_admin);
     if is_admin
@@ -523,6 +567,12 @@ pub fn prepare(
     };
 
     let (jwks, jwks_uri) = valid_keys(auth_method, reg.jwks, reg.jwks_uri, keeper.allow_loopback)?;
+    valid_request_rules(
+        auth_method,
+        &grant_types,
+        reg.require_pushed_authorization_requests,
+        reg.require_signed_request_object,
+    )?;
     let secret_wrapped = match (&secret, auth_method) {
         (Some(secret), AuthMethod::ClientSecretJwt) => Some(keeper.kek.wrap(secret.as_bytes())?),
         _ => None,
@@ -544,6 +594,8 @@ pub fn prepare(
         scopes,
         token_endpoint_auth_method: auth_method,
         allowed_origins: valid_origins(&reg.allowed_origins)?,
+        require_pushed_authorization_requests: reg.require_pushed_authorization_requests,
+        require_signed_request_object: reg.require_signed_request_object,
         created_at: now,
         updated_at: now,
     };

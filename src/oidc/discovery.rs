@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::oauth::{
-    authorize, claims_request, client_assertion, client_auth, pkce, redirect::ResponseMode, scope,
-    token,
+    authorize, claims_request, client_assertion, client_auth, pkce, redirect::ResponseMode,
+    request_object, scope, token,
 };
 use crate::store::clients::AuthMethod;
 
@@ -15,12 +15,21 @@ use crate::store::clients::AuthMethod;
 pub struct Features {
     /// Client assertions: `private_key_jwt` and `client_secret_jwt` (`client_auth.jwt`).
     pub jwt_client_auth: bool,
+    /// The pushed authorization request endpoint (`authorize.par`).
+    pub par: bool,
+    /// Every client must push its requests (`authorize.require_par`).
+    pub require_par: bool,
+    /// Signed request objects (`authorize.request_objects`).
+    pub request_objects: bool,
 }
 
 impl Features {
     pub fn of(config: &crate::config::Config) -> Self {
         Self {
             jwt_client_auth: config.client_auth.jwt,
+            par: config.authorize.par,
+            require_par: config.authorize.par && config.authorize.require_par,
+            request_objects: config.authorize.request_objects,
         }
     }
 }
@@ -36,6 +45,7 @@ pub enum Endpoint {
     DeviceAuthorization,
     Introspection,
     Revocation,
+    PushedAuthorization,
 }
 
 impl Endpoint {
@@ -50,6 +60,7 @@ impl Endpoint {
             Self::DeviceAuthorization => "/oauth/device_authorization",
             Self::Introspection => "/oauth/introspect",
             Self::Revocation => "/oauth/revoke",
+            Self::PushedAuthorization => "/oauth/par",
         }
     }
 }
@@ -74,6 +85,10 @@ pub struct Metadata {
     pub introspection_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -103,6 +118,10 @@ pub struct Metadata {
     pub acr_values_supported: Vec<&'static str>,
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_object_signing_alg_values_supported: Vec<&'static str>,
+    /// Whether `request_uri` may name a request object to fetch (OIDC Core 6.2): never.
+    /// The `request_uri`s of pushed requests are another thing (RFC 9126).
     pub request_uri_parameter_supported: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
@@ -145,6 +164,11 @@ impl Metadata {
             device_authorization_endpoint: url(Endpoint::DeviceAuthorization),
             introspection_endpoint: url(Endpoint::Introspection),
             revocation_endpoint: url(Endpoint::Revocation),
+            pushed_authorization_request_endpoint: url(Endpoint::PushedAuthorization)
+                .filter(|_| features.par && authorize),
+            require_pushed_authorization_requests: features.require_par
+                && authorize
+                && has(Endpoint::PushedAuthorization),
             scopes_supported: when(Endpoint::Authorization, scope::USER_SCOPES.to_vec()),
             response_types_supported: when(
                 Endpoint::Authorization,
@@ -202,7 +226,12 @@ impl Metadata {
                 claims_request::ACR_VALUES.to_vec(),
             ),
             claims_parameter_supported: authorize,
-            request_parameter_supported: false,
+            request_parameter_supported: authorize && features.request_objects,
+            request_object_signing_alg_values_supported: if authorize && features.request_objects {
+                request_object::ALGS.to_vec()
+            } else {
+                Vec::new()
+            },
             request_uri_parameter_supported: false,
             authorization_response_iss_parameter_supported: authorize,
             service_documentation: format!("{issuer}/"),

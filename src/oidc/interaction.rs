@@ -20,7 +20,9 @@ use super::sign_in::{self, Attempt, Refusal, SignIn};
 use super::Provider;
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::oauth::authorize::{self, AuthorizationRequest, Next, Rejection, SignedIn};
+use crate::oauth::authorize::{
+    self, Arrival, AuthorizationRequest, Next, Rejection, Rules, SignedIn,
+};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::redirect::AuthResponse;
@@ -110,14 +112,17 @@ pub fn expired() -> OAuthError {
 pub async fn begin(
     p: Provider<'_>,
     params: &Params,
+    rules: &Rules<'_>,
     session: Option<BrowserSession>,
     ip: &str,
-    now: UnixTime,
 ) -> Result<Answer, OAuthError> {
-    let (request, client) = match authorize::validate(p.db, params, p.issuer).await {
+    let now = rules.now;
+    let (request, client) = match authorize::validate(p.db, params, rules, Arrival::Front).await {
         Ok(v) => v,
         Err(Rejection::Page(e)) => return Ok(Answer::page(Page::Error(e), session)),
-        Err(Rejection::Redirect(r)) => return Ok(Answer::page(Page::Respond(r), session)),
+        Err(Rejection::Redirect { response, .. }) => {
+            return Ok(Answer::page(Page::Respond(response), session))
+        }
     };
     let user = match &session {
         Some(s) => sessions::signed_in(p, s).await?,

@@ -27,6 +27,7 @@ pub const MOUNTED: &[Endpoint] = &[
     Endpoint::DeviceAuthorization,
     Endpoint::Introspection,
     Endpoint::Revocation,
+    Endpoint::PushedAuthorization,
 ];
 
 pub fn build(state: AppState) -> impl IntoEndpoint {

@@ -49,6 +49,26 @@ pub async fn take(db: &impl ConnectionTrait, id_hash: &str) -> Result<bool, Stor
     Ok(r.rows_affected == 1)
 }
 
+/// Takes a pushed request (one no browser session holds yet) of this client that has not
+/// expired: read, then deleted, so only one caller gets it.
+pub async fn take_pushed(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<Option<PendingRow>, StoreError> {
+    let found = authorization_request::Entity::find_by_id(id_hash)
+        .filter(authorization_request::Column::SessionIdHash.is_null())
+        .filter(authorization_request::Column::ClientId.eq(client_id))
+        .filter(authorization_request::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?;
+    match found {
+        Some(row) if take(db, id_hash).await? => Ok(Some(row)),
+        _ => Ok(None),
+    }
+}
+
 /// Replaces the stored parameters (the request moved to its next step).
 pub async fn set_params(
     db: &impl ConnectionTrait,

@@ -164,6 +164,11 @@ pub struct Client {
     pub token_endpoint_auth_method: AuthMethod,
     /// Browser origins allowed beside those of the redirect URIs (CORS).
     pub allowed_origins: Vec<String>,
+    /// Authorization requests must come through the pushed authorization request endpoint
+    /// (RFC 9126 section 6).
+    pub require_pushed_authorization_requests: bool,
+    /// Authorization requests must be signed request objects (RFC 9101 section 10.5).
+    pub require_signed_request_object: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -220,6 +225,8 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         previous_secret_wrapped: row.previous_secret_wrapped,
         jwks: row.jwks,
         jwks_uri: row.jwks_uri,
+        require_pushed_authorization_requests: row.require_pushed_authorization_requests,
+        require_signed_request_object: row.require_signed_request_object,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -248,6 +255,8 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         previous_secret_wrapped: Set(c.previous_secret_wrapped.clone()),
         jwks: Set(c.jwks.clone()),
         jwks_uri: Set(c.jwks_uri.clone()),
+        require_pushed_authorization_requests: Set(c.require_pushed_authorization_requests),
+        require_signed_request_object: Set(c.require_signed_request_object),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     };
@@ -371,6 +380,14 @@ pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         )
         .col_expr(client::Column::Jwks, Expr::value(c.jwks.clone()))
         .col_expr(client::Column::JwksUri, Expr::value(c.jwks_uri.clone()))
+        .col_expr(
+            client::Column::RequirePushedAuthorizationRequests,
+            Expr::value(c.require_pushed_authorization_requests),
+        )
+        .col_expr(
+            client::Column::RequireSignedRequestObject,
+            Expr::value(c.require_signed_request_object),
+        )
         .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
         .filter(client::Column::ClientId.eq(c.client_id.as_str()))
         .exec(db)

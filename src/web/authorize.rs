@@ -47,7 +47,8 @@ async fn start(
     now: UnixTime,
 ) -> Result<Answer, OAuthError> {
     let session = session::current(state, headers, now).await?;
-    interaction::begin(provider(state), params, session, ip, now).await
+    let rules = state.authorize_rules(now);
+    interaction::begin(provider(state), params, &rules, session, ip).await
 }
 
 async fn interaction(

@@ -358,7 +358,7 @@ async fn bad_parameters_are_sent_back_to_the_client_with_state_and_iss(backend: 
                 ("scope", "openid"),
                 ("request", "eyJ..."),
             ],
-            "invalid_request",
+            "invalid_request_object",
         ),
         (
             "unknown response_mode",

@@ -356,6 +356,53 @@ async fn every_advertised_value_is_accepted_and_others_are_rejected(backend: Bac
             );
         }
     }
+    // Each advertised request object algorithm is accepted at the authorization endpoint (the
+    // sign-in page follows); others are refused there.
+    let advertised = strings(&doc, "request_object_signing_alg_values_supported");
+    for alg in ["RS256", "PS256", "ES256", "RS384", "HS256", "HS384"] {
+        let request_claims = |id: &str| {
+            serde_json::json!({
+                "aud": app.address, "client_id": id, "response_type": "code",
+                "redirect_uri": REDIRECT_URI, "scope": "openid",
+            })
+        };
+        let (client_id, request) = if alg.starts_with("HS") {
+            let c = app
+                .register_client_with(ClientRegistration {
+                    token_endpoint_auth_method: Some("client_secret_jwt".into()),
+                    secret: SecretChoice::Given(format!("{}{}", random_secret(), random_secret())),
+                    ..Default::default()
+                })
+                .await;
+            let request =
+                signed_with_secret(c.secret.as_deref().unwrap(), alg, &request_claims(&c.id));
+            (c.id, request)
+        } else {
+            let key = if alg == "ES256" {
+                ClientKey::ec("k")
+            } else {
+                ClientKey::rsa(alg, "k")
+            };
+            let c = app
+                .register_client_with(ClientRegistration {
+                    token_endpoint_auth_method: Some("private_key_jwt".into()),
+                    jwks: Some(jwks(&[&key]).to_string()),
+                    ..Default::default()
+                })
+                .await;
+            let request = key.sign(&request_claims(&c.id));
+            (c.id, request)
+        };
+        let url = app.authorize_url(&[("client_id", &client_id), ("request", &request)]);
+        let response = Browser::new(&app).get(&url).await;
+        if advertised.iter().any(|a| a == alg) {
+            assert_eq!(response.status(), 200, "request object signed with {alg}");
+        } else {
+            assert_eq!(response.status(), 400, "request object signed with {alg}");
+            let page = response.text().await.unwrap();
+            assert!(page.contains("invalid_request_object"), "{alg}: {page}");
+        }
+    }
 }
 
 /// 43 random base64url characters (256 bits).

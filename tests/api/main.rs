@@ -43,6 +43,7 @@ mod openapi_examples;
 mod pages;
 mod parsers;
 mod proxy;
+mod pushed_requests;
 mod refresh;
 mod rotation;
 mod rp_library;

@@ -56,6 +56,11 @@ const CASES: &[Case] = &[
         "a device flow starts for openid profile offline_access",
     ),
     case(
+        "pushed_authorization_request",
+        201,
+        "the example pushes a code flow request with PKCE; a request_uri comes back",
+    ),
+    case(
         "introspect",
         200,
         "an unknown refresh token is {\"active\": false}, not an error",
@@ -433,6 +438,11 @@ async fn every_example_in_the_document_works_when_tried() {
     let client = app
         .register_client_with(ClientRegistration {
             admin: true,
+            // The test's own, and the one the pushed request example names.
+            redirect_uris: vec![
+                crate::helpers::REDIRECT_URI.into(),
+                "https://photos.example.com/callback".into(),
+            ],
             grant_types: vec![
                 "authorization_code".into(),
                 "refresh_token".into(),

@@ -25,6 +25,9 @@ on_both_databases!(
     openid_client_refuses_a_callback_with_another_state,
     openid_client_authenticates_with_private_key_jwt,
     openid_client_authenticates_with_client_secret_jwt,
+    openid_client_pushes_its_authorization_request,
+    openid_client_signs_its_authorization_request,
+    openid_client_pushes_a_signed_authorization_request,
     authlib_completes_the_flow,
     authlib_completes_the_flow_as_a_public_client,
     authlib_refuses_a_callback_with_another_state,
@@ -47,6 +50,23 @@ async fn openid_client_authenticates_with_private_key_jwt(backend: Backend) {
 /// And with assertions signed with the client's secret (HS256).
 async fn openid_client_authenticates_with_client_secret_jwt(backend: Backend) {
     completes_the_flow(backend, Library::OpenIdClient, Kind::ClientSecretJwt).await;
+}
+
+/// The library pushes the request first (RFC 9126) for a client registered to require it:
+/// the browser's URL carries only `client_id` and the `request_uri`.
+async fn openid_client_pushes_its_authorization_request(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Pushed).await;
+}
+
+/// The library signs the request (RFC 9101) with the key the client registered, for a client
+/// registered to require it.
+async fn openid_client_signs_its_authorization_request(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Signed).await;
+}
+
+/// Both: a signed request object, pushed, for a client that requires both.
+async fn openid_client_pushes_a_signed_authorization_request(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::PushedSigned).await;
 }
 
 async fn openid_client_refuses_a_callback_with_another_state(backend: Backend) {
@@ -94,6 +114,35 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
             .await,
             vec![("CLIENT_AUTH", "client_secret_jwt".to_owned())],
         ),
+        Kind::Pushed => (
+            app.register_client_with(ClientRegistration {
+                require_pushed_authorization_requests: true,
+                ..Default::default()
+            })
+            .await,
+            vec![("AUTHORIZE_VIA", "par".to_owned())],
+        ),
+        Kind::Signed | Kind::PushedSigned => {
+            let pushed = matches!(kind, Kind::PushedSigned);
+            (
+                app.register_client_with(ClientRegistration {
+                    token_endpoint_auth_method: Some("private_key_jwt".into()),
+                    jwks: Some(jwks(&[&key]).to_string()),
+                    require_signed_request_object: true,
+                    require_pushed_authorization_requests: pushed,
+                    ..Default::default()
+                })
+                .await,
+                vec![
+                    ("CLIENT_AUTH", "private_key_jwt".to_owned()),
+                    ("CLIENT_PRIVATE_JWK", key.private_jwk_json()),
+                    (
+                        "AUTHORIZE_VIA",
+                        if pushed { "par+jar" } else { "jar" }.to_owned(),
+                    ),
+                ],
+            )
+        }
     };
     let user = app.create_user().await;
     let mut script = Script::start_with(command, &app, &client, &env);
@@ -106,13 +155,31 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     assert!(url.starts_with(&app.url("/oauth/authorize?")), "{url}");
-    assert_eq!(query["response_type"], "code");
     assert_eq!(query["client_id"], client.id);
-    assert_eq!(query["redirect_uri"], REDIRECT_URI);
-    assert_eq!(query["scope"], "openid profile email offline_access");
-    assert_eq!(query["code_challenge_method"], "S256");
-    for param in ["code_challenge", "state", "nonce"] {
-        assert!(!query[param].is_empty(), "{param} in {url}");
+    match kind {
+        Kind::Pushed | Kind::PushedSigned => {
+            // Everything else went to the server directly.
+            assert!(
+                query["request_uri"].starts_with("urn:ietf:params:oauth:request_uri:"),
+                "{url}"
+            );
+            assert!(!query.contains_key("redirect_uri"), "{url}");
+            assert!(!query.contains_key("request"), "{url}");
+        }
+        Kind::Signed => {
+            let inner = crate::helpers::jwt_claims(&query["request"]);
+            assert_eq!(inner["redirect_uri"], REDIRECT_URI, "{inner}");
+            assert_eq!(inner["aud"], app.address.as_str(), "{inner}");
+        }
+        _ => {
+            assert_eq!(query["response_type"], "code");
+            assert_eq!(query["redirect_uri"], REDIRECT_URI);
+            assert_eq!(query["scope"], "openid profile email offline_access");
+            assert_eq!(query["code_challenge_method"], "S256");
+            for param in ["code_challenge", "state", "nonce"] {
+                assert!(!query[param].is_empty(), "{param} in {url}");
+            }
+        }
     }
 
     // A person signs in and allows; the browser lands on the callback.
@@ -169,6 +236,12 @@ enum Kind {
     Public,
     PrivateKeyJwt,
     ClientSecretJwt,
+    /// client_secret_basic, pushing its requests.
+    Pushed,
+    /// private_key_jwt, signing its requests.
+    Signed,
+    /// private_key_jwt, signing and pushing its requests.
+    PushedSigned,
 }
 
 #[derive(Clone, Copy)]

@@ -10,6 +10,11 @@
 // was registered as `jwks`), or `client_secret_jwt` with CLIENT_SECRET. openid-client then
 // signs a fresh client assertion for every token request.
 //
+// AUTHORIZE_VIA chooses how the authorization request travels: `query` (the default: in the
+// URL), `par` (pushed to oidcd first, RFC 9126: the URL then carries only client_id and a
+// request_uri), `jar` (a request object signed with CLIENT_PRIVATE_JWK, RFC 9101) or
+// `par+jar` (a signed request object, pushed).
+//
 // A web app would redirect the browser to the authorization URL and handle the callback in a
 // route; to stay a single file, this script prints the URL (`AUTHORIZE <url>`), then reads the
 // URL the browser was sent back to (the callback, with `?code=...&state=...&iss=...`) as one
@@ -36,20 +41,24 @@ async function readLine() {
   throw new Error('expected the callback URL on stdin');
 }
 
+// The client's private key (CLIENT_PRIVATE_JWK), as openid-client takes it.
+async function privateKey() {
+  const jwk = JSON.parse(setting('CLIENT_PRIVATE_JWK'));
+  const algorithm = {
+    RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    PS256: { name: 'RSA-PSS', hash: 'SHA-256' },
+    ES256: { name: 'ECDSA', namedCurve: 'P-256' },
+  }[jwk.alg];
+  if (!algorithm) throw new Error(`CLIENT_PRIVATE_JWK needs alg RS256, PS256 or ES256`);
+  const key = await crypto.subtle.importKey('jwk', jwk, algorithm, false, ['sign']);
+  return { key, kid: jwk.kid };
+}
+
 // The ClientAuth for how the client was registered.
 async function authentication(method, clientSecret) {
   switch (method) {
-    case 'private_key_jwt': {
-      const jwk = JSON.parse(setting('CLIENT_PRIVATE_JWK'));
-      const algorithm = {
-        RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-        PS256: { name: 'RSA-PSS', hash: 'SHA-256' },
-        ES256: { name: 'ECDSA', namedCurve: 'P-256' },
-      }[jwk.alg];
-      if (!algorithm) throw new Error(`CLIENT_PRIVATE_JWK needs alg RS256, PS256 or ES256`);
-      const key = await crypto.subtle.importKey('jwk', jwk, algorithm, false, ['sign']);
-      return client.PrivateKeyJwt({ key, kid: jwk.kid });
-    }
+    case 'private_key_jwt':
+      return client.PrivateKeyJwt(await privateKey());
     case 'client_secret_jwt':
       return client.ClientSecretJwt(clientSecret);
     case undefined:
@@ -87,14 +96,34 @@ async function main() {
   const state = client.randomState();
   const nonce = client.randomNonce();
 
-  const authorizationUrl = client.buildAuthorizationUrl(config, {
+  const parameters = {
     redirect_uri: redirectUri,
     scope: 'openid profile email offline_access',
     code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
     state,
     nonce,
-  });
+  };
+  let authorizationUrl;
+  switch (setting('AUTHORIZE_VIA', { optional: true }) ?? 'query') {
+    case 'query':
+      authorizationUrl = client.buildAuthorizationUrl(config, parameters);
+      break;
+    case 'par':
+      // POSTs the parameters to pushed_authorization_request_endpoint, authenticated.
+      authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, parameters);
+      break;
+    case 'jar':
+      authorizationUrl = await client.buildAuthorizationUrlWithJAR(config, parameters, await privateKey());
+      break;
+    case 'par+jar': {
+      const signed = await client.buildAuthorizationUrlWithJAR(config, parameters, await privateKey());
+      authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, signed.searchParams);
+      break;
+    }
+    default:
+      throw new Error('AUTHORIZE_VIA must be query, par, jar or par+jar');
+  }
   console.log(`AUTHORIZE ${authorizationUrl.href}`);
 
   // The browser comes back to REDIRECT_URI.
@@ -124,6 +153,7 @@ async function main() {
   const result = {
     library: 'openid-client',
     client_auth: setting('CLIENT_AUTH', { optional: true }) ?? null,
+    authorize_via: setting('AUTHORIZE_VIA', { optional: true }) ?? 'query',
     sub: claims.sub,
     userinfo_sub: userinfo.sub,
     email: userinfo.email ?? null,

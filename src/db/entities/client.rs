@@ -30,6 +30,8 @@ pub struct Model {
     pub secret_wrapped: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub previous_secret_wrapped: Option<String>,
+    pub require_pushed_authorization_requests: bool,
+    pub require_signed_request_object: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
