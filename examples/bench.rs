@@ -1505,6 +1505,7 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
                 expires_at: absolute,
                 revoked_at: None,
                 id_token_claims: None,
+                dpop_jkt: None,
             };
             oidcd::store::grants::insert(&txn, &grant).await.unwrap();
             let token = oidcd::crypto::random_token().unwrap();

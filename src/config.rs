@@ -219,6 +219,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub client_auth: ClientAuthConfig,
     pub authorize: AuthorizeConfig,
+    pub dpop: DpopConfig,
     pub fetch: FetchConfig,
     pub http: HttpConfig,
     pub pages: PagesConfig,
@@ -242,6 +243,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             client_auth: ClientAuthConfig::default(),
             authorize: AuthorizeConfig::default(),
+            dpop: DpopConfig::default(),
             fetch: FetchConfig::default(),
             http: HttpConfig::default(),
             pages: PagesConfig::default(),
@@ -466,6 +468,25 @@ impl Default for AuthorizeConfig {
             par: true,
             require_par: false,
             request_objects: true,
+        }
+    }
+}
+
+/// Sender-constrained tokens (RFC 9449). Each field is described in [`SETTINGS`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpopConfig {
+    /// Whether DPoP proofs are taken (and tokens bound to their keys).
+    pub enabled: bool,
+    /// Whether proofs must carry a nonce this server handed out.
+    pub require_nonce: bool,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            require_nonce: true,
         }
     }
 }
@@ -1045,6 +1066,19 @@ pub static SETTINGS: &[Setting] = &[
         "OIDCD_AUTHORIZE_REQUEST_OBJECTS",
         "authorization requests may come as request objects (`request`, RFC 9101) signed with \
          the client's keys or, for `client_secret_jwt`, its secret"
+    ),
+    setting!(
+        dpop.enabled,
+        "OIDCD_DPOP",
+        "DPoP (RFC 9449): a token request with a `DPoP` proof gets an access token bound to the \
+         proof's key (`cnf.jkt`, `token_type` DPoP), and a public client's refresh token too; \
+         off, the header is ignored"
+    ),
+    setting!(
+        dpop.require_nonce,
+        "OIDCD_DPOP_REQUIRE_NONCE",
+        "DPoP proofs must carry a nonce from this server (`DPoP-Nonce`; a proof without one gets \
+         `use_dpop_nonce` and the nonce to retry with)"
     ),
     setting!(
         fetch.allow_loopback,

@@ -22,6 +22,7 @@ mod m20261202_000003_canonical_usernames;
 mod m20261203_000001_client_keys;
 mod m20261203_000002_id_token_claims;
 mod m20261203_000003_request_rules;
+mod m20261203_000004_dpop;
 pub mod usernames;
 
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_client_keys::Migration),
             Box::new(m20261203_000002_id_token_claims::Migration),
             Box::new(m20261203_000003_request_rules::Migration),
+            Box::new(m20261203_000004_dpop::Migration),
         ]
     }
 }

@@ -104,6 +104,7 @@ impl ClientsApi {
             jwks_uri: b.jwks_uri,
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
             require_signed_request_object: b.require_signed_request_object,
+            dpop_bound_access_tokens: b.dpop_bound_access_tokens,
         };
         let registered =
             registration::register(&state.db, reg, keeper(state), state.clock.now()).await?;
@@ -197,6 +198,7 @@ impl ClientsApi {
             jwks_uri: b.jwks_uri,
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
             require_signed_request_object: b.require_signed_request_object,
+            dpop_bound_access_tokens: b.dpop_bound_access_tokens,
         };
         let client = registration::apply_update(
             client,

@@ -312,6 +312,8 @@ pub struct ClientCreate {
     pub require_pushed_authorization_requests: bool,
     #[serde(default)]
     pub require_signed_request_object: bool,
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Type for ClientCreate {
@@ -398,6 +400,10 @@ pub struct ClientCreateDoc {
     /// client_secret_jwt, its secret (RFC 9101).
     #[oai(default)]
     pub require_signed_request_object: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449): every access token is bound to the
+    /// client's key.
+    #[oai(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Example for ClientCreateDoc {
@@ -418,6 +424,7 @@ impl Example for ClientCreateDoc {
             jwks_uri: None,
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
+            dpop_bound_access_tokens: false,
         }
     }
 }
@@ -450,6 +457,7 @@ same_members!(
     jwks_uri,
     require_pushed_authorization_requests,
     require_signed_request_object,
+    dpop_bound_access_tokens,
 );
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -477,6 +485,8 @@ pub struct ClientView {
     pub require_pushed_authorization_requests: bool,
     /// Authorization requests only as signed request objects.
     pub require_signed_request_object: bool,
+    /// Token requests only with a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -500,6 +510,7 @@ impl ClientView {
             jwks_uri: c.jwks_uri,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         }
     }
 
@@ -524,6 +535,7 @@ impl ClientView {
             jwks_uri: None,
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
+            dpop_bound_access_tokens: false,
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
         }
@@ -563,6 +575,8 @@ pub struct ClientPatch {
     pub require_pushed_authorization_requests: Option<bool>,
     /// Authorization requests only as signed request objects.
     pub require_signed_request_object: Option<bool>,
+    /// Token requests only with a DPoP proof.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 impl Example for ClientPatch {
@@ -581,6 +595,7 @@ impl Example for ClientPatch {
             jwks_uri: None,
             require_pushed_authorization_requests: None,
             require_signed_request_object: None,
+            dpop_bound_access_tokens: None,
         }
     }
 }

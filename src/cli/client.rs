@@ -81,6 +81,9 @@ pub struct CreateArgs {
     /// private_key_jwt and client_secret_jwt clients.
     #[arg(long = "require-signed-requests")]
     require_signed_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449): access tokens bound to a key.
+    #[arg(long = "require-dpop")]
+    require_dpop: bool,
 }
 
 /// A client as printed: RFC 7591 field names.
@@ -103,6 +106,7 @@ struct ClientView<'a> {
     jwks_uri: Option<&'a str>,
     require_pushed_authorization_requests: bool,
     require_signed_request_object: bool,
+    dpop_bound_access_tokens: bool,
     created_at: String,
 }
 
@@ -123,6 +127,7 @@ impl<'a> ClientView<'a> {
             jwks_uri: c.jwks_uri.as_deref(),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: crate::clock::rfc3339(c.created_at),
         }
     }
@@ -167,6 +172,7 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 jwks_uri: args.jwks_uri,
                 require_pushed_authorization_requests: args.require_par,
                 require_signed_request_object: args.require_signed_requests,
+                dpop_bound_access_tokens: args.require_dpop,
             };
             let keeper = registration::Keeper {
                 hasher: &rt.secrets,

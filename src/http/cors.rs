@@ -30,7 +30,7 @@ const MAX_AGE: &str = "3600";
 /// Request headers a browser app may send.
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, DPoP";
 /// Response headers a browser app may read beyond the CORS-safelisted ones.
-const EXPOSE_HEADERS: &str = "WWW-Authenticate, Retry-After, X-Request-Id";
+const EXPOSE_HEADERS: &str = "WWW-Authenticate, Retry-After, X-Request-Id, DPoP-Nonce";
 
 /// The client a request speaks for, set by its handler once it knows.
 #[derive(Clone, Default)]

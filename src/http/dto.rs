@@ -481,10 +481,19 @@ pub struct IntrospectionBody {
     pub sub: Option<String>,
     pub exp: Option<i64>,
     pub iat: Option<i64>,
-    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    /// `Bearer` for access tokens, `DPoP` for those bound to a key, `refresh_token` for
+    /// refresh tokens.
     pub token_type: Option<String>,
     pub iss: Option<String>,
     pub jti: Option<String>,
+    /// The key the token is bound to (RFC 9449 6.2): `{"jkt": thumbprint}`.
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` (RFC 7800): the key a token is bound to, by its JWK SHA-256 thumbprint.
+#[derive(Debug, Object)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl Example for IntrospectionBody {
@@ -499,6 +508,7 @@ impl Example for IntrospectionBody {
             token_type: Some("Bearer".into()),
             iss: Some(EXAMPLE_ISSUER.into()),
             jti: Some(EXAMPLE_JTI.into()),
+            cnf: None,
         }
     }
 }
@@ -515,6 +525,7 @@ impl From<Introspection> for IntrospectionBody {
             token_type: i.token_type.map(str::to_owned),
             iss: i.iss,
             jti: i.jti,
+            cnf: i.cnf_jkt.map(|jkt| Confirmation { jkt }),
         }
     }
 }
@@ -669,6 +680,8 @@ pub struct ProviderMetadataBody {
     /// Always false: no request object is fetched by URL. The `request_uri`s of pushed
     /// requests are accepted whatever this says (RFC 9126).
     pub request_uri_parameter_supported: bool,
+    /// The algorithms DPoP proofs may be signed with (absent when `dpop.enabled` is off).
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
     pub authorization_response_iss_parameter_supported: bool,
     /// The page for developers: how redirect URIs match and where browser apps may call from.
     pub service_documentation: String,
@@ -735,6 +748,7 @@ impl Example for ProviderMetadataBody {
                 &crate::oauth::request_object::ALGS,
             )),
             request_uri_parameter_supported: false,
+            dpop_signing_alg_values_supported: Some(strings(&crate::oauth::dpop::ALGS)),
             authorization_response_iss_parameter_supported: true,
             service_documentation: format!("{EXAMPLE_ISSUER}/"),
         }
@@ -775,11 +789,17 @@ pub struct OAuthFailure {
     pub error: OAuthError,
     /// The client tried HTTP Basic: an `invalid_client` answer carries the Basic challenge.
     pub tried_basic: bool,
+    /// The nonce DPoP proofs must carry, sent as `DPoP-Nonce` (RFC 9449 8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthFailure {
     pub fn new(error: OAuthError, tried_basic: bool) -> Self {
-        Self { error, tried_basic }
+        Self {
+            error,
+            tried_basic,
+            dpop_nonce: None,
+        }
     }
 }
 
@@ -789,7 +809,15 @@ impl poem::error::ResponseError for OAuthFailure {
     }
 
     fn as_response(&self) -> Response {
-        errors::token_error(&self.error, self.tried_basic)
+        let mut response = errors::token_error(&self.error, self.tried_basic);
+        if let Some(value) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|n| poem::http::HeaderValue::from_str(n).ok())
+        {
+            response.headers_mut().insert("dpop-nonce", value);
+        }
+        response
     }
 }
 
@@ -840,15 +868,22 @@ impl IntoResponse for OAuthFailure {
 /// A protected-resource error (RFC 6750 3). `None`: no token was sent.
 #[derive(Debug, thiserror::Error)]
 #[error("bearer token refused")]
-pub struct BearerFailure(pub Option<OAuthError>);
+pub struct BearerFailure(pub Option<OAuthError>, pub Option<String>);
+
+impl BearerFailure {
+    /// The error alone (no DPoP nonce to hand out).
+    pub fn of(error: Option<OAuthError>) -> Self {
+        Self(error, None)
+    }
+}
 
 impl poem::error::ResponseError for BearerFailure {
     fn status(&self) -> poem::http::StatusCode {
-        errors::bearer_error(self.0.as_ref()).status()
+        self.as_response().status()
     }
 
     fn as_response(&self) -> Response {
-        errors::bearer_error(self.0.as_ref())
+        errors::resource_error(self.0.as_ref(), self.1.as_deref())
     }
 }
 
@@ -892,6 +927,6 @@ impl ApiResponse for BearerFailure {
 
 impl IntoResponse for BearerFailure {
     fn into_response(self) -> Response {
-        errors::bearer_error(self.0.as_ref())
+        errors::resource_error(self.0.as_ref(), self.1.as_deref())
     }
 }

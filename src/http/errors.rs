@@ -44,6 +44,40 @@ pub fn token_error(error: &OAuthError, tried_basic: bool) -> Response {
     builder.body(body(error))
 }
 
+/// A protected-resource error, for a request that may have used DPoP: a refused proof is a
+/// 401 with the `DPoP` challenge naming the accepted algorithms (RFC 9449 7.1), and
+/// `dpop_nonce` goes out as `DPoP-Nonce` (RFC 9449 9). Anything else is [`bearer_error`].
+pub fn resource_error(error: Option<&OAuthError>, dpop_nonce: Option<&str>) -> Response {
+    let mut response = match error {
+        Some(e)
+            if matches!(
+                e.code,
+                ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce
+            ) =>
+        {
+            let description = e.description.replace(['"', '\\'], "'");
+            Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .content_type("application/json")
+                .header(header::CACHE_CONTROL, "no-store")
+                .header(
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "DPoP error=\"{}\", error_description=\"{description}\", algs=\"{}\"",
+                        e.code.as_str(),
+                        crate::oauth::dpop::ALGS.join(" ")
+                    ),
+                )
+                .body(body(e))
+        }
+        other => bearer_error(other),
+    };
+    if let Some(value) = dpop_nonce.and_then(|n| poem::http::HeaderValue::from_str(n).ok()) {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+    response
+}
+
 /// A protected-resource error (RFC 6750 3). `None` means the request carried no token at
 /// all: a bare challenge without an error code (RFC 6750 3.1), with the usual JSON body so
 /// every 401 has one shape.

@@ -124,9 +124,9 @@ pub fn parse_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     Ok((id, decode(secret)?))
 }
 
-/// A bearer token from `Authorization: Bearer` or, for form POSTs, the `access_token` body
+/// An access token from `Authorization: Bearer` (or `DPoP`) or, for form POSTs, the `access_token` body
 /// parameter (RFC 6750 2.1, 2.2). `Ok(None)` when the request carries none.
-pub fn bearer(headers: &HeaderMap, form: Option<&Params>) -> Result<Option<String>, OAuthError> {
+pub fn bearer(headers: &HeaderMap, form: Option<&Params>) -> Result<Option<Presented>, OAuthError> {
     let from_header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
@@ -135,25 +135,42 @@ pub fn bearer(headers: &HeaderMap, form: Option<&Params>) -> Result<Option<Strin
             })?;
             match value.split_once(' ') {
                 Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                    if (scheme.eq_ignore_ascii_case("bearer")
+                        || scheme.eq_ignore_ascii_case("dpop"))
+                        && !token.trim().is_empty() =>
                 {
-                    Some(token.trim().to_owned())
+                    Some(Presented {
+                        token: token.trim().to_owned(),
+                        dpop: scheme.eq_ignore_ascii_case("dpop"),
+                    })
                 }
                 _ => {
                     return Err(OAuthError::invalid_request(
-                        "The Authorization header is not a Bearer token.",
+                        "The Authorization header is not a Bearer or DPoP token.",
                     ))
                 }
             }
         }
     };
-    let from_body = form.and_then(|f| f.get("access_token")).map(str::to_owned);
+    let from_body = form
+        .and_then(|f| f.get("access_token"))
+        .map(|token| Presented {
+            token: token.to_owned(),
+            dpop: false,
+        });
     match (from_header, from_body) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
             "Send the access token once, not in the header and the body.",
         )),
         (a, b) => Ok(a.or(b)),
     }
+}
+
+/// An access token as presented: `Bearer` (RFC 6750), or `DPoP` with a proof (RFC 9449 7.1).
+#[derive(Debug)]
+pub struct Presented {
+    pub token: String,
+    pub dpop: bool,
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ use crate::abuse;
 use crate::metrics::Metrics;
 use crate::oauth::client_assertion::Verifier;
 use crate::oauth::client_auth::{Credentials, Outcome};
+use crate::oauth::dpop::Checker;
+use crate::oauth::error::ErrorCode;
 use crate::oauth::error::OAuthError;
-use crate::oauth::grants::TokenContext;
+use crate::oauth::grants::{DpopRequest, TokenContext};
 use crate::oauth::params::Params;
 use crate::oauth::{authorize, device, introspect, revoke, token};
 use crate::oidc::discovery::Endpoint;
@@ -72,6 +74,9 @@ pub enum TokenOk {
         Json<TokenBody>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
+        /// With a DPoP proof, when proofs need nonces: the nonce for the next proof.
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
     ),
 }
 
@@ -120,6 +125,9 @@ pub enum UserinfoOk {
     Ok(
         Json<serde_json::Value>,
         #[oai(header = "Cache-Control")] String,
+        /// With the DPoP scheme, when proofs need nonces: the nonce for the next proof.
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
     ),
 }
 
@@ -197,6 +205,33 @@ async fn guarded<T>(
     result.map_err(|e| OAuthFailure::new(e, tried_basic))
 }
 
+/// The request's `DPoP` header: at most one (RFC 9449 4.3).
+fn dpop_proof(req: &Request) -> Result<Option<&str>, OAuthError> {
+    let mut headers = req.headers().get_all("dpop").iter();
+    let first = headers.next();
+    if headers.next().is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "Send one DPoP header, not several.",
+        ));
+    }
+    first
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                OAuthError::new(ErrorCode::InvalidDpopProof, "The DPoP header is malformed.")
+            })
+        })
+        .transpose()
+}
+
+fn dpop_checker(state: &AppState, now: crate::clock::UnixTime) -> Checker<'_> {
+    Checker {
+        hasher: &state.secrets,
+        require_nonce: state.config.dpop.require_nonce,
+        now,
+    }
+}
+
 /// Whether the request's Authorization header uses the Basic scheme (even a malformed one).
 fn tried_basic(req: &Request) -> bool {
     req.headers()
@@ -228,6 +263,18 @@ impl ProtocolApi {
     ) -> Result<TokenOk, OAuthFailure> {
         let credentials = credentials(state, req, &form.params)
             .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
+        let now = state.clock.now();
+        let proof = dpop_proof(req).map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
+        let dpop = state.config.dpop.enabled.then(|| DpopRequest {
+            proof,
+            checker: dpop_checker(state, now),
+            htu: format!("{}{}", state.issuer, Endpoint::Token.path()),
+        });
+        // With a proof, the nonce for the next one goes with every answer.
+        let nonce = dpop
+            .as_ref()
+            .filter(|d| d.proof.is_some() && d.checker.require_nonce)
+            .map(|d| d.checker.nonce());
         let ctx = TokenContext {
             db: &state.db,
             secrets: &state.secrets,
@@ -235,18 +282,25 @@ impl ProtocolApi {
             issuer: &state.issuer,
             lifetimes: &state.config.lifetimes,
             metrics: &state.metrics,
-            now: state.clock.now(),
+            now,
+            dpop,
+            jkt: None,
         };
         let tokens = guarded(
             state,
             &credentials,
             token::token(&ctx, &credentials, &form.params),
         )
-        .await?;
+        .await
+        .map_err(|mut failure| {
+            failure.dpop_nonce.clone_from(&nonce);
+            failure
+        })?;
         Ok(TokenOk::Ok(
             Json(tokens.into()),
             NO_STORE.into(),
             "no-cache".into(),
+            nonce,
         ))
     }
 
@@ -451,7 +505,7 @@ impl ProtocolApi {
             Some(
                 extract::form(req.headers(), body)
                     .await
-                    .map_err(|e| BearerFailure(Some(e)))?,
+                    .map_err(|e| BearerFailure::of(Some(e)))?,
             )
         } else {
             None
@@ -465,27 +519,61 @@ async fn userinfo_response(
     req: &Request,
     form: Option<&Params>,
 ) -> Result<UserinfoOk, BearerFailure> {
-    let token = match extract::bearer(req.headers(), form) {
+    let presented = match extract::bearer(req.headers(), form) {
         Ok(Some(t)) => t,
-        Ok(None) => return Err(BearerFailure(None)),
-        Err(e) => return Err(BearerFailure(Some(e))),
+        Ok(None) => return Err(BearerFailure::of(None)),
+        Err(e) => return Err(BearerFailure::of(Some(e))),
     };
-    if let Some(client_id) = unverified_client_id(&token) {
+    if let Some(client_id) = unverified_client_id(&presented.token) {
         CorsClient::name(req, &client_id);
     }
+    let now = state.clock.now();
+    let checker = dpop_checker(state, now);
+    let nonce = (presented.dpop && checker.require_nonce).then(|| checker.nonce());
+    let fail = |e: OAuthError| BearerFailure(Some(e), nonce.clone());
+    // The DPoP scheme: the proof of the key the token is bound to, for this request and
+    // this token (RFC 9449 7.1).
+    let jkt = if presented.dpop {
+        if !state.config.dpop.enabled {
+            return Err(fail(OAuthError::invalid_request(
+                "DPoP is not accepted here: present the token with the Bearer scheme.",
+            )));
+        }
+        let proof = dpop_proof(req).map_err(fail)?.ok_or_else(|| {
+            fail(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "The DPoP scheme needs a DPoP proof in the DPoP header.",
+            ))
+        })?;
+        let request = crate::oauth::dpop::Request {
+            htm: req.method().as_str(),
+            htu: &format!("{}{}", state.issuer, req.uri().path()),
+            access_token: Some(&presented.token),
+        };
+        Some(
+            checker
+                .check(&state.db, proof, &request)
+                .await
+                .map_err(|e| fail(e.into()))?,
+        )
+    } else {
+        None
+    };
     let keys = state.keys.current();
     let claims = userinfo::userinfo(
         &state.db,
         &keys,
         &state.access_tokens,
-        &token,
-        state.clock.now(),
+        &presented.token,
+        jkt.as_deref(),
+        now,
     )
     .await
-    .map_err(|e| BearerFailure(Some(e)))?;
+    .map_err(fail)?;
     Ok(UserinfoOk::Ok(
         Json(serde_json::Value::Object(claims)),
         NO_STORE.into(),
+        nonce,
     ))
 }
 

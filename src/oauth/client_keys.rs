@@ -64,7 +64,7 @@ pub fn stored_set(text: &str) -> Result<Vec<Jwk>, String> {
         .collect()
 }
 
-fn check_key(value: &serde_json::Value) -> Result<Jwk, String> {
+pub fn check_key(value: &serde_json::Value) -> Result<Jwk, String> {
     let map = value.as_object().ok_or("is not a JSON object")?;
     if let Some(private) = PRIVATE_PARAMETERS.iter().find(|p| map.contains_key(**p)) {
         return Err(format!(

@@ -53,6 +53,10 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OIDC Core 3.1.2.6: this kind of `request_uri` is not accepted here.
     RequestUriNotSupported,
+    /// RFC 9449 5, 7.1: the DPoP proof is missing, malformed, replayed or does not match.
+    InvalidDpopProof,
+    /// RFC 9449 8, 9: the DPoP proof must carry the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -79,6 +83,8 @@ impl ErrorCode {
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf_jkt: Option<String>,
 }
 
 impl Introspection {
@@ -119,9 +122,14 @@ async fn access(
         sub: Some(claims.subject),
         exp: Some(claims.expires_at),
         iat: Some(claims.issued_at),
-        token_type: Some("Bearer"),
+        token_type: Some(if claims.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }),
         iss: Some(tokens.issuer().to_owned()),
         jti: Some(claims.jti),
+        cnf_jkt: claims.jkt,
     }))
 }
 
@@ -158,5 +166,6 @@ async fn refresh(
         token_type: Some("refresh_token"),
         iss: None,
         jti: None,
+        cnf_jkt: grant.dpop_jkt,
     }))
 }

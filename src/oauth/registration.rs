@@ -64,6 +64,8 @@ pub struct ClientRegistration {
     pub require_pushed_authorization_requests: bool,
     /// Authorization requests only as signed request objects.
     pub require_signed_request_object: bool,
+    /// Token requests only with a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// What registration needs from the server: the keyed hash for secrets, the key-encryption
@@ -237,6 +239,7 @@ pub struct ClientUpdate {
     pub jwks_uri: Option<String>,
     pub require_pushed_authorization_requests: Option<bool>,
     pub require_signed_request_object: Option<bool>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// The rules for authorization requests: a client that must sign them needs something to
@@ -350,6 +353,9 @@ pub fn apply_update(
     }
     if let Some(require) = update.require_signed_request_object {
         client.require_signed_request_object = require;
+    }
+    if let Some(require) = update.dpop_bound_access_tokens {
+        client.dpop_bound_access_tokens = require;
     }
     valid_request_rules(
         client.token_endpoint_auth_method,
@@ -596,6 +602,7 @@ pub fn prepare(
         allowed_origins: valid_origins(&reg.allowed_origins)?,
         require_pushed_authorization_requests: reg.require_pushed_authorization_requests,
         require_signed_request_object: reg.require_signed_request_object,
+        dpop_bound_access_tokens: reg.dpop_bound_access_tokens,
         created_at: now,
         updated_at: now,
     };

@@ -2,8 +2,9 @@
 //! client, check it may use the grant, run the grant.
 
 use super::client_auth::{self, Credentials};
+use super::dpop;
 use super::error::{ErrorCode, OAuthError};
-use super::grants::{self, TokenContext, TokenResponse};
+use super::grants::{self, DpopRequest, TokenContext, TokenResponse};
 use super::params::Params;
 use crate::store::clients::GrantType;
 
@@ -22,6 +23,28 @@ pub async fn token(
 ) -> Result<TokenResponse, OAuthError> {
     params.reject_duplicates()?;
     let client = client_auth::authenticate(ctx.db, ctx.secrets, credentials).await?;
+    let jkt = match &ctx.dpop {
+        Some(DpopRequest {
+            proof: Some(proof),
+            checker,
+            htu,
+        }) => {
+            let request = dpop::Request {
+                htm: "POST",
+                htu,
+                access_token: None,
+            };
+            Some(checker.check(ctx.db, proof, &request).await?)
+        }
+        _ => None,
+    };
+    if client.dpop_bound_access_tokens && jkt.is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "This client's tokens are bound to a key: send a DPoP proof (RFC 9449).",
+        ));
+    }
+    let ctx = &TokenContext { jkt, ..ctx.clone() };
     let requested = params.require("grant_type")?;
     let grant = GRANT_TYPES
         .into_iter()

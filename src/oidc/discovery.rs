@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::oauth::{
-    authorize, claims_request, client_assertion, client_auth, pkce, redirect::ResponseMode,
+    authorize, claims_request, client_assertion, client_auth, dpop, pkce, redirect::ResponseMode,
     request_object, scope, token,
 };
 use crate::store::clients::AuthMethod;
@@ -21,6 +21,8 @@ pub struct Features {
     pub require_par: bool,
     /// Signed request objects (`authorize.request_objects`).
     pub request_objects: bool,
+    /// DPoP proofs (`dpop.enabled`).
+    pub dpop: bool,
 }
 
 impl Features {
@@ -30,6 +32,7 @@ impl Features {
             par: config.authorize.par,
             require_par: config.authorize.par && config.authorize.require_par,
             request_objects: config.authorize.request_objects,
+            dpop: config.dpop.enabled,
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct Metadata {
     /// Whether `request_uri` may name a request object to fetch (OIDC Core 6.2): never.
     /// The `request_uri`s of pushed requests are another thing (RFC 9126).
     pub request_uri_parameter_supported: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
     /// Discovery 1.0 section 3: the page for developers (the landing page, which says how
@@ -233,6 +238,11 @@ impl Metadata {
                 Vec::new()
             },
             request_uri_parameter_supported: false,
+            dpop_signing_alg_values_supported: if features.dpop && has(Endpoint::Token) {
+                dpop::ALGS.to_vec()
+            } else {
+                Vec::new()
+            },
             authorization_response_iss_parameter_supported: authorize,
             service_documentation: format!("{issuer}/"),
         }

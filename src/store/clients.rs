@@ -169,6 +169,9 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     /// Authorization requests must be signed request objects (RFC 9101 section 10.5).
     pub require_signed_request_object: bool,
+    /// Token requests must carry a DPoP proof: every access token is bound to a key
+    /// (RFC 9449 section 5.2).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -227,6 +230,7 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         jwks_uri: row.jwks_uri,
         require_pushed_authorization_requests: row.require_pushed_authorization_requests,
         require_signed_request_object: row.require_signed_request_object,
+        dpop_bound_access_tokens: row.dpop_bound_access_tokens,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -257,6 +261,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         jwks_uri: Set(c.jwks_uri.clone()),
         require_pushed_authorization_requests: Set(c.require_pushed_authorization_requests),
         require_signed_request_object: Set(c.require_signed_request_object),
+        dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     };
@@ -387,6 +392,10 @@ pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         .col_expr(
             client::Column::RequireSignedRequestObject,
             Expr::value(c.require_signed_request_object),
+        )
+        .col_expr(
+            client::Column::DpopBoundAccessTokens,
+            Expr::value(c.dpop_bound_access_tokens),
         )
         .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
         .filter(client::Column::ClientId.eq(c.client_id.as_str()))

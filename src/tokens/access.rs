@@ -23,6 +23,8 @@ pub struct AccessGrant<'a> {
     pub scope: &'a str,
     pub grant_id: Option<&'a str>,
     pub auth_time: Option<UnixTime>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 6.1).
+    pub jkt: Option<&'a str>,
 }
 
 pub struct Issued {
@@ -46,6 +48,14 @@ struct Claims<'a> {
     auth_time: Option<UnixTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
+}
+
+/// `cnf` (RFC 7800): the key the token is bound to.
+#[derive(serde::Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 /// Signs an access token. Its audience is the issuer itself (the default resource: userinfo,
@@ -72,6 +82,7 @@ pub fn issue(
             jti: &jti,
             auth_time: grant.auth_time,
             gid: grant.grant_id,
+            cnf: grant.jkt.map(|jkt| Confirmation { jkt }),
         },
     )?;
     Ok(Issued {
@@ -91,6 +102,8 @@ pub struct AccessClaims {
     pub grant_id: Option<String>,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The DPoP key the token is bound to, if any (`cnf.jkt`).
+    pub jkt: Option<String>,
 }
 
 /// Why a token is not a live access token of this issuer.
@@ -191,5 +204,10 @@ fn verify_signed(keys: &KeySet, issuer: &str, token: &str) -> Result<AccessClaim
         grant_id: text("gid").map(str::to_owned),
         issued_at: number("iat").ok_or_else(dead)?,
         expires_at: number("exp").ok_or_else(dead)?,
+        jkt: c
+            .get("cnf")
+            .and_then(|cnf| cnf.get("jkt"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }

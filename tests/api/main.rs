@@ -25,6 +25,7 @@ mod config;
 mod cors;
 mod device;
 mod discovery;
+mod dpop;
 mod faults;
 mod guards;
 mod hardening;

@@ -28,6 +28,7 @@ on_both_databases!(
     openid_client_pushes_its_authorization_request,
     openid_client_signs_its_authorization_request,
     openid_client_pushes_a_signed_authorization_request,
+    openid_client_binds_a_public_clients_tokens_with_dpop,
     authlib_completes_the_flow,
     authlib_completes_the_flow_as_a_public_client,
     authlib_refuses_a_callback_with_another_state,
@@ -67,6 +68,13 @@ async fn openid_client_signs_its_authorization_request(backend: Backend) {
 /// Both: a signed request object, pushed, for a client that requires both.
 async fn openid_client_pushes_a_signed_authorization_request(backend: Backend) {
     completes_the_flow(backend, Library::OpenIdClient, Kind::PushedSigned).await;
+}
+
+/// DPoP (RFC 9449): a public client's code exchange, userinfo call and refresh each carry a
+/// proof; the library answers the nonce challenge itself. The client is registered to require
+/// it, so a request without a proof would fail.
+async fn openid_client_binds_a_public_clients_tokens_with_dpop(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Dpop).await;
 }
 
 async fn openid_client_refuses_a_callback_with_another_state(backend: Backend) {
@@ -113,6 +121,15 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
             })
             .await,
             vec![("CLIENT_AUTH", "client_secret_jwt".to_owned())],
+        ),
+        Kind::Dpop => (
+            app.register_client_with(ClientRegistration {
+                secret: oidcd::oauth::registration::SecretChoice::Public,
+                dpop_bound_access_tokens: true,
+                ..Default::default()
+            })
+            .await,
+            vec![("DPOP", "1".to_owned())],
         ),
         Kind::Pushed => (
             app.register_client_with(ClientRegistration {
@@ -202,6 +219,12 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
     assert_eq!(result["refreshed"], true, "{result}");
     assert_eq!(result["refresh_gave_new_access_token"], true, "{result}");
     assert_eq!(result["refresh_rotated_refresh_token"], true, "{result}");
+    if matches!(kind, Kind::Dpop) {
+        for field in ["token_type", "refreshed_token_type"] {
+            let token_type = result[field].as_str().unwrap_or_default();
+            assert!(token_type.eq_ignore_ascii_case("dpop"), "{field}: {result}");
+        }
+    }
 }
 
 /// The example really checks `state`: a callback carrying another one is refused by the library
@@ -242,6 +265,8 @@ enum Kind {
     Signed,
     /// private_key_jwt, signing and pushing its requests.
     PushedSigned,
+    /// A public client with DPoP-bound tokens.
+    Dpop,
 }
 
 #[derive(Clone, Copy)]

@@ -15,6 +15,9 @@
 // request_uri), `jar` (a request object signed with CLIENT_PRIVATE_JWK, RFC 9101) or
 // `par+jar` (a signed request object, pushed).
 //
+// DPOP=1 binds the tokens to a key the script makes (RFC 9449): every token request and the
+// userinfo call carry a DPoP proof, and the library answers oidcd's nonce challenges.
+//
 // A web app would redirect the browser to the authorization URL and handle the callback in a
 // route; to stay a single file, this script prints the URL (`AUTHORIZE <url>`), then reads the
 // URL the browser was sent back to (the callback, with `?code=...&state=...&iss=...`) as one
@@ -126,34 +129,51 @@ async function main() {
   }
   console.log(`AUTHORIZE ${authorizationUrl.href}`);
 
+  // DPoP: one key pair for the session; the handle signs a proof for each request.
+  const dpop = process.env.DPOP
+    ? client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256'))
+    : undefined;
+
   // The browser comes back to REDIRECT_URI.
   const callback = new URL(await readLine());
 
   // Checks state and `iss` (RFC 9207) in the callback, redeems the code with the PKCE verifier,
   // and validates the ID token: signature against the JWKS, iss, aud, exp, iat, nonce.
-  const tokens = await client.authorizationCodeGrant(config, callback, {
-    pkceCodeVerifier: codeVerifier,
-    expectedState: state,
-    expectedNonce: nonce,
-    idTokenExpected: true,
-  });
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    callback,
+    {
+      pkceCodeVerifier: codeVerifier,
+      expectedState: state,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    },
+    undefined,
+    { DPoP: dpop },
+  );
   const claims = tokens.claims();
 
   // Userinfo, checked to be about the same person as the ID token.
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, {
+    DPoP: dpop,
+  });
 
   // A refresh (there is a refresh token because `offline_access` was granted). oidcd rotates
   // refresh tokens: keep the new one, the old one is spent. The new ID token that comes with
   // it is validated like the first (signature, iss, aud, exp).
   let refreshed = null;
   if (tokens.refresh_token) {
-    refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, {
+      DPoP: dpop,
+    });
   }
 
   const result = {
     library: 'openid-client',
     client_auth: setting('CLIENT_AUTH', { optional: true }) ?? null,
     authorize_via: setting('AUTHORIZE_VIA', { optional: true }) ?? 'query',
+    token_type: tokens.token_type,
+    refreshed_token_type: refreshed?.token_type ?? null,
     sub: claims.sub,
     userinfo_sub: userinfo.sub,
     email: userinfo.email ?? null,

@@ -32,6 +32,7 @@ pub struct Model {
     pub previous_secret_wrapped: Option<String>,
     pub require_pushed_authorization_requests: bool,
     pub require_signed_request_object: bool,
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -21,6 +21,8 @@ pub struct Model {
     /// A JSON list of the claims asked for in the ID token (the `claims` parameter).
     #[sea_orm(column_type = "Text", nullable)]
     pub id_token_claims: Option<String>,
+    /// The thumbprint of the DPoP key a public client's refresh tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

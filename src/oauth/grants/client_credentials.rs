@@ -55,13 +55,14 @@ pub fn issue(
             scope: &scope,
             grant_id: None,
             auth_time: None,
+            jkt: ctx.jkt.as_deref(),
         },
         ctx.now,
         lifetime,
     )?;
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: ctx.token_type(),
         expires_in: lifetime,
         scope,
         id_token: None,

@@ -12,6 +12,7 @@ use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
 use super::claims_request::{ACR_PASSWORD, AMR_PASSWORD};
+use super::dpop::Checker;
 use super::error::OAuthError;
 use crate::clock::UnixTime;
 use crate::config::Lifetimes;
@@ -25,6 +26,7 @@ use crate::tokens::id::{self as id_token, IdTokenClaims};
 use crate::tokens::{access as access_token, AccessGrant};
 
 /// What every grant needs from the server.
+#[derive(Clone)]
 pub struct TokenContext<'a> {
     pub db: &'a Db,
     pub secrets: &'a KeyedHasher,
@@ -33,6 +35,31 @@ pub struct TokenContext<'a> {
     pub lifetimes: &'a Lifetimes,
     pub metrics: &'a Metrics,
     pub now: UnixTime,
+    /// The request's DPoP proof and what checks it; `None` when DPoP is off.
+    pub dpop: Option<DpopRequest<'a>>,
+    /// The key the request's DPoP proof proved (set by the token endpoint once checked): the
+    /// tokens issued are bound to it.
+    pub jkt: Option<String>,
+}
+
+/// A token request's `DPoP` header, and what checks it.
+#[derive(Clone)]
+pub struct DpopRequest<'a> {
+    pub proof: Option<&'a str>,
+    pub checker: Checker<'a>,
+    /// The token endpoint's URL, which the proof's `htu` must name.
+    pub htu: String,
+}
+
+impl TokenContext<'_> {
+    /// `token_type`: DPoP for a token bound to a key (RFC 9449 5).
+    fn token_type(&self) -> &'static str {
+        if self.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
 }
 
 /// RFC 6749 5.1 (and OIDC Core 3.1.3.3 for `id_token`).
@@ -130,6 +157,9 @@ pub(crate) async fn record_grant(
             },
             revoked_at: None,
             id_token_claims: grant.id_token_claims.map(str::to_owned),
+            // RFC 9449 5: a public client's refresh tokens are bound to the key too (a
+            // confidential client's are bound to its authentication already).
+            dpop_jkt: ctx.jkt.clone().filter(|_| client.is_public()),
         },
     )
     .await?;
@@ -169,6 +199,7 @@ pub(crate) fn user_tokens(
             scope: &scope,
             grant_id: Some(grant.grant_id),
             auth_time: Some(grant.auth_time),
+            jkt: ctx.jkt.as_deref(),
         },
         ctx.now,
         ctx.lifetimes.access_token.as_i64(),
@@ -196,7 +227,7 @@ pub(crate) fn user_tokens(
     };
     Ok(TokenResponse {
         access_token: access.token,
-        token_type: "Bearer",
+        token_type: ctx.token_type(),
         expires_in: ctx.lifetimes.access_token.as_i64(),
         scope,
         id_token,

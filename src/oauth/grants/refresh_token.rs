@@ -32,6 +32,12 @@ pub async fn refresh(
     if grant.client_id != client.client_id {
         return Err(invalid());
     }
+    // RFC 9449 5: a refresh token bound to a key needs a proof by that key.
+    if grant.dpop_jkt.is_some() && grant.dpop_jkt != ctx.jkt {
+        return Err(OAuthError::invalid_grant(
+            "This refresh token is bound to a DPoP key: send a DPoP proof signed by that key.",
+        ));
+    }
     if grant.revoked_at.is_some()
         || grant.expires_at <= now
         || !store::users::is_active(ctx.db, &grant.user_id).await?
