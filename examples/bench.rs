@@ -11,7 +11,8 @@
 //! session and remembered consent, S8 a password-login flood with discovery sampled, S9 peak
 //! memory, S10 S3-S6 again over a million stored refresh tokens (`--s10-rows` to change), S11
 //! client_credentials for a private_key_jwt client (an ES256 assertion with a fresh `jti` on
-//! every request).
+//! every request), S12 client_credentials with DPoP-bound tokens (an ES256 proof with a fresh
+//! `jti` and the server's nonce on every request).
 
 #![allow(
     clippy::print_stdout,
@@ -859,6 +860,49 @@ async fn main() {
         ),
     );
 
+    // S12: client_credentials again, every token bound to the client's key by a DPoP proof
+    // (checked, verified with the key in its header, its `jti` recorded, the server's nonce
+    // in it). The nonce comes from one proof without it, as a client learns it.
+    let proofs = {
+        let key = josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256)
+            .unwrap();
+        let htu = format!("{issuer}/oauth/token");
+        let first = sign_proofs(&key, &htu, "", 1);
+        let answer = http()
+            .post(&htu)
+            .basic_auth(&m_id, Some(&m_secret))
+            .header("DPoP", &first[0])
+            .form(&[("grant_type", "client_credentials"), ("scope", "api")])
+            .send()
+            .await
+            .unwrap();
+        let nonce = answer
+            .headers()
+            .get("dpop-nonce")
+            .expect("a nonce with use_dpop_nonce")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let count = ((s3.rps * 1.3).max(300.0) * (secs + 2) as f64) as usize;
+        tokio::task::spawn_blocking(move || sign_proofs(&key, &htu, &nonce, count))
+            .await
+            .unwrap()
+    };
+    let cpu = CpuMark::new(&server);
+    let s12 = dpop_grants(&issuer, &dir, &basic, &proofs, secs);
+    report.row(
+        "S12 DPoP client_credentials",
+        s12.rps,
+        s12.p50_ms,
+        s12.p99_ms,
+        &format!(
+            "{}, {} errors, {} proofs signed ahead",
+            cpu.server(&server, s12.requests),
+            s12.errors,
+            proofs.len()
+        ),
+    );
+
     // A user access token (one code flow) for S6, a machine token for S5.
     let tokens = app.flow(&browser, &http()).await.expect("a code flow");
     let user_token = tokens["access_token"].as_str().unwrap().to_owned();
@@ -1149,6 +1193,13 @@ async fn main() {
         s11.rps / s3.rps >= 0.4,
         ">= 0.4",
     );
+    // Each S12 request writes too (the proof's jti) and checks one ES256 signature, like S11.
+    report.target(
+        "S12 DPoP / S3",
+        s12.rps / s3.rps,
+        s12.rps / s3.rps >= 0.4,
+        ">= 0.4",
+    );
     report.target("S5 / S1", s5.rps / s1.rps, s5.rps / s1.rps >= 0.3, ">= 0.3");
     report.target("S6 / S1", s6.rps / s1.rps, s6.rps / s1.rps >= 0.3, ">= 0.3");
     report.target(
@@ -1198,6 +1249,7 @@ async fn main() {
         ("S2 JWKS", s2.errors),
         ("S3 client_credentials", s3.errors),
         ("S11 private_key_jwt", s11.errors),
+        ("S12 DPoP", s12.errors),
         ("S4 refresh", s4.errors),
         ("S5 introspection", s5.errors),
         ("S6 userinfo", s6.errors),
@@ -1228,38 +1280,73 @@ async fn main() {
 
 /// `count` client assertions for `client_id` at `audience`, each with its own `jti`, valid for
 /// five minutes; signed on every core. The wall clock is the client's clock here.
-#[allow(clippy::disallowed_methods)]
 fn sign_assertions(
     key: &josekit::jwk::Jwk,
     client_id: &str,
     audience: &str,
     count: usize,
 ) -> Vec<String> {
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_key_id("bench");
+    presign(key, &header, count, |now, jti| {
+        serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": audience,
+            "iat": now,
+            "exp": now + 300,
+            "jti": jti,
+        })
+    })
+}
+
+/// `count` DPoP proofs by `key` for `POST htu` carrying `nonce`, each with its own `jti`.
+fn sign_proofs(
+    key: &josekit::jwk::alg::ec::EcKeyPair,
+    htu: &str,
+    nonce: &str,
+    count: usize,
+) -> Vec<String> {
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("dpop+jwt");
+    header.set_jwk(key.to_jwk_public_key());
+    presign(&key.to_jwk_key_pair(), &header, count, |now, jti| {
+        serde_json::json!({
+            "htm": "POST",
+            "htu": htu,
+            "iat": now,
+            "nonce": nonce,
+            "jti": jti,
+        })
+    })
+}
+
+/// `count` ES256 JWTs with `header` and the claims `claims(now, jti)` makes, each with its
+/// own `jti`; signed on every core. The wall clock is the client's clock here.
+#[allow(clippy::disallowed_methods)]
+fn presign(
+    key: &josekit::jwk::Jwk,
+    header: &josekit::jws::JwsHeader,
+    count: usize,
+    claims: impl Fn(u64, String) -> Value + Sync,
+) -> Vec<String> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
     let per_thread = count.div_ceil(cpus());
+    let claims = &claims;
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..cpus())
             .map(|t| {
                 scope.spawn(move || {
                     let signer = josekit::jws::ES256.signer_from_jwk(key).unwrap();
-                    let mut header = josekit::jws::JwsHeader::new();
-                    header.set_key_id("bench");
                     (0..per_thread)
                         .map(|i| {
-                            let claims = serde_json::json!({
-                                "iss": client_id,
-                                "sub": client_id,
-                                "aud": audience,
-                                "iat": now,
-                                "exp": now + 300,
-                                "jti": format!("{t}-{i}-{}", uuid::Uuid::new_v4().simple()),
-                            });
+                            let jti = format!("{t}-{i}-{}", uuid::Uuid::new_v4().simple());
                             josekit::jws::serialize_compact(
-                                claims.to_string().as_bytes(),
-                                &header,
+                                claims(now, jti).to_string().as_bytes(),
+                                header,
                                 &signer,
                             )
                             .unwrap()
@@ -1282,8 +1369,26 @@ fn assertion_grants(issuer: &str, dir: &Path, assertions: &[String], secs: u64) 
         "assertion",
         assertions,
         &[],
-        "grant_type=client_credentials&scope=api&client_assertion_type=\
-         urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=",
+        PoolValue::InBody(
+            "grant_type=client_credentials&scope=api&client_assertion_type=\
+             urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=",
+        ),
+    );
+    wrk(&format!("{issuer}/oauth/token"), secs, 0, Some(&script))
+}
+
+/// S12 under wrk: the machine client's client_credentials, each request with one DPoP proof of
+/// the pool.
+fn dpop_grants(issuer: &str, dir: &Path, basic: &str, proofs: &[String], secs: u64) -> Load {
+    let script = pool_script(
+        dir,
+        "dpop",
+        proofs,
+        &[("Authorization", format!("Basic {basic}"))],
+        PoolValue::InHeader {
+            name: "DPoP",
+            body: "grant_type=client_credentials&scope=api",
+        },
     );
     wrk(&format!("{issuer}/oauth/token"), secs, 0, Some(&script))
 }
@@ -1298,7 +1403,7 @@ fn refreshes(app: &App, dir: &Path, pool: &[String], secs: u64) -> Load {
         "refresh",
         pool,
         &[("Authorization", format!("Basic {basic}"))],
-        "grant_type=refresh_token&refresh_token=",
+        PoolValue::InBody("grant_type=refresh_token&refresh_token="),
     );
     wrk(
         &format!("{}/oauth/token", app.issuer),
@@ -1308,14 +1413,22 @@ fn refreshes(app: &App, dir: &Path, pool: &[String], secs: u64) -> Load {
     )
 }
 
-/// A wrk script that POSTs a form of `body_prefix` and one value of `pool` per request, each
-/// value once: each of wrk's two threads takes every other line of the pool's file.
+/// Where each request of a pool script carries its value.
+enum PoolValue<'a> {
+    /// At the end of the form body, after this prefix.
+    InBody(&'a str),
+    /// In this header, the form body fixed.
+    InHeader { name: &'a str, body: &'a str },
+}
+
+/// A wrk script that POSTs a form with one value of `pool` per request, each value once:
+/// each of wrk's two threads takes every other line of the pool's file.
 fn pool_script(
     dir: &Path,
     name: &str,
     pool: &[String],
     headers: &[(&str, String)],
-    body_prefix: &str,
+    value: PoolValue<'_>,
 ) -> PathBuf {
     let values = dir.join(format!("{name}-pool.txt"));
     std::fs::write(&values, pool.join("\n")).unwrap();
@@ -1324,6 +1437,15 @@ fn pool_script(
         .iter()
         .map(|(k, v)| format!("wrk.headers[\"{k}\"] = \"{v}\"\n"))
         .collect();
+    let format = match value {
+        PoolValue::InBody(prefix) => {
+            format!(r#"return wrk.format(nil, nil, nil, "{prefix}" .. value)"#)
+        }
+        PoolValue::InHeader { name, body } => format!(
+            r#"wrk.headers["{name}"] = value
+  return wrk.format(nil, nil, nil, "{body}")"#
+        ),
+    };
     std::fs::write(
         &script,
         format!(
@@ -1346,7 +1468,7 @@ end
 function request()
   taken = taken + 1
   local value = values[taken] or "the-pool-ran-out"
-  return wrk.format(nil, nil, nil, "{body_prefix}" .. value)
+  {format}
 end
 "#,
             path = values.display()
