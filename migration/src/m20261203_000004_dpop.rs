@@ -1,8 +1,9 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
 /// DPoP (RFC 9449): a client whose access tokens must be bound to a key
-/// (`dpop_bound_access_tokens`), and the thumbprint of the key a public client's grant (its
-/// refresh tokens) is bound to.
+/// (`dpop_bound_access_tokens`), the thumbprint of the key a public client's grant (its
+/// refresh tokens) is bound to, and the one an authorization code is bound to (`dpop_jkt`,
+/// RFC 9449 section 10).
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -25,10 +26,26 @@ impl MigrationTrait for Migration {
                     .add_column(string_null(Grants::DpopJkt))
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuthCodes::Table)
+                    .add_column(string_null(AuthCodes::DpopJkt))
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(AuthCodes::Table)
+                    .drop_column(AuthCodes::DpopJkt)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()
@@ -52,6 +69,12 @@ impl MigrationTrait for Migration {
 enum Clients {
     Table,
     DpopBoundAccessTokens,
+}
+
+#[derive(DeriveIden)]
+enum AuthCodes {
+    Table,
+    DpopJkt,
 }
 
 #[derive(DeriveIden)]

@@ -391,6 +391,9 @@ pub struct PushedAuthorizationRequest {
     /// A request object (RFC 9101) signed with the client's keys or, for client_secret_jwt,
     /// its secret; its parameters replace the others.
     pub request: Option<WhenUsed>,
+    /// The thumbprint of the DPoP key the code is to be bound to (RFC 9449 10). A `DPoP`
+    /// proof sent with the push binds it to the proof's key the same way.
+    pub dpop_jkt: Option<WhenUsed>,
     /// Public clients, and client_secret_post.
     pub client_id: Option<WhenUsed>,
     /// client_secret_post only.
@@ -409,6 +412,7 @@ impl Example for PushedAuthorizationRequest {
             code_challenge: text("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
             code_challenge_method: text("S256"),
             request: None,
+            dpop_jkt: None,
             client_id: None,
             client_secret: None,
         }

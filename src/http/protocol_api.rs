@@ -98,6 +98,9 @@ pub enum ParOk {
     Created(
         Json<PushedAuthorizationBody>,
         #[oai(header = "Cache-Control")] String,
+        /// With a DPoP proof, when proofs need nonces: the nonce for the next proof.
+        #[oai(header = "DPoP-Nonce")]
+        Option<String>,
     ),
 }
 
@@ -388,15 +391,28 @@ impl ProtocolApi {
             )));
         }
         let rules = state.authorize_rules(now);
+        let proof = dpop_proof(req).map_err(refuse)?;
+        let checker = dpop_checker(state, now);
+        let htu = format!("{}{}", state.issuer, Endpoint::PushedAuthorization.path());
+        let proof = proof
+            .filter(|_| state.config.dpop.enabled)
+            .map(|p| (p, &checker, htu.as_str()));
+        let nonce = (proof.is_some() && checker.require_nonce).then(|| checker.nonce());
         let operation = authorize::push(
             &state.db,
             &credentials,
             &form.params,
             &rules,
+            proof,
             state.config.lifetimes.pushed_request.as_i64(),
         );
-        let pushed = guarded(state, &credentials, operation).await?;
-        Ok(ParOk::Created(Json(pushed.into()), NO_STORE.into()))
+        let pushed = guarded(state, &credentials, operation)
+            .await
+            .map_err(|mut failure| {
+                failure.dpop_nonce.clone_from(&nonce);
+                failure
+            })?;
+        Ok(ParOk::Created(Json(pushed.into()), NO_STORE.into(), nonce))
     }
 
     /// Introspection endpoint

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::claims_request::{self, ClaimsRequest};
 use super::client_assertion::Verifier;
 use super::client_auth::{self, Credentials};
+use super::dpop;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::pkce;
@@ -55,6 +56,10 @@ pub struct AuthorizationRequest {
     /// `acr_values`: voluntary, answered with the level reached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acr_values: Vec<String>,
+    /// The thumbprint of the DPoP key the code is bound to (`dpop_jkt`, or the key of the
+    /// proof sent with a pushed request; RFC 9449 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// The prefix of the `request_uri`s the pushed authorization request endpoint hands out
@@ -318,6 +323,23 @@ pub async fn validate(
         .transpose()
         .map_err(reject)?;
     claims_request::check_acr(claims.as_ref()).map_err(reject)?;
+    // A SHA-256 thumbprint: 43 base64url characters.
+    let dpop_jkt = match params.get("dpop_jkt") {
+        None => None,
+        Some(jkt)
+            if jkt.len() == 43
+                && jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some(jkt.to_owned())
+        }
+        Some(_) => {
+            return Err(reject(OAuthError::invalid_request(
+                "dpop_jkt must be a JWK SHA-256 thumbprint (43 base64url characters).",
+            )))
+        }
+    };
     let acr_values = bounded(params, "acr_values")
         .map_err(reject)?
         .unwrap_or_default()
@@ -340,6 +362,7 @@ pub async fn validate(
         login_hint: login_hint.map(str::to_owned),
         claims,
         acr_values,
+        dpop_jkt,
     };
     Ok((request, client))
 }
@@ -433,15 +456,30 @@ const CLIENT_AUTH_PARAMS: [&str; 3] =
 /// `POST /oauth/par` (RFC 9126): authenticates the client, validates the request as the
 /// authorization endpoint would, and keeps it (only a keyed hash of its handle is stored)
 /// for `lifetime` seconds, to be used once.
+///
+/// `proof` is the request's DPoP proof and what checks it (`htu` the endpoint's URL): the
+/// code is then bound to its key, as `dpop_jkt` would bind it (RFC 9449 10.1).
 pub async fn push(
     db: &impl ConnectionTrait,
     credentials: &Credentials,
     params: &Params,
     rules: &Rules<'_>,
+    proof: Option<(&str, &dpop::Checker<'_>, &str)>,
     lifetime: i64,
 ) -> Result<Pushed, OAuthError> {
     params.reject_duplicates()?;
     let client = client_auth::authenticate(db, rules.hasher, credentials).await?;
+    let proven = match proof {
+        Some((proof, checker, htu)) => {
+            let request = dpop::Request {
+                htm: "POST",
+                htu,
+                access_token: None,
+            };
+            Some(checker.check(db, proof, &request).await?)
+        }
+        None => None,
+    };
     if params
         .get("client_id")
         .is_some_and(|id| id != client.client_id)
@@ -456,9 +494,18 @@ pub async fn push(
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
     pairs.push(("client_id".to_owned(), client.client_id.clone()));
-    let (request, client) = validate(db, &Params::from_pairs(pairs), rules, Arrival::Pushed)
+    let (mut request, client) = validate(db, &Params::from_pairs(pairs), rules, Arrival::Pushed)
         .await
         .map_err(Rejection::into_error)?;
+    if let Some(proven) = proven {
+        if request.dpop_jkt.as_ref().is_some_and(|jkt| *jkt != proven) {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "The DPoP proof's key is not the one dpop_jkt names.",
+            ));
+        }
+        request.dpop_jkt = Some(proven);
+    }
     let handle = crypto::random_token()?;
     let params = serde_json::to_string(&request).map_err(|e| OAuthError::server_error(&e))?;
     store::authorization_requests::insert(
@@ -593,6 +640,7 @@ pub async fn issue_code(
             .as_ref()
             .filter(|c| !c.id_token.is_empty())
             .map(|c| serde_json::json!(c.id_token_names()).to_string()),
+        dpop_jkt: request.dpop_jkt.clone(),
         used_at: None,
         created_at: now,
         expires_at: now + lifetime,
@@ -641,6 +689,7 @@ mod tests {
             login_hint: None,
             claims: None,
             acr_values: Vec::new(),
+            dpop_jkt: None,
         }
     }
 

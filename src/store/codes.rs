@@ -25,6 +25,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &CodeRow) -> Result<(), StoreE
         auth_time: Set(c.auth_time),
         grant_id: Set(c.grant_id.clone()),
         id_token_claims: Set(c.id_token_claims.clone()),
+        dpop_jkt: Set(c.dpop_jkt.clone()),
         used_at: Set(c.used_at),
         created_at: Set(c.created_at),
         expires_at: Set(c.expires_at),

@@ -24,6 +24,7 @@ on_both_databases!(
     userinfo_takes_a_bound_token_only_with_a_proof_by_its_key,
     a_public_clients_refresh_token_is_bound_to_the_key,
     a_client_may_require_dpop,
+    a_code_can_be_bound_to_the_key_before_it_is_issued,
     dpop_follows_its_settings,
 );
 
@@ -462,6 +463,97 @@ async fn a_public_clients_refresh_token_is_bound_to_the_key(backend: Backend) {
         jwt_claims(refreshed["access_token"].as_str().unwrap())["cnf"]["jkt"],
         key.jkt().as_str()
     );
+}
+
+async fn a_code_can_be_bound_to_the_key_before_it_is_issued(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = app.register_client().await;
+    let user = app.create_user().await;
+    let key = DpopKey::new();
+    let other = DpopKey::new();
+    let htu = app.url("/oauth/token");
+    let nonce = server_nonce(&app, &app.register_machine_client().await, &key).await;
+    let exchange = |code: String| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+        ]
+    };
+    let redeem = |form: Vec<(&'static str, String)>, proof: Option<String>| {
+        let app = &app;
+        let client = &client;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token_with(app, client, &form, proof.as_deref()).await
+        }
+    };
+
+    // dpop_jkt at the authorization endpoint.
+    let jkt = key.jkt();
+    let code = app
+        .code_for(&client, &user, "openid", &[("dpop_jkt", &jkt)])
+        .await;
+    let body = assert_oauth_error(
+        redeem(exchange(code.clone()), None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("dpop_jkt"));
+    let proof = other.proof("POST", &htu, Some(&nonce), None);
+    assert_oauth_error(
+        redeem(exchange(code.clone()), Some(proof)).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // Those attempts did not spend it: the holder of the key redeems it.
+    let proof = key.proof("POST", &htu, Some(&nonce), None);
+    let response = redeem(exchange(code), Some(proof)).await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+
+    // Not a thumbprint: refused at the redirect URI.
+    let url = app.code_request_url(&client, "openid", &[("dpop_jkt", "short")]);
+    let response = Browser::new(&app).get(&url).await;
+    assert_eq!(location_params(&response)["error"], "invalid_request");
+
+    // A DPoP proof sent with a pushed request binds the code the same way.
+    let par = app.url("/oauth/par");
+    let response = http_client()
+        .post(&par)
+        .basic_auth(&client.id, client.secret.as_deref())
+        .header("DPoP", key.proof("POST", &par, Some(&nonce), None))
+        .form(&[
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert!(response.headers().get("dpop-nonce").is_some());
+    let pushed: Value = response.json().await.unwrap();
+    let url = app.authorize_url(&[
+        ("client_id", &client.id),
+        ("request_uri", pushed["request_uri"].as_str().unwrap()),
+    ]);
+    let done = Browser::new(&app).authorize(&url, &user).await;
+    let code = location_params(&done)["code"].clone();
+    assert_oauth_error(
+        redeem(exchange(code.clone()), None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let proof = key.proof("POST", &htu, Some(&nonce), None);
+    assert_eq!(redeem(exchange(code), Some(proof)).await.status(), 200);
 }
 
 async fn a_client_may_require_dpop(backend: Backend) {

@@ -22,6 +22,8 @@ pub struct Model {
     /// A JSON list of the claims asked for in the ID token (the `claims` parameter).
     #[sea_orm(column_type = "Text", nullable)]
     pub id_token_claims: Option<String>,
+    /// The thumbprint of the DPoP key the code is bound to (`dpop_jkt`, RFC 9449 10).
+    pub dpop_jkt: Option<String>,
     pub used_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,

@@ -91,6 +91,13 @@ pub async fn exchange(
         (None, None) => {}
     }
 
+    // RFC 9449 10: a code bound to a key is redeemed with a proof by that key.
+    if row.dpop_jkt.is_some() && row.dpop_jkt != ctx.jkt {
+        return Err(OAuthError::invalid_grant(
+            "This code is bound to a DPoP key (dpop_jkt): send a DPoP proof signed by that key.",
+        ));
+    }
+
     let scopes = scope::split(&row.scope);
     let grant = UserGrant {
         grant_id: &grant_id,
