@@ -805,6 +805,15 @@ impl OAuthFailure {
             dpop_nonce: None,
         }
     }
+
+    /// The same failure, handing out `nonce` for the next DPoP proof.
+    #[must_use]
+    pub fn with_dpop_nonce(self, nonce: Option<String>) -> Self {
+        Self {
+            dpop_nonce: nonce,
+            ..self
+        }
+    }
 }
 
 impl poem::error::ResponseError for OAuthFailure {

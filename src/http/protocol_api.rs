@@ -295,10 +295,7 @@ impl ProtocolApi {
             token::token(&ctx, &credentials, &form.params),
         )
         .await
-        .map_err(|mut failure| {
-            failure.dpop_nonce.clone_from(&nonce);
-            failure
-        })?;
+        .map_err(|failure| failure.with_dpop_nonce(nonce.clone()))?;
         Ok(TokenOk::Ok(
             Json(tokens.into()),
             NO_STORE.into(),
@@ -408,10 +405,7 @@ impl ProtocolApi {
         );
         let pushed = guarded(state, &credentials, operation)
             .await
-            .map_err(|mut failure| {
-                failure.dpop_nonce.clone_from(&nonce);
-                failure
-            })?;
+            .map_err(|failure| failure.with_dpop_nonce(nonce.clone()))?;
         Ok(ParOk::Created(Json(pushed.into()), NO_STORE.into(), nonce))
     }
 

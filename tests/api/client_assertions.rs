@@ -37,7 +37,7 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 
 /// The client's clock: the wall clock, since the test plays a client outside the server.
 #[allow(clippy::disallowed_methods)]
-fn now() -> i64 {
+pub fn now() -> i64 {
     i64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -714,6 +714,13 @@ pub fn pkce_pair() -> (String, String) {
     (verifier, challenge)
 }
 
+/// Asserts an RFC 6749 5.2 error response whose description says `says`.
+pub async fn assert_refused(response: reqwest::Response, status: u16, error: &str, says: &str) {
+    let body = assert_oauth_error(response, status, error).await;
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.contains(says), "`{says}` in: {description}");
+}
+
 /// Asserts an RFC 6749 5.2 error response.
 pub async fn assert_oauth_error(
     response: reqwest::Response,

@@ -7,10 +7,10 @@ use base64::Engine as _;
 use oidcd::oauth::registration::{ClientRegistration, SecretChoice};
 use serde_json::{json, Value};
 
-use crate::client_assertions::{self, jwks, signed_with_secret, ClientKey, ASSERTION_TYPE};
+use crate::client_assertions::{self, jwks, now, signed_with_secret, ClientKey, ASSERTION_TYPE};
 use crate::helpers::{
-    assert_oauth_error, http_client, jwt_claims, location_params, pkce_pair, Backend, Browser,
-    TestApp, TestClient, TestEnv, REDIRECT_URI,
+    assert_oauth_error, assert_refused, http_client, jwt_claims, location_params, pkce_pair,
+    Backend, Browser, TestApp, TestClient, TestEnv, REDIRECT_URI,
 };
 use crate::on_both_databases;
 
@@ -27,18 +27,6 @@ on_both_databases!(
 );
 
 const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
-
-/// The client's clock: the wall clock, since the test plays a client outside the server.
-#[allow(clippy::disallowed_methods)]
-fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
 
 /// The parameters of a code flow request for `REDIRECT_URI`.
 fn code_request<'a>(state: &'a str, nonce: &'a str) -> Vec<(&'static str, &'a str)> {
@@ -110,6 +98,30 @@ async fn exchange_with_key(
             ("client_assertion_type", ASSERTION_TYPE),
             ("client_assertion", &assertion),
         ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Pushes `form` for a private_key_jwt client, authenticated with a fresh assertion by `key`.
+async fn push_as(
+    app: &TestApp,
+    key: &ClientKey,
+    client_id: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let assertion = key.sign(&client_assertions::claims(
+        client_id,
+        &app.url("/oauth/par"),
+    ));
+    let mut form = form.to_vec();
+    form.extend([
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion.as_str()),
+    ]);
+    http_client()
+        .post(app.url("/oauth/par"))
+        .form(&form)
         .send()
         .await
         .unwrap()
@@ -296,9 +308,7 @@ async fn pushes_are_validated_and_refused_as_json(backend: Backend) {
             .copied()
             .collect();
         form.extend(changes.iter().copied());
-        let body = assert_oauth_error(push(&app, &form, Some(&client)).await, 400, error).await;
-        let description = body["error_description"].as_str().unwrap();
-        assert!(description.contains(says), "{changes:?}: {description}");
+        assert_refused(push(&app, &form, Some(&client)).await, 400, error, says).await;
     }
 
     // A client_id beside Basic that names another client: which one is asking is unclear.
@@ -313,8 +323,13 @@ async fn pushes_are_validated_and_refused_as_json(backend: Backend) {
     // A public client must still use PKCE.
     let public = app.register_public_client().await;
     let form = [request.clone(), vec![("client_id", public.id.as_str())]].concat();
-    let body = assert_oauth_error(push(&app, &form, None).await, 400, "invalid_request").await;
-    assert!(body["error_description"].as_str().unwrap().contains("PKCE"));
+    assert_refused(
+        push(&app, &form, None).await,
+        400,
+        "invalid_request",
+        "PKCE",
+    )
+    .await;
 
     // Not a form: refused like every form endpoint.
     let response = http_client()
@@ -542,20 +557,7 @@ async fn a_signed_request_can_be_pushed_and_signed_with_a_secret(backend: Backen
     let key = ClientKey::rsa("PS256", "rp-1");
     let client = key_client(&app, &key, true, true).await;
     let request = key.sign(&request_claims(&app, &client.id, json!({})));
-    let assertion = key.sign(&client_assertions::claims(
-        &client.id,
-        &app.url("/oauth/par"),
-    ));
-    let response = http_client()
-        .post(app.url("/oauth/par"))
-        .form(&[
-            ("request", request.as_str()),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &assertion),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = push_as(&app, &key, &client.id, &[("request", request.as_str())]).await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     let url = app.authorize_url(&[
@@ -573,20 +575,7 @@ async fn a_signed_request_can_be_pushed_and_signed_with_a_secret(backend: Backen
     assert_eq!(back["error"], "invalid_request");
     // A pushed object signed by another key is refused at the push.
     let forged = ClientKey::rsa("PS256", "rp-1").sign(&request_claims(&app, &client.id, json!({})));
-    let assertion = key.sign(&client_assertions::claims(
-        &client.id,
-        &app.url("/oauth/par"),
-    ));
-    let response = http_client()
-        .post(app.url("/oauth/par"))
-        .form(&[
-            ("request", forged.as_str()),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &assertion),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = push_as(&app, &key, &client.id, &[("request", forged.as_str())]).await;
     assert_oauth_error(response, 400, "invalid_request_object").await;
 
     // client_secret_jwt: HS256 with the client's secret.
@@ -616,21 +605,7 @@ async fn a_client_that_must_sign_is_refused_unsigned_requests(backend: Backend) 
     assert_eq!(back["error"], "invalid_request");
     assert!(back["error_description"].contains("signed"), "{back:?}");
     // Nor pushed unsigned.
-    let assertion = key.sign(&client_assertions::claims(
-        &client.id,
-        &app.url("/oauth/par"),
-    ));
-    let mut form = code_request("s", "n");
-    form.extend([
-        ("client_assertion_type", ASSERTION_TYPE),
-        ("client_assertion", assertion.as_str()),
-    ]);
-    let response = http_client()
-        .post(app.url("/oauth/par"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = push_as(&app, &key, &client.id, &code_request("s", "n")).await;
     assert_oauth_error(response, 400, "invalid_request").await;
 
     // Registration: only a client that can sign may be held to it.
@@ -669,16 +644,13 @@ async fn both_are_refused_and_unadvertised_when_their_settings_are_off(backend: 
     let key = ClientKey::ec("rp-1");
     let client = key_client(&app, &key, false, false).await;
     let basic = app.register_client().await;
-    let body = assert_oauth_error(
+    assert_refused(
         push(&app, &code_request("s", "n"), Some(&basic)).await,
         400,
         "invalid_request",
+        "authorize.par",
     )
     .await;
-    assert!(body["error_description"]
-        .as_str()
-        .unwrap()
-        .contains("authorize.par"));
     let request = key.sign(&request_claims(&app, &client.id, json!({})));
     let url = app.authorize_url(&[("client_id", &client.id), ("request", &request)]);
     refused_page(&app, &url, "request_not_supported").await;
