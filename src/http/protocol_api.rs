@@ -253,9 +253,14 @@ impl ProtocolApi {
     /// Exchanges an authorization code, a refresh token, a device code, or the client's own
     /// credentials for tokens (RFC 6749 3.2, RFC 7636, RFC 8628 3.4, OIDC Core 3.1.3).
     ///
+    /// With a `DPoP` header (a proof, RFC 9449) the access token is bound to the proof's key
+    /// (`token_type` DPoP, `cnf.jkt`), and so are a public client's refresh tokens. A proof
+    /// without the server's nonce gets `use_dpop_nonce` and the nonce in `DPoP-Nonce`.
+    ///
     /// **Permissions**: a registered client, authenticated with the method it was registered
-    /// for (client_secret_basic, client_secret_post, or none for public clients), and
-    /// registered for the grant it uses. Refresh tokens rotate on every use.
+    /// for (client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, or
+    /// none for public clients), and registered for the grant it uses. Refresh tokens rotate
+    /// on every use.
     #[oai(path = "/oauth/token", method = "post", operation_id = "token")]
     async fn token(
         &self,
@@ -345,7 +350,8 @@ impl ProtocolApi {
     /// `request`) from the client itself and keeps it, validated, for a short time
     /// (`lifetimes.pushed_request`) under a `request_uri` that works once (RFC 9126). The
     /// person then goes to `/oauth/authorize?client_id=...&request_uri=...`. Errors are
-    /// those of the authorization endpoint, answered here as JSON.
+    /// those of the authorization endpoint, answered here as JSON. A `DPoP` proof sent with
+    /// the push binds the code to its key, as `dpop_jkt` does (RFC 9449 10.1).
     ///
     /// **Permissions**: a client registered for the authorization code grant, authenticated
     /// as at the token endpoint (public clients send `client_id`). Off when `authorize.par`
@@ -477,7 +483,9 @@ impl ProtocolApi {
     /// UserInfo endpoint
     ///
     /// The claims about the signed-in user that the access token's scopes release
-    /// (OIDC Core 5.3).
+    /// (OIDC Core 5.3). A token bound to a key comes as `Authorization: DPoP <token>` with a
+    /// `DPoP` proof for this request and token (`ath`; RFC 9449 7.1); refusals of the proof
+    /// carry the `DPoP` challenge.
     ///
     /// **Permissions**: an access token with the `openid` scope.
     #[oai(path = "/oauth/userinfo", method = "get", operation_id = "userinfo")]
