@@ -549,13 +549,22 @@ async fn userinfo_response(
     let checker = dpop_checker(state, now);
     let nonce = (presented.dpop && checker.require_nonce).then(|| checker.nonce());
     let fail = |e: OAuthError| BearerFailure(Some(e), nonce.clone());
+    let keys = state.keys.current();
     // The DPoP scheme: the proof of the key the token is bound to, for this request and
-    // this token (RFC 9449 7.1).
+    // this token (RFC 9449 7.1). The token is checked first (remembered once verified), so
+    // that only the holder of one of our tokens gets a proof's `jti` recorded.
     let jkt = if presented.dpop {
         if !state.config.dpop.enabled {
             return Err(fail(OAuthError::invalid_request(
                 "DPoP is not accepted here: present the token with the Bearer scheme.",
             )));
+        }
+        let claims = state
+            .access_tokens
+            .check(&keys, &presented.token, now)
+            .map_err(|e| fail(e.into()))?;
+        if claims.jkt.is_none() {
+            return Err(fail(userinfo::not_bound()));
         }
         let proof = dpop_proof(req).map_err(fail)?.ok_or_else(|| {
             fail(OAuthError::new(
@@ -577,7 +586,6 @@ async fn userinfo_response(
     } else {
         None
     };
-    let keys = state.keys.current();
     let claims = userinfo::userinfo(
         &state.db,
         &keys,

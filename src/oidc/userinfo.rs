@@ -41,10 +41,15 @@ pub fn check_binding(bound: Option<&str>, proven: Option<&str>) -> Result<(), OA
             "This access token is bound to a DPoP key: present it with the DPoP scheme and a \
              proof.",
         )),
-        (None, Some(_)) => Err(OAuthError::invalid_token(
-            "This access token is not bound to a key: present it with the Bearer scheme.",
-        )),
+        (None, Some(_)) => Err(not_bound()),
     }
+}
+
+/// The refusal of an unbound token presented with the `DPoP` scheme.
+pub fn not_bound() -> OAuthError {
+    OAuthError::invalid_token(
+        "This access token is not bound to a key: present it with the Bearer scheme.",
+    )
 }
 
 fn revoked() -> OAuthError {
