@@ -1628,6 +1628,7 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
                 revoked_at: None,
                 id_token_claims: None,
                 dpop_jkt: None,
+                resources: "[]".to_owned(),
             };
             oidcd::store::grants::insert(&txn, &grant).await.unwrap();
             let token = oidcd::crypto::random_token().unwrap();

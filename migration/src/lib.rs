@@ -23,6 +23,7 @@ mod m20261203_000001_client_keys;
 mod m20261203_000002_id_token_claims;
 mod m20261203_000003_request_rules;
 mod m20261203_000004_dpop;
+mod m20261203_000005_resources;
 pub mod usernames;
 
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_id_token_claims::Migration),
             Box::new(m20261203_000003_request_rules::Migration),
             Box::new(m20261203_000004_dpop::Migration),
+            Box::new(m20261203_000005_resources::Migration),
         ]
     }
 }

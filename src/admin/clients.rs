@@ -105,6 +105,7 @@ impl ClientsApi {
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
             require_signed_request_object: b.require_signed_request_object,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
+            resources: b.resources,
         };
         let registered =
             registration::register(&state.db, reg, keeper(state), state.clock.now()).await?;
@@ -165,8 +166,8 @@ impl ClientsApi {
 
     /// Update a client
     ///
-    /// Name, redirect URIs, post-logout redirect URIs and allowed scopes; members left out
-    /// stay as they are.
+    /// Name, redirect URIs, post-logout redirect URIs, allowed scopes, resources and the
+    /// request rules; members left out stay as they are.
     ///
     /// **Permissions**: admin.
     #[oai(
@@ -199,13 +200,18 @@ impl ClientsApi {
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
             require_signed_request_object: b.require_signed_request_object,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
+            resources: b.resources,
         };
+        let resources_changed = update.resources.is_some();
         let client = registration::apply_update(
             client,
             update,
             state.config.fetch.allow_loopback,
             state.clock.now(),
         )?;
+        if resources_changed {
+            registration::check_resources(&state.db, &client).await?;
+        }
         store::clients::update(&state.db, &client)
             .await
             .map_err(not_found)?;

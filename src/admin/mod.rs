@@ -1,4 +1,4 @@
-//! The admin API under `/admin` (clients, users, keys), described by poem-openapi. Every
+//! The admin API under `/admin` (clients, resources, users, keys), described by poem-openapi. Every
 //! operation takes `AdminAuth` first; logic stays in `store`, `oauth::registration`,
 //! `oidc::accounts` and `keys`. Every change is logged with who made it.
 
@@ -7,10 +7,12 @@ pub mod clients;
 pub mod keys;
 pub mod objects;
 pub mod payload;
+pub mod resources;
 pub mod users;
 
 pub use clients::ClientsApi;
 pub use keys::KeysApi;
+pub use resources::ResourcesApi;
 pub use users::UsersApi;
 
 /// Page sizes: `limit` defaults to this and is capped at `MAX_LIMIT`.

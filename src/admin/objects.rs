@@ -24,6 +24,7 @@ use crate::oauth::registration::{FieldError, RegistrationError};
 use crate::oidc::accounts::AccountError;
 use crate::store::clients::Client;
 use crate::store::keys::KeyRow;
+use crate::store::resources::Resource;
 use crate::store::users::User;
 use crate::store::StoreError;
 
@@ -314,6 +315,8 @@ pub struct ClientCreate {
     pub require_signed_request_object: bool,
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 impl Type for ClientCreate {
@@ -404,6 +407,10 @@ pub struct ClientCreateDoc {
     /// client's key.
     #[oai(default)]
     pub dpop_bound_access_tokens: bool,
+    /// Registered resources (`/admin/resources`) the client may ask tokens for with the
+    /// `resource` parameter (RFC 8707).
+    #[oai(default)]
+    pub resources: Vec<String>,
 }
 
 impl Example for ClientCreateDoc {
@@ -425,6 +432,7 @@ impl Example for ClientCreateDoc {
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
             dpop_bound_access_tokens: false,
+            resources: Vec::new(),
         }
     }
 }
@@ -458,6 +466,7 @@ same_members!(
     require_pushed_authorization_requests,
     require_signed_request_object,
     dpop_bound_access_tokens,
+    resources,
 );
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -487,6 +496,8 @@ pub struct ClientView {
     pub require_signed_request_object: bool,
     /// Token requests only with a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// Resources the client may ask tokens for (RFC 8707).
+    pub resources: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -511,6 +522,7 @@ impl ClientView {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            resources: c.resources,
         }
     }
 
@@ -536,6 +548,7 @@ impl ClientView {
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
             dpop_bound_access_tokens: false,
+            resources: Vec::new(),
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
         }
@@ -577,6 +590,8 @@ pub struct ClientPatch {
     pub require_signed_request_object: Option<bool>,
     /// Token requests only with a DPoP proof.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Registered resources the client may ask tokens for (RFC 8707); replaces the list.
+    pub resources: Option<Vec<String>>,
 }
 
 impl Example for ClientPatch {
@@ -596,6 +611,7 @@ impl Example for ClientPatch {
             require_pushed_authorization_requests: None,
             require_signed_request_object: None,
             dpop_bound_access_tokens: None,
+            resources: None,
         }
     }
 }
@@ -613,6 +629,113 @@ impl Example for ClientPage {
     fn example() -> Self {
         Self {
             items: vec![ClientView::example_with(false)],
+            next: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Resources
+
+/// The identifier of the resource in the examples.
+pub const EXAMPLE_RESOURCE: &str = "https://api.photos.example.com";
+
+pub fn example_resource() -> Option<String> {
+    Some(EXAMPLE_RESOURCE.into())
+}
+
+/// A resource to register (RFC 8707). The example registers the photo API.
+#[derive(Debug, Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceCreate {
+    /// An absolute URI without a fragment, at most 512 characters: what clients send as
+    /// `resource`, and the `aud` of the access tokens issued for it.
+    pub identifier: String,
+    /// What the consent page calls it; the identifier when left out.
+    pub name: Option<String>,
+    /// The scopes a token for it may carry, space-separated: a token asked for it gets
+    /// those of its grant's scopes that are listed here.
+    pub scope: Option<String>,
+}
+
+impl Example for ResourceCreate {
+    fn example() -> Self {
+        Self {
+            identifier: EXAMPLE_RESOURCE.into(),
+            name: Some("Photo API".into()),
+            scope: Some("photos:read photos:write".into()),
+        }
+    }
+}
+
+/// A registered resource. The example is the answer to the create example.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ResourceView {
+    pub identifier: String,
+    pub name: String,
+    pub scope: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ResourceView {
+    pub fn new(r: Resource) -> Self {
+        Self {
+            identifier: r.identifier,
+            name: r.name,
+            scope: r.scopes.join(" "),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+impl Example for ResourceView {
+    fn example() -> Self {
+        Self {
+            identifier: EXAMPLE_RESOURCE.into(),
+            name: "Photo API".into(),
+            scope: "photos:read photos:write".into(),
+            created_at: EXAMPLE_TIME.into(),
+            updated_at: EXAMPLE_TIME.into(),
+        }
+    }
+}
+
+/// Changes to a resource; members left out stay as they are.
+#[derive(Debug, Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcePatch {
+    pub name: Option<String>,
+    /// The scopes a token for it may carry, space-separated; replaces them.
+    pub scope: Option<String>,
+}
+
+impl Example for ResourcePatch {
+    fn example() -> Self {
+        Self {
+            name: Some("Photos API".into()),
+            scope: Some("photos:read".into()),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ResourcePage {
+    pub items: Vec<ResourceView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
+}
+
+impl Example for ResourcePage {
+    fn example() -> Self {
+        Self {
+            items: vec![ResourceView::example()],
             next: None,
         }
     }

@@ -84,6 +84,10 @@ pub struct CreateArgs {
     /// Token requests must carry a DPoP proof (RFC 9449): access tokens bound to a key.
     #[arg(long = "require-dpop")]
     require_dpop: bool,
+    /// A registered resource (`oidcd resource add`) the client may ask tokens for with
+    /// `resource` (RFC 8707; repeat for several).
+    #[arg(long = "resource", value_name = "URI")]
+    resources: Vec<String>,
 }
 
 /// A client as printed: RFC 7591 field names.
@@ -107,6 +111,7 @@ struct ClientView<'a> {
     require_pushed_authorization_requests: bool,
     require_signed_request_object: bool,
     dpop_bound_access_tokens: bool,
+    resources: &'a [String],
     created_at: String,
 }
 
@@ -128,6 +133,7 @@ impl<'a> ClientView<'a> {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            resources: &c.resources,
             created_at: crate::clock::rfc3339(c.created_at),
         }
     }
@@ -142,7 +148,7 @@ fn read_jwks(arg: String) -> Result<String, CliError> {
     }
 }
 
-fn print_json(value: &impl Serialize) -> Result<(), CliError> {
+pub(super) fn print_json(value: &impl Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::Usage(format!("cannot print JSON: {e}")))?;
     say!("{text}");
@@ -173,6 +179,7 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 require_pushed_authorization_requests: args.require_par,
                 require_signed_request_object: args.require_signed_requests,
                 dpop_bound_access_tokens: args.require_dpop,
+                resources: args.resources,
             };
             let keeper = registration::Keeper {
                 hasher: &rt.secrets,

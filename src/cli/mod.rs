@@ -15,6 +15,7 @@ macro_rules! say {
 
 mod client;
 mod keys;
+mod resource;
 mod trial;
 mod user;
 
@@ -58,6 +59,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Manage the resources (APIs) access tokens can be issued for (RFC 8707).
+    #[command(subcommand)]
+    Resource(resource::ResourceCommand),
     /// Inspect and rotate the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -142,6 +146,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Client(cmd) => client::run(open(config).await?, cmd).await,
         Command::User(cmd) => user::run(open(config).await?, cmd).await,
+        Command::Resource(cmd) => resource::run(open(config).await?, cmd).await,
         Command::Keys(cmd) => keys::run(open(config).await?, cmd).await,
         Command::Try(args) => trial::run(&config, args).await,
         Command::Openapi => Ok(()),

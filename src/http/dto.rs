@@ -235,6 +235,12 @@ pub struct TokenRequest {
     /// refresh_token, client_credentials: a scope to narrow to (client_credentials without
     /// it: every scope the client is allowed, except openid and offline_access).
     pub scope: Option<TokenScope>,
+    /// Resource indicators (RFC 8707), repeatable: the registered APIs the access token is
+    /// for (its `aud`); it then carries only the scopes they accept. For the code, refresh
+    /// and device grants they must be among those of the authorization request (none: all
+    /// of them); for client credentials, among those the client is allowed (none: a token
+    /// for this issuer).
+    pub resource: Option<Vec<WhenUsed>>,
     /// Public clients, and client_secret_post.
     pub client_id: Option<WhenUsed>,
     /// client_secret_post only.
@@ -251,6 +257,7 @@ impl Example for TokenRequest {
             refresh_token: None,
             device_code: None,
             scope: Some(TokenScope::example()),
+            resource: None,
             client_id: None,
             client_secret: None,
         }
@@ -313,6 +320,9 @@ pub struct DeviceAuthorizationRequest {
     pub client_secret: Option<WhenUsed>,
     /// Space-separated scopes.
     pub scope: DeviceScope,
+    /// Resource indicators (RFC 8707), repeatable: registered APIs the client is allowed,
+    /// which the tokens will be for.
+    pub resource: Option<Vec<WhenUsed>>,
 }
 
 impl Example for DeviceAuthorizationRequest {
@@ -321,6 +331,7 @@ impl Example for DeviceAuthorizationRequest {
             client_id: None,
             client_secret: None,
             scope: DeviceScope::example(),
+            resource: None,
         }
     }
 }
@@ -394,6 +405,9 @@ pub struct PushedAuthorizationRequest {
     /// The thumbprint of the DPoP key the code is to be bound to (RFC 9449 10). A `DPoP`
     /// proof sent with the push binds it to the proof's key the same way.
     pub dpop_jkt: Option<WhenUsed>,
+    /// Resource indicators (RFC 8707), repeatable: registered APIs the client is allowed,
+    /// which the tokens will be for.
+    pub resource: Option<Vec<WhenUsed>>,
     /// Public clients, and client_secret_post.
     pub client_id: Option<WhenUsed>,
     /// client_secret_post only.
@@ -413,6 +427,7 @@ impl Example for PushedAuthorizationRequest {
             code_challenge_method: text("S256"),
             request: None,
             dpop_jkt: None,
+            resource: None,
             client_id: None,
             client_secret: None,
         }
@@ -490,6 +505,9 @@ pub struct IntrospectionBody {
     pub token_type: Option<String>,
     pub iss: Option<String>,
     pub jti: Option<String>,
+    /// The token's audience: the issuer, or the resource it was issued for (RFC 8707); an
+    /// array when it was issued for several.
+    pub aud: Option<serde_json::Value>,
     /// The key the token is bound to (RFC 9449 6.2): `{"jkt": thumbprint}`.
     pub cnf: Option<Confirmation>,
 }
@@ -512,6 +530,7 @@ impl Example for IntrospectionBody {
             token_type: Some("Bearer".into()),
             iss: Some(EXAMPLE_ISSUER.into()),
             jti: Some(EXAMPLE_JTI.into()),
+            aud: Some(EXAMPLE_ISSUER.into()),
             cnf: None,
         }
     }
@@ -529,6 +548,7 @@ impl From<Introspection> for IntrospectionBody {
             token_type: i.token_type.map(str::to_owned),
             iss: i.iss,
             jti: i.jti,
+            aud: i.aud,
             cnf: i.cnf_jkt.map(|jkt| Confirmation { jkt }),
         }
     }

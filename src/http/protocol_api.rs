@@ -257,6 +257,10 @@ impl ProtocolApi {
     /// (`token_type` DPoP, `cnf.jkt`), and so are a public client's refresh tokens. A proof
     /// without the server's nonce gets `use_dpop_nonce` and the nonce in `DPoP-Nonce`.
     ///
+    /// With `resource` (RFC 8707) the access token is for those registered APIs (`aud`) and
+    /// carries only the scopes they accept; a resource the grant or the client does not
+    /// have is `invalid_target`.
+    ///
     /// **Permissions**: a registered client, authenticated with the method it was registered
     /// for (client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, or
     /// none for public clients), and registered for the grant it uses. Refresh tokens rotate

@@ -10,6 +10,8 @@ pub enum ApiTags {
     Protocol,
     /// Clients: the applications registered with this provider.
     AdminClients,
+    /// Resources: the APIs access tokens can be issued for (RFC 8707).
+    AdminResources,
     /// Users: accounts, their claims and passwords.
     AdminUsers,
     /// Signing keys and their rotation.

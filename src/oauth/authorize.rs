@@ -13,6 +13,7 @@ use super::params::Params;
 use super::pkce;
 use super::redirect::{self, AuthResponse, ResponseMode};
 use super::request_object;
+use super::resource;
 use super::scope;
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
@@ -60,6 +61,12 @@ pub struct AuthorizationRequest {
     /// proof sent with a pushed request; RFC 9449 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// The resources the tokens are asked for (RFC 8707), each registered and allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// What the consent page calls them, in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_names: Vec<String>,
 }
 
 /// The prefix of the `request_uri`s the pushed authorization request endpoint hands out
@@ -340,6 +347,15 @@ pub async fn validate(
             )))
         }
     };
+    let resources = resource::requested(params).map_err(reject)?;
+    let found = resource::allowed(db, &client, &resources)
+        .await
+        .map_err(reject)?;
+    let resource_names = resources
+        .iter()
+        .filter_map(|r| found.iter().find(|f| &f.identifier == r))
+        .map(|f| f.name.clone())
+        .collect();
     let acr_values = bounded(params, "acr_values")
         .map_err(reject)?
         .unwrap_or_default()
@@ -363,6 +379,8 @@ pub async fn validate(
         claims,
         acr_values,
         dpop_jkt,
+        resources,
+        resource_names,
     };
     Ok((request, client))
 }
@@ -641,6 +659,7 @@ pub async fn issue_code(
             .filter(|c| !c.id_token.is_empty())
             .map(|c| serde_json::json!(c.id_token_names()).to_string()),
         dpop_jkt: request.dpop_jkt.clone(),
+        resources: resource::to_stored(&request.resources),
         used_at: None,
         created_at: now,
         expires_at: now + lifetime,
@@ -690,6 +709,8 @@ mod tests {
             claims: None,
             acr_values: Vec::new(),
             dpop_jkt: None,
+            resources: Vec::new(),
+            resource_names: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::client_auth::{self, Credentials};
 use super::error::OAuthError;
 use super::params::Params;
+use super::resource;
 use super::scope;
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
@@ -89,6 +90,8 @@ pub async fn authorize_device(
         ));
     }
     let scopes = requested_scopes(&client, params.get("scope"))?;
+    let resources = resource::requested(params)?;
+    resource::allowed(db, &client, &resources).await?;
     let device_code = crypto::random_token()?;
     // A user code collision is possible (rarely): draw again.
     for _ in 0..5 {
@@ -98,6 +101,7 @@ pub async fn authorize_device(
             user_code_hash: secrets.hash(&user_code),
             client_id: client.client_id.clone(),
             scope: scope::join(&scopes),
+            resources: resource::to_stored(&resources),
             status: device_codes::PENDING.to_owned(),
             user_id: None,
             auth_time: None,

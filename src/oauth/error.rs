@@ -57,6 +57,8 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 8, 9: the DPoP proof must carry the nonce in the `DPoP-Nonce` header.
     UseDpopNonce,
+    /// RFC 8707 2: a `resource` is malformed, unknown, or not one the client may ask for.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -85,6 +87,7 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The audience: the issuer, or the resources the token is for (RFC 8707); a string, or
+    /// an array of several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
     /// The DPoP key the token is bound to (RFC 9449 6.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf_jkt: Option<String>,
@@ -100,7 +104,7 @@ async fn access(
 ) -> Result<Option<Introspection>, OAuthError> {
     // "Not a JWT of ours" is tried as a refresh token; "ours, but expired or otherwise
     // dead" is inactive.
-    let claims = match tokens.check(keys, token, now) {
+    let claims = match tokens.check_any_audience(keys, token, now) {
         Ok(claims) => claims,
         Err(Rejected::NotOurs) => return Ok(None),
         Err(Rejected::Invalid | Rejected::Expired) => return Ok(Some(Introspection::inactive())),
@@ -129,6 +133,10 @@ async fn access(
         }),
         iss: Some(tokens.issuer().to_owned()),
         jti: Some(claims.jti),
+        aud: Some(match claims.audience.as_slice() {
+            [one] => serde_json::Value::from(one.as_str()),
+            many => serde_json::Value::from(many.to_vec()),
+        }),
         cnf_jkt: claims.jkt,
     }))
 }
@@ -166,6 +174,7 @@ async fn refresh(
         token_type: Some("refresh_token"),
         iss: None,
         jti: None,
+        aud: None,
         cnf_jkt: grant.dpop_jkt,
     }))
 }

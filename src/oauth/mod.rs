@@ -16,6 +16,7 @@ pub mod pkce;
 pub mod redirect;
 pub mod registration;
 pub mod request_object;
+pub mod resource;
 pub mod revoke;
 pub mod scope;
 pub mod token;

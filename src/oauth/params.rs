@@ -1,11 +1,15 @@
 //! Request parameters as name/value pairs, however they arrived (query string or form body).
-//! RFC 6749 section 3.1 and 3.2: a parameter sent more than once is an error.
+//! RFC 6749 section 3.1 and 3.2: a parameter sent more than once is an error, except those
+//! made to be repeated (`resource`, RFC 8707 section 2).
 
 use super::error::OAuthError;
 
 /// More parameters than any request of the protocol needs (the authorization request has
 /// about fifteen); a request with more is refused before anything looks at them.
 pub const MAX_PARAMS: usize = 100;
+
+/// The parameters that may be sent more than once: read them with [`Params::all`].
+pub const REPEATABLE: [&str; 1] = ["resource"];
 
 #[derive(Clone, Debug, Default)]
 pub struct Params(Vec<(String, String)>);
@@ -46,15 +50,25 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every non-empty value of a [`REPEATABLE`] parameter, in the order received.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
 
-    /// The first parameter seen a second time, if any (one pass over the pairs).
+    /// The first parameter seen a second time, if any (one pass over the pairs); the
+    /// [`REPEATABLE`] ones are not counted.
     pub fn first_duplicate(&self) -> Option<&str> {
         let mut seen = std::collections::HashSet::with_capacity(self.0.len());
         self.0
             .iter()
+            .filter(|(k, _)| !REPEATABLE.contains(&k.as_str()))
             .find(|(k, _)| !seen.insert(k.as_str()))
             .map(|(k, _)| k.as_str())
     }
@@ -99,6 +113,9 @@ mod tests {
         assert_eq!(p.first_duplicate(), Some("a"));
         assert!(p.reject_duplicates().is_err());
         assert!(Params::parse(b"a=1&b=2").reject_duplicates().is_ok());
+        let repeated = Params::parse(b"resource=x&a=1&resource=&resource=y");
+        assert!(repeated.reject_duplicates().is_ok());
+        assert_eq!(repeated.all("resource").collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(
             Params::parse(b"a=1&b=2&b=3&a=4").first_duplicate(),
             Some("b")

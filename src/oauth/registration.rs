@@ -3,7 +3,7 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::{client_keys, redirect, scope};
+use super::{client_keys, redirect, resource, scope};
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
 use crate::keys::Kek;
@@ -66,6 +66,8 @@ pub struct ClientRegistration {
     pub require_signed_request_object: bool,
     /// Token requests only with a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// The registered resources (RFC 8707) the client may ask tokens for.
+    pub resources: Vec<String>,
 }
 
 /// What registration needs from the server: the keyed hash for secrets, the key-encryption
@@ -223,6 +225,38 @@ fn valid_scopes(scopes: &[String], admin: bool) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Resource identifiers (RFC 8707 section 2), duplicates dropped. Whether each is registered
+/// is [`check_resources`]'s to say.
+fn valid_resources(resources: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if let Some(bad) = resources.iter().find(|r| !resource::is_identifier(r)) {
+        return Err(field_error(
+            "resources",
+            format!("`{bad}` is not a resource identifier (an absolute URI without a fragment)"),
+        ));
+    }
+    Ok(dedup(resources))
+}
+
+/// Every resource the client lists is registered.
+pub async fn check_resources(
+    db: &impl ConnectionTrait,
+    client: &Client,
+) -> Result<(), RegistrationError> {
+    let found = store::resources::find_many(db, &client.resources).await?;
+    match client
+        .resources
+        .iter()
+        .find(|r| !found.iter().any(|f| &f.identifier == *r))
+    {
+        Some(unknown) => Err(field_error(
+            "resources",
+            format!("`{unknown}` is not a registered resource: register it first"),
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// Changes an operator may make to a registered client. `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct ClientUpdate {
@@ -240,6 +274,7 @@ pub struct ClientUpdate {
     pub require_pushed_authorization_requests: Option<bool>,
     pub require_signed_request_object: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
+    pub resources: Option<Vec<String>>,
 }
 
 /// The rules for authorization requests: a client that must sign them needs something to
@@ -356,6 +391,9 @@ pub fn apply_update(
     }
     if let Some(require) = update.dpop_bound_access_tokens {
         client.dpop_bound_access_tokens = require;
+    }
+    if let Some(resources) = update.resources {
+        client.resources = valid_resources(resources)?;
     }
     valid_request_rules(
         client.token_endpoint_auth_method,
@@ -603,10 +641,94 @@ pub fn prepare(
         require_pushed_authorization_requests: reg.require_pushed_authorization_requests,
         require_signed_request_object: reg.require_signed_request_object,
         dpop_bound_access_tokens: reg.dpop_bound_access_tokens,
+        resources: valid_resources(reg.resources)?,
         created_at: now,
         updated_at: now,
     };
     Ok(Registered { client, secret })
+}
+
+/// A resource (RFC 8707) as an operator registers it.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceRegistration {
+    /// An absolute URI without a fragment: what clients send as `resource`, and the `aud`
+    /// of the tokens issued for it.
+    pub identifier: String,
+    /// What the consent page calls it; the identifier when left out.
+    pub name: Option<String>,
+    /// The scopes a token for it may carry.
+    pub scopes: Vec<String>,
+}
+
+fn valid_resource_name(name: &str) -> Result<String, FieldError> {
+    valid_name(name).map_err(|e| FieldError { field: "name", ..e })
+}
+
+/// Scope tokens, never `admin` (the admin API is the issuer's own).
+fn valid_resource_scopes(scopes: Vec<String>) -> Result<Vec<String>, FieldError> {
+    for s in &scopes {
+        if !scope::is_scope_token(s) {
+            return Err(field_error(
+                "scope",
+                format!("`{s}` is not a valid scope token"),
+            ));
+        }
+        if s == scope::ADMIN {
+            return Err(field_error(
+                "scope",
+                "the admin scope is for the admin API only, whose tokens are for the issuer",
+            ));
+        }
+    }
+    Ok(dedup(scopes))
+}
+
+/// Checks a new resource and stores it. A taken identifier is `StoreError::Conflict`.
+pub async fn register_resource(
+    db: &impl ConnectionTrait,
+    reg: ResourceRegistration,
+    now: UnixTime,
+) -> Result<store::resources::Resource, RegistrationError> {
+    if !resource::is_identifier(&reg.identifier) {
+        return Err(field_error(
+            "identifier",
+            format!(
+                "must be an absolute URI without a fragment, at most {} characters                  (for example `https://api.example.com`)",
+                resource::MAX_LEN
+            ),
+        )
+        .into());
+    }
+    let name = match reg.name {
+        Some(name) => valid_resource_name(&name)?,
+        None => reg.identifier.clone(),
+    };
+    let registered = store::resources::Resource {
+        name,
+        scopes: valid_resource_scopes(reg.scopes)?,
+        identifier: reg.identifier,
+        created_at: now,
+        updated_at: now,
+    };
+    store::resources::insert(db, &registered).await?;
+    Ok(registered)
+}
+
+/// Applies changes to a resource's name and scopes, with the rules of registration.
+pub fn update_resource(
+    mut registered: store::resources::Resource,
+    name: Option<String>,
+    scopes: Option<Vec<String>>,
+    now: UnixTime,
+) -> Result<store::resources::Resource, FieldError> {
+    if let Some(name) = name {
+        registered.name = valid_resource_name(&name)?;
+    }
+    if let Some(scopes) = scopes {
+        registered.scopes = valid_resource_scopes(scopes)?;
+    }
+    registered.updated_at = now;
+    Ok(registered)
 }
 
 /// Validates and stores a new client. A duplicate `client_id` is `StoreError::Conflict`.
@@ -617,6 +739,7 @@ pub async fn register(
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
     let registered = prepare(reg, keeper, now)?;
+    check_resources(db, &registered.client).await?;
     store::clients::insert(db, &registered.client).await?;
     Ok(registered)
 }

@@ -206,13 +206,17 @@ mod tests {
         let params = to_params(claims(json!({
             "iss": "c", "aud": "https://op", "exp": 5, "jti": "x",
             "client_id": "c", "max_age": 30, "claims": {"id_token": {"acr": null}},
-            "resource": ["https://a", "https://b"], "ui_locales": null
+            "resource": ["https://a", "https://b"], "ui_locales": null, "prompt": ["x", "y"]
         })))
         .unwrap();
         assert_eq!(params.get("client_id"), Some("c"));
         assert_eq!(params.get("max_age"), Some("30"));
         assert_eq!(params.get("claims"), Some(r#"{"id_token":{"acr":null}}"#));
-        assert_eq!(params.first_duplicate(), Some("resource"));
+        assert_eq!(
+            params.all("resource").collect::<Vec<_>>(),
+            ["https://a", "https://b"]
+        );
+        assert_eq!(params.first_duplicate(), Some("prompt"));
         assert_eq!(params.get("iss"), None);
         assert_eq!(params.get("ui_locales"), None);
         assert!(to_params(claims(json!({"request_uri": "urn:x"}))).is_err());

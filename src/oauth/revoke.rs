@@ -28,7 +28,7 @@ pub async fn revoke(
     let not_yours = || OAuthError::unauthorized_client("This token was not issued to this client.");
 
     // An access token: signed by one of our keys. Expired ones need nothing.
-    if let Ok(claims) = tokens.check(keys, token, now) {
+    if let Ok(claims) = tokens.check_any_audience(keys, token, now) {
         if claims.client_id != client.client_id {
             return Err(not_yours());
         }

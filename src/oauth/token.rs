@@ -66,7 +66,9 @@ pub async fn token(
             grants::authorization_code::exchange(ctx, &client, params).await
         }
         GrantType::RefreshToken => grants::refresh_token::refresh(ctx, &client, params).await,
-        GrantType::ClientCredentials => grants::client_credentials::issue(ctx, &client, params),
+        GrantType::ClientCredentials => {
+            grants::client_credentials::issue(ctx, &client, params).await
+        }
         GrantType::DeviceCode => grants::device_code::poll(ctx, &client, params).await,
     }?;
     // Counted under the short grant names (`device_code`, not its URN).

@@ -4,11 +4,18 @@
 
 use poem_openapi::OpenApiService;
 
-use crate::admin::{ClientsApi, KeysApi, UsersApi};
+use crate::admin::{ClientsApi, KeysApi, ResourcesApi, UsersApi};
 use crate::http::discovery_api::DiscoveryApi;
 use crate::http::protocol_api::ProtocolApi;
 
-pub type Apis = (DiscoveryApi, ProtocolApi, ClientsApi, UsersApi, KeysApi);
+pub type Apis = (
+    DiscoveryApi,
+    ProtocolApi,
+    ClientsApi,
+    ResourcesApi,
+    UsersApi,
+    KeysApi,
+);
 
 const DESCRIPTION: &str = "\
 An OpenID Connect provider. Applications configure themselves from the discovery document; \
@@ -20,7 +27,14 @@ The admin API (`/admin/...`) takes a bearer access token issued by this provider
 /// The service, optionally naming the server it runs at.
 pub fn service(server: Option<&str>) -> OpenApiService<Apis, ()> {
     let service = OpenApiService::new(
-        (DiscoveryApi, ProtocolApi, ClientsApi, UsersApi, KeysApi),
+        (
+            DiscoveryApi,
+            ProtocolApi,
+            ClientsApi,
+            ResourcesApi,
+            UsersApi,
+            KeysApi,
+        ),
         "oidcd",
         env!("CARGO_PKG_VERSION"),
     )

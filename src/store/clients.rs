@@ -172,6 +172,8 @@ pub struct Client {
     /// Token requests must carry a DPoP proof: every access token is bound to a key
     /// (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: bool,
+    /// The resources (RFC 8707 identifiers) this client may ask tokens for.
+    pub resources: Vec<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -216,6 +218,7 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         response_types: parse_list("response_types", &row.response_types)?,
         scopes: parse_list("scopes", &row.scopes)?,
         allowed_origins: parse_list("allowed_origins", &row.allowed_origins)?,
+        resources: parse_list("resources", &row.resources)?,
         token_endpoint_auth_method: row
             .token_endpoint_auth_method
             .parse()
@@ -262,6 +265,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         require_pushed_authorization_requests: Set(c.require_pushed_authorization_requests),
         require_signed_request_object: Set(c.require_signed_request_object),
         dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
+        resources: Set(to_json_list(&c.resources)),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     };
@@ -396,6 +400,10 @@ pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         .col_expr(
             client::Column::DpopBoundAccessTokens,
             Expr::value(c.dpop_bound_access_tokens),
+        )
+        .col_expr(
+            client::Column::Resources,
+            Expr::value(to_json_list(&c.resources)),
         )
         .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
         .filter(client::Column::ClientId.eq(c.client_id.as_str()))

@@ -26,6 +26,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &CodeRow) -> Result<(), StoreE
         grant_id: Set(c.grant_id.clone()),
         id_token_claims: Set(c.id_token_claims.clone()),
         dpop_jkt: Set(c.dpop_jkt.clone()),
+        resources: Set(c.resources.clone()),
         used_at: Set(c.used_at),
         created_at: Set(c.created_at),
         expires_at: Set(c.expires_at),

@@ -22,6 +22,7 @@ pub async fn insert(db: &impl ConnectionTrait, d: &DeviceRow) -> Result<(), Stor
         user_code_hash: Set(d.user_code_hash.clone()),
         client_id: Set(d.client_id.clone()),
         scope: Set(d.scope.clone()),
+        resources: Set(d.resources.clone()),
         status: Set(d.status.clone()),
         user_id: Set(d.user_id.clone()),
         auth_time: Set(d.auth_time),

@@ -28,6 +28,7 @@ pub async fn insert(db: &impl ConnectionTrait, g: &GrantRow) -> Result<(), Store
         revoked_at: Set(g.revoked_at),
         id_token_claims: Set(g.id_token_claims.clone()),
         dpop_jkt: Set(g.dpop_jkt.clone()),
+        resources: Set(g.resources.clone()),
     };
     grant::Entity::insert(row)
         .exec_without_returning(db)

@@ -10,6 +10,7 @@ pub mod device_codes;
 pub mod grants;
 pub mod keys;
 mod rendered;
+pub mod resources;
 pub mod revocations;
 pub mod sessions;
 pub mod sweep;

@@ -1,6 +1,7 @@
 //! JWT access tokens (RFC 9068): header `typ: at+jwt`, RS256, claims iss, sub, aud,
 //! client_id, scope, iat, exp, jti (and `gid`, the grant they came from, so revoking the
-//! grant revokes them).
+//! grant revokes them). `aud` is the issuer itself, or the resources (RFC 8707) the token
+//! was asked for.
 
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ pub struct AccessGrant<'a> {
     pub auth_time: Option<UnixTime>,
     /// The thumbprint of the DPoP key the token is bound to (RFC 9449 6.1).
     pub jkt: Option<&'a str>,
+    /// The resources the token is for (RFC 8707); empty for the issuer itself.
+    pub audience: &'a [String],
 }
 
 pub struct Issued {
@@ -38,7 +41,7 @@ pub struct Issued {
 struct Claims<'a> {
     iss: &'a str,
     sub: &'a str,
-    aud: &'a str,
+    aud: Audience<'a>,
     client_id: &'a str,
     scope: &'a str,
     iat: UnixTime,
@@ -52,6 +55,14 @@ struct Claims<'a> {
     cnf: Option<Confirmation<'a>>,
 }
 
+/// `aud` (RFC 7519 4.1.3): one string, or an array of several.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
 /// `cnf` (RFC 7800): the key the token is bound to.
 #[derive(serde::Serialize)]
 struct Confirmation<'a> {
@@ -59,7 +70,8 @@ struct Confirmation<'a> {
 }
 
 /// Signs an access token. Its audience is the issuer itself (the default resource: userinfo,
-/// introspection, and resource servers that trust this issuer).
+/// introspection, and resource servers that trust this issuer), or the resources it was
+/// asked for.
 pub fn issue(
     signer: &Signer,
     issuer: &str,
@@ -74,7 +86,11 @@ pub fn issue(
         &Claims {
             iss: issuer,
             sub: grant.subject,
-            aud: issuer,
+            aud: match grant.audience {
+                [] => Audience::One(issuer),
+                [one] => Audience::One(one),
+                many => Audience::Many(many),
+            },
             client_id: grant.client_id,
             scope: grant.scope,
             iat: now,
@@ -104,6 +120,15 @@ pub struct AccessClaims {
     pub expires_at: UnixTime,
     /// The DPoP key the token is bound to, if any (`cnf.jkt`).
     pub jkt: Option<String>,
+    /// `aud`: the issuer, or the resources the token is for (RFC 8707).
+    pub audience: Vec<String>,
+}
+
+impl AccessClaims {
+    /// Whether the token is for `audience`.
+    pub fn is_for(&self, audience: &str) -> bool {
+        self.audience.iter().any(|a| a == audience)
+    }
 }
 
 /// Why a token is not a live access token of this issuer.
@@ -112,7 +137,7 @@ pub enum Rejected {
     /// Not a JWT signed by one of the published keys: not one of our tokens at all.
     NotOurs,
     /// Signed by a published key, but not an access token of this issuer (an ID token,
-    /// another audience, a claim missing).
+    /// a claim missing), or not one for the issuer itself where that is asked.
     Invalid,
     /// One of our access tokens, past its expiry.
     Expired,
@@ -143,12 +168,29 @@ impl AccessTokens {
         &self.issuer
     }
 
-    /// Checks signature (a published key), `typ`, issuer, audience and expiry. Revocation is
-    /// the caller's to check (it needs the database).
+    /// Checks signature (a published key), `typ`, issuer, expiry, and that the token is for
+    /// the issuer itself (userinfo, the admin API): a token issued for another resource
+    /// (RFC 8707) is refused here. Revocation is the caller's to check (it needs the
+    /// database).
+    pub fn check(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<AccessClaims, Rejected> {
+        let claims = self.check_any_audience(keys, token, now)?;
+        if !claims.is_for(&self.issuer) {
+            return Err(Rejected::Invalid);
+        }
+        Ok(claims)
+    }
+
+    /// [`AccessTokens::check`], whatever resource the token is for: for introspection and
+    /// revocation, which answer about every token this issuer signed.
     ///
     /// A token verified before under the same keys is not verified again: its claims come
     /// from the memo, and only its expiry is checked anew.
-    pub fn check(
+    pub fn check_any_audience(
         &self,
         keys: &KeySet,
         token: &str,
@@ -187,7 +229,18 @@ fn verify_signed(keys: &KeySet, issuer: &str, token: &str) -> Result<AccessClaim
     let c = payload.claims_set();
     let text = |name: &str| c.get(name).and_then(Value::as_str);
     let number = |name: &str| c.get(name).and_then(Value::as_i64);
-    if text("iss") != Some(issuer) || text("aud") != Some(issuer) {
+    if text("iss") != Some(issuer) {
+        return Err(dead());
+    }
+    let audience: Vec<String> = match c.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) => many
+            .iter()
+            .map(|a| a.as_str().map(str::to_owned).ok_or_else(dead))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(dead()),
+    };
+    if audience.is_empty() {
         return Err(dead());
     }
     Ok(AccessClaims {
@@ -209,5 +262,6 @@ fn verify_signed(keys: &KeySet, issuer: &str, token: &str) -> Result<AccessClaim
             .and_then(|cnf| cnf.get("jkt"))
             .and_then(Value::as_str)
             .map(str::to_owned),
+        audience,
     })
 }

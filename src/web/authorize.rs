@@ -159,6 +159,7 @@ fn consent_page(
             action => format!("{}/oauth/authorize", state.issuer),
             client_name => &waiting.client.name,
             scopes,
+            resources => &waiting.request.resource_names,
             username,
             request_id => &waiting.request_id,
             csrf_token => session::csrf_token(state, session),

@@ -440,7 +440,7 @@ fn help_documents_every_command_and_setting() {
     assert!(output.status.success());
     let help = crate::helpers::stdout(&output);
     for command in [
-        "serve", "migrate", "client", "user", "keys", "openapi", "try",
+        "serve", "migrate", "client", "resource", "user", "keys", "openapi", "try",
     ] {
         assert!(help.contains(command), "--help names {command}");
     }
@@ -461,6 +461,9 @@ fn every_flag_and_argument_of_every_command_has_help_text() {
         &["client", "list"],
         &["client", "show"],
         &["client", "delete"],
+        &["resource", "add"],
+        &["resource", "list"],
+        &["resource", "remove"],
         &["user", "create"],
         &["user", "list"],
         &["user", "delete"],

@@ -17,7 +17,7 @@ on_both_databases!(
     device_authorization_checks_the_client_and_scope,
 );
 
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 pub(crate) async fn device_client(app: &TestApp) -> TestClient {
     app.register_client_with(ClientRegistration {
@@ -78,7 +78,7 @@ async fn post(browser: &Browser, page: &str, fields: &[(&str, &str)]) -> reqwest
 }
 
 /// Types the code (as a person might: lower case, no dash), signs in, and answers.
-async fn answer(
+pub(crate) async fn answer(
     app: &TestApp,
     browser: &Browser,
     user_code: &str,

@@ -46,6 +46,7 @@ mod parsers;
 mod proxy;
 mod pushed_requests;
 mod refresh;
+mod resources;
 mod rotation;
 mod rp_library;
 mod rp_scripts;

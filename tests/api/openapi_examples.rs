@@ -103,6 +103,19 @@ const CASES: &[Case] = &[
         "a new secret for that client",
     ),
     case("admin_delete_client", 204, "that client is deleted"),
+    // Resources.
+    case(
+        "admin_create_resource",
+        201,
+        "the create example is a valid resource (the photo API and its scopes)",
+    ),
+    case("admin_list_resources", 200, "a page of resources"),
+    case(
+        "admin_update_resource",
+        200,
+        "the identifier example names the resource the create example registers",
+    ),
+    case("admin_delete_resource", 204, "that resource is deleted"),
     // Users.
     case(
         "admin_create_user",

@@ -29,6 +29,7 @@ on_both_databases!(
     openid_client_signs_its_authorization_request,
     openid_client_pushes_a_signed_authorization_request,
     openid_client_binds_a_public_clients_tokens_with_dpop,
+    openid_client_asks_for_tokens_for_a_resource,
     authlib_completes_the_flow,
     authlib_completes_the_flow_as_a_public_client,
     authlib_refuses_a_callback_with_another_state,
@@ -76,6 +77,16 @@ async fn openid_client_pushes_a_signed_authorization_request(backend: Backend) {
 async fn openid_client_binds_a_public_clients_tokens_with_dpop(backend: Backend) {
     completes_the_flow(backend, Library::OpenIdClient, Kind::Dpop).await;
 }
+
+/// Resource indicators (RFC 8707): the authorization request and both token requests name
+/// a registered API; the access tokens are for it alone, with the scope it accepts.
+async fn openid_client_asks_for_tokens_for_a_resource(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Resource).await;
+}
+
+/// The API of [`Kind::Resource`], and the scope it accepts.
+const RESOURCE: &str = "https://files.example.com/api";
+const RESOURCE_SCOPE: &str = "files:read";
 
 async fn openid_client_refuses_a_callback_with_another_state(backend: Backend) {
     refuses_a_callback_with_another_state(backend, Library::OpenIdClient).await;
@@ -131,6 +142,38 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
             .await,
             vec![("DPOP", "1".to_owned())],
         ),
+        Kind::Resource => {
+            oidcd::oauth::registration::register_resource(
+                &app.state.db,
+                oidcd::oauth::registration::ResourceRegistration {
+                    identifier: RESOURCE.into(),
+                    name: Some("Files".into()),
+                    scopes: vec![RESOURCE_SCOPE.into()],
+                },
+                app.state.clock.now(),
+            )
+            .await
+            .unwrap();
+            let scopes = [
+                "openid",
+                "profile",
+                "email",
+                "offline_access",
+                RESOURCE_SCOPE,
+            ];
+            (
+                app.register_client_with(ClientRegistration {
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    resources: vec![RESOURCE.into()],
+                    ..Default::default()
+                })
+                .await,
+                vec![
+                    ("RESOURCE", RESOURCE.to_owned()),
+                    ("RESOURCE_SCOPE", RESOURCE_SCOPE.to_owned()),
+                ],
+            )
+        }
         Kind::Pushed => (
             app.register_client_with(ClientRegistration {
                 require_pushed_authorization_requests: true,
@@ -191,7 +234,14 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
         _ => {
             assert_eq!(query["response_type"], "code");
             assert_eq!(query["redirect_uri"], REDIRECT_URI);
-            assert_eq!(query["scope"], "openid profile email offline_access");
+            let scope = match kind {
+                Kind::Resource => {
+                    assert_eq!(query["resource"], RESOURCE);
+                    format!("openid profile email offline_access {RESOURCE_SCOPE}")
+                }
+                _ => "openid profile email offline_access".to_owned(),
+            };
+            assert_eq!(query["scope"], scope);
             assert_eq!(query["code_challenge_method"], "S256");
             for param in ["code_challenge", "state", "nonce"] {
                 assert!(!query[param].is_empty(), "{param} in {url}");
@@ -209,12 +259,19 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
         serde_json::from_str(&script.line("RESULT ").await).expect("RESULT is JSON");
     script.succeeds().await;
     assert_eq!(result["sub"], user.sub.as_str(), "{result}");
-    assert_eq!(result["userinfo_sub"], user.sub.as_str(), "{result}");
-    assert_eq!(
-        result["email"],
-        format!("{}@example.com", user.username),
-        "{result}"
-    );
+    if matches!(kind, Kind::Resource) {
+        // Tokens for the API, not for userinfo: introspected instead.
+        assert_eq!(result["scope"], RESOURCE_SCOPE, "{result}");
+        assert_eq!(result["audience"], RESOURCE, "{result}");
+        assert_eq!(result["refreshed_audience"], RESOURCE, "{result}");
+    } else {
+        assert_eq!(result["userinfo_sub"], user.sub.as_str(), "{result}");
+        assert_eq!(
+            result["email"],
+            format!("{}@example.com", user.username),
+            "{result}"
+        );
+    }
     assert_eq!(result["refresh_token_received"], true, "{result}");
     assert_eq!(result["refreshed"], true, "{result}");
     assert_eq!(result["refresh_gave_new_access_token"], true, "{result}");
@@ -267,6 +324,8 @@ enum Kind {
     PushedSigned,
     /// A public client with DPoP-bound tokens.
     Dpop,
+    /// client_secret_basic, asking for tokens for a resource (RFC 8707).
+    Resource,
 }
 
 #[derive(Clone, Copy)]

@@ -15,6 +15,12 @@
 // request_uri), `jar` (a request object signed with CLIENT_PRIVATE_JWK, RFC 9101) or
 // `par+jar` (a signed request object, pushed).
 //
+// RESOURCE names an API the access tokens are for (RFC 8707, a resource registered with
+// `oidcd resource add` and allowed to the client), and RESOURCE_SCOPE the scope it accepts.
+// The authorization request and both token requests carry `resource`; the access tokens are
+// then for that API, not for userinfo, so the script introspects them instead (a confidential
+// client) to show their audience.
+//
 // DPOP=1 binds the tokens to a key the script makes (RFC 9449): every token request and the
 // userinfo call carry a DPoP proof, and the library answers oidcd's nonce challenges.
 //
@@ -107,6 +113,13 @@ async function main() {
     state,
     nonce,
   };
+  const resource = setting('RESOURCE', { optional: true });
+  if (resource) {
+    parameters.resource = resource;
+    parameters.scope += ` ${setting('RESOURCE_SCOPE')}`;
+  }
+  // Sent again at the token endpoint: the token is for that resource only.
+  const tokenParameters = resource ? { resource } : undefined;
   let authorizationUrl;
   switch (setting('AUTHORIZE_VIA', { optional: true }) ?? 'query') {
     case 'query':
@@ -148,22 +161,25 @@ async function main() {
       expectedNonce: nonce,
       idTokenExpected: true,
     },
-    undefined,
+    tokenParameters,
     { DPoP: dpop },
   );
   const claims = tokens.claims();
 
-  // Userinfo, checked to be about the same person as the ID token.
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, {
-    DPoP: dpop,
-  });
+  // Userinfo, checked to be about the same person as the ID token; a token for another
+  // resource is introspected instead.
+  const userinfo = resource
+    ? null
+    : await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP: dpop });
+  const audience = async (token) =>
+    resource ? (await client.tokenIntrospection(config, token)).aud : null;
 
   // A refresh (there is a refresh token because `offline_access` was granted). oidcd rotates
   // refresh tokens: keep the new one, the old one is spent. The new ID token that comes with
   // it is validated like the first (signature, iss, aud, exp).
   let refreshed = null;
   if (tokens.refresh_token) {
-    refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, {
+    refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, tokenParameters, {
       DPoP: dpop,
     });
   }
@@ -175,8 +191,10 @@ async function main() {
     token_type: tokens.token_type,
     refreshed_token_type: refreshed?.token_type ?? null,
     sub: claims.sub,
-    userinfo_sub: userinfo.sub,
-    email: userinfo.email ?? null,
+    userinfo_sub: userinfo?.sub ?? null,
+    email: userinfo?.email ?? null,
+    audience: await audience(tokens.access_token),
+    refreshed_audience: refreshed?.access_token ? await audience(refreshed.access_token) : null,
     scope: tokens.scope ?? null,
     refresh_token_received: Boolean(tokens.refresh_token),
     refreshed: Boolean(refreshed?.access_token),

@@ -27,6 +27,9 @@ pub struct Model {
     pub used_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The resources (RFC 8707) tokens may be issued for, a JSON array.
+    #[sea_orm(column_type = "Text")]
+    pub resources: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

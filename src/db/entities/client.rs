@@ -33,6 +33,9 @@ pub struct Model {
     pub require_pushed_authorization_requests: bool,
     pub require_signed_request_object: bool,
     pub dpop_bound_access_tokens: bool,
+    /// The resources (RFC 8707) tokens may be issued for, a JSON array.
+    #[sea_orm(column_type = "Text")]
+    pub resources: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -23,6 +23,9 @@ pub struct Model {
     pub id_token_claims: Option<String>,
     /// The thumbprint of the DPoP key a public client's refresh tokens are bound to.
     pub dpop_jkt: Option<String>,
+    /// The resources (RFC 8707) tokens may be issued for, a JSON array.
+    #[sea_orm(column_type = "Text")]
+    pub resources: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ pub mod device_code;
 pub mod grant;
 pub mod prelude;
 pub mod refresh_token;
+pub mod resource;
 pub mod revocation;
 pub mod signing_key;
 pub mod throttle;

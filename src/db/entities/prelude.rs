@@ -6,6 +6,7 @@ pub use super::consent::Entity as Consent;
 pub use super::device_code::Entity as DeviceCode;
 pub use super::grant::Entity as Grant;
 pub use super::refresh_token::Entity as RefreshToken;
+pub use super::resource::Entity as Resource;
 pub use super::revocation::Entity as Revocation;
 pub use super::signing_key::Entity as SigningKey;
 pub use super::throttle::Entity as Throttle;

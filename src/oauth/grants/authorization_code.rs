@@ -4,7 +4,9 @@
 //! succeeds. Any second redemption revokes the grant the first one started: every token
 //! issued from the code stops working (RFC 6749 4.1.2).
 
-use super::{id_token_extras, record_grant, user_tokens, TokenContext, TokenResponse, UserGrant};
+use super::{
+    id_token_extras, record_grant, user_target, user_tokens, TokenContext, TokenResponse, UserGrant,
+};
 use crate::crypto;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -108,10 +110,13 @@ pub async fn exchange(
         session_id: row.session_id.as_deref(),
         nonce: row.nonce.as_deref(),
         id_token_claims: row.id_token_claims.as_deref(),
+        resources: &row.resources,
     };
+    // A refusal here rolls the redemption back: the code can be tried again.
+    let target = user_target(&txn, client, params, &grant).await?;
     let refresh_token = record_grant(ctx, &txn, client, &grant).await?;
     let extra = id_token_extras(&txn, &grant).await?;
     txn.commit().await.map_err(StoreError::from)?;
 
-    user_tokens(ctx, &grant, &extra, refresh_token)
+    user_tokens(ctx, &grant, &target, &extra, refresh_token)
 }

@@ -4,6 +4,7 @@
 use super::{TokenContext, TokenResponse};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
+use crate::oauth::resource::{self, Granted};
 use crate::oauth::scope;
 use crate::store::clients::Client;
 use crate::tokens::{access as access_token, AccessGrant};
@@ -11,7 +12,7 @@ use crate::tokens::{access as access_token, AccessGrant};
 /// Scopes about a user, which make no sense without one.
 const USER_ONLY: [&str; 2] = ["openid", "offline_access"];
 
-pub fn issue(
+pub async fn issue(
     ctx: &TokenContext<'_>,
     client: &Client,
     params: &Params,
@@ -44,7 +45,8 @@ pub fn issue(
             .cloned()
             .collect(),
     };
-    let scope = scope::join(&scopes);
+    let target = resource::target(ctx.db, client, params, Granted::Client, &scopes).await?;
+    let scope = scope::join(&target.scopes);
     let lifetime = ctx.lifetimes.access_token.as_i64();
     let access = access_token::issue(
         ctx.keys.signer(),
@@ -56,6 +58,7 @@ pub fn issue(
             grant_id: None,
             auth_time: None,
             jkt: ctx.jkt.as_deref(),
+            audience: &target.audience,
         },
         ctx.now,
         lifetime,

@@ -1,6 +1,6 @@
 //! grant_type=urn:ietf:params:oauth:grant-type:device_code (RFC 8628 3.4, 3.5): polling.
 
-use super::{record_grant, user_tokens, TokenContext, TokenResponse, UserGrant};
+use super::{record_grant, user_target, user_tokens, TokenContext, TokenResponse, UserGrant};
 use crate::crypto;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
@@ -58,7 +58,7 @@ pub async fn poll(
             ErrorCode::AccessDenied,
             "The user denied the request.",
         )),
-        _ => issue(ctx, client, &hash).await,
+        _ => issue(ctx, client, params, &hash).await,
     }
 }
 
@@ -66,6 +66,7 @@ pub async fn poll(
 async fn issue(
     ctx: &TokenContext<'_>,
     client: &Client,
+    params: &Params,
     hash: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let now = ctx.now;
@@ -94,8 +95,11 @@ async fn issue(
         session_id: row.session_id.as_deref(),
         nonce: None,
         id_token_claims: None,
+        resources: &row.resources,
     };
+    // A refusal here rolls the redemption back: the device code can be tried again.
+    let target = user_target(&txn, client, params, &grant).await?;
     let refresh_token = record_grant(ctx, &txn, client, &grant).await?;
     txn.commit().await.map_err(StoreError::from)?;
-    user_tokens(ctx, &grant, &serde_json::Map::new(), refresh_token)
+    user_tokens(ctx, &grant, &target, &serde_json::Map::new(), refresh_token)
 }

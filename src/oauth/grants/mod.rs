@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::claims_request::{ACR_PASSWORD, AMR_PASSWORD};
 use super::dpop::Checker;
 use super::error::OAuthError;
+use super::resource::{self, Granted, Target};
 use crate::clock::UnixTime;
 use crate::config::Lifetimes;
 use crate::crypto::{self, KeyedHasher};
@@ -86,6 +87,9 @@ pub(crate) struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// The claims asked for in the ID token, a JSON list (the `claims` parameter).
     pub id_token_claims: Option<&'a str>,
+    /// The resources asked for at the authorization or device authorization endpoint
+    /// (RFC 8707), as stored (a JSON array).
+    pub resources: &'a str,
 }
 
 /// The user's claims asked for in the ID token that the granted scopes release.
@@ -160,6 +164,7 @@ pub(crate) async fn record_grant(
             // RFC 9449 5: a public client's refresh tokens are bound to the key too (a
             // confidential client's are bound to its authentication already).
             dpop_jkt: ctx.jkt.clone().filter(|_| client.is_public()),
+            resources: grant.resources.to_owned(),
         },
     )
     .await?;
@@ -181,14 +186,16 @@ pub(crate) async fn record_grant(
     Ok(Some(token))
 }
 
-/// Signs the access token, and the id_token when `openid` is among the scopes.
+/// Signs the access token for `target` (its audience and scopes), and the id_token when
+/// `openid` is among the grant's scopes.
 pub(crate) fn user_tokens(
     ctx: &TokenContext<'_>,
     grant: &UserGrant<'_>,
+    target: &Target,
     extra: &serde_json::Map<String, serde_json::Value>,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
-    let scope = crate::oauth::scope::join(grant.scopes);
+    let scope = crate::oauth::scope::join(&target.scopes);
     let signer = ctx.keys.signer();
     let access = access_token::issue(
         signer,
@@ -200,6 +207,7 @@ pub(crate) fn user_tokens(
             grant_id: Some(grant.grant_id),
             auth_time: Some(grant.auth_time),
             jkt: ctx.jkt.as_deref(),
+            audience: &target.audience,
         },
         ctx.now,
         ctx.lifetimes.access_token.as_i64(),
@@ -233,6 +241,18 @@ pub(crate) fn user_tokens(
         id_token,
         refresh_token,
     })
+}
+
+/// The access token a request on `grant` gets (RFC 8707): its `resource` parameters against
+/// the resources of the grant, and the scopes those accept.
+pub(crate) async fn user_target(
+    db: &impl ConnectionTrait,
+    client: &Client,
+    params: &crate::oauth::params::Params,
+    grant: &UserGrant<'_>,
+) -> Result<Target, OAuthError> {
+    let granted = resource::from_stored(grant.resources)?;
+    resource::target(db, client, params, Granted::Grant(&granted), grant.scopes).await
 }
 
 /// The refresh token that follows `token` in its family: derived with a keyed hash, so a

@@ -5,9 +5,12 @@
 //! rotated, within the grace window, gets the same successor again (derived, not stored in
 //! clear). Any other use of a dead token is theft: the whole family is revoked.
 
-use super::{id_token_extras, successor, user_tokens, TokenContext, TokenResponse, UserGrant};
+use super::{
+    id_token_extras, successor, user_target, user_tokens, TokenContext, TokenResponse, UserGrant,
+};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
+use crate::oauth::resource::Target;
 use crate::oauth::scope;
 use crate::store::clients::Client;
 use crate::store::grants::RefreshRow;
@@ -59,6 +62,8 @@ pub async fn refresh(
             requested
         }
     };
+    // Checked before the rotation, so a refused `resource` does not spend the token.
+    let target = user_target(ctx.db, client, params, &user_grant(&grant, &scopes)).await?;
 
     let next = successor(ctx.secrets, token);
     let generation = row.generation;
@@ -82,7 +87,7 @@ pub async fn refresh(
             )
             .await?;
             txn.commit().await.map_err(StoreError::from)?;
-            return respond(ctx, &grant, &scopes, next).await;
+            return respond(ctx, &grant, &scopes, &target, next).await;
         }
         drop(txn);
         // Someone else rotated (or revoked) it in the meantime: look again.
@@ -97,7 +102,7 @@ pub async fn refresh(
             .rotated_at
             .is_some_and(|t| now - t <= ctx.lifetimes.refresh_grace.as_i64());
     if within_grace {
-        return respond(ctx, &grant, &scopes, next).await;
+        return respond(ctx, &grant, &scopes, &target, next).await;
     }
 
     store::grants::revoke(ctx.db, &grant.id, now).await?;
@@ -114,13 +119,8 @@ pub async fn refresh(
     ))
 }
 
-async fn respond(
-    ctx: &TokenContext<'_>,
-    grant: &store::grants::GrantRow,
-    scopes: &[String],
-    refresh_token: String,
-) -> Result<TokenResponse, OAuthError> {
-    let user_grant = UserGrant {
+fn user_grant<'a>(grant: &'a store::grants::GrantRow, scopes: &'a [String]) -> UserGrant<'a> {
+    UserGrant {
         grant_id: &grant.id,
         user_id: &grant.user_id,
         client_id: &grant.client_id,
@@ -129,7 +129,18 @@ async fn respond(
         session_id: grant.session_id.as_deref(),
         nonce: None,
         id_token_claims: grant.id_token_claims.as_deref(),
-    };
+        resources: &grant.resources,
+    }
+}
+
+async fn respond(
+    ctx: &TokenContext<'_>,
+    grant: &store::grants::GrantRow,
+    scopes: &[String],
+    target: &Target,
+    refresh_token: String,
+) -> Result<TokenResponse, OAuthError> {
+    let user_grant = user_grant(grant, scopes);
     let extra = id_token_extras(ctx.db, &user_grant).await?;
-    user_tokens(ctx, &user_grant, &extra, Some(refresh_token))
+    user_tokens(ctx, &user_grant, target, &extra, Some(refresh_token))
 }
