@@ -13,8 +13,9 @@ use oidcd::{Clock, Config};
 use crate::admin::Admin;
 use crate::device::{device_client, poll, start};
 use crate::helpers::{
-    assert_oauth_error, code_request_url_at, http_client, input_value, jwt_claims, location,
-    location_params, Backend, Browser, TestApp, TestClient, TestEnv, TestUser, REDIRECT_URI, T0,
+    assert_oauth_error, code_request_url_at, http_client, input_value, introspect, jwt_claims,
+    location, location_params, Backend, Browser, TestApp, TestClient, TestEnv, TestUser,
+    REDIRECT_URI, T0,
 };
 use crate::on_both_databases;
 
@@ -450,19 +451,6 @@ fn tampered(value: &str) -> String {
     let middle = chars.len() / 2;
     chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
     chars.into_iter().collect()
-}
-
-/// The introspection answer for `token`, asked by `client`.
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
-    let response = http_client()
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&client.id, client.secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 /// Asserts that userinfo refuses an access token as invalid.

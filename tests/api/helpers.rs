@@ -700,6 +700,19 @@ impl Browser {
     }
 }
 
+/// The introspection answer for `token`, asked by `client` (HTTP Basic), which must be a 200.
+pub async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> serde_json::Value {
+    let response = http_client()
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 /// A PKCE pair: (verifier, S256 challenge).
 pub fn pkce_pair() -> (String, String) {
     use base64::Engine as _;

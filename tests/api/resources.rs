@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use crate::admin::Admin;
 use crate::device::{answer, poll, DEVICE_GRANT};
 use crate::helpers::{
-    assert_refused, http_client, jwt_claims, location_params, stdout, Backend, Browser, TestApp,
-    TestClient, TestEnv, REDIRECT_URI,
+    assert_refused, http_client, introspect, jwt_claims, location_params, stdout, Backend, Browser,
+    TestApp, TestClient, TestEnv, REDIRECT_URI,
 };
 use crate::on_both_databases;
 
@@ -69,18 +69,6 @@ async fn setting(app: &TestApp) -> (TestClient, TestClient) {
 async fn token(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
     app.token(form, Some((&client.id, client.secret.as_deref().unwrap())))
         .await
-}
-
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
-    let response = http_client()
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&client.id, client.secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
 }
 
 async fn a_token_asked_for_a_resource_is_for_it_alone(backend: Backend) {
