@@ -1083,7 +1083,7 @@ pub static SETTINGS: &[Setting] = &[
     setting!(
         fetch.allow_loopback,
         "OIDCD_FETCH_ALLOW_LOOPBACK",
-        "for development: documents clients name by URL (`jwks_uri`) may be plain http on a \
+        "for development: documents clients name by URL (`jwks_uri`, `sector_identifier_uri`) may be plain http on a \
          loopback host; otherwise only https to public addresses is fetched"
     ),
     setting!(

@@ -24,6 +24,7 @@ mod m20261203_000002_id_token_claims;
 mod m20261203_000003_request_rules;
 mod m20261203_000004_dpop;
 mod m20261203_000005_resources;
+mod m20261203_000006_pairwise;
 pub mod usernames;
 
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_request_rules::Migration),
             Box::new(m20261203_000004_dpop::Migration),
             Box::new(m20261203_000005_resources::Migration),
+            Box::new(m20261203_000006_pairwise::Migration),
         ]
     }
 }

@@ -106,6 +106,8 @@ impl ClientsApi {
             require_signed_request_object: b.require_signed_request_object,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
             resources: b.resources,
+            subject_type: b.subject_type,
+            sector_identifier_uri: b.sector_identifier_uri,
         };
         let registered =
             registration::register(&state.db, reg, keeper(state), state.clock.now()).await?;
@@ -203,6 +205,7 @@ impl ClientsApi {
             resources: b.resources,
         };
         let resources_changed = update.resources.is_some();
+        let redirects_changed = update.redirect_uris.is_some();
         let client = registration::apply_update(
             client,
             update,
@@ -211,6 +214,9 @@ impl ClientsApi {
         )?;
         if resources_changed {
             registration::check_resources(&state.db, &client).await?;
+        }
+        if redirects_changed {
+            registration::check_sector(state.client_jwks.fetcher(), &client).await?;
         }
         store::clients::update(&state.db, &client)
             .await
@@ -297,5 +303,6 @@ fn keeper(state: &AppState) -> registration::Keeper<'_> {
         hasher: &state.secrets,
         kek: state.keys.kek(),
         allow_loopback: state.config.fetch.allow_loopback,
+        fetcher: state.client_jwks.fetcher(),
     }
 }

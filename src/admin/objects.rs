@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 
 use crate::clock::rfc3339;
 use crate::http::dto::{
-    GrantType, TokenEndpointAuthMethod, EXAMPLE_CLIENT_ID, EXAMPLE_KID, EXAMPLE_REDIRECT_URI,
-    EXAMPLE_SCOPE, EXAMPLE_SUB,
+    GrantType, SubjectTypeField, TokenEndpointAuthMethod, EXAMPLE_CLIENT_ID, EXAMPLE_KID,
+    EXAMPLE_REDIRECT_URI, EXAMPLE_SCOPE, EXAMPLE_SUB,
 };
 use crate::keys::rotation::Rotation;
 use crate::keys::KeyError;
@@ -317,6 +317,8 @@ pub struct ClientCreate {
     pub dpop_bound_access_tokens: bool,
     #[serde(default)]
     pub resources: Vec<String>,
+    pub subject_type: Option<String>,
+    pub sector_identifier_uri: Option<String>,
 }
 
 impl Type for ClientCreate {
@@ -411,6 +413,15 @@ pub struct ClientCreateDoc {
     /// `resource` parameter (RFC 8707).
     #[oai(default)]
     pub resources: Vec<String>,
+    /// `public` (the default): a user's `sub` is their id. `pairwise`: each sector (the host
+    /// of the redirect URIs, or of `sector_identifier_uri`) sees a `sub` of its own, so
+    /// clients of different sectors cannot link their users (OIDC Core 8). Fixed once
+    /// registered.
+    pub subject_type: Option<SubjectTypeField>,
+    /// For a pairwise client whose redirect URIs are on several hosts: an https URL serving
+    /// a JSON array that lists them all (fetched at registration and when they change). Its
+    /// host is the sector.
+    pub sector_identifier_uri: Option<String>,
 }
 
 impl Example for ClientCreateDoc {
@@ -433,6 +444,8 @@ impl Example for ClientCreateDoc {
             require_signed_request_object: false,
             dpop_bound_access_tokens: false,
             resources: Vec::new(),
+            subject_type: None,
+            sector_identifier_uri: None,
         }
     }
 }
@@ -467,6 +480,8 @@ same_members!(
     require_signed_request_object,
     dpop_bound_access_tokens,
     resources,
+    subject_type,
+    sector_identifier_uri,
 );
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -498,6 +513,10 @@ pub struct ClientView {
     pub dpop_bound_access_tokens: bool,
     /// Resources the client may ask tokens for (RFC 8707).
     pub resources: Vec<String>,
+    /// `public` or `pairwise` (OIDC Core 8).
+    pub subject_type: SubjectTypeField,
+    /// A pairwise client's sector document.
+    pub sector_identifier_uri: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -523,6 +542,8 @@ impl ClientView {
             require_signed_request_object: c.require_signed_request_object,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             resources: c.resources,
+            subject_type: c.subject_type.into(),
+            sector_identifier_uri: c.sector_identifier_uri,
         }
     }
 
@@ -549,6 +570,8 @@ impl ClientView {
             require_signed_request_object: false,
             dpop_bound_access_tokens: false,
             resources: Vec::new(),
+            subject_type: SubjectTypeField::Public,
+            sector_identifier_uri: None,
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
         }

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::CliError;
 use crate::app::Runtime;
+use crate::fetch::Fetcher;
 use crate::oauth::registration::{self, ClientRegistration, SecretChoice};
 use crate::store::{self, clients::Client};
 
@@ -88,6 +89,14 @@ pub struct CreateArgs {
     /// `resource` (RFC 8707; repeat for several).
     #[arg(long = "resource", value_name = "URI")]
     resources: Vec<String>,
+    /// `public` (default: a user's sub is their id) or `pairwise` (a sub of the client's
+    /// sector's own, OIDC Core 8); fixed once registered.
+    #[arg(long = "subject-type", value_name = "TYPE")]
+    subject_type: Option<String>,
+    /// For a pairwise client with redirect URIs on several hosts: an https URL serving a JSON
+    /// array that lists them all; its host is the sector.
+    #[arg(long = "sector-identifier-uri", value_name = "URL")]
+    sector_identifier_uri: Option<String>,
 }
 
 /// A client as printed: RFC 7591 field names.
@@ -112,6 +121,9 @@ struct ClientView<'a> {
     require_signed_request_object: bool,
     dpop_bound_access_tokens: bool,
     resources: &'a [String],
+    subject_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sector_identifier_uri: Option<&'a str>,
     created_at: String,
 }
 
@@ -134,6 +146,8 @@ impl<'a> ClientView<'a> {
             require_signed_request_object: c.require_signed_request_object,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             resources: &c.resources,
+            subject_type: c.subject_type.as_str(),
+            sector_identifier_uri: c.sector_identifier_uri.as_deref(),
             created_at: crate::clock::rfc3339(c.created_at),
         }
     }
@@ -180,11 +194,16 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 require_signed_request_object: args.require_signed_requests,
                 dpop_bound_access_tokens: args.require_dpop,
                 resources: args.resources,
+                subject_type: args.subject_type,
+                sector_identifier_uri: args.sector_identifier_uri,
             };
+            let fetcher = Fetcher::new(&rt.config.fetch)
+                .map_err(|e| CliError::Usage(format!("cannot fetch: {e}")))?;
             let keeper = registration::Keeper {
                 hasher: &rt.secrets,
                 kek: rt.keys.kek(),
                 allow_loopback: rt.config.fetch.allow_loopback,
+                fetcher: &fetcher,
             };
             let registered = registration::register(&rt.db, reg, keeper, rt.clock.now()).await?;
             print_json(&ClientView::new(

@@ -17,7 +17,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::grants::TokenResponse;
 use crate::oauth::introspect::Introspection;
 use crate::oidc::discovery::Endpoint;
-use crate::store::clients::{AuthMethod, GrantType as StoredGrantType};
+use crate::store::clients::{AuthMethod, GrantType as StoredGrantType, SubjectType};
 
 // ---------------------------------------------------------------------------------------
 // The values the examples share, so that they tell one story: the `photos` client of
@@ -106,6 +106,25 @@ impl From<AuthMethod> for TokenEndpointAuthMethod {
             AuthMethod::ClientSecretJwt => Self::ClientSecretJwt,
             AuthMethod::PrivateKeyJwt => Self::PrivateKeyJwt,
             AuthMethod::None => Self::None,
+        }
+    }
+}
+
+/// What a client's users' `sub` is (OIDC Core 8): `public`, the user's id; `pairwise`, one
+/// of the client's sector's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum SubjectTypeField {
+    #[oai(rename = "public")]
+    Public,
+    #[oai(rename = "pairwise")]
+    Pairwise,
+}
+
+impl From<SubjectType> for SubjectTypeField {
+    fn from(t: SubjectType) -> Self {
+        match t {
+            SubjectType::Public => Self::Public,
+            SubjectType::Pairwise => Self::Pairwise,
         }
     }
 }

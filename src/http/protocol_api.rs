@@ -30,7 +30,6 @@ use crate::oauth::{authorize, device, introspect, revoke, token};
 use crate::oidc::discovery::Endpoint;
 use crate::oidc::userinfo;
 use crate::state::AppState;
-use crate::store::clients::AuthMethod;
 
 /// HTTP Basic with the client id and secret, each form-encoded first (RFC 6749 2.3.1).
 #[derive(SecurityScheme)]
@@ -208,30 +207,56 @@ async fn guarded<T>(
     result.map_err(|e| OAuthFailure::new(e, tried_basic))
 }
 
-/// The request's `DPoP` header: at most one (RFC 9449 4.3).
-fn dpop_proof(req: &Request) -> Result<Option<&str>, OAuthError> {
-    let mut headers = req.headers().get_all("dpop").iter();
-    let first = headers.next();
-    if headers.next().is_some() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidDpopProof,
-            "Send one DPoP header, not several.",
-        ));
-    }
-    first
-        .map(|v| {
-            v.to_str().map_err(|_| {
-                OAuthError::new(ErrorCode::InvalidDpopProof, "The DPoP header is malformed.")
-            })
-        })
-        .transpose()
+/// A request's DPoP proof (RFC 9449) and what checks it: the `DPoP` header (at most one,
+/// RFC 9449 4.3; ignored when `dpop.enabled` is off, as RFC 9449 5 has it), the checker, and
+/// the URL the proof's `htu` must name.
+struct Dpop<'a> {
+    proof: Option<&'a str>,
+    checker: Checker<'a>,
+    htu: String,
 }
 
-fn dpop_checker(state: &AppState, now: crate::clock::UnixTime) -> Checker<'_> {
-    Checker {
-        hasher: &state.secrets,
-        require_nonce: state.config.dpop.require_nonce,
-        now,
+impl<'a> Dpop<'a> {
+    fn of(
+        state: &'a AppState,
+        req: &'a Request,
+        now: crate::clock::UnixTime,
+    ) -> Result<Self, OAuthError> {
+        let mut headers = req.headers().get_all("dpop").iter();
+        let first = headers.next();
+        if headers.next().is_some() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "Send one DPoP header, not several.",
+            ));
+        }
+        let proof = first
+            .map(|v| {
+                v.to_str().map_err(|_| {
+                    OAuthError::new(ErrorCode::InvalidDpopProof, "The DPoP header is malformed.")
+                })
+            })
+            .transpose()?
+            .filter(|_| state.config.dpop.enabled);
+        Ok(Self {
+            proof,
+            checker: Self::checker(state, now),
+            htu: format!("{}{}", state.issuer, req.uri().path()),
+        })
+    }
+
+    fn checker(state: &AppState, now: crate::clock::UnixTime) -> Checker<'_> {
+        Checker {
+            hasher: &state.secrets,
+            require_nonce: state.config.dpop.require_nonce,
+            now,
+        }
+    }
+
+    /// The nonce for the next proof, which goes with every answer to a request that carried
+    /// one (RFC 9449 8).
+    fn next_nonce(&self) -> Option<String> {
+        (self.proof.is_some() && self.checker.require_nonce).then(|| self.checker.nonce())
     }
 }
 
@@ -276,17 +301,14 @@ impl ProtocolApi {
         let credentials = credentials(state, req, &form.params)
             .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let now = state.clock.now();
-        let proof = dpop_proof(req).map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
-        let dpop = state.config.dpop.enabled.then(|| DpopRequest {
-            proof,
-            checker: dpop_checker(state, now),
-            htu: format!("{}{}", state.issuer, Endpoint::Token.path()),
-        });
+        let dpop = Dpop::of(state, req, now).map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         // With a proof, the nonce for the next one goes with every answer.
-        let nonce = dpop
-            .as_ref()
-            .filter(|d| d.proof.is_some() && d.checker.require_nonce)
-            .map(|d| d.checker.nonce());
+        let nonce = dpop.next_nonce();
+        let dpop = state.config.dpop.enabled.then_some(DpopRequest {
+            proof: dpop.proof,
+            checker: dpop.checker,
+            htu: dpop.htu,
+        });
         let ctx = TokenContext {
             db: &state.db,
             secrets: &state.secrets,
@@ -380,31 +402,19 @@ impl ProtocolApi {
         }
         let credentials = credentials(state, req, &form.params).map_err(refuse)?;
         let now = state.clock.now();
-        // Anyone can push for a public client: what that makes the server keep is bounded per
-        // address, like the sign-in pages of browsers nobody signed in to. Authenticated
-        // clients are not held (a backend pushes for all its users from one address).
-        let anonymous = credentials.method_tried() == AuthMethod::None.as_str();
-        let rules = abuse::pending_requests(&state.config, &extract::client_ip(req));
-        if anonymous
-            && abuse::reserve(&state.db, &rules, now)
-                .await
-                .map_err(|e| refuse(e.into()))?
-                .verdict
-                != abuse::Verdict::Allowed
-        {
-            return Err(refuse(OAuthError::new(
-                crate::oauth::error::ErrorCode::TemporarilyUnavailable,
-                "Too many pushed requests from this address for a public client; try again later.",
-            )));
-        }
+        authorize::admit_push(
+            &state.db,
+            &state.config,
+            &credentials,
+            &extract::client_ip(req),
+            now,
+        )
+        .await
+        .map_err(refuse)?;
         let rules = state.authorize_rules(now);
-        let proof = dpop_proof(req).map_err(refuse)?;
-        let checker = dpop_checker(state, now);
-        let htu = format!("{}{}", state.issuer, Endpoint::PushedAuthorization.path());
-        let proof = proof
-            .filter(|_| state.config.dpop.enabled)
-            .map(|p| (p, &checker, htu.as_str()));
-        let nonce = (proof.is_some() && checker.require_nonce).then(|| checker.nonce());
+        let dpop = Dpop::of(state, req, now).map_err(refuse)?;
+        let nonce = dpop.next_nonce();
+        let proof = dpop.proof.map(|p| (p, &dpop.checker, dpop.htu.as_str()));
         let operation = authorize::push(
             &state.db,
             &credentials,
@@ -550,52 +560,37 @@ async fn userinfo_response(
         CorsClient::name(req, &client_id);
     }
     let now = state.clock.now();
-    let checker = dpop_checker(state, now);
-    let nonce = (presented.dpop && checker.require_nonce).then(|| checker.nonce());
+    // With the DPoP scheme, the nonce for the next proof goes with every answer.
+    let nonce = (presented.dpop && state.config.dpop.require_nonce)
+        .then(|| Dpop::checker(state, now).nonce());
     let fail = |e: OAuthError| BearerFailure(Some(e), nonce.clone());
     let keys = state.keys.current();
-    // The DPoP scheme: the proof of the key the token is bound to, for this request and
-    // this token (RFC 9449 7.1). The token is checked first (remembered once verified), so
-    // that only the holder of one of our tokens gets a proof's `jti` recorded.
-    let jkt = if presented.dpop {
-        if !state.config.dpop.enabled {
-            return Err(fail(OAuthError::invalid_request(
-                "DPoP is not accepted here: present the token with the Bearer scheme.",
-            )));
-        }
-        let claims = state
-            .access_tokens
-            .check(&keys, &presented.token, now)
-            .map_err(|e| fail(e.into()))?;
-        if claims.jkt.is_none() {
-            return Err(fail(userinfo::not_bound()));
-        }
-        let proof = dpop_proof(req).map_err(fail)?.ok_or_else(|| {
-            fail(OAuthError::new(
-                ErrorCode::InvalidDpopProof,
-                "The DPoP scheme needs a DPoP proof in the DPoP header.",
-            ))
-        })?;
-        let request = crate::oauth::dpop::Request {
-            htm: req.method().as_str(),
-            htu: &format!("{}{}", state.issuer, req.uri().path()),
-            access_token: Some(&presented.token),
-        };
-        Some(
-            checker
-                .check(&state.db, proof, &request)
-                .await
-                .map_err(|e| fail(e.into()))?,
-        )
+    if presented.dpop && !state.config.dpop.enabled {
+        return Err(fail(OAuthError::invalid_request(
+            "DPoP is not accepted here: present the token with the Bearer scheme.",
+        )));
+    }
+    // The header is read only for the DPoP scheme.
+    let dpop = if presented.dpop {
+        Some(Dpop::of(state, req, now).map_err(fail)?)
     } else {
         None
     };
-    let claims = userinfo::userinfo(
+    let dpop = dpop.as_ref().map(|d| userinfo::DpopPresented {
+        proof: d.proof,
+        checker: &d.checker,
+        request: crate::oauth::dpop::Request {
+            htm: req.method().as_str(),
+            htu: &d.htu,
+            access_token: Some(&presented.token),
+        },
+    });
+    let claims = userinfo::answer(
         &state.db,
         &keys,
         &state.access_tokens,
         &presented.token,
-        jkt.as_deref(),
+        dpop,
         now,
     )
     .await

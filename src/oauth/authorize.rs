@@ -460,6 +460,30 @@ async fn pushed(
     Ok((request, client))
 }
 
+/// Whether a push from `ip` may go ahead. Anyone can push for a public client: what that makes
+/// the server keep is bounded per address, like the sign-in pages of browsers nobody signed in
+/// to (`login.pending_requests_per_ip`). Authenticated clients are not held (a backend pushes
+/// for all its users from one address).
+pub async fn admit_push(
+    db: &impl ConnectionTrait,
+    config: &crate::config::Config,
+    credentials: &Credentials,
+    ip: &str,
+    now: UnixTime,
+) -> Result<(), OAuthError> {
+    if credentials.method_tried() != crate::store::clients::AuthMethod::None.as_str() {
+        return Ok(());
+    }
+    let rules = crate::abuse::pending_requests(config, ip);
+    match crate::abuse::reserve(db, &rules, now).await?.verdict {
+        crate::abuse::Verdict::Allowed => Ok(()),
+        crate::abuse::Verdict::Refused(_) => Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "Too many pushed requests from this address for a public client; try again later.",
+        )),
+    }
+}
+
 /// The answer of the pushed authorization request endpoint (RFC 9126 section 2.2).
 #[derive(Debug, Serialize)]
 pub struct Pushed {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::client_auth::{self, Credentials};
 use super::error::OAuthError;
 use super::params::Params;
+use super::subject;
 use crate::clock::UnixTime;
 use crate::crypto::KeyedHasher;
 use crate::keys::KeySet;
@@ -115,9 +116,17 @@ async fn access(
     if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref()).await? {
         return Ok(Some(Introspection::inactive()));
     }
-    // A token for a user (it came from a grant) dies with the user's account.
-    if claims.grant_id.is_some() && !store::users::is_active(db, &claims.subject).await? {
-        return Ok(Some(Introspection::inactive()));
+    // A token for a user (it came from a grant) dies with the user's account. A pairwise
+    // client's token names the user by its sector's `sub`: the grant says who they are.
+    if let Some(grant_id) = &claims.grant_id {
+        let active = store::users::is_active(db, &claims.subject).await?
+            || match store::grants::get(db, grant_id).await? {
+                Some(grant) => store::users::is_active(db, &grant.user_id).await?,
+                None => false,
+            };
+        if !active {
+            return Ok(Some(Introspection::inactive()));
+        }
     }
     Ok(Some(Introspection {
         active: true,
@@ -164,11 +173,17 @@ async fn refresh(
     {
         return Ok(Some(Introspection::inactive()));
     }
+    // The user as the grant's client knows them.
+    let sub = match store::clients::get(db, &grant.client_id).await {
+        Ok(client) => subject::of(secrets, &client, &grant.user_id),
+        Err(store::StoreError::NotFound) => return Ok(Some(Introspection::inactive())),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Some(Introspection {
         active: true,
         scope: Some(grant.scope),
         client_id: Some(grant.client_id),
-        sub: Some(grant.user_id),
+        sub: Some(sub),
         exp: Some(row.expires_at),
         iat: Some(row.created_at),
         token_type: Some("refresh_token"),

@@ -19,4 +19,5 @@ pub mod request_object;
 pub mod resource;
 pub mod revoke;
 pub mod scope;
+pub mod subject;
 pub mod token;

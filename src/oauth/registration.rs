@@ -3,11 +3,12 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::{client_keys, redirect, resource, scope};
+use super::{client_keys, redirect, resource, scope, subject};
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
+use crate::fetch::Fetcher;
 use crate::keys::Kek;
-use crate::store::clients::{AuthMethod, Client, GrantType};
+use crate::store::clients::{AuthMethod, Client, GrantType, SubjectType};
 use crate::store::{self, StoreError};
 
 /// Minimum length of an operator-supplied client secret.
@@ -68,16 +69,23 @@ pub struct ClientRegistration {
     pub dpop_bound_access_tokens: bool,
     /// The registered resources (RFC 8707) the client may ask tokens for.
     pub resources: Vec<String>,
+    /// `public` (the default) or `pairwise` (OIDC Core 8).
+    pub subject_type: Option<String>,
+    /// For a pairwise client whose redirect URIs are on several hosts: an https URL of a
+    /// JSON array listing them all; its host is the sector.
+    pub sector_identifier_uri: Option<String>,
 }
 
 /// What registration needs from the server: the keyed hash for secrets, the key-encryption
-/// key that wraps the secrets of `client_secret_jwt` clients, and whether a `jwks_uri` may be
-/// plain http on loopback (`fetch.allow_loopback`).
+/// key that wraps the secrets of `client_secret_jwt` clients, whether a `jwks_uri` may be
+/// plain http on loopback (`fetch.allow_loopback`), and what fetches a
+/// `sector_identifier_uri`.
 #[derive(Clone, Copy)]
 pub struct Keeper<'a> {
     pub hasher: &'a KeyedHasher,
     pub kek: &'a Kek,
     pub allow_loopback: bool,
+    pub fetcher: &'a Fetcher,
 }
 
 /// A validation failure, naming the field.
@@ -237,6 +245,67 @@ fn valid_resources(resources: Vec<String>) -> Result<Vec<String>, FieldError> {
     Ok(dedup(resources))
 }
 
+/// A client's subject type and, for a pairwise one, its `sector_identifier_uri` (https, or
+/// http on loopback with `fetch.allow_loopback`) and sector.
+fn valid_subjects(
+    client_id: &str,
+    subject_type: Option<&str>,
+    redirect_uris: &[String],
+    sector_identifier_uri: Option<String>,
+    allow_loopback: bool,
+) -> Result<(SubjectType, Option<String>, Option<String>), FieldError> {
+    let subject_type = match subject_type {
+        None => SubjectType::Public,
+        Some(t) => t.parse().map_err(|m| field_error("subject_type", m))?,
+    };
+    if subject_type == SubjectType::Public {
+        if sector_identifier_uri.is_some() {
+            return Err(field_error(
+                "sector_identifier_uri",
+                "is for pairwise clients (subject_type pairwise)",
+            ));
+        }
+        return Ok((subject_type, None, None));
+    }
+    if let Some(uri) = &sector_identifier_uri {
+        let url = url::Url::parse(uri).map_err(|e| {
+            field_error(
+                "sector_identifier_uri",
+                format!("`{uri}` is not a URL: {e}"),
+            )
+        })?;
+        crate::fetch::check_url(&url, allow_loopback)
+            .map_err(|why| field_error("sector_identifier_uri", format!("`{uri}` {why}")))?;
+    }
+    let sector = subject::sector_of(client_id, redirect_uris, sector_identifier_uri.as_deref())
+        .map_err(|why| field_error("sector_identifier_uri", why))?;
+    Ok((subject_type, sector_identifier_uri, Some(sector)))
+}
+
+/// A pairwise client's `sector_identifier_uri` lists every one of its redirect URIs (OIDC
+/// Core 8.1): fetched with the limits of every fetch (`fetch.*`).
+pub async fn check_sector(fetcher: &Fetcher, client: &Client) -> Result<(), RegistrationError> {
+    let Some(uri) = &client.sector_identifier_uri else {
+        return Ok(());
+    };
+    let document = fetcher.get_json(uri).await.map_err(|e| {
+        field_error(
+            "sector_identifier_uri",
+            format!("`{uri}` could not be fetched: {e}"),
+        )
+    })?;
+    let listed = subject::listed(&document)
+        .map_err(|why| field_error("sector_identifier_uri", format!("`{uri}` {why}")))?;
+    match client.redirect_uris.iter().find(|r| !listed.contains(r)) {
+        Some(missing) => Err(field_error(
+            "sector_identifier_uri",
+            format!("`{uri}` does not list the redirect URI `{missing}`"),
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// Every resource the client lists is registered.
 pub async fn check_resources(
     db: &impl ConnectionTrait,
@@ -377,6 +446,26 @@ pub fn apply_update(
             "redirect_uris",
             "at least one is required for the authorization_code grant",
         ));
+    }
+    let sector = (client.subject_type == SubjectType::Pairwise)
+        .then(|| client.sector.clone())
+        .flatten();
+    if let Some(sector) = sector {
+        let moved = subject::sector_of(
+            &client.client_id,
+            &redirect_uris,
+            client.sector_identifier_uri.as_deref(),
+        );
+        if moved.as_deref() != Ok(sector.as_str()) {
+            return Err(field_error(
+                "redirect_uris",
+                format!(
+                    "would move this pairwise client out of its sector `{sector}`, which would \
+                     change the sub of every user it knows: keep its redirect URIs there, or \
+                     list them all in its sector_identifier_uri"
+                ),
+            ));
+        }
     }
     client.redirect_uris = redirect_uris;
     client.post_logout_redirect_uris = post_logout;
@@ -611,6 +700,13 @@ pub fn prepare(
     };
 
     let (jwks, jwks_uri) = valid_keys(auth_method, reg.jwks, reg.jwks_uri, keeper.allow_loopback)?;
+    let (subject_type, sector_identifier_uri, sector) = valid_subjects(
+        &client_id,
+        reg.subject_type.as_deref(),
+        &redirect_uris,
+        reg.sector_identifier_uri,
+        keeper.allow_loopback,
+    )?;
     valid_request_rules(
         auth_method,
         &grant_types,
@@ -642,6 +738,9 @@ pub fn prepare(
         require_signed_request_object: reg.require_signed_request_object,
         dpop_bound_access_tokens: reg.dpop_bound_access_tokens,
         resources: valid_resources(reg.resources)?,
+        subject_type,
+        sector_identifier_uri,
+        sector,
         created_at: now,
         updated_at: now,
     };
@@ -740,6 +839,7 @@ pub async fn register(
 ) -> Result<Registered, RegistrationError> {
     let registered = prepare(reg, keeper, now)?;
     check_resources(db, &registered.client).await?;
+    check_sector(keeper.fetcher, &registered.client).await?;
     store::clients::insert(db, &registered.client).await?;
     Ok(registered)
 }
@@ -756,11 +856,15 @@ mod tests {
         HASHER.clone()
     }
 
+    static FETCHER: std::sync::LazyLock<Fetcher> =
+        std::sync::LazyLock::new(|| Fetcher::new(&crate::config::FetchConfig::default()).unwrap());
+
     fn keeper() -> Keeper<'static> {
         Keeper {
             hasher: &HASHER,
             kek: &KEK,
             allow_loopback: false,
+            fetcher: &FETCHER,
         }
     }
 

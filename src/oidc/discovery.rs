@@ -8,7 +8,7 @@ use crate::oauth::{
     authorize, claims_request, client_assertion, client_auth, dpop, pkce, redirect::ResponseMode,
     request_object, scope, token,
 };
-use crate::store::clients::AuthMethod;
+use crate::store::clients::{AuthMethod, SubjectType};
 
 /// The optional features that are on, as discovery advertises them.
 #[derive(Clone, Copy, Debug)]
@@ -188,7 +188,7 @@ impl Metadata {
                 token::GRANT_TYPES.iter().map(|g| g.as_str()).collect(),
             ),
             subject_types_supported: if authorize {
-                vec!["public"]
+                SubjectType::ALL.iter().map(|t| t.as_str()).collect()
             } else {
                 Vec::new()
             },

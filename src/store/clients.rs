@@ -133,6 +133,37 @@ impl FromStr for AuthMethod {
     }
 }
 
+/// What a client's users' `sub` is (OIDC Core 8): the user's id everywhere, or one of its
+/// own for each sector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    #[default]
+    Public,
+    Pairwise,
+}
+
+impl SubjectType {
+    pub const ALL: [SubjectType; 2] = [SubjectType::Public, SubjectType::Pairwise];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+}
+
+impl FromStr for SubjectType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a subject type (public, pairwise)"))
+    }
+}
+
 /// A registered client.
 #[derive(Clone, Debug, Serialize)]
 pub struct Client {
@@ -174,6 +205,14 @@ pub struct Client {
     pub dpop_bound_access_tokens: bool,
     /// The resources (RFC 8707 identifiers) this client may ask tokens for.
     pub resources: Vec<String>,
+    pub subject_type: SubjectType,
+    /// The document listing the redirect URIs of a pairwise client's sector (OIDC Core 8.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+    /// The sector a pairwise client's users' `sub`s are computed for, fixed at registration:
+    /// the host of its redirect URIs or of its `sector_identifier_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -182,6 +221,14 @@ impl Client {
     /// A client that cannot keep a secret or a key: it authenticates with `none`.
     pub fn is_public(&self) -> bool {
         self.token_endpoint_auth_method == AuthMethod::None
+    }
+
+    /// The sector its users' `sub`s are computed for: `Some` for a pairwise client.
+    pub fn pairwise_sector(&self) -> Option<&str> {
+        match self.subject_type {
+            SubjectType::Pairwise => self.sector.as_deref(),
+            SubjectType::Public => None,
+        }
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -219,6 +266,9 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         scopes: parse_list("scopes", &row.scopes)?,
         allowed_origins: parse_list("allowed_origins", &row.allowed_origins)?,
         resources: parse_list("resources", &row.resources)?,
+        subject_type: row.subject_type.parse().map_err(StoreError::Corrupt)?,
+        sector_identifier_uri: row.sector_identifier_uri,
+        sector: row.sector,
         token_endpoint_auth_method: row
             .token_endpoint_auth_method
             .parse()
@@ -266,6 +316,9 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         require_signed_request_object: Set(c.require_signed_request_object),
         dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
         resources: Set(to_json_list(&c.resources)),
+        subject_type: Set(c.subject_type.as_str().to_owned()),
+        sector_identifier_uri: Set(c.sector_identifier_uri.clone()),
+        sector: Set(c.sector.clone()),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     };
@@ -404,6 +457,10 @@ pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         .col_expr(
             client::Column::Resources,
             Expr::value(to_json_list(&c.resources)),
+        )
+        .col_expr(
+            client::Column::SectorIdentifierUri,
+            Expr::value(c.sector_identifier_uri.clone()),
         )
         .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
         .filter(client::Column::ClientId.eq(c.client_id.as_str()))

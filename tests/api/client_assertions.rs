@@ -599,7 +599,7 @@ async fn client_secret_jwt_signs_with_the_secret(backend: Backend) {
 /// A relying party's key server on loopback: serves `body` (or a redirect) and counts the
 /// fetches.
 #[derive(Clone, Default)]
-struct KeyServer {
+pub(crate) struct KeyServer {
     inner: Arc<Mutex<KeyServerState>>,
     port: u16,
 }
@@ -612,7 +612,7 @@ struct KeyServerState {
 }
 
 impl KeyServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         use tokio::io::AsyncWriteExt as _;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -649,7 +649,7 @@ impl KeyServer {
         server
     }
 
-    fn serve(&self, body: String) {
+    pub(crate) fn serve(&self, body: String) {
         self.inner.lock().unwrap().body = body;
     }
 
@@ -657,11 +657,11 @@ impl KeyServer {
         self.inner.lock().unwrap().redirect = Some(to.to_owned());
     }
 
-    fn fetches(&self) -> u32 {
+    pub(crate) fn fetches(&self) -> u32 {
         self.inner.lock().unwrap().fetches
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/jwks.json", self.port)
     }
 }

@@ -75,7 +75,7 @@ async fn metadata_names_the_issuer_and_its_endpoints_resolve(backend: Backend) {
     }
     assert_eq!(
         doc["subject_types_supported"],
-        serde_json::json!(["public"])
+        serde_json::json!(["public", "pairwise"])
     );
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],

@@ -422,6 +422,7 @@ impl TestApp {
             hasher: &self.state.secrets,
             kek: self.state.keys.kek(),
             allow_loopback: self.state.config.fetch.allow_loopback,
+            fetcher: self.state.client_jwks.fetcher(),
         };
         let registered =
             registration::register(&self.state.db, reg, keeper, self.state.clock.now())

@@ -42,6 +42,7 @@ mod native_app;
 mod openapi;
 mod openapi_examples;
 mod pages;
+mod pairwise;
 mod parsers;
 mod proxy;
 mod pushed_requests;

@@ -613,6 +613,7 @@ async fn a_client_that_must_sign_is_refused_unsigned_requests(backend: Backend) 
         hasher: &app.state.secrets,
         kek: app.state.keys.kek(),
         allow_loopback: false,
+        fetcher: app.state.client_jwks.fetcher(),
     };
     let refused = oidcd::oauth::registration::register(
         &app.state.db,

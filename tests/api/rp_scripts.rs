@@ -30,6 +30,7 @@ on_both_databases!(
     openid_client_pushes_a_signed_authorization_request,
     openid_client_binds_a_public_clients_tokens_with_dpop,
     openid_client_asks_for_tokens_for_a_resource,
+    openid_client_signs_in_to_a_pairwise_client,
     authlib_completes_the_flow,
     authlib_completes_the_flow_as_a_public_client,
     authlib_refuses_a_callback_with_another_state,
@@ -82,6 +83,12 @@ async fn openid_client_binds_a_public_clients_tokens_with_dpop(backend: Backend)
 /// a registered API; the access tokens are for it alone, with the scope it accepts.
 async fn openid_client_asks_for_tokens_for_a_resource(backend: Backend) {
     completes_the_flow(backend, Library::OpenIdClient, Kind::Resource).await;
+}
+
+/// A pairwise client (OIDC Core 8.1): the library validates an ID token whose `sub` is the
+/// sector's own, and checks that userinfo names the same one.
+async fn openid_client_signs_in_to_a_pairwise_client(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Pairwise).await;
 }
 
 /// The API of [`Kind::Resource`], and the scope it accepts.
@@ -174,6 +181,14 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
                 ],
             )
         }
+        Kind::Pairwise => (
+            app.register_client_with(ClientRegistration {
+                subject_type: Some("pairwise".into()),
+                ..Default::default()
+            })
+            .await,
+            vec![],
+        ),
         Kind::Pushed => (
             app.register_client_with(ClientRegistration {
                 require_pushed_authorization_requests: true,
@@ -258,14 +273,20 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
     let result: serde_json::Value =
         serde_json::from_str(&script.line("RESULT ").await).expect("RESULT is JSON");
     script.succeeds().await;
-    assert_eq!(result["sub"], user.sub.as_str(), "{result}");
+    if matches!(kind, Kind::Pairwise) {
+        // The sector's own sub, the same in the ID token and at userinfo.
+        assert_ne!(result["sub"], user.sub.as_str(), "{result}");
+        assert_eq!(result["sub"].as_str().map(str::len), Some(43), "{result}");
+    } else {
+        assert_eq!(result["sub"], user.sub.as_str(), "{result}");
+    }
     if matches!(kind, Kind::Resource) {
         // Tokens for the API, not for userinfo: introspected instead.
         assert_eq!(result["scope"], RESOURCE_SCOPE, "{result}");
         assert_eq!(result["audience"], RESOURCE, "{result}");
         assert_eq!(result["refreshed_audience"], RESOURCE, "{result}");
     } else {
-        assert_eq!(result["userinfo_sub"], user.sub.as_str(), "{result}");
+        assert_eq!(result["userinfo_sub"], result["sub"], "{result}");
         assert_eq!(
             result["email"],
             format!("{}@example.com", user.username),
@@ -326,6 +347,8 @@ enum Kind {
     Dpop,
     /// client_secret_basic, asking for tokens for a resource (RFC 8707).
     Resource,
+    /// client_secret_basic, with pairwise subject identifiers.
+    Pairwise,
 }
 
 #[derive(Clone, Copy)]

@@ -36,6 +36,11 @@ pub struct Model {
     /// The resources (RFC 8707) tokens may be issued for, a JSON array.
     #[sea_orm(column_type = "Text")]
     pub resources: String,
+    /// `public` or `pairwise` (OIDC Core 8).
+    pub subject_type: String,
+    pub sector_identifier_uri: Option<String>,
+    /// The sector a pairwise client's `sub`s are computed for.
+    pub sector: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -111,6 +111,7 @@ pub async fn exchange(
         nonce: row.nonce.as_deref(),
         id_token_claims: row.id_token_claims.as_deref(),
         resources: &row.resources,
+        sector: client.pairwise_sector(),
     };
     // A refusal here rolls the redemption back: the code can be tried again.
     let target = user_target(&txn, client, params, &grant).await?;

@@ -96,6 +96,7 @@ async fn issue(
         nonce: None,
         id_token_claims: None,
         resources: &row.resources,
+        sector: client.pairwise_sector(),
     };
     // A refusal here rolls the redemption back: the device code can be tried again.
     let target = user_target(&txn, client, params, &grant).await?;

@@ -15,6 +15,7 @@ use super::claims_request::{ACR_PASSWORD, AMR_PASSWORD};
 use super::dpop::Checker;
 use super::error::OAuthError;
 use super::resource::{self, Granted, Target};
+use super::subject;
 use crate::clock::UnixTime;
 use crate::config::Lifetimes;
 use crate::crypto::{self, KeyedHasher};
@@ -90,6 +91,8 @@ pub(crate) struct UserGrant<'a> {
     /// The resources asked for at the authorization or device authorization endpoint
     /// (RFC 8707), as stored (a JSON array).
     pub resources: &'a str,
+    /// The client's sector when it is a pairwise client (OIDC Core 8.1).
+    pub sector: Option<&'a str>,
 }
 
 /// The user's claims asked for in the ID token that the granted scopes release.
@@ -196,12 +199,14 @@ pub(crate) fn user_tokens(
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = crate::oauth::scope::join(&target.scopes);
+    // The user as this client knows them, in both tokens.
+    let subject = subject::for_sector(ctx.secrets, grant.sector, grant.user_id);
     let signer = ctx.keys.signer();
     let access = access_token::issue(
         signer,
         ctx.issuer,
         &AccessGrant {
-            subject: grant.user_id,
+            subject: &subject,
             client_id: grant.client_id,
             scope: &scope,
             grant_id: Some(grant.grant_id),
@@ -217,7 +222,7 @@ pub(crate) fn user_tokens(
             signer,
             &IdTokenClaims {
                 issuer: ctx.issuer,
-                subject: grant.user_id,
+                subject: &subject,
                 client_id: grant.client_id,
                 nonce: grant.nonce,
                 auth_time: grant.auth_time,

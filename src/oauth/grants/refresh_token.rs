@@ -63,7 +63,7 @@ pub async fn refresh(
         }
     };
     // Checked before the rotation, so a refused `resource` does not spend the token.
-    let target = user_target(ctx.db, client, params, &user_grant(&grant, &scopes)).await?;
+    let target = user_target(ctx.db, client, params, &user_grant(client, &grant, &scopes)).await?;
 
     let next = successor(ctx.secrets, token);
     let generation = row.generation;
@@ -87,7 +87,7 @@ pub async fn refresh(
             )
             .await?;
             txn.commit().await.map_err(StoreError::from)?;
-            return respond(ctx, &grant, &scopes, &target, next).await;
+            return respond(ctx, client, &grant, &scopes, &target, next).await;
         }
         drop(txn);
         // Someone else rotated (or revoked) it in the meantime: look again.
@@ -102,7 +102,7 @@ pub async fn refresh(
             .rotated_at
             .is_some_and(|t| now - t <= ctx.lifetimes.refresh_grace.as_i64());
     if within_grace {
-        return respond(ctx, &grant, &scopes, &target, next).await;
+        return respond(ctx, client, &grant, &scopes, &target, next).await;
     }
 
     store::grants::revoke(ctx.db, &grant.id, now).await?;
@@ -119,7 +119,11 @@ pub async fn refresh(
     ))
 }
 
-fn user_grant<'a>(grant: &'a store::grants::GrantRow, scopes: &'a [String]) -> UserGrant<'a> {
+fn user_grant<'a>(
+    client: &'a Client,
+    grant: &'a store::grants::GrantRow,
+    scopes: &'a [String],
+) -> UserGrant<'a> {
     UserGrant {
         grant_id: &grant.id,
         user_id: &grant.user_id,
@@ -130,17 +134,19 @@ fn user_grant<'a>(grant: &'a store::grants::GrantRow, scopes: &'a [String]) -> U
         nonce: None,
         id_token_claims: grant.id_token_claims.as_deref(),
         resources: &grant.resources,
+        sector: client.pairwise_sector(),
     }
 }
 
 async fn respond(
     ctx: &TokenContext<'_>,
+    client: &Client,
     grant: &store::grants::GrantRow,
     scopes: &[String],
     target: &Target,
     refresh_token: String,
 ) -> Result<TokenResponse, OAuthError> {
-    let user_grant = user_grant(grant, scopes);
+    let user_grant = user_grant(client, grant, scopes);
     let extra = id_token_extras(ctx.db, &user_grant).await?;
     user_tokens(ctx, &user_grant, target, &extra, Some(refresh_token))
 }
