@@ -88,7 +88,9 @@ impl ResourcesApi {
             name: b.name,
             scopes: parse_scope(b.scope.as_deref())?.unwrap_or_default(),
         };
-        let registered = registration::register_resource(&state.db, reg, state.clock.now()).await?;
+        let registered =
+            registration::register_resource(&state.db, reg, Some(&state.issuer), state.clock.now())
+                .await?;
         tracing::info!(admin = %auth.0.client_id, action = "resource.create", resource = %registered.identifier);
         Ok(Created::Created(Json(ResourceView::new(registered))))
     }

@@ -65,7 +65,13 @@ pub async fn run(rt: Runtime, cmd: ResourceCommand) -> Result<(), CliError> {
                 name,
                 scopes,
             };
-            let registered = registration::register_resource(&rt.db, reg, rt.clock.now()).await?;
+            let registered = registration::register_resource(
+                &rt.db,
+                reg,
+                rt.config.issuer.as_deref(),
+                rt.clock.now(),
+            )
+            .await?;
             print_json(&ResourceView::new(&registered))
         }
         ResourceCommand::List => {

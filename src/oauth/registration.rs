@@ -783,18 +783,32 @@ fn valid_resource_scopes(scopes: Vec<String>) -> Result<Vec<String>, FieldError>
 }
 
 /// Checks a new resource and stores it. A taken identifier is `StoreError::Conflict`.
+///
+/// `issuer` is this provider's own identifier, which cannot be a resource: tokens for the
+/// issuer are what its own APIs take, whatever scopes a resource would narrow them to.
 pub async fn register_resource(
     db: &impl ConnectionTrait,
     reg: ResourceRegistration,
+    issuer: Option<&str>,
     now: UnixTime,
 ) -> Result<store::resources::Resource, RegistrationError> {
     if !resource::is_identifier(&reg.identifier) {
         return Err(field_error(
             "identifier",
             format!(
-                "must be an absolute URI without a fragment, at most {} characters                  (for example `https://api.example.com`)",
+                "must be an absolute URI without a fragment, at most {} characters \
+                 (for example `https://api.example.com`)",
                 resource::MAX_LEN
             ),
+        )
+        .into());
+    }
+    if issuer
+        .is_some_and(|issuer| issuer.trim_end_matches('/') == reg.identifier.trim_end_matches('/'))
+    {
+        return Err(field_error(
+            "identifier",
+            "is this provider's issuer: tokens without a resource are already for it",
         )
         .into());
     }

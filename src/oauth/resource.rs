@@ -24,12 +24,15 @@ fn invalid_target(text: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError
     OAuthError::new(ErrorCode::InvalidTarget, text)
 }
 
-/// RFC 8707 section 2: an absolute URI without a fragment (and, here, without whitespace or
-/// control characters, and at most [`MAX_LEN`] long).
+/// RFC 8707 section 2: an absolute URI without a fragment (and, here, at most [`MAX_LEN`]
+/// long, and only of the characters RFC 3986 allows in a URI: no whitespace, no control
+/// characters, none of `"<>\^`{|}`).
 pub fn is_identifier(value: &str) -> bool {
     value.len() <= MAX_LEN
         && !value.contains('#')
-        && value.bytes().all(|b| b.is_ascii_graphic())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"<>\\^`{|}".contains(&b))
         && url::Url::parse(value).is_ok_and(|url| !url.cannot_be_a_base() || url.scheme() == "urn")
 }
 
@@ -98,7 +101,7 @@ pub enum Granted<'a> {
 
 /// The access token a token request gets: for the resources it names, or those of
 /// [`Granted`] when it names none. Its scopes are those of `scopes` that one of the
-/// resources accepts. Without any resource, the token is for the issuer with all of
+/// resources accepts (`invalid_scope` when there are none). Without any resource, the token is for the issuer with all of
 /// `scopes`, as before resource indicators.
 pub async fn target(
     db: &impl ConnectionTrait,
@@ -125,12 +128,21 @@ pub async fn target(
         });
     }
     let found = allowed(db, client, &audience).await?;
-    let scopes = scopes
+    let narrowed: Vec<String> = scopes
         .iter()
         .filter(|s| found.iter().any(|r| r.scopes.contains(s)))
         .cloned()
         .collect();
-    Ok(Target { audience, scopes })
+    // A token that can do nothing at the resource is no answer.
+    if narrowed.is_empty() && !scopes.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "None of the scopes of this request is one the resources named accept.",
+        ));
+    }
+    Ok(Target {
+        audience,
+        scopes: narrowed,
+    })
 }
 
 /// The identifiers as stored with codes and grants (a JSON array).
@@ -164,6 +176,8 @@ mod tests {
             "/relative",
             "https://api.example.com/#frag",
             "https://api.example.com/ x",
+            "https://api.example.com/\"quoted\"",
+            "https://api.example.com/back\\slash",
             "mailto:x@example.com",
             long.as_str(),
         ] {

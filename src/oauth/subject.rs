@@ -4,9 +4,9 @@
 //! different sectors, and nobody without the server's key can compute or reverse it.
 //!
 //! A client's sector is fixed when it is registered: the host of its `sector_identifier_uri`
-//! when it has one; otherwise the host its redirect URIs share (the scheme, for private-use
-//! scheme URIs). A client without a redirect URI (a device) or with loopback ones (a native
-//! app, whose host says nothing about who it is) is a sector of its own.
+//! when it has one; otherwise the https (or http) host its redirect URIs share. A client
+//! without such a redirect URI (a device; a native app, whose loopback host or private-use
+//! scheme anyone can claim) is a sector of its own.
 
 use url::Url;
 
@@ -49,14 +49,14 @@ pub fn sector_of(
         let Ok(url) = Url::parse(uri) else {
             return Err(format!("`{uri}` is not a URI"));
         };
-        let this = if redirect::is_loopback(&url) {
-            own()
-        } else {
-            match url.host_str() {
-                Some(host) => host.to_ascii_lowercase(),
-                // A private-use scheme (`com.example.app:/cb`) names the app.
-                None => format!("{}:", url.scheme()),
+        // Only an https or http host is a sector others cannot claim by saying so: a
+        // private-use scheme (`com.example.app:/cb`, even with a host after `//`) is
+        // whatever an app declares, and a loopback host is every native app's.
+        let this = match (url.scheme(), url.host_str()) {
+            ("https" | "http", Some(host)) if !redirect::is_loopback(&url) => {
+                host.to_ascii_lowercase()
             }
+            _ => own(),
         };
         match &sector {
             Some(seen) if *seen != this => {
@@ -110,8 +110,14 @@ mod tests {
         );
         assert_eq!(
             sector(&["com.example.app:/cb"], None).unwrap(),
-            "com.example.app:"
+            "client:app"
         );
+        // A private-use scheme cannot claim a web host's sector.
+        assert_eq!(
+            sector(&["com.evil.app://victim.example/cb"], None).unwrap(),
+            "client:app"
+        );
+        assert!(sector(&["com.example.app:/cb", "https://a.example/cb"], None).is_err());
     }
 
     #[test]

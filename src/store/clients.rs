@@ -250,6 +250,13 @@ impl Client {
 }
 
 fn from_row(row: client::Model) -> Result<Client, StoreError> {
+    // A pairwise client without its sector would hand out its users' ids: refuse the row.
+    if row.subject_type == SubjectType::Pairwise.as_str() && row.sector.is_none() {
+        return Err(StoreError::Corrupt(format!(
+            "client {}: pairwise without a sector",
+            row.client_id
+        )));
+    }
     let parse_list = |column: &str, text: &str| from_json_list(column, text);
     let grant_types = parse_list("grant_types", &row.grant_types)?
         .iter()

@@ -36,6 +36,7 @@ async fn add_resource(app: &TestApp, identifier: &str, scopes: &[&str]) {
             name: (identifier == FILES).then(|| "Files".to_owned()),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         },
+        Some(app.state.access_tokens.issuer()),
         app.state.clock.now(),
     )
     .await
@@ -72,7 +73,8 @@ async fn token(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> req
 }
 
 async fn a_token_asked_for_a_resource_is_for_it_alone(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let env = TestEnv::new(backend).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
     let (client, _) = setting(&app).await;
     let user = app.create_user().await;
     let scope = "openid email offline_access files:read mail";
@@ -132,6 +134,9 @@ async fn a_token_asked_for_a_resource_is_for_it_alone(backend: Backend) {
         "not part of the authorization request",
     )
     .await;
+    // Past the grace window a spent refresh token would be refused (and its grant revoked):
+    // this one was not spent.
+    clock.advance(app.state.config.lifetimes.refresh_grace.as_i64() + 1);
     let response = token(&app, &client, &asked(FILES)).await;
     assert_eq!(response.status(), 200);
     let last: Value = response.json().await.unwrap();
@@ -145,11 +150,27 @@ async fn a_token_asked_for_a_resource_is_for_it_alone(backend: Backend) {
     oidcd::store::resources::update(&app.state.db, &files)
         .await
         .unwrap();
-    let response = app
-        .refresh(&client, last["refresh_token"].as_str().unwrap())
-        .await;
-    let narrowed: Value = response.json().await.unwrap();
-    assert_eq!(narrowed["scope"], "");
+    let refresh = last["refresh_token"].as_str().unwrap();
+    assert_refused(
+        app.refresh(&client, refresh).await,
+        400,
+        "invalid_scope",
+        "resources named accept",
+    )
+    .await;
+    files.scopes = vec!["files:read".into(), "files:write".into()];
+    oidcd::store::resources::update(&app.state.db, &files)
+        .await
+        .unwrap();
+    clock.advance(app.state.config.lifetimes.refresh_grace.as_i64() + 1);
+    let response = app.refresh(&client, refresh).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the refused refresh did not spend it"
+    );
+    let widened: Value = response.json().await.unwrap();
+    assert_eq!(widened["scope"], "files:read");
 
     // Revoked like any other token.
     let response = http_client()
@@ -408,6 +429,14 @@ async fn resources_are_managed_with_the_admin_api_and_the_command_line(backend: 
         (json!({"identifier": "relative/path"}), "identifier"),
         (json!({"identifier": MAIL, "scope": "admin"}), "scope"),
         (json!({"identifier": MAIL, "name": ""}), "name"),
+        (
+            json!({"identifier": app.state.access_tokens.issuer()}),
+            "identifier",
+        ),
+        (
+            json!({"identifier": "https://x.example/\"q\""}),
+            "identifier",
+        ),
     ] {
         let (status, error) = admin.post("/admin/resources", body.clone()).await;
         assert_eq!(status, 400, "{body}");

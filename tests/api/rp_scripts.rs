@@ -157,6 +157,7 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
                     name: Some("Files".into()),
                     scopes: vec![RESOURCE_SCOPE.into()],
                 },
+                Some(app.state.access_tokens.issuer()),
                 app.state.clock.now(),
             )
             .await
