@@ -25,6 +25,7 @@ mod m20261203_000003_request_rules;
 mod m20261203_000004_dpop;
 mod m20261203_000005_resources;
 mod m20261203_000006_pairwise;
+mod m20261203_000007_consent_resources;
 pub mod usernames;
 
 pub struct Migrator;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_dpop::Migration),
             Box::new(m20261203_000005_resources::Migration),
             Box::new(m20261203_000006_pairwise::Migration),
+            Box::new(m20261203_000007_consent_resources::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ use crate::crypto::{self, KeyedHasher};
 use crate::store::authorization_requests::PendingRow;
 use crate::store::clients::{Client, GrantType};
 use crate::store::codes::CodeRow;
+use crate::store::consents::Granted;
 use crate::store::{self, StoreError};
 
 /// `response_types_supported`.
@@ -614,7 +615,7 @@ pub enum Next {
 pub fn decide(
     request: &AuthorizationRequest,
     signed_in: Option<&SignedIn>,
-    remembered: Option<&[String]>,
+    remembered: Option<&Granted>,
     fresh_login: bool,
     now: UnixTime,
 ) -> Result<Next, OAuthError> {
@@ -637,7 +638,7 @@ pub fn decide(
         };
     }
     let covered =
-        remembered.is_some_and(|granted| request.scopes.iter().all(|s| granted.contains(s)));
+        remembered.is_some_and(|granted| granted.covers(&request.scopes, &request.resources));
     if request.prompt.consent || !covered {
         return if request.prompt.none {
             Err(OAuthError::new(
@@ -747,7 +748,10 @@ mod tests {
 
     #[test]
     fn decisions_follow_prompt_max_age_and_consent() {
-        let granted = vec!["openid".to_owned(), "email".to_owned()];
+        let granted = Granted {
+            scopes: vec!["openid".to_owned(), "email".to_owned()],
+            resources: vec!["https://api.example".to_owned()],
+        };
         let r = request();
         assert_eq!(decide(&r, None, None, false, 100), Ok(Next::Login));
         assert_eq!(
@@ -757,6 +761,15 @@ mod tests {
         assert_eq!(
             decide(&r, Some(&user(90)), Some(&granted), false, 100),
             Ok(Next::Issue)
+        );
+        // Another resource than the consent was given at asks again.
+        let elsewhere = AuthorizationRequest {
+            resources: vec!["https://other.example".to_owned()],
+            ..request()
+        };
+        assert_eq!(
+            decide(&elsewhere, Some(&user(90)), Some(&granted), false, 100),
+            Ok(Next::Consent)
         );
         let max_age = AuthorizationRequest {
             max_age: Some(5),

@@ -16,6 +16,7 @@ use crate::crypto::{self, KeyedHasher};
 use crate::metrics::Metrics;
 use crate::oauth::device::{self, Lookup};
 use crate::oauth::error::OAuthError;
+use crate::oauth::resource;
 use crate::oauth::scope;
 use crate::store;
 use crate::store::clients::Client;
@@ -67,6 +68,8 @@ pub struct Verified {
     pub client: Client,
     /// The scopes the device asks for.
     pub scopes: Vec<String>,
+    /// What the resources it asks for (RFC 8707) are called.
+    pub resource_names: Vec<String>,
 }
 
 /// What the browser is shown next.
@@ -207,11 +210,18 @@ async fn next_page(
         None => sessions::signed_in(p, session).await?,
         Some(_) => None,
     };
+    let resources = resource::from_stored(&row.resources)?;
+    let resource_names = store::resources::find_many(p.db, &resources)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
     let verified = Box::new(Verified {
         shown: device::display(code),
         proof: proof(p.secrets, session, code),
         client,
         scopes: scope::split(&row.scope),
+        resource_names,
     });
     Ok(match user {
         Some((_, user)) => Page::Confirm(verified, user.username),
@@ -299,7 +309,8 @@ async fn decide(
     }
     if approve {
         let scopes = scope::split(&row.scope);
-        store::consents::add(p.db, user_id, &row.client_id, &scopes, now).await?;
+        let resources = resource::from_stored(&row.resources)?;
+        store::consents::add(p.db, user_id, &row.client_id, &scopes, &resources, now).await?;
     }
     tracing::info!(client_id = %row.client_id, approve, "device authorization answered");
     Ok(Page::Answered { approved: approve })

@@ -135,7 +135,7 @@ pub async fn begin(
     let next = authorize::decide(
         &request,
         user.as_ref().map(|(s, _)| s),
-        remembered.as_deref(),
+        remembered.as_ref(),
         false,
         now,
     );
@@ -271,7 +271,7 @@ async fn login(
     let page = match authorize::decide(
         &waiting.request,
         Some(&signed_in),
-        remembered.as_deref(),
+        remembered.as_ref(),
         true,
         now,
     ) {
@@ -341,6 +341,7 @@ async fn consent(
         &user.user_id,
         &request.client_id,
         &request.scopes,
+        &request.resources,
         now,
     )
     .await?;

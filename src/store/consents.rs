@@ -1,4 +1,5 @@
-//! Remembered consent per user and client.
+//! Remembered consent per user and client: the scopes granted, and the resources (RFC 8707)
+//! they were granted at.
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait as _};
@@ -7,38 +8,63 @@ use super::{from_json_list, to_json_list, StoreError};
 use crate::clock::UnixTime;
 use crate::db::entities::consent;
 
-/// The scopes this user has granted this client, if any.
+/// What a user has granted a client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Granted {
+    pub scopes: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+impl Granted {
+    /// Whether this covers `scopes` at `resources`.
+    pub fn covers(&self, scopes: &[String], resources: &[String]) -> bool {
+        scopes.iter().all(|s| self.scopes.contains(s))
+            && resources.iter().all(|r| self.resources.contains(r))
+    }
+}
+
+/// What this user has granted this client, if anything.
 pub async fn granted(
     db: &impl ConnectionTrait,
     user_id: &str,
     client_id: &str,
-) -> Result<Option<Vec<String>>, StoreError> {
+) -> Result<Option<Granted>, StoreError> {
     consent::Entity::find_by_id((user_id.to_owned(), client_id.to_owned()))
         .one(db)
         .await?
-        .map(|row| from_json_list("consents.scopes", &row.scopes))
+        .map(|row| {
+            Ok(Granted {
+                scopes: from_json_list("consents.scopes", &row.scopes)?,
+                resources: from_json_list("consents.resources", &row.resources)?,
+            })
+        })
         .transpose()
 }
 
-/// Records that the user granted `scopes` (replacing what was remembered).
+/// Records what the user granted (replacing what was remembered).
 pub async fn remember(
     db: &impl ConnectionTrait,
     user_id: &str,
     client_id: &str,
-    scopes: &[String],
+    granted: &Granted,
     now: UnixTime,
 ) -> Result<(), StoreError> {
     let row = consent::ActiveModel {
         user_id: Set(user_id.to_owned()),
         client_id: Set(client_id.to_owned()),
-        scopes: Set(to_json_list(scopes)),
+        scopes: Set(to_json_list(&granted.scopes)),
+        resources: Set(to_json_list(&granted.resources)),
         created_at: Set(now),
         updated_at: Set(now),
     };
     consent::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([consent::Column::UserId, consent::Column::ClientId])
-                .update_columns([consent::Column::Scopes, consent::Column::UpdatedAt])
+                .update_columns([
+                    consent::Column::Scopes,
+                    consent::Column::Resources,
+                    consent::Column::UpdatedAt,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(db)
@@ -46,18 +72,24 @@ pub async fn remember(
     Ok(())
 }
 
-/// Adds `scopes` to what the user has granted the client (a union).
+/// Adds `scopes` and `resources` to what the user has granted the client (a union).
 pub async fn add(
     db: &impl ConnectionTrait,
     user_id: &str,
     client_id: &str,
     scopes: &[String],
+    resources: &[String],
     now: UnixTime,
 ) -> Result<(), StoreError> {
     let mut all = granted(db, user_id, client_id).await?.unwrap_or_default();
     for s in scopes {
-        if !all.contains(s) {
-            all.push(s.clone());
+        if !all.scopes.contains(s) {
+            all.scopes.push(s.clone());
+        }
+    }
+    for r in resources {
+        if !all.resources.contains(r) {
+            all.resources.push(r.clone());
         }
     }
     remember(db, user_id, client_id, &all, now).await

@@ -223,6 +223,7 @@ fn confirm_page(
             action => format!("{}{PATH}", state.issuer),
             client_name => &verified.client.name,
             scopes => pages::scope_views(&verified.scopes),
+            resources => &verified.resource_names,
             user_code => &verified.shown,
             code_proof => &verified.proof,
             username,

@@ -85,6 +85,29 @@ pub(crate) async fn answer(
     user: &TestUser,
     decision: &str,
 ) -> String {
+    let confirm = confirmation(app, browser, user_code, user).await;
+    let done = post(
+        browser,
+        &confirm,
+        &[
+            ("step", "decide"),
+            ("user_code", user_code),
+            ("code_proof", &input_value(&confirm, "code_proof").unwrap()),
+            ("decision", decision),
+        ],
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    done.text().await.unwrap()
+}
+
+/// Types the code and signs in: the confirmation page.
+pub(crate) async fn confirmation(
+    app: &TestApp,
+    browser: &Browser,
+    user_code: &str,
+    user: &TestUser,
+) -> String {
     let entry = browser.get(&app.url("/device")).await.text().await.unwrap();
     let typed = user_code.replace('-', "").to_lowercase();
     let login = post(browser, &entry, &[("step", "code"), ("user_code", &typed)]).await;
@@ -109,19 +132,7 @@ pub(crate) async fn answer(
         confirm.contains(user_code),
         "the confirmation page shows the code to compare"
     );
-    let done = post(
-        browser,
-        &confirm,
-        &[
-            ("step", "decide"),
-            ("user_code", user_code),
-            ("code_proof", &input_value(&confirm, "code_proof").unwrap()),
-            ("decision", decision),
-        ],
-    )
-    .await;
-    assert_eq!(done.status(), 200);
-    done.text().await.unwrap()
+    confirm
 }
 
 async fn a_device_is_approved_end_to_end_and_gets_tokens_once(backend: Backend) {

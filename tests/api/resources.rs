@@ -6,7 +6,7 @@ use oidcd::oauth::registration::{self, ClientRegistration, ResourceRegistration,
 use serde_json::{json, Value};
 
 use crate::admin::Admin;
-use crate::device::{answer, poll, DEVICE_GRANT};
+use crate::device::{answer, confirmation, poll, DEVICE_GRANT};
 use crate::helpers::{
     assert_refused, http_client, introspect, jwt_claims, location_params, stdout, Backend, Browser,
     TestApp, TestClient, TestEnv, REDIRECT_URI,
@@ -99,6 +99,17 @@ async fn a_token_asked_for_a_resource_is_for_it_alone(backend: Backend) {
     assert_eq!(claims["scope"], "files:read");
     let id_token = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["aud"], client.id);
+
+    // Consent is remembered per resource: the same scopes at another API ask again...
+    let browser = Browser::new(&app);
+    let url = |resource| app.code_request_url(&client, scope, &[("resource", resource)]);
+    let login = browser.get(&url(MAIL)).await.text().await.unwrap();
+    let page = browser.login(&login, &user).await.text().await.unwrap();
+    assert!(page.contains("name=\"step\" value=\"consent\""), "{page}");
+    assert!(page.contains("At: urn:example:mail"), "{page}");
+    // ...and at the one consented to, they do not.
+    let response = browser.get(&url(FILES)).await;
+    assert!(location_params(&response).contains_key("code"));
 
     // Not a token for this issuer's own APIs.
     let response = app.userinfo(access).await;
@@ -387,6 +398,9 @@ async fn a_device_can_ask_for_a_resource(backend: Backend) {
     let auth: Value = response.json().await.unwrap();
     let user_code = auth["user_code"].as_str().unwrap();
     let browser = Browser::new(&app);
+    // The confirmation page names the API.
+    let confirm = confirmation(&app, &Browser::new(&app), user_code, &user).await;
+    assert!(confirm.contains("At: Files"), "{confirm}");
     let done = answer(&app, &browser, user_code, &user, "approve").await;
     assert!(done.contains("Device connected"));
     clock.advance(5);

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// The scopes (JSON array) a user has granted a client.
+/// The scopes and the resources (JSON arrays) a user has granted a client.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "consents")]
 pub struct Model {
@@ -10,6 +10,8 @@ pub struct Model {
     pub client_id: String,
     #[sea_orm(column_type = "Text")]
     pub scopes: String,
+    #[sea_orm(column_type = "Text")]
+    pub resources: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
