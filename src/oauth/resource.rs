@@ -101,8 +101,8 @@ pub enum Granted<'a> {
 
 /// The access token a token request gets: for the resources it names, or those of
 /// [`Granted`] when it names none. Its scopes are those of `scopes` that one of the
-/// resources accepts (`invalid_scope` when there are none). Without any resource, the token is for the issuer with all of
-/// `scopes`, as before resource indicators.
+/// resources accepts (`invalid_scope` when there are none). Without any resource, the token
+/// is for the issuer with all of `scopes`, as before resource indicators.
 pub async fn target(
     db: &impl ConnectionTrait,
     client: &Client,
