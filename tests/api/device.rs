@@ -17,7 +17,7 @@ on_both_databases!(
     device_authorization_checks_the_client_and_scope,
 );
 
-pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 pub(crate) async fn device_client(app: &TestApp) -> TestClient {
     app.register_client_with(ClientRegistration {

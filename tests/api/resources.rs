@@ -6,7 +6,7 @@ use oidcd::oauth::registration::{self, ClientRegistration, ResourceRegistration,
 use serde_json::{json, Value};
 
 use crate::admin::Admin;
-use crate::device::{answer, confirmation, poll, DEVICE_GRANT};
+use crate::device::{answer, confirmation, poll};
 use crate::helpers::{
     assert_refused, http_client, introspect, jwt_claims, location_params, stdout, Backend, Browser,
     TestApp, TestClient, TestEnv, REDIRECT_URI,
@@ -412,7 +412,6 @@ async fn a_device_can_ask_for_a_resource(backend: Backend) {
         jwt_claims(tokens["access_token"].as_str().unwrap())["aud"],
         FILES
     );
-    let _ = DEVICE_GRANT;
 }
 
 async fn resources_are_managed_with_the_admin_api_and_the_command_line(backend: Backend) {
