@@ -38,6 +38,9 @@ pub enum Limit {
     ClientAuthClient,
     /// Failed client authentications from one client address (`client_auth.failures_per_ip`).
     ClientAuthAddress,
+    /// Apps registered from one client address while registration is open
+    /// (`registration.per_ip`).
+    Registrations,
 }
 
 impl Limit {
@@ -51,6 +54,7 @@ impl Limit {
             Self::DeviceCodeAddress => "device-guess:ip",
             Self::ClientAuthClient => "client-auth:client-ip",
             Self::ClientAuthAddress => "client-auth:ip",
+            Self::Registrations => "register:ip",
         }
     }
 
@@ -67,6 +71,7 @@ impl Limit {
             Self::DeviceCodeAddress => (device.guesses_per_ip, device.guess_window),
             Self::ClientAuthClient => (client.failures_per_client, client.window),
             Self::ClientAuthAddress => (client.failures_per_ip, client.window),
+            Self::Registrations => (config.registration.per_ip, config.registration.window),
         };
         (i64::from(max), window.as_i64())
     }
@@ -144,6 +149,12 @@ pub fn client_auth(config: &Config, client_id: &str, address: &str) -> Vec<Rule>
 /// The rule for storing a sign-in request for a browser nobody signed in to yet.
 pub fn pending_requests(config: &Config, address: &str) -> Vec<Rule> {
     vec![Rule::new(config, Limit::PendingRequests, address)]
+}
+
+/// The rule for an app registering itself while registration is open: what one address may
+/// make the server store.
+pub fn registrations(config: &Config, address: &str) -> Vec<Rule> {
+    vec![Rule::new(config, Limit::Registrations, address)]
 }
 
 /// Whether any rule has reached its limit, without counting.

@@ -147,7 +147,11 @@ impl Application {
                 .jwks_refetch_interval
                 .as_duration(),
         ));
+        let registration = Arc::new(crate::oauth::dynamic::Policy::new(
+            &runtime.config.registration,
+        )?);
         let state = AppState {
+            registration,
             client_jwks,
             db: runtime.db,
             config: runtime.config,

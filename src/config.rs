@@ -30,7 +30,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(name: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(name: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
             name: name.into(),
             message: message.into(),
@@ -221,6 +221,7 @@ pub struct Config {
     pub authorize: AuthorizeConfig,
     pub dpop: DpopConfig,
     pub fetch: FetchConfig,
+    pub registration: RegistrationConfig,
     pub http: HttpConfig,
     pub pages: PagesConfig,
 }
@@ -245,6 +246,7 @@ impl Default for Config {
             authorize: AuthorizeConfig::default(),
             dpop: DpopConfig::default(),
             fetch: FetchConfig::default(),
+            registration: RegistrationConfig::default(),
             http: HttpConfig::default(),
             pages: PagesConfig::default(),
         }
@@ -514,6 +516,133 @@ impl Default for FetchConfig {
     }
 }
 
+/// Whether apps may register themselves (RFC 7591).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    /// Only operators register clients (CLI, admin API).
+    Off,
+    /// An app registers with an initial access token an operator minted.
+    InitialAccessToken,
+    /// Anyone may register an app, within `registration.per_ip`.
+    Open,
+}
+
+impl FromStr for RegistrationMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "initial_access_token" => Ok(Self::InitialAccessToken),
+            "open" => Ok(Self::Open),
+            other => Err(format!(
+                "`{other}` is not off, initial_access_token or open"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for RegistrationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::InitialAccessToken => "initial_access_token",
+            Self::Open => "open",
+        })
+    }
+}
+
+/// A list of names: a TOML array, or comma-separated (in the environment, or a TOML string).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for NameList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            List(Vec<String>),
+            Text(String),
+        }
+        Ok(match Given::deserialize(deserializer)? {
+            Given::List(names) => Self(names),
+            Given::Text(text) => text.parse().unwrap_or_default(),
+        })
+    }
+}
+
+impl NameList {
+    fn of(names: &[&str]) -> Self {
+        Self(names.iter().map(|n| (*n).to_owned()).collect())
+    }
+}
+
+impl FromStr for NameList {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(
+            s.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
+}
+
+impl fmt::Display for NameList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+/// Dynamic client registration (RFC 7591, RFC 7592) and what a registered app may ask for.
+/// Each field is described in [`SETTINGS`]. The names in the lists are checked when the
+/// server starts (`oauth::dynamic::Policy`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    pub mode: RegistrationMode,
+    /// The grant types a registered app may ask for.
+    pub grant_types: NameList,
+    /// The scopes a registered app may ask for; all of them when it names none.
+    pub scopes: NameList,
+    /// The kinds of redirect URI a registered app may use: `https`, `loopback`,
+    /// `private_use`.
+    pub redirect_uris: NameList,
+    /// The token endpoint authentication methods a registered app may use.
+    pub auth_methods: NameList,
+    /// The registered resources (RFC 8707) every registered app may ask tokens for.
+    pub resources: NameList,
+    /// Registrations one client address may make per window in `open` mode.
+    pub per_ip: u32,
+    /// The window those are counted in.
+    pub window: Seconds,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            mode: RegistrationMode::Off,
+            grant_types: NameList::of(&["authorization_code", "refresh_token"]),
+            scopes: NameList::of(&["openid", "profile", "email", "offline_access"]),
+            redirect_uris: NameList::of(&["https", "loopback", "private_use"]),
+            auth_methods: NameList::of(&[
+                "client_secret_basic",
+                "client_secret_post",
+                "client_secret_jwt",
+                "private_key_jwt",
+                "none",
+            ]),
+            resources: NameList::default(),
+            per_ip: 20,
+            window: Seconds(3600),
+        }
+    }
+}
+
 /// The look of the pages, without rebuilding. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -694,7 +823,7 @@ pub struct Setting {
 
 /// A setting as messages name it: its key and its environment variable,
 /// `lifetimes.session (OIDCD_SESSION_LIFETIME)`.
-fn named(key: &str) -> String {
+pub fn named(key: &str) -> String {
     match SETTINGS.iter().find(|setting| setting.key == key) {
         Some(setting) => format!("{key} ({})", setting.env),
         None => {
@@ -739,7 +868,26 @@ macro_rules! setting_value_from_str {
     )+};
 }
 
-setting_value_from_str!(bool, u32, usize, Seconds, LogFormat, ForwardedHeader);
+setting_value_from_str!(
+    bool,
+    u32,
+    usize,
+    Seconds,
+    LogFormat,
+    ForwardedHeader,
+    RegistrationMode
+);
+
+impl SettingValue for NameList {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        Ok(raw.parse().unwrap_or_default())
+    }
+
+    /// `None` for an empty list.
+    fn show_setting(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.to_string())
+    }
+}
 
 impl SettingValue for String {
     fn parse_setting(raw: &str) -> Result<Self, String> {
@@ -1097,6 +1245,55 @@ pub static SETTINGS: &[Setting] = &[
         "the largest such document, in bytes"
     ),
     setting!(
+        registration.mode,
+        "OIDCD_REGISTRATION_MODE",
+        "whether apps may register themselves at `/oauth/register` (RFC 7591) and manage their \
+         registration there (RFC 7592): `off`; `initial_access_token`, with a token an operator \
+         mints (`oidcd initial-access-token create`, `/admin/initial-access-tokens`); or `open` to anyone"
+    ),
+    setting!(
+        registration.grant_types,
+        "OIDCD_REGISTRATION_GRANT_TYPES",
+        "the grant types a registered app may ask for (`authorization_code`, `refresh_token`, \
+         `device_code`, `client_credentials`)"
+    ),
+    setting!(
+        registration.scopes,
+        "OIDCD_REGISTRATION_SCOPES",
+        "the scopes a registered app may ask for (never `admin`); it gets all of them when it \
+         names none"
+    ),
+    setting!(
+        registration.redirect_uris,
+        "OIDCD_REGISTRATION_REDIRECT_URIS",
+        "the kinds of redirect URI a registered app may use: `https`, `loopback` (http on \
+         127.0.0.1, [::1] or localhost, for native apps) and `private_use` (a reverse-domain \
+         scheme such as `com.example.app:/cb`)"
+    ),
+    setting!(
+        registration.auth_methods,
+        "OIDCD_REGISTRATION_AUTH_METHODS",
+        "the token endpoint authentication methods a registered app may use \
+         (`client_secret_basic`, `client_secret_post`, `client_secret_jwt`, `private_key_jwt`, \
+         `none`)"
+    ),
+    setting!(
+        registration.resources,
+        "OIDCD_REGISTRATION_RESOURCES",
+        "registered resources (RFC 8707) every registered app may ask tokens for"
+    ),
+    setting!(
+        registration.per_ip,
+        "OIDCD_REGISTRATION_PER_IP",
+        "registrations one client address may make per window when `registration.mode` is \
+         `open`; past it, 429"
+    ),
+    setting!(
+        registration.window,
+        "OIDCD_REGISTRATION_WINDOW",
+        "the window those registrations are counted in"
+    ),
+    setting!(
         http.request_timeout,
         "OIDCD_REQUEST_TIMEOUT",
         "a request still unanswered then gets 503; a client still sending it 5 s later is \
@@ -1311,6 +1508,7 @@ impl Config {
                 self.client_auth.jwks_cache_ttl,
             ),
             (named("fetch.timeout"), self.fetch.timeout),
+            (named("registration.window"), self.registration.window),
             (named("http.request_timeout"), self.http.request_timeout),
             (named("http.idle_timeout"), self.http.idle_timeout),
         ] {
@@ -1352,6 +1550,12 @@ impl Config {
         {
             return Err(ConfigError::invalid(
                 "login.failures_per_account / failures_per_ip / pending_requests_per_ip (OIDCD_LOGIN_*)",
+                "must be at least 1",
+            ));
+        }
+        if self.registration.per_ip == 0 {
+            return Err(ConfigError::invalid(
+                named("registration.per_ip"),
                 "must be at least 1",
             ));
         }

@@ -210,13 +210,24 @@ impl Fetcher {
 
     /// GETs a JSON document: the body, at most `fetch.max_bytes` of it.
     pub async fn get_json(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        self.get(url, "application/json").await
+    }
+
+    /// GETs an image (a client's logo): the body, at most `fetch.max_bytes` of it. What it
+    /// is, is [`image_type`]'s to say from its first bytes.
+    pub async fn get_image(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        self.get(url, "image/png, image/jpeg, image/gif, image/webp")
+            .await
+    }
+
+    async fn get(&self, url: &str, accept: &'static str) -> Result<Vec<u8>, FetchError> {
         let parsed = Url::parse(url).map_err(|e| FetchError::Refused(format!("{url}: {e}")))?;
         check_url(&parsed, self.allow_loopback)
             .map_err(|why| FetchError::Refused(format!("{url} {why}")))?;
         let mut response = self
             .client
             .get(parsed)
-            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::ACCEPT, accept)
             .send()
             .await
             .map_err(|e| FetchError::Failed(describe(&e)))?;
@@ -241,6 +252,23 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+/// The type of a raster image from its first bytes: PNG, JPEG, GIF or WebP. Anything else
+/// (SVG above all, which can carry script) is not served as a logo, whatever the server
+/// that sent it called it.
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        Some("image/webp")
+    } else {
+        None
     }
 }
 
@@ -291,6 +319,22 @@ mod tests {
         for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
             let ip: IpAddr = public.parse().unwrap();
             assert!(is_public(ip), "{public} is public");
+        }
+    }
+
+    #[test]
+    fn only_raster_images_are_logos() {
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
+        assert_eq!(image_type(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
+        assert_eq!(image_type(b"GIF89a..."), Some("image/gif"));
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        for other in [
+            &b"<svg xmlns='http://www.w3.org/2000/svg'/>"[..],
+            b"<html>",
+            b"RIFF\0\0\0\0WAVE",
+            b"",
+        ] {
+            assert_eq!(image_type(other), None);
         }
     }
 

@@ -38,9 +38,21 @@ pub struct AppState {
     pub discovery: Bytes,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,
+    /// What apps registering themselves may ask for (`registration.*`).
+    pub registration: Arc<crate::oauth::dynamic::Policy>,
 }
 
 impl AppState {
+    /// What registering a client needs from the server.
+    pub fn keeper(&self) -> crate::oauth::registration::Keeper<'_> {
+        crate::oauth::registration::Keeper {
+            hasher: &self.secrets,
+            kek: self.keys.kek(),
+            allow_loopback: self.config.fetch.allow_loopback,
+            fetcher: self.client_jwks.fetcher(),
+        }
+    }
+
     /// Whether the issuer is https: cookies are then Secure and pages send HSTS.
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")

@@ -26,6 +26,7 @@ mod m20261203_000004_dpop;
 mod m20261203_000005_resources;
 mod m20261203_000006_pairwise;
 mod m20261203_000007_consent_resources;
+mod m20261203_000008_registration;
 pub mod usernames;
 
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_resources::Migration),
             Box::new(m20261203_000006_pairwise::Migration),
             Box::new(m20261203_000007_consent_resources::Migration),
+            Box::new(m20261203_000008_registration::Migration),
         ]
     }
 }

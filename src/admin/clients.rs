@@ -9,7 +9,9 @@ use super::auth::AdminAuth;
 use super::objects::{AdminFailure, ClientCreate, ClientPage, ClientPatch, ClientView};
 use super::payload::AdminJson;
 use crate::http::tags::ApiTags;
-use crate::oauth::registration::{self, ClientRegistration, ClientUpdate, SecretChoice};
+use crate::oauth::registration::{
+    self, ClientPages, ClientRegistration, ClientUpdate, SecretChoice,
+};
 use crate::oauth::scope;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
@@ -108,9 +110,16 @@ impl ClientsApi {
             resources: b.resources,
             subject_type: b.subject_type,
             sector_identifier_uri: b.sector_identifier_uri,
+            pages: ClientPages {
+                client_uri: b.client_uri,
+                logo_uri: b.logo_uri,
+                policy_uri: b.policy_uri,
+                tos_uri: b.tos_uri,
+            },
+            contacts: b.contacts,
         };
         let registered =
-            registration::register(&state.db, reg, keeper(state), state.clock.now()).await?;
+            registration::register(&state.db, reg, state.keeper(), state.clock.now()).await?;
         tracing::info!(admin = %auth.0.client_id, action = "client.create", client_id = %registered.client.client_id);
         Ok(Created::Created(Json(ClientView::new(
             registered.client,
@@ -203,9 +212,17 @@ impl ClientsApi {
             require_signed_request_object: b.require_signed_request_object,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
             resources: b.resources,
+            pages: ClientPages {
+                client_uri: b.client_uri,
+                logo_uri: b.logo_uri,
+                policy_uri: b.policy_uri,
+                tos_uri: b.tos_uri,
+            },
+            contacts: b.contacts,
         };
         let resources_changed = update.resources.is_some();
         let redirects_changed = update.redirect_uris.is_some();
+        let logo_changed = update.pages.logo_uri.is_some();
         let client = registration::apply_update(
             client,
             update,
@@ -218,9 +235,20 @@ impl ClientsApi {
         if redirects_changed {
             registration::check_sector(state.client_jwks.fetcher(), &client).await?;
         }
-        store::clients::update(&state.db, &client)
+        let logo = if logo_changed {
+            Some(registration::fetch_logo(state.client_jwks.fetcher(), &client).await?)
+        } else {
+            None
+        };
+        let txn = state.db.begin().await.map_err(StoreError::from)?;
+        store::clients::update(&txn, &client)
             .await
             .map_err(not_found)?;
+        if let Some(logo) = logo {
+            registration::keep_logo(&txn, &client.client_id, logo.as_ref(), client.updated_at)
+                .await?;
+        }
+        txn.commit().await.map_err(StoreError::from)?;
         tracing::info!(admin = %auth.0.client_id, action = "client.update", client_id = %client.client_id);
         Ok(Found::Ok(Json(ClientView::new(client, None))))
     }
@@ -283,7 +311,7 @@ impl ClientsApi {
             .await
             .map_err(not_found)?;
         let overlap = i64::from(old_secret_valid_for.0);
-        let (client, secret) = registration::new_secret(client, keeper(state), overlap, now)?;
+        let (client, secret) = registration::new_secret(client, state.keeper(), overlap, now)?;
         let txn = state.db.begin().await.map_err(StoreError::from)?;
         store::clients::update(&txn, &client)
             .await
@@ -294,15 +322,5 @@ impl ClientsApi {
         txn.commit().await.map_err(StoreError::from)?;
         tracing::info!(admin = %auth.0.client_id, action = "client.rotate_secret", client_id = %client.client_id);
         Ok(Found::Ok(Json(ClientView::new(client, Some(secret)))))
-    }
-}
-
-/// What registration needs from the server.
-fn keeper(state: &AppState) -> registration::Keeper<'_> {
-    registration::Keeper {
-        hasher: &state.secrets,
-        kek: state.keys.kek(),
-        allow_loopback: state.config.fetch.allow_loopback,
-        fetcher: state.client_jwks.fetcher(),
     }
 }

@@ -1,9 +1,11 @@
-//! The admin API under `/admin` (clients, resources, users, keys), described by poem-openapi. Every
+//! The admin API under `/admin` (clients, resources, initial access tokens, users,
+//! keys), described by poem-openapi. Every
 //! operation takes `AdminAuth` first; logic stays in `store`, `oauth::registration`,
 //! `oidc::accounts` and `keys`. Every change is logged with who made it.
 
 pub mod auth;
 pub mod clients;
+pub mod initial_access_tokens;
 pub mod keys;
 pub mod objects;
 pub mod payload;
@@ -11,6 +13,7 @@ pub mod resources;
 pub mod users;
 
 pub use clients::ClientsApi;
+pub use initial_access_tokens::InitialAccessTokensApi;
 pub use keys::KeysApi;
 pub use resources::ResourcesApi;
 pub use users::UsersApi;

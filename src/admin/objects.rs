@@ -319,6 +319,12 @@ pub struct ClientCreate {
     pub resources: Vec<String>,
     pub subject_type: Option<String>,
     pub sector_identifier_uri: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    #[serde(default)]
+    pub contacts: Vec<String>,
 }
 
 impl Type for ClientCreate {
@@ -422,6 +428,18 @@ pub struct ClientCreateDoc {
     /// a JSON array that lists them all (fetched at registration and when they change). Its
     /// host is the sector.
     pub sector_identifier_uri: Option<String>,
+    /// The app's home page, linked from the consent page.
+    pub client_uri: Option<String>,
+    /// The app's logo: an https URL of a PNG, JPEG, GIF or WebP image, fetched at
+    /// registration and shown on the consent page from this server.
+    pub logo_uri: Option<String>,
+    /// The app's privacy policy, linked from the consent page.
+    pub policy_uri: Option<String>,
+    /// The app's terms of service, linked from the consent page.
+    pub tos_uri: Option<String>,
+    /// E-mail addresses of the people responsible for the app.
+    #[oai(default)]
+    pub contacts: Vec<String>,
 }
 
 impl Example for ClientCreateDoc {
@@ -446,6 +464,11 @@ impl Example for ClientCreateDoc {
             resources: Vec::new(),
             subject_type: None,
             sector_identifier_uri: None,
+            client_uri: Some("https://photos.example.com/".into()),
+            logo_uri: None,
+            policy_uri: Some("https://photos.example.com/privacy".into()),
+            tos_uri: None,
+            contacts: Vec::new(),
         }
     }
 }
@@ -482,6 +505,11 @@ same_members!(
     resources,
     subject_type,
     sector_identifier_uri,
+    client_uri,
+    logo_uri,
+    policy_uri,
+    tos_uri,
+    contacts,
 );
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -517,6 +545,14 @@ pub struct ClientView {
     pub subject_type: SubjectTypeField,
     /// A pairwise client's sector document.
     pub sector_identifier_uri: Option<String>,
+    pub client_uri: Option<String>,
+    /// Where the logo the consent page shows was fetched from.
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub contacts: Vec<String>,
+    /// The app registered itself (`/oauth/register`) and manages its registration there.
+    pub self_registered: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -544,6 +580,12 @@ impl ClientView {
             resources: c.resources,
             subject_type: c.subject_type.into(),
             sector_identifier_uri: c.sector_identifier_uri,
+            self_registered: c.registration_token_hash.is_some(),
+            client_uri: c.client_uri,
+            logo_uri: c.logo_uri,
+            policy_uri: c.policy_uri,
+            tos_uri: c.tos_uri,
+            contacts: c.contacts,
         }
     }
 
@@ -572,6 +614,12 @@ impl ClientView {
             resources: Vec::new(),
             subject_type: SubjectTypeField::Public,
             sector_identifier_uri: None,
+            client_uri: Some("https://photos.example.com/".into()),
+            logo_uri: None,
+            policy_uri: Some("https://photos.example.com/privacy".into()),
+            tos_uri: None,
+            contacts: Vec::new(),
+            self_registered: false,
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
         }
@@ -615,6 +663,16 @@ pub struct ClientPatch {
     pub dpop_bound_access_tokens: Option<bool>,
     /// Registered resources the client may ask tokens for (RFC 8707); replaces the list.
     pub resources: Option<Vec<String>>,
+    /// The app's home page; an empty string takes it away.
+    pub client_uri: Option<String>,
+    /// The app's logo (fetched again); an empty string takes it away.
+    pub logo_uri: Option<String>,
+    /// The app's privacy policy; an empty string takes it away.
+    pub policy_uri: Option<String>,
+    /// The app's terms of service; an empty string takes it away.
+    pub tos_uri: Option<String>,
+    /// Replaces the list.
+    pub contacts: Option<Vec<String>>,
 }
 
 impl Example for ClientPatch {
@@ -635,6 +693,11 @@ impl Example for ClientPatch {
             require_signed_request_object: None,
             dpop_bound_access_tokens: None,
             resources: None,
+            client_uri: None,
+            logo_uri: None,
+            policy_uri: None,
+            tos_uri: Some("https://photos.example.com/terms".into()),
+            contacts: None,
         }
     }
 }
@@ -971,6 +1034,104 @@ impl From<Rotation> for RotationView {
             activated: r.activated,
             next: r.next,
             removed: r.removed,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Initial access tokens
+
+/// The id in the initial access token examples (a real one comes from the create answer).
+pub const EXAMPLE_INITIAL_ACCESS_TOKEN_ID: &str = "Xq3b9LmT0aZk";
+
+pub fn example_initial_access_token_id() -> String {
+    EXAMPLE_INITIAL_ACCESS_TOKEN_ID.to_owned()
+}
+
+/// An initial access token to mint (RFC 7591 section 3): it lets an app register itself
+/// while `registration.mode` is `initial_access_token`. The example is good for five
+/// registrations over a week.
+#[derive(Debug, Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+#[serde(deny_unknown_fields)]
+pub struct InitialAccessTokenCreate {
+    /// What it is for, for whoever lists the tokens later.
+    pub note: Option<String>,
+    /// Registrations it allows, 1 to 10000; 1 when left out.
+    pub uses: Option<i64>,
+    /// Seconds until it expires, up to a year; a day when left out.
+    pub expires_in: Option<i64>,
+}
+
+impl Example for InitialAccessTokenCreate {
+    fn example() -> Self {
+        Self {
+            note: Some("Partner onboarding".into()),
+            uses: Some(5),
+            expires_in: Some(7 * 86_400),
+        }
+    }
+}
+
+/// An initial access token. `token` appears only in the answer that minted it.
+#[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct InitialAccessTokenView {
+    pub id: String,
+    /// Send as `Authorization: Bearer <token>` to `/oauth/register`. Shown once.
+    pub token: Option<String>,
+    pub note: String,
+    /// Registrations it still allows.
+    pub uses_left: i64,
+    pub expires_at: String,
+    pub created_at: String,
+}
+
+impl InitialAccessTokenView {
+    pub fn new(
+        t: crate::store::initial_access_tokens::InitialAccessToken,
+        token: Option<String>,
+    ) -> Self {
+        Self {
+            id: t.id,
+            token,
+            note: t.note,
+            uses_left: t.uses_left,
+            expires_at: rfc3339(t.expires_at),
+            created_at: rfc3339(t.created_at),
+        }
+    }
+}
+
+impl Example for InitialAccessTokenView {
+    fn example() -> Self {
+        Self {
+            id: EXAMPLE_INITIAL_ACCESS_TOKEN_ID.into(),
+            token: Some("pWl0R5nY3c2hXw1uQ8Jd6bVvT4kZsFa9mEoLrCtGiNy".into()),
+            note: "Partner onboarding".into(),
+            uses_left: 5,
+            expires_at: "2026-01-08T00:00:00Z".into(),
+            created_at: EXAMPLE_TIME.into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct InitialAccessTokenPage {
+    pub items: Vec<InitialAccessTokenView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
+}
+
+impl Example for InitialAccessTokenPage {
+    fn example() -> Self {
+        let mut item = InitialAccessTokenView::example();
+        item.token = None;
+        Self {
+            items: vec![item],
+            next: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::CliError;
 use crate::app::Runtime;
 use crate::fetch::Fetcher;
-use crate::oauth::registration::{self, ClientRegistration, SecretChoice};
+use crate::oauth::registration::{self, ClientPages, ClientRegistration, SecretChoice};
 use crate::store::{self, clients::Client};
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +97,22 @@ pub struct CreateArgs {
     /// array that lists them all; its host is the sector.
     #[arg(long = "sector-identifier-uri", value_name = "URL")]
     sector_identifier_uri: Option<String>,
+    /// The app's home page, linked from the consent page.
+    #[arg(long = "client-uri", value_name = "URL")]
+    client_uri: Option<String>,
+    /// The app's logo (PNG, JPEG, GIF or WebP at an https URL): fetched now and shown on the
+    /// consent page from this server.
+    #[arg(long = "logo-uri", value_name = "URL")]
+    logo_uri: Option<String>,
+    /// The app's privacy policy, linked from the consent page.
+    #[arg(long = "policy-uri", value_name = "URL")]
+    policy_uri: Option<String>,
+    /// The app's terms of service, linked from the consent page.
+    #[arg(long = "tos-uri", value_name = "URL")]
+    tos_uri: Option<String>,
+    /// An e-mail address of someone responsible for the app (repeat for several).
+    #[arg(long = "contact", value_name = "EMAIL")]
+    contacts: Vec<String>,
 }
 
 /// A client as printed: RFC 7591 field names.
@@ -124,6 +140,17 @@ struct ClientView<'a> {
     subject_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sector_identifier_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tos_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    contacts: &'a [String],
+    self_registered: bool,
     created_at: String,
 }
 
@@ -148,6 +175,12 @@ impl<'a> ClientView<'a> {
             resources: &c.resources,
             subject_type: c.subject_type.as_str(),
             sector_identifier_uri: c.sector_identifier_uri.as_deref(),
+            client_uri: c.client_uri.as_deref(),
+            logo_uri: c.logo_uri.as_deref(),
+            policy_uri: c.policy_uri.as_deref(),
+            tos_uri: c.tos_uri.as_deref(),
+            contacts: &c.contacts,
+            self_registered: c.self_registered(),
             created_at: crate::clock::rfc3339(c.created_at),
         }
     }
@@ -196,6 +229,13 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 resources: args.resources,
                 subject_type: args.subject_type,
                 sector_identifier_uri: args.sector_identifier_uri,
+                pages: ClientPages {
+                    client_uri: args.client_uri,
+                    logo_uri: args.logo_uri,
+                    policy_uri: args.policy_uri,
+                    tos_uri: args.tos_uri,
+                },
+                contacts: args.contacts,
             };
             let fetcher = Fetcher::new(&rt.config.fetch)
                 .map_err(|e| CliError::Usage(format!("cannot fetch: {e}")))?;

@@ -14,6 +14,7 @@ macro_rules! say {
 }
 
 mod client;
+mod initial_access_token;
 mod keys;
 mod resource;
 mod trial;
@@ -62,6 +63,10 @@ pub enum Command {
     /// Manage the resources (APIs) access tokens can be issued for (RFC 8707).
     #[command(subcommand)]
     Resource(resource::ResourceCommand),
+    /// Mint, list and revoke the tokens that let apps register themselves (RFC 7591), when
+    /// `registration.mode` is `initial_access_token`.
+    #[command(subcommand)]
+    InitialAccessToken(initial_access_token::InitialAccessTokenCommand),
     /// Inspect and rotate the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -147,6 +152,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Client(cmd) => client::run(open(config).await?, cmd).await,
         Command::User(cmd) => user::run(open(config).await?, cmd).await,
         Command::Resource(cmd) => resource::run(open(config).await?, cmd).await,
+        Command::InitialAccessToken(cmd) => {
+            initial_access_token::run(open(config).await?, cmd).await
+        }
         Command::Keys(cmd) => keys::run(open(config).await?, cmd).await,
         Command::Try(args) => trial::run(&config, args).await,
         Command::Openapi => Ok(()),

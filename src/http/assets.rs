@@ -76,6 +76,40 @@ pub async fn asset(Path(name): Path<String>, Data(state): Data<&AppState>) -> Re
     }
 }
 
+/// Where a client's logo is served (`logo_uri`, fetched at registration).
+pub const CLIENT_LOGO_PATH: &str = "/clients/:client_id/logo";
+
+/// The URL path of a client's logo, versioned by when the client last changed (which is
+/// when its logo is fetched again).
+pub fn client_logo_path(client_id: &str, updated_at: i64) -> String {
+    let id: String = url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+    format!("/clients/{id}/logo?v={updated_at}")
+}
+
+/// A client's logo: only ever an image whose first bytes say it is PNG, JPEG, GIF or WebP,
+/// under the same sandbox as the operator's files.
+#[handler]
+pub async fn client_logo(Path(client_id): Path<String>, Data(state): Data<&AppState>) -> Response {
+    match crate::store::client_logos::get(&state.db, &client_id).await {
+        Ok(Some(logo)) => Response::builder()
+            .content_type(logo.content_type)
+            .header(header::CACHE_CONTROL, "public, max-age=86400")
+            .header(header::ETAG, format!("\"{}\"", logo.digest))
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .header("Content-Security-Policy", "default-src 'none'; sandbox")
+            .body(logo.bytes),
+        Ok(None) => not_found(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a client logo failed");
+            Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::RETRY_AFTER, "5")
+                .content_type("text/plain; charset=utf-8")
+                .body("Temporarily unavailable.")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -696,6 +696,8 @@ pub struct ProviderMetadataBody {
     pub pushed_authorization_request_endpoint: Option<String>,
     /// Present (true) when every client must push its requests (`authorize.require_par`).
     pub require_pushed_authorization_requests: Option<bool>,
+    /// Where apps register themselves (RFC 7591; absent while `registration.mode` is off).
+    pub registration_endpoint: Option<String>,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<ResponseType>,
     pub response_modes_supported: Vec<String>,
@@ -766,6 +768,7 @@ impl Example for ProviderMetadataBody {
             revocation_endpoint: url(Endpoint::Revocation),
             pushed_authorization_request_endpoint: Some(url(Endpoint::PushedAuthorization)),
             require_pushed_authorization_requests: None,
+            registration_endpoint: None,
             scopes_supported: strings(&scope::USER_SCOPES),
             response_types_supported: vec![ResponseType::Code],
             response_modes_supported: strings(&ResponseMode::SUPPORTED),

@@ -14,4 +14,5 @@ pub mod limits;
 pub mod observe;
 pub mod payload;
 pub mod protocol_api;
+pub mod registration_api;
 pub mod tags;

@@ -59,6 +59,10 @@ pub enum ErrorCode {
     UseDpopNonce,
     /// RFC 8707 2: a `resource` is malformed, unknown, or not one the client may ask for.
     InvalidTarget,
+    /// RFC 7591 3.2.2: a member of the client metadata is invalid or not allowed.
+    InvalidClientMetadata,
+    /// RFC 7591 3.2.2: a redirect URI is invalid or not allowed.
+    InvalidRedirectUri,
 }
 
 impl ErrorCode {
@@ -88,6 +92,8 @@ impl ErrorCode {
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
         }
     }
 }

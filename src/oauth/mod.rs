@@ -8,6 +8,7 @@ pub mod client_auth;
 pub mod client_keys;
 pub mod device;
 pub mod dpop;
+pub mod dynamic;
 pub mod error;
 pub mod grants;
 pub mod introspect;

@@ -88,9 +88,72 @@ pub fn validate_for_registration(uri: &str) -> Result<(), String> {
     }
 }
 
+/// The kinds of redirect URI registration accepts, which a registration policy may narrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectKind {
+    /// An https URL: a web app, or an app claiming an https link.
+    Https,
+    /// http on a loopback host: a native app's local listener (RFC 8252 7.3).
+    Loopback,
+    /// A reverse-domain private-use scheme: a native app (RFC 8252 7.1).
+    PrivateUse,
+}
+
+impl RedirectKind {
+    pub const ALL: [RedirectKind; 3] = [Self::Https, Self::Loopback, Self::PrivateUse];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Https => "https",
+            Self::Loopback => "loopback",
+            Self::PrivateUse => "private_use",
+        }
+    }
+
+    /// The kind of a redirect URI that [`validate_for_registration`] accepts; `None` for
+    /// one it refuses.
+    pub fn of(uri: &str) -> Option<Self> {
+        validate_for_registration(uri).ok()?;
+        let url = Url::parse(uri).ok()?;
+        Some(match url.scheme() {
+            "https" => Self::Https,
+            "http" => Self::Loopback,
+            _ => Self::PrivateUse,
+        })
+    }
+}
+
+impl std::str::FromStr for RedirectKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not https, loopback or private_use"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_kinds_are_told_apart() {
+        assert_eq!(
+            RedirectKind::of("https://app.example.com/cb"),
+            Some(RedirectKind::Https)
+        );
+        assert_eq!(
+            RedirectKind::of("http://127.0.0.1:9/cb"),
+            Some(RedirectKind::Loopback)
+        );
+        assert_eq!(
+            RedirectKind::of("com.example.app:/cb"),
+            Some(RedirectKind::PrivateUse)
+        );
+        assert_eq!(RedirectKind::of("http://app.example.com/cb"), None);
+        assert_eq!(RedirectKind::of("javascript:alert(1)"), None);
+    }
 
     #[test]
     fn registration_accepts_safe_uris_only() {

@@ -74,6 +74,20 @@ pub struct ClientRegistration {
     /// For a pairwise client whose redirect URIs are on several hosts: an https URL of a
     /// JSON array listing them all; its host is the sector.
     pub sector_identifier_uri: Option<String>,
+    /// What the consent page shows of the client (RFC 7591 section 2): its home page, its
+    /// logo (fetched, and served from here), its privacy policy and terms of service.
+    pub pages: ClientPages,
+    /// Who to contact about the client (e-mail addresses).
+    pub contacts: Vec<String>,
+}
+
+/// The pages a client names for people, and its logo. `None` leaves one out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientPages {
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
 }
 
 /// What registration needs from the server: the keyed hash for secrets, the key-encryption
@@ -146,6 +160,113 @@ fn valid_name(name: &str) -> Result<String, FieldError> {
         ));
     }
     Ok(name)
+}
+
+const MAX_PAGE_URI_LEN: usize = 1024;
+const MAX_CONTACTS: usize = 10;
+const MAX_CONTACT_LEN: usize = 254;
+
+/// A page people follow from the consent page: an https URL (http on a loopback host with
+/// `fetch.allow_loopback`), without credentials or a fragment.
+fn valid_page_uri(
+    field: &'static str,
+    uri: Option<String>,
+    allow_loopback: bool,
+) -> Result<Option<String>, FieldError> {
+    let Some(uri) = uri.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    if uri.len() > MAX_PAGE_URI_LEN {
+        return Err(field_error(
+            field,
+            format!("must be at most {MAX_PAGE_URI_LEN} characters"),
+        ));
+    }
+    let url = url::Url::parse(&uri)
+        .map_err(|e| field_error(field, format!("`{uri}` is not a URL: {e}")))?;
+    crate::fetch::check_url(&url, allow_loopback)
+        .map_err(|why| field_error(field, format!("`{uri}` {why}")))?;
+    Ok(Some(uri))
+}
+
+fn valid_pages(pages: ClientPages, allow_loopback: bool) -> Result<ClientPages, FieldError> {
+    Ok(ClientPages {
+        client_uri: valid_page_uri("client_uri", pages.client_uri, allow_loopback)?,
+        logo_uri: valid_page_uri("logo_uri", pages.logo_uri, allow_loopback)?,
+        policy_uri: valid_page_uri("policy_uri", pages.policy_uri, allow_loopback)?,
+        tos_uri: valid_page_uri("tos_uri", pages.tos_uri, allow_loopback)?,
+    })
+}
+
+/// E-mail addresses, at most ten.
+fn valid_contacts(contacts: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if contacts.len() > MAX_CONTACTS {
+        return Err(field_error(
+            "contacts",
+            format!("at most {MAX_CONTACTS} addresses"),
+        ));
+    }
+    for c in &contacts {
+        let plausible = c.len() <= MAX_CONTACT_LEN
+            && c.split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+            && !c.chars().any(|ch| ch.is_control() || ch.is_whitespace());
+        if !plausible {
+            return Err(field_error(
+                "contacts",
+                format!("`{c}` is not an e-mail address"),
+            ));
+        }
+    }
+    Ok(dedup(contacts))
+}
+
+impl Client {
+    fn set_pages(&mut self, pages: ClientPages) {
+        self.client_uri = pages.client_uri;
+        self.logo_uri = pages.logo_uri;
+        self.policy_uri = pages.policy_uri;
+        self.tos_uri = pages.tos_uri;
+    }
+}
+
+/// The client's logo from its `logo_uri`, fetched with the limits of every fetch
+/// (`fetch.*`): a PNG, JPEG, GIF or WebP image. `None` when it names none.
+pub async fn fetch_logo(
+    fetcher: &Fetcher,
+    client: &Client,
+) -> Result<Option<store::client_logos::Logo>, RegistrationError> {
+    let Some(uri) = &client.logo_uri else {
+        return Ok(None);
+    };
+    let bytes = fetcher
+        .get_image(uri)
+        .await
+        .map_err(|e| field_error("logo_uri", format!("`{uri}` could not be fetched: {e}")))?;
+    let content_type = crate::fetch::image_type(&bytes).ok_or_else(|| {
+        field_error(
+            "logo_uri",
+            format!("`{uri}` is not a PNG, JPEG, GIF or WebP image"),
+        )
+    })?;
+    Ok(Some(store::client_logos::Logo {
+        content_type: content_type.to_owned(),
+        digest: crypto::b64url(&crypto::sha256(&bytes)),
+        bytes,
+    }))
+}
+
+/// Keeps the client's logo, or forgets the one it had when it has none.
+pub async fn keep_logo(
+    db: &impl ConnectionTrait,
+    client_id: &str,
+    logo: Option<&store::client_logos::Logo>,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    match logo {
+        Some(logo) => store::client_logos::put(db, client_id, logo, now).await,
+        None => store::client_logos::delete(db, client_id).await,
+    }
 }
 
 fn valid_uris(redirect_uris: &[String], post_logout: &[String]) -> Result<(), FieldError> {
@@ -344,6 +465,9 @@ pub struct ClientUpdate {
     pub require_signed_request_object: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
     pub resources: Option<Vec<String>>,
+    /// Each page replaces the one the client had; an empty string takes it away.
+    pub pages: ClientPages,
+    pub contacts: Option<Vec<String>>,
 }
 
 /// The rules for authorization requests: a client that must sign them needs something to
@@ -483,6 +607,20 @@ pub fn apply_update(
     }
     if let Some(resources) = update.resources {
         client.resources = valid_resources(resources)?;
+    }
+    let given = update.pages;
+    let pages = valid_pages(
+        ClientPages {
+            client_uri: given.client_uri.or(client.client_uri.take()),
+            logo_uri: given.logo_uri.or(client.logo_uri.take()),
+            policy_uri: given.policy_uri.or(client.policy_uri.take()),
+            tos_uri: given.tos_uri.or(client.tos_uri.take()),
+        },
+        allow_loopback,
+    )?;
+    client.set_pages(pages);
+    if let Some(contacts) = update.contacts {
+        client.contacts = valid_contacts(contacts)?;
     }
     valid_request_rules(
         client.token_endpoint_auth_method,
@@ -718,6 +856,7 @@ pub fn prepare(
         _ => None,
     };
 
+    let pages = valid_pages(reg.pages, keeper.allow_loopback)?;
     let client = Client {
         client_id,
         name,
@@ -741,6 +880,12 @@ pub fn prepare(
         subject_type,
         sector_identifier_uri,
         sector,
+        client_uri: pages.client_uri,
+        logo_uri: pages.logo_uri,
+        policy_uri: pages.policy_uri,
+        tos_uri: pages.tos_uri,
+        contacts: valid_contacts(reg.contacts)?,
+        registration_token_hash: None,
         created_at: now,
         updated_at: now,
     };
@@ -852,10 +997,36 @@ pub async fn register(
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
     let registered = prepare(reg, keeper, now)?;
-    check_resources(db, &registered.client).await?;
-    check_sector(keeper.fetcher, &registered.client).await?;
-    store::clients::insert(db, &registered.client).await?;
+    let logo = check_fetched(db, keeper.fetcher, &registered.client).await?;
+    store_new(db, &registered.client, logo.as_ref(), now).await?;
     Ok(registered)
+}
+
+/// The checks of a new client that read the database or fetch what it names: its resources
+/// are registered, its sector document lists its redirect URIs, its logo is an image (which
+/// is returned, to be kept with it).
+pub async fn check_fetched(
+    db: &impl ConnectionTrait,
+    fetcher: &Fetcher,
+    client: &Client,
+) -> Result<Option<store::client_logos::Logo>, RegistrationError> {
+    check_resources(db, client).await?;
+    check_sector(fetcher, client).await?;
+    fetch_logo(fetcher, client).await
+}
+
+/// Stores a new client and its logo.
+pub async fn store_new(
+    db: &impl ConnectionTrait,
+    client: &Client,
+    logo: Option<&store::client_logos::Logo>,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    store::clients::insert(db, client).await?;
+    if let Some(logo) = logo {
+        store::client_logos::put(db, &client.client_id, logo, now).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct Features {
     pub request_objects: bool,
     /// DPoP proofs (`dpop.enabled`).
     pub dpop: bool,
+    /// Apps may register themselves (`registration.mode` is not `off`).
+    pub registration: bool,
 }
 
 impl Features {
@@ -33,6 +35,7 @@ impl Features {
             require_par: config.authorize.par && config.authorize.require_par,
             request_objects: config.authorize.request_objects,
             dpop: config.dpop.enabled,
+            registration: config.registration.mode != crate::config::RegistrationMode::Off,
         }
     }
 }
@@ -49,6 +52,7 @@ pub enum Endpoint {
     Introspection,
     Revocation,
     PushedAuthorization,
+    Registration,
 }
 
 impl Endpoint {
@@ -64,6 +68,7 @@ impl Endpoint {
             Self::Introspection => "/oauth/introspect",
             Self::Revocation => "/oauth/revoke",
             Self::PushedAuthorization => "/oauth/par",
+            Self::Registration => "/oauth/register",
         }
     }
 }
@@ -92,6 +97,8 @@ pub struct Metadata {
     pub pushed_authorization_request_endpoint: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -174,6 +181,7 @@ impl Metadata {
             require_pushed_authorization_requests: features.require_par
                 && authorize
                 && has(Endpoint::PushedAuthorization),
+            registration_endpoint: url(Endpoint::Registration).filter(|_| features.registration),
             scopes_supported: when(Endpoint::Authorization, scope::USER_SCOPES.to_vec()),
             response_types_supported: when(
                 Endpoint::Authorization,

@@ -4,15 +4,18 @@
 
 use poem_openapi::OpenApiService;
 
-use crate::admin::{ClientsApi, KeysApi, ResourcesApi, UsersApi};
+use crate::admin::{ClientsApi, InitialAccessTokensApi, KeysApi, ResourcesApi, UsersApi};
 use crate::http::discovery_api::DiscoveryApi;
 use crate::http::protocol_api::ProtocolApi;
+use crate::http::registration_api::RegistrationApi;
 
 pub type Apis = (
     DiscoveryApi,
     ProtocolApi,
+    RegistrationApi,
     ClientsApi,
     ResourcesApi,
+    InitialAccessTokensApi,
     UsersApi,
     KeysApi,
 );
@@ -30,8 +33,10 @@ pub fn service(server: Option<&str>) -> OpenApiService<Apis, ()> {
         (
             DiscoveryApi,
             ProtocolApi,
+            RegistrationApi,
             ClientsApi,
             ResourcesApi,
+            InitialAccessTokensApi,
             UsersApi,
             KeysApi,
         ),

@@ -28,6 +28,7 @@ pub const MOUNTED: &[Endpoint] = &[
     Endpoint::Introspection,
     Endpoint::Revocation,
     Endpoint::PushedAuthorization,
+    Endpoint::Registration,
 ];
 
 pub fn build(state: AppState) -> impl IntoEndpoint {
@@ -67,6 +68,7 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         .at("/healthz", get(health::healthz))
         .at("/metrics", get(health::metrics))
         .at("/static/:name", get(assets::asset))
+        .at(assets::CLIENT_LOGO_PATH, get(assets::client_logo))
         .at("/openapi.json", spec)
         .at("/docs", docs)
         // Discovery, the protocol's JSON endpoints and the admin API.

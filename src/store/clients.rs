@@ -213,6 +213,23 @@ pub struct Client {
     /// the host of its redirect URIs or of its `sector_identifier_uri`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
+    /// The client's home page, privacy policy and terms of service, linked from the consent
+    /// page (RFC 7591 section 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    /// Where its logo was fetched from; the consent page shows the copy kept here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    /// Who to contact about the client (e-mail addresses).
+    pub contacts: Vec<String>,
+    /// For a client that registered itself (RFC 7591): the keyed hash of its registration
+    /// access token (RFC 7592). `None` for a client an operator registered.
+    #[serde(skip)]
+    pub registration_token_hash: Option<String>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -229,6 +246,12 @@ impl Client {
             SubjectType::Pairwise => self.sector.as_deref(),
             SubjectType::Public => None,
         }
+    }
+
+    /// Whether the client registered itself (RFC 7591) rather than being registered by an
+    /// operator: nobody vouches for its name.
+    pub fn self_registered(&self) -> bool {
+        self.registration_token_hash.is_some()
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -276,6 +299,12 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         subject_type: row.subject_type.parse().map_err(StoreError::Corrupt)?,
         sector_identifier_uri: row.sector_identifier_uri,
         sector: row.sector,
+        contacts: parse_list("contacts", &row.contacts)?,
+        client_uri: row.client_uri,
+        logo_uri: row.logo_uri,
+        policy_uri: row.policy_uri,
+        tos_uri: row.tos_uri,
+        registration_token_hash: row.registration_token_hash,
         token_endpoint_auth_method: row
             .token_endpoint_auth_method
             .parse()
@@ -296,13 +325,14 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
     })
 }
 
-pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreError> {
+/// Every column of the client's row.
+fn active(c: &Client) -> client::ActiveModel {
     let grant_types: Vec<String> = c
         .grant_types
         .iter()
         .map(|g| g.as_str().to_owned())
         .collect();
-    let row = client::ActiveModel {
+    client::ActiveModel {
         client_id: Set(c.client_id.clone()),
         name: Set(c.name.clone()),
         secret_hash: Set(c.secret_hash.clone()),
@@ -326,10 +356,19 @@ pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreEr
         subject_type: Set(c.subject_type.as_str().to_owned()),
         sector_identifier_uri: Set(c.sector_identifier_uri.clone()),
         sector: Set(c.sector.clone()),
+        client_uri: Set(c.client_uri.clone()),
+        logo_uri: Set(c.logo_uri.clone()),
+        policy_uri: Set(c.policy_uri.clone()),
+        tos_uri: Set(c.tos_uri.clone()),
+        contacts: Set(to_json_list(&c.contacts)),
+        registration_token_hash: Set(c.registration_token_hash.clone()),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
-    };
-    client::Entity::insert(row)
+    }
+}
+
+pub async fn insert(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreError> {
+    client::Entity::insert(active(c))
         .exec_without_returning(db)
         .await
         .map_err(|e| conflict_or_db(e, format!("a client with id `{}`", c.client_id)))?;
@@ -409,72 +448,11 @@ pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<(), St
     Ok(())
 }
 
-/// Writes the mutable fields of a client (name, URIs, scopes, secret hash).
+/// Writes every field of a client back to its row.
 pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreError> {
-    use sea_orm::sea_query::Expr;
-    let r = client::Entity::update_many()
-        .col_expr(client::Column::Name, Expr::value(c.name.clone()))
-        .col_expr(
-            client::Column::SecretHash,
-            Expr::value(c.secret_hash.clone()),
-        )
-        .col_expr(
-            client::Column::RedirectUris,
-            Expr::value(to_json_list(&c.redirect_uris)),
-        )
-        .col_expr(
-            client::Column::PostLogoutRedirectUris,
-            Expr::value(to_json_list(&c.post_logout_redirect_uris)),
-        )
-        .col_expr(client::Column::Scopes, Expr::value(to_json_list(&c.scopes)))
-        .col_expr(
-            client::Column::AllowedOrigins,
-            Expr::value(to_json_list(&c.allowed_origins)),
-        )
-        .col_expr(
-            client::Column::PreviousSecretHash,
-            Expr::value(c.previous_secret.as_ref().map(|(h, _)| h.clone())),
-        )
-        .col_expr(
-            client::Column::PreviousSecretExpiresAt,
-            Expr::value(c.previous_secret.as_ref().map(|(_, t)| *t)),
-        )
-        .col_expr(
-            client::Column::SecretWrapped,
-            Expr::value(c.secret_wrapped.clone()),
-        )
-        .col_expr(
-            client::Column::PreviousSecretWrapped,
-            Expr::value(c.previous_secret_wrapped.clone()),
-        )
-        .col_expr(client::Column::Jwks, Expr::value(c.jwks.clone()))
-        .col_expr(client::Column::JwksUri, Expr::value(c.jwks_uri.clone()))
-        .col_expr(
-            client::Column::RequirePushedAuthorizationRequests,
-            Expr::value(c.require_pushed_authorization_requests),
-        )
-        .col_expr(
-            client::Column::RequireSignedRequestObject,
-            Expr::value(c.require_signed_request_object),
-        )
-        .col_expr(
-            client::Column::DpopBoundAccessTokens,
-            Expr::value(c.dpop_bound_access_tokens),
-        )
-        .col_expr(
-            client::Column::Resources,
-            Expr::value(to_json_list(&c.resources)),
-        )
-        .col_expr(
-            client::Column::SectorIdentifierUri,
-            Expr::value(c.sector_identifier_uri.clone()),
-        )
-        .col_expr(client::Column::UpdatedAt, Expr::value(c.updated_at))
-        .filter(client::Column::ClientId.eq(c.client_id.as_str()))
-        .exec(db)
-        .await?;
-    if r.rows_affected == 0 {
-        return Err(StoreError::NotFound);
+    match client::Entity::update(active(c)).exec(db).await {
+        Ok(_) => Ok(()),
+        Err(sea_orm::DbErr::RecordNotUpdated) => Err(StoreError::NotFound),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }

@@ -3,11 +3,13 @@
 
 pub mod assertions;
 pub mod authorization_requests;
+pub mod client_logos;
 pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod device_codes;
 pub mod grants;
+pub mod initial_access_tokens;
 pub mod keys;
 mod rendered;
 pub mod resources;

@@ -6,7 +6,7 @@ use super::StoreError;
 use crate::clock::UnixTime;
 use crate::db::entities::{
     auth_code, authorization_request, browser_session, client_assertion, device_code, grant,
-    revocation, throttle,
+    initial_access_token, revocation, throttle,
 };
 
 /// How many rows each sweep removed.
@@ -21,6 +21,8 @@ pub struct Swept {
     pub revocations: u64,
     pub throttles: u64,
     pub client_assertions: u64,
+    /// Initial access tokens past their expiry (spent ones stay listed until then).
+    pub initial_access_tokens: u64,
 }
 
 /// Used codes are kept this long after they expire, so a late second redemption is still
@@ -66,6 +68,11 @@ pub async fn expired(db: &impl ConnectionTrait, now: UnixTime) -> Result<Swept, 
             .rows_affected,
         client_assertions: client_assertion::Entity::delete_many()
             .filter(client_assertion::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        initial_access_tokens: initial_access_token::Entity::delete_many()
+            .filter(initial_access_token::Column::ExpiresAt.lte(now))
             .exec(db)
             .await?
             .rows_affected,

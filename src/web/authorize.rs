@@ -151,13 +151,42 @@ fn consent_page(
     username: &str,
 ) -> Response {
     let scopes = pages::scope_views(&waiting.request.scopes);
+    let client = &waiting.client;
+    let client_links: Vec<_> = [
+        (&client.client_uri, "Website"),
+        (&client.policy_uri, "Privacy policy"),
+        (&client.tos_uri, "Terms of service"),
+    ]
+    .into_iter()
+    .filter_map(|(href, label)| {
+        href.as_deref()
+            .map(|href| minijinja::context! { href, label })
+    })
+    .collect();
+    let redirect_host = url::Url::parse(&waiting.request.redirect_uri)
+        .ok()
+        .map(|u| match u.host_str() {
+            Some(host) => host.to_owned(),
+            None => format!("{}:", u.scheme()),
+        });
     pages::render(
         state,
         StatusCode::OK,
         "consent.html",
         minijinja::context! {
             action => format!("{}/oauth/authorize", state.issuer),
-            client_name => &waiting.client.name,
+            client_name => &client.name,
+            client_logo => client
+                .logo_uri
+                .as_ref()
+                .map(|_| format!(
+                    "{}{}",
+                    state.issuer,
+                    crate::http::assets::client_logo_path(&client.client_id, client.updated_at)
+                )),
+            client_links,
+            self_registered => client.self_registered(),
+            redirect_host,
             scopes,
             resources => &waiting.request.resource_names,
             username,

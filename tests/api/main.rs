@@ -47,6 +47,7 @@ mod parsers;
 mod proxy;
 mod pushed_requests;
 mod refresh;
+mod registration;
 mod resources;
 mod rotation;
 mod rp_library;

@@ -116,6 +116,42 @@ const CASES: &[Case] = &[
         "the identifier example names the resource the create example registers",
     ),
     case("admin_delete_resource", 204, "that resource is deleted"),
+    // Initial access tokens, and the app registration they let through.
+    case(
+        "admin_create_initial_access_token",
+        201,
+        "the example mints a token for five registrations over a week",
+    ),
+    case(
+        "admin_list_initial_access_tokens",
+        200,
+        "a page of tokens, without the tokens themselves",
+    ),
+    case(
+        "register_client",
+        201,
+        "with that token, the example metadata registers a web app",
+    ),
+    case(
+        "read_client_registration",
+        200,
+        "its registration access token reads the registration back",
+    ),
+    case(
+        "update_client_registration",
+        200,
+        "the example metadata sent again replaces it",
+    ),
+    case(
+        "delete_client_registration",
+        204,
+        "and the app deletes its registration",
+    ),
+    case(
+        "admin_delete_initial_access_token",
+        204,
+        "the token is revoked",
+    ),
     // Users.
     case(
         "admin_create_user",
@@ -329,6 +365,9 @@ struct Credentials {
     client_id: String,
     client_secret: String,
     user_token: String,
+    /// Set once the examples minted one, and registered an app with it.
+    initial_access_token: String,
+    registration_access_token: String,
 }
 
 /// The outcome of one example.
@@ -405,7 +444,11 @@ async fn try_example(
         .filter_map(Value::as_object)
         .flat_map(|requirement| requirement.keys().map(String::as_str))
         .collect();
-    request = if schemes.contains("admin_bearer") {
+    request = if schemes.contains("registration_access_token") {
+        request.bearer_auth(&credentials.registration_access_token)
+    } else if schemes.contains("initial_access_token") {
+        request.bearer_auth(&credentials.initial_access_token)
+    } else if schemes.contains("admin_bearer") {
         request.bearer_auth(&credentials.admin_token)
     } else if schemes.contains("client_secret_basic") {
         request.basic_auth(&credentials.client_id, Some(&credentials.client_secret))
@@ -432,7 +475,13 @@ async fn try_example(
 
 #[tokio::test]
 async fn every_example_in_the_document_works_when_tried() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // Registration by initial access token, so its examples are tried as an app would.
+    let app = crate::helpers::TestEnv::new(Backend::Sqlite)
+        .await
+        .spawn_with(|c| {
+            c.registration.mode = oidcd::config::RegistrationMode::InitialAccessToken;
+        })
+        .await;
     let doc = app.get_json("/openapi.json").await;
     let operations = operations(&doc);
 
@@ -468,11 +517,13 @@ async fn every_example_in_the_document_works_when_tried() {
     let tokens = app
         .signed_in_tokens(&client, &user, "openid profile email")
         .await;
-    let credentials = Credentials {
+    let mut credentials = Credentials {
         admin_token: crate::admin::admin_token(&app).await,
         client_secret: client.secret.clone().unwrap(),
         client_id: client.id.clone(),
         user_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        initial_access_token: String::new(),
+        registration_access_token: String::new(),
     };
 
     let mut ids: BTreeMap<&'static str, String> = BTreeMap::new();
@@ -520,6 +571,22 @@ async fn every_example_in_the_document_works_when_tried() {
                     "the secret, once"
                 );
                 ids.insert("client_id", made);
+            }
+            "admin_create_initial_access_token" => {
+                let answer = &tried.answer;
+                credentials.initial_access_token = answer["token"].as_str().unwrap().to_owned();
+                ids.insert("id", answer["id"].as_str().unwrap().to_owned());
+            }
+            "register_client" => {
+                let answer = &tried.answer;
+                credentials.registration_access_token = answer["registration_access_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                ids.insert(
+                    "client_id",
+                    answer["client_id"].as_str().unwrap().to_owned(),
+                );
             }
             "admin_create_user" => {
                 ids.insert("id", tried.answer["id"].as_str().unwrap().to_owned());

@@ -31,6 +31,7 @@ on_both_databases!(
     openid_client_binds_a_public_clients_tokens_with_dpop,
     openid_client_asks_for_tokens_for_a_resource,
     openid_client_signs_in_to_a_pairwise_client,
+    openid_client_registers_its_app_first,
     authlib_completes_the_flow,
     authlib_completes_the_flow_as_a_public_client,
     authlib_refuses_a_callback_with_another_state,
@@ -91,6 +92,12 @@ async fn openid_client_signs_in_to_a_pairwise_client(backend: Backend) {
     completes_the_flow(backend, Library::OpenIdClient, Kind::Pairwise).await;
 }
 
+/// Dynamic client registration (RFC 7591): the library registers the app with an initial
+/// access token an operator minted, then signs in with the client it got back.
+async fn openid_client_registers_its_app_first(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Registered).await;
+}
+
 /// The API of [`Kind::Resource`], and the scope it accepts.
 const RESOURCE: &str = "https://files.example.com/api";
 const RESOURCE_SCOPE: &str = "files:read";
@@ -115,9 +122,43 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
     let Some(command) = library.command() else {
         return;
     };
-    let app = TestApp::spawn(backend).await;
+    let app = match kind {
+        Kind::Registered => {
+            crate::helpers::TestEnv::new(backend)
+                .await
+                .spawn_with(|c| {
+                    c.registration.mode = oidcd::config::RegistrationMode::InitialAccessToken;
+                })
+                .await
+        }
+        _ => TestApp::spawn(backend).await,
+    };
     let key = ClientKey::rsa("RS256", "rp-1");
     let (client, env) = match kind {
+        Kind::Registered => {
+            let (row, token) = oidcd::oauth::dynamic::mint(
+                &app.state.secrets,
+                "openid-client".into(),
+                1,
+                600,
+                app.state.clock.now(),
+            )
+            .unwrap();
+            oidcd::store::initial_access_tokens::insert(&app.state.db, &row)
+                .await
+                .unwrap();
+            let unknown = TestClient {
+                id: String::new(),
+                secret: None,
+            };
+            (
+                unknown,
+                vec![
+                    ("REGISTER", "1".to_owned()),
+                    ("INITIAL_ACCESS_TOKEN", token),
+                ],
+            )
+        }
         Kind::Confidential => (app.register_client().await, vec![]),
         Kind::Public => (app.register_public_client().await, vec![]),
         Kind::PrivateKeyJwt => (
@@ -222,6 +263,18 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
     };
     let user = app.create_user().await;
     let mut script = Script::start_with(command, &app, &client, &env);
+    let client = match kind {
+        Kind::Registered => {
+            let id = script.line("REGISTERED ").await;
+            let registered = oidcd::store::clients::get(&app.state.db, &id)
+                .await
+                .unwrap();
+            assert!(registered.self_registered());
+            assert_eq!(registered.name, "openid-client example");
+            TestClient { id, secret: None }
+        }
+        _ => client,
+    };
 
     // The authorization URL the library built.
     let url = script.line("AUTHORIZE ").await;
@@ -350,6 +403,8 @@ enum Kind {
     Resource,
     /// client_secret_basic, with pairwise subject identifiers.
     Pairwise,
+    /// client_secret_post, registered by the library itself (RFC 7591).
+    Registered,
 }
 
 #[derive(Clone, Copy)]

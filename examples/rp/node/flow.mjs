@@ -21,6 +21,12 @@
 // then for that API, not for userinfo, so the script introspects them instead (a confidential
 // client) to show their audience.
 //
+// REGISTER=1 has the app register itself first (RFC 7591, when oidcd's `registration.mode` is
+// on): it sends its metadata to the discovered `registration_endpoint`, with
+// INITIAL_ACCESS_TOKEN when the operator handed one out, and uses the client_id and secret it
+// gets back (CLIENT_ID and CLIENT_SECRET are then not needed). It prints
+// `REGISTERED <client_id>`.
+//
 // DPOP=1 binds the tokens to a key the script makes (RFC 9449): every token request and the
 // userinfo call carry a DPoP proof, and the library answers oidcd's nonce challenges.
 //
@@ -79,9 +85,11 @@ async function authentication(method, clientSecret) {
 
 async function main() {
   const issuer = new URL(setting('OIDCD_ISSUER'));
-  const clientId = setting('CLIENT_ID');
+  const register = Boolean(process.env.REGISTER);
+  const clientId = setting('CLIENT_ID', { optional: register });
   const clientSecret = setting('CLIENT_SECRET', { optional: true });
   const redirectUri = setting('REDIRECT_URI');
+  const insecure = issuer.protocol === 'http:';
 
   // oidcd authenticates a client the way it was registered: client_secret_basic by default
   // (`oidcd client create`), `none` for a public client (`--public`). openid-client v6 would
@@ -91,14 +99,33 @@ async function main() {
   // Discovery: fetches <issuer>/.well-known/openid-configuration and checks that the document's
   // `issuer` is exactly this one. openid-client only talks https; allowInsecureRequests is here
   // solely because a development oidcd listens on plain http on loopback. Never in production.
-  const insecure = issuer.protocol === 'http:';
-  const config = await client.discovery(
-    issuer,
-    clientId,
-    { client_secret: clientSecret },
-    clientAuth,
-    insecure ? { execute: [client.allowInsecureRequests] } : undefined,
-  );
+  const config = register
+    ? // Discovery, then the registration: the library authenticates with client_secret_post
+      // by default, so that is the method the app registers with.
+      await client.dynamicClientRegistration(
+        issuer,
+        {
+          client_name: 'openid-client example',
+          redirect_uris: [redirectUri],
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_post',
+          scope: 'openid profile email offline_access',
+        },
+        undefined,
+        {
+          initialAccessToken: setting('INITIAL_ACCESS_TOKEN', { optional: true }),
+          execute: insecure ? [client.allowInsecureRequests] : [],
+        },
+      )
+    : await client.discovery(
+        issuer,
+        clientId,
+        { client_secret: clientSecret },
+        clientAuth,
+        insecure ? { execute: [client.allowInsecureRequests] } : undefined,
+      );
+  if (register) console.log(`REGISTERED ${config.clientMetadata().client_id}`);
 
   // What the app keeps in the user's session between the redirect and the callback.
   const codeVerifier = client.randomPKCECodeVerifier();

@@ -41,6 +41,17 @@ pub struct Model {
     pub sector_identifier_uri: Option<String>,
     /// The sector a pairwise client's `sub`s are computed for.
     pub sector: Option<String>,
+    /// The pages a consent page links to, and the logo it shows (served from here).
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// Who to contact about the client, a JSON array.
+    #[sea_orm(column_type = "Text")]
+    pub contacts: String,
+    /// For a client that registered itself (RFC 7592): the keyed hash of the token it
+    /// manages its registration with.
+    pub registration_token_hash: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
