@@ -6,7 +6,8 @@ use crate::m20260101_000001_create_clients::Clients as CreatedClients;
 /// client:
 /// - on `clients`: the pages a client names (`client_uri`, `policy_uri`, `tos_uri`), its
 ///   `logo_uri`, its `contacts` (a JSON array), and the keyed hash of the registration access
-///   token of a client that registered itself;
+///   token of a client that registered itself, and a revision that every write of the row
+///   counts up (a write made from an older read is refused rather than undoing another);
 /// - `client_logos`: the logo fetched from `logo_uri`, served from here so the consent page
 ///   loads nothing from elsewhere;
 /// - `initial_access_tokens`: what an operator hands out to let apps register (keyed
@@ -38,6 +39,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(Clients::Table)
                     .add_column(text(Clients::Contacts).default("[]"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Clients::Table)
+                    .add_column(big_integer(Clients::Revision).default(0))
                     .to_owned(),
             )
             .await?;
@@ -84,6 +93,7 @@ impl MigrationTrait for Migration {
             .drop_table(Table::drop().table(ClientLogos::Table).to_owned())
             .await?;
         for column in [
+            Clients::Revision,
             Clients::Contacts,
             Clients::RegistrationTokenHash,
             Clients::TosUri,
@@ -113,6 +123,7 @@ enum Clients {
     TosUri,
     Contacts,
     RegistrationTokenHash,
+    Revision,
 }
 
 #[derive(DeriveIden)]

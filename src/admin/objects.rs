@@ -149,6 +149,9 @@ impl From<StoreError> for AdminFailure {
         match e {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists.")),
+            StoreError::Stale => Self::Conflict(
+                "It changed while this request was made: read it again and retry.".into(),
+            ),
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 Self::Unavailable

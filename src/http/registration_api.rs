@@ -580,7 +580,8 @@ impl RegistrationApi {
     /// RFC 7592 section 2.2: the metadata sent replaces the registration (a member left out
     /// goes back to its default), held to the same rules as registering. The id, subject
     /// type and pairwise sector cannot change. The secret stays, unless a new
-    /// authentication method needs a new one (answered once).
+    /// authentication method needs a new one (answered once). Dropping the secret or moving
+    /// to other redirect hosts revokes the app's grants and its users' consents.
     ///
     /// **Permissions**: the client's registration access token.
     #[oai(

@@ -10,10 +10,10 @@ use serde_json::{Map, Value};
 use super::error::{ErrorCode, OAuthError};
 use super::redirect::RedirectKind;
 use super::registration::{
-    self, ClientPages, ClientRegistration, FieldError, Keeper, Registered, RegistrationError,
-    SecretChoice,
+    self, field_error, ClientPages, ClientRegistration, FieldError, Keeper, Registered,
+    RegistrationError, SecretChoice,
 };
-use super::{client_assertion, request_object, scope};
+use super::scope;
 use crate::clock::UnixTime;
 use crate::config::{self, ConfigError, RegistrationConfig, RegistrationMode};
 use crate::crypto::{self, KeyedHasher};
@@ -65,6 +65,19 @@ impl Policy {
                 Err(format!("`{r}` is not a resource identifier"))
             }
         })?;
+        for (key, list) in [
+            ("registration.grant_types", &config.grant_types),
+            ("registration.scopes", &config.scopes),
+            ("registration.redirect_uris", &config.redirect_uris),
+            ("registration.auth_methods", &config.auth_methods),
+        ] {
+            if list.0.is_empty() {
+                return Err(ConfigError::invalid(
+                    config::named(key),
+                    "must name at least one (to let no app register, set registration.mode off)",
+                ));
+            }
+        }
         Ok(Self {
             mode: config.mode,
             grant_types: each("registration.grant_types", &config.grant_types, str::parse)?,
@@ -125,17 +138,22 @@ impl Policy {
         } else if let Some(s) = reg.scopes.iter().find(|s| !self.scopes.contains(s)) {
             return Err(refused("scope", s, "registration.scopes"));
         }
-        for uri in &reg.redirect_uris {
-            if let Some(kind) = RedirectKind::of(uri) {
-                if !self.redirect_kinds.contains(&kind) {
-                    return Err(FieldError {
-                        field: "redirect_uris",
-                        message: format!(
-                            "`{uri}`: {} redirect URIs are not open to registered apps here \
-                             (registration.redirect_uris)",
-                            kind.as_str()
-                        ),
-                    });
+        for (field, uris) in [
+            ("redirect_uris", &reg.redirect_uris),
+            ("post_logout_redirect_uris", &reg.post_logout_redirect_uris),
+        ] {
+            for uri in uris {
+                if let Some(kind) = RedirectKind::of(uri) {
+                    if !self.redirect_kinds.contains(&kind) {
+                        return Err(field_error(
+                            field,
+                            format!(
+                                "`{uri}`: {} redirect URIs are not open to registered apps here \
+                                 (registration.redirect_uris)",
+                                kind.as_str()
+                            ),
+                        ));
+                    }
                 }
             }
         }
@@ -151,13 +169,6 @@ fn refused(field: &'static str, value: &str, setting: &str) -> FieldError {
     FieldError {
         field,
         message: format!("`{value}` is not open to registered apps here ({setting})"),
-    }
-}
-
-fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field,
-        message: message.into(),
     }
 }
 
@@ -242,27 +253,6 @@ pub fn read(body: &Value) -> Result<Metadata, FieldError> {
             ));
         }
     }
-    let assertion_algs: Vec<&str> = client_assertion::KEY_ALGS
-        .iter()
-        .chain(&client_assertion::SECRET_ALGS)
-        .copied()
-        .collect();
-    for (name, algs) in [
-        ("token_endpoint_auth_signing_alg", assertion_algs.as_slice()),
-        (
-            "request_object_signing_alg",
-            request_object::ALGS.as_slice(),
-        ),
-    ] {
-        if let Some(alg) = string(map, name)? {
-            if !algs.contains(&alg.as_str()) {
-                return Err(field_error(
-                    name,
-                    format!("`{alg}` is not one of {}", algs.join(", ")),
-                ));
-            }
-        }
-    }
     let grant_types = strings(map, "grant_types")?;
     let response_types = strings(map, "response_types")?;
     if let Some(other) = response_types.iter().find(|r| *r != "code") {
@@ -297,7 +287,7 @@ pub fn read(body: &Value) -> Result<Metadata, FieldError> {
         None => redirect_uris
             .first()
             .and_then(|u| url::Url::parse(u).ok())
-            .and_then(|u| u.host_str().map(str::to_owned))
+            .and_then(|u| u.host_str().map(|h| h.chars().take(200).collect()))
             .unwrap_or_else(|| "Unnamed app".to_owned()),
     };
     Ok(Metadata {
@@ -508,7 +498,9 @@ pub async fn authenticate(
 /// client's, held to the policy as at registration. What the app cannot change: its id, its
 /// subject type and pairwise sector (every `sub` it knows would change), the resources and
 /// origins operators gave it. Its secret stays unless its authentication method needs a new
-/// one (which is then answered once).
+/// one (which is then answered once). A client that drops its secret or moves to other
+/// redirect hosts loses its grants and remembered consents: what users allowed was for the
+/// client as it was. Written only over the revision read (a concurrent change is refused).
 pub async fn replace(
     db: &Db,
     keeper: Keeper<'_>,
@@ -526,10 +518,18 @@ pub async fn replace(
         return Err(field_error("client_id", "must be this client's id").into());
     }
     if let Some(secret) = &metadata.client_secret {
+        // Its secret, or the one a rotation replaced while that one still works.
+        let previous = current
+            .previous_secret
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(hash, _)| hash.as_str());
         let matches = current
             .secret_hash
             .as_deref()
-            .is_some_and(|stored| keeper.hasher.verify(secret, stored));
+            .into_iter()
+            .chain(previous)
+            .any(|stored| keeper.hasher.verify(secret, stored));
         if !matches {
             return Err(field_error("client_secret", "is not this client's secret").into());
         }
@@ -580,14 +580,57 @@ pub async fn replace(
     } else {
         secret
     };
+    // What the users of the client granted was for a confidential client at these hosts: a
+    // client that drops its secret, or sends people elsewhere, starts again.
+    let hosts = |c: &Client| {
+        let mut hosts: Vec<String> = c
+            .redirect_uris
+            .iter()
+            .filter_map(|u| url::Url::parse(u).ok())
+            .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()))
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts
+    };
+    let start_again = (current.secret_hash.is_some() && fresh.secret_hash.is_none())
+        || hosts(&current) != hosts(&fresh);
+    // Documents are fetched again only when what names them changed.
+    let sector_moved = fresh.sector_identifier_uri != current.sector_identifier_uri
+        || fresh.redirect_uris != current.redirect_uris;
+    let logo_moved = fresh.logo_uri != current.logo_uri;
     fresh.resources = current.resources;
     fresh.allowed_origins = current.allowed_origins;
     fresh.created_at = current.created_at;
     fresh.registration_token_hash = current.registration_token_hash;
-    let logo = registration::check_fetched(db, keeper.fetcher, &fresh).await?;
+    fresh.revision = current.revision;
+    if sector_moved {
+        registration::check_sector(keeper.fetcher, &fresh).await?;
+    }
+    let logo = if logo_moved {
+        Some(registration::fetch_logo(keeper.fetcher, &fresh).await?)
+    } else {
+        None
+    };
     let txn = db.begin().await.map_err(StoreError::from)?;
-    store::clients::update(&txn, &fresh).await?;
-    registration::keep_logo(&txn, &fresh.client_id, logo.as_ref(), now).await?;
+    match store::clients::update(&txn, &fresh).await {
+        Ok(()) => {}
+        Err(StoreError::NotFound) => return Err(bad_token()),
+        Err(StoreError::Stale) => {
+            return Err(OAuthError::invalid_request(
+                "The registration changed while this request was made: read it again and retry.",
+            )
+            .into())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if let Some(logo) = logo {
+        registration::keep_logo(&txn, &fresh.client_id, logo.as_ref(), now).await?;
+    }
+    if start_again {
+        store::grants::revoke_for_client(&txn, &fresh.client_id, now).await?;
+        store::consents::forget_client(&txn, &fresh.client_id).await?;
+    }
     txn.commit().await.map_err(StoreError::from)?;
     tracing::info!(action = "client.reregister", client_id = %fresh.client_id, "an app updated its registration");
     Ok((fresh, secret))

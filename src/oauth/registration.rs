@@ -110,7 +110,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
+pub(crate) fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
     FieldError {
         field,
         message: message.into(),
@@ -150,9 +150,18 @@ fn dedup<T: PartialEq>(values: Vec<T>) -> Vec<T> {
     out
 }
 
+/// Characters that change how the text around them looks without showing themselves:
+/// bidirectional overrides and isolates, zero-width characters, the soft hyphen. In a name
+/// shown to people they serve only to disguise it.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
 fn valid_name(name: &str) -> Result<String, FieldError> {
     let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control)
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_LEN
+        || name.chars().any(|c| c.is_control() || is_invisible(c))
     {
         return Err(field_error(
             "client_name",
@@ -886,6 +895,7 @@ pub fn prepare(
         tos_uri: pages.tos_uri,
         contacts: valid_contacts(reg.contacts)?,
         registration_token_hash: None,
+        revision: 0,
         created_at: now,
         updated_at: now,
     };
@@ -989,16 +999,19 @@ pub fn update_resource(
     Ok(registered)
 }
 
-/// Validates and stores a new client. A duplicate `client_id` is `StoreError::Conflict`.
+/// Validates and stores a new client, with its logo, in one transaction. A duplicate
+/// `client_id` is `StoreError::Conflict`.
 pub async fn register(
-    db: &impl ConnectionTrait,
+    db: &crate::db::Db,
     reg: ClientRegistration,
     keeper: Keeper<'_>,
     now: UnixTime,
 ) -> Result<Registered, RegistrationError> {
     let registered = prepare(reg, keeper, now)?;
     let logo = check_fetched(db, keeper.fetcher, &registered.client).await?;
-    store_new(db, &registered.client, logo.as_ref(), now).await?;
+    let txn = db.begin().await.map_err(StoreError::from)?;
+    store_new(&txn, &registered.client, logo.as_ref(), now).await?;
+    txn.commit().await.map_err(StoreError::from)?;
     Ok(registered)
 }
 

@@ -23,7 +23,8 @@ pub struct LogoutRequest {
 
 /// Checks `id_token_hint` (signed by any published key, issued by us; expiry does not
 /// matter, RP-Initiated Logout 1.0 section 2), `client_id` and `post_logout_redirect_uri`
-/// (registered for that client, exact match).
+/// (registered for that client, exact match; for a client that registered itself, only
+/// followed with an `id_token_hint`).
 pub async fn validate(
     db: &impl ConnectionTrait,
     keys: &KeySet,
@@ -94,7 +95,11 @@ pub async fn validate(
             if let Some(state) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", state);
             }
-            Some(url.to_string())
+            // An app that registered itself chose its URIs with nobody vetting them: without
+            // an ID token it was issued, a link naming it would make this an open redirector
+            // (RP-Initiated Logout 1.0 section 3). The person is signed out and stays here.
+            let vouched = !client.self_registered() || hint_client.is_some();
+            vouched.then(|| url.to_string())
         }
     };
     Ok(LogoutRequest {

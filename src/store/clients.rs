@@ -230,6 +230,9 @@ pub struct Client {
     /// access token (RFC 7592). `None` for a client an operator registered.
     #[serde(skip)]
     pub registration_token_hash: Option<String>,
+    /// The row's revision when it was read: [`update`] writes only over that one.
+    #[serde(skip)]
+    pub revision: i64,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -305,6 +308,7 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         policy_uri: row.policy_uri,
         tos_uri: row.tos_uri,
         registration_token_hash: row.registration_token_hash,
+        revision: row.revision,
         token_endpoint_auth_method: row
             .token_endpoint_auth_method
             .parse()
@@ -362,6 +366,7 @@ fn active(c: &Client) -> client::ActiveModel {
         tos_uri: Set(c.tos_uri.clone()),
         contacts: Set(to_json_list(&c.contacts)),
         registration_token_hash: Set(c.registration_token_hash.clone()),
+        revision: Set(c.revision),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     }
@@ -448,11 +453,26 @@ pub async fn delete(db: &impl ConnectionTrait, client_id: &str) -> Result<(), St
     Ok(())
 }
 
-/// Writes every field of a client back to its row.
+/// Writes every field of a client back to its row, if the row is still the revision `c` was
+/// read at: a write made from an older read would undo the one made since (a resource
+/// deleted, a secret rotated), so it is refused with [`StoreError::Stale`].
 pub async fn update(db: &impl ConnectionTrait, c: &Client) -> Result<(), StoreError> {
-    match client::Entity::update(active(c)).exec(db).await {
-        Ok(_) => Ok(()),
-        Err(sea_orm::DbErr::RecordNotUpdated) => Err(StoreError::NotFound),
-        Err(e) => Err(e.into()),
+    let mut row = active(c);
+    row.revision = Set(c.revision + 1);
+    let result = client::Entity::update_many()
+        .set(row)
+        .filter(client::Column::ClientId.eq(c.client_id.as_str()))
+        .filter(client::Column::Revision.eq(c.revision))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 1 {
+        return Ok(());
+    }
+    match client::Entity::find_by_id(c.client_id.as_str())
+        .one(db)
+        .await?
+    {
+        Some(_) => Err(StoreError::Stale),
+        None => Err(StoreError::NotFound),
     }
 }

@@ -94,3 +94,13 @@ pub async fn add(
     }
     remember(db, user_id, client_id, &all, now).await
 }
+
+/// Forgets every consent given to the client: it asks again.
+pub async fn forget_client(db: &impl ConnectionTrait, client_id: &str) -> Result<(), StoreError> {
+    use sea_orm::{ColumnTrait as _, QueryFilter as _};
+    consent::Entity::delete_many()
+        .filter(consent::Column::ClientId.eq(client_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -27,6 +27,8 @@ pub enum StoreError {
     NotFound,
     #[error("{0} already exists")]
     Conflict(String),
+    #[error("the row changed since it was read")]
+    Stale,
     #[error("a stored row is malformed: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

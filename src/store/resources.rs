@@ -143,6 +143,10 @@ pub async fn delete(
                 Expr::value(to_json_list(&resources)),
             )
             .col_expr(client::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                client::Column::Revision,
+                Expr::col(client::Column::Revision).add(1),
+            )
             .filter(client::Column::ClientId.eq(row.client_id.as_str()))
             .exec(db)
             .await?;

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::admin::Admin;
 use crate::helpers::{
-    http_client, location_params, Backend, Browser, TestApp, TestClient, TestEnv, REDIRECT_URI,
+    http_client, location_params, Backend, Browser, TestApp, TestClient, TestEnv, LOGOUT_URI,
+    REDIRECT_URI,
 };
 use crate::on_both_databases;
 
@@ -21,6 +22,7 @@ on_both_databases!(
     the_policy_bounds_what_an_app_may_ask_for,
     the_registration_access_token_reads_replaces_and_deletes_the_registration,
     the_consent_page_shows_the_apps_logo_pages_and_that_it_registered_itself,
+    a_self_registered_apps_logout_redirect_needs_its_id_token,
 );
 
 async fn spawn_with_mode(backend: Backend, mode: RegistrationMode) -> TestApp {
@@ -471,6 +473,30 @@ async fn the_policy_bounds_what_an_app_may_ask_for(backend: Backend) {
         .await;
     assert_eq!(view["resources"], json!(["https://api.example.com"]));
     assert_eq!(view["self_registered"], true);
+
+    // What only operators give is not the app's to ask for: those members are ignored.
+    let (status, sly, _) = register(
+        &app,
+        None,
+        &with(json!({
+            "client_id": "chosen-id",
+            "admin": true,
+            "allowed_origins": ["https://evil.example.com"],
+            "resources": ["https://elsewhere.example.com"],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{sly}");
+    assert_ne!(sly["client_id"], "chosen-id");
+    let (_, view) = admin
+        .get(&format!(
+            "/admin/clients/{}",
+            sly["client_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(view["scope"], "openid email");
+    assert_eq!(view["allowed_origins"], json!([]));
+    assert_eq!(view["resources"], json!(["https://api.example.com"]));
     let client = client_of(&info);
     let user = app.create_user().await;
     let code = app
@@ -576,17 +602,59 @@ async fn the_registration_access_token_reads_replaces_and_deletes_the_registrati
     assert_eq!(status, 200, "{updated}");
     assert!(updated.get("contacts").is_none_or(|c| c == &json!([])));
 
-    // A new authentication method that needs a new secret gets one, once.
+    // Dropping its secret: the grants made for the confidential client are revoked.
+    let tokens: Value = sign_in(&app, &client).await.json().await.unwrap();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
     let body = json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"});
     let (status, public) = manage(reqwest::Method::PUT, &uri, &token, Some(&body)).await;
     assert_eq!(status, 200, "{public}");
     assert_eq!(public["token_endpoint_auth_method"], "none");
+    assert!(public.get("client_secret").is_none());
+    let response = http_client()
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+            ("client_id", client.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "the grant is gone");
+
+    // Back to a method with a secret: a new one, answered once, and the old one is dead.
+    let body = json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "client_secret_basic"});
+    let (status, confidential) = manage(reqwest::Method::PUT, &uri, &token, Some(&body)).await;
+    assert_eq!(status, 200, "{confidential}");
+    let renewed = client_of(&confidential);
+    assert!(renewed.secret.is_some(), "{confidential}");
+    assert_ne!(renewed.secret, client.secret);
+    assert_eq!(sign_in(&app, &renewed).await.status(), 200);
+    assert_eq!(sign_in(&app, &client).await.status(), 401);
+
+    // A write made from an older read of the client is refused, not applied over the newer.
+    let stale = oidcd::store::clients::get(&app.state.db, &client.id)
+        .await
+        .unwrap();
+    let mut newer = stale.clone();
+    newer.name = "Renamed".into();
+    oidcd::store::clients::update(&app.state.db, &newer)
+        .await
+        .unwrap();
+    let refused = oidcd::store::clients::update(&app.state.db, &stale).await;
+    assert!(
+        matches!(refused, Err(oidcd::store::StoreError::Stale)),
+        "{refused:?}"
+    );
 
     // Delete: gone, its token with it, and the token endpoint no longer knows it.
     let (status, _) = manage(reqwest::Method::DELETE, &uri, &token, None).await;
     assert_eq!(status, 204);
     let (status, _) = manage(reqwest::Method::GET, &uri, &token, None).await;
     assert_eq!(status, 401);
+    let admin = Admin::new(&app).await;
+    let (status, _) = admin.get(&format!("/admin/clients/{}", client.id)).await;
+    assert_eq!(status, 404);
     let response = app
         .token(
             &[
@@ -594,10 +662,43 @@ async fn the_registration_access_token_reads_replaces_and_deletes_the_registrati
                 ("code", "x"),
                 ("redirect_uri", REDIRECT_URI),
             ],
-            Some((&client.id, client.secret.as_deref().unwrap())),
+            Some((&renewed.id, renewed.secret.as_deref().unwrap())),
         )
         .await;
-    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.status(),
+        401,
+        "the secret it had authenticates nothing"
+    );
+}
+
+/// An app that registered itself picked its post-logout URIs with nobody vetting them: a
+/// logout link naming only its client_id signs the person out and keeps them here; with an
+/// ID token it was issued, the redirect is followed.
+async fn a_self_registered_apps_logout_redirect_needs_its_id_token(backend: Backend) {
+    let app = spawn_with_mode(backend, RegistrationMode::Open).await;
+    let mut body = metadata();
+    body["post_logout_redirect_uris"] = json!([LOGOUT_URI]);
+    let (_, info, _) = register(&app, None, &body).await;
+    let client = client_of(&info);
+
+    let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &client.id)
+        .append_pair("post_logout_redirect_uri", LOGOUT_URI);
+    let response = Browser::new(&app).get(url.as_str()).await;
+    assert!(!response.status().is_redirection(), "{}", response.status());
+    let page = response.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(!page.contains(LOGOUT_URI), "{page}");
+
+    let tokens: Value = sign_in(&app, &client).await.json().await.unwrap();
+    let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", tokens["id_token"].as_str().unwrap())
+        .append_pair("post_logout_redirect_uri", LOGOUT_URI);
+    let response = Browser::new(&app).get(url.as_str()).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(crate::helpers::location(&response), LOGOUT_URI);
 }
 
 /// A web server on 127.0.0.1 answering every request with `body` as `content_type`.

@@ -52,6 +52,8 @@ pub struct Model {
     /// For a client that registered itself (RFC 7592): the keyed hash of the token it
     /// manages its registration with.
     pub registration_token_hash: Option<String>,
+    /// Counted up by every write, so that a write made from an older read is refused.
+    pub revision: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
