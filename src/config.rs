@@ -573,7 +573,7 @@ impl<'de> Deserialize<'de> for NameList {
 }
 
 impl NameList {
-    fn of(names: &[&str]) -> Self {
+    pub fn of(names: &[&str]) -> Self {
         Self(names.iter().map(|n| (*n).to_owned()).collect())
     }
 }
@@ -620,6 +620,10 @@ pub struct RegistrationConfig {
     pub per_ip: u32,
     /// The window those are counted in.
     pub window: Seconds,
+    /// Whether a `client_id` that is an https URL names the client's metadata document.
+    pub metadata_documents: bool,
+    /// The hosts such documents may be on; any host when empty.
+    pub document_hosts: NameList,
 }
 
 impl Default for RegistrationConfig {
@@ -639,6 +643,8 @@ impl Default for RegistrationConfig {
             resources: NameList::default(),
             per_ip: 20,
             window: Seconds(3600),
+            metadata_documents: false,
+            document_hosts: NameList::default(),
         }
     }
 }
@@ -1292,6 +1298,20 @@ pub static SETTINGS: &[Setting] = &[
         registration.window,
         "OIDCD_REGISTRATION_WINDOW",
         "the window those registrations are counted in"
+    ),
+    setting!(
+        registration.metadata_documents,
+        "OIDCD_REGISTRATION_METADATA_DOCUMENTS",
+        "whether a `client_id` that is an https URL names a JSON document describing the app \
+         (OAuth Client ID Metadata Documents, as MCP clients use): fetched with the `fetch.*` \
+         limits, cached by its HTTP caching headers (1 minute to 1 day), held to the \
+         `registration.*` policy, `none` or `private_key_jwt` only; a client address's first \
+         use of a new one counts as a registration (`registration.per_ip`)"
+    ),
+    setting!(
+        registration.document_hosts,
+        "OIDCD_REGISTRATION_DOCUMENT_HOSTS",
+        "the hosts such documents may be on (exact names); any host when empty"
     ),
     setting!(
         http.request_timeout,

@@ -221,16 +221,57 @@ impl Fetcher {
     }
 
     async fn get(&self, url: &str, accept: &'static str) -> Result<Vec<u8>, FetchError> {
+        match self.fetch(url, accept, None).await?.body {
+            Some(body) => Ok(body),
+            None => Err(FetchError::Status(304)),
+        }
+    }
+
+    /// GETs a document that is cached by its HTTP caching headers (a client's metadata
+    /// document): with `etag`, revalidated with `If-None-Match`, and then `body` is `None`
+    /// when it did not change (304).
+    pub async fn get_cached_json(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+    ) -> Result<Fetched, FetchError> {
+        self.fetch(url, "application/json", etag).await
+    }
+
+    async fn fetch(
+        &self,
+        url: &str,
+        accept: &'static str,
+        etag: Option<&str>,
+    ) -> Result<Fetched, FetchError> {
         let parsed = Url::parse(url).map_err(|e| FetchError::Refused(format!("{url}: {e}")))?;
         check_url(&parsed, self.allow_loopback)
             .map_err(|why| FetchError::Refused(format!("{url} {why}")))?;
-        let mut response = self
+        let mut request = self
             .client
             .get(parsed)
-            .header(reqwest::header::ACCEPT, accept)
+            .header(reqwest::header::ACCEPT, accept);
+        if let Some(etag) = etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let mut response = request
             .send()
             .await
             .map_err(|e| FetchError::Failed(describe(&e)))?;
+        let headers = response.headers();
+        let fresh_for = fresh_for(headers);
+        let new_etag = headers
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 200)
+            .map(str::to_owned);
+        if etag.is_some() && response.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(Fetched {
+                body: None,
+                fresh_for,
+                etag: new_etag.or_else(|| etag.map(str::to_owned)),
+            });
+        }
         if response.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(response.status().as_u16()));
         }
@@ -251,7 +292,64 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok(Fetched {
+            body: Some(body),
+            fresh_for,
+            etag: new_etag,
+        })
+    }
+}
+
+/// A fetched document and what its HTTP caching headers say.
+#[derive(Debug)]
+pub struct Fetched {
+    /// `None` when a revalidation found it unchanged (304).
+    pub body: Option<Vec<u8>>,
+    /// How many seconds it stays fresh (RFC 9111 4.2.1): `Some(0)` for `no-store`,
+    /// `no-cache` or an `Expires` in the past; `None` when the headers do not say.
+    pub fresh_for: Option<u64>,
+    /// Its entity tag, to revalidate it with.
+    pub etag: Option<String>,
+}
+
+/// The freshness lifetime a response's headers give it (RFC 9111 4.2.1): `Cache-Control`'s
+/// `no-store` and `no-cache` (none), else its `max-age`, else `Expires` less `Date`. A
+/// shared cache's `s-maxage` is not this cache's.
+pub fn fresh_for(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let directives: Vec<String> = headers
+        .get_all(reqwest::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.trim().to_ascii_lowercase())
+        .collect();
+    if directives
+        .iter()
+        .any(|d| d == "no-store" || d == "no-cache" || d.starts_with("no-cache="))
+    {
+        return Some(0);
+    }
+    if let Some(age) = directives.iter().find_map(|d| d.strip_prefix("max-age=")) {
+        // A malformed max-age is stale (RFC 9111 4.2.1).
+        return Some(age.trim_matches('"').parse().unwrap_or(0));
+    }
+    let date = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(httpdate::parse_http_date)
+    };
+    match (date(reqwest::header::EXPIRES)?, date(reqwest::header::DATE)) {
+        // An invalid date, "0" included, means already expired (RFC 9111 5.3).
+        (Err(_), _) => Some(0),
+        (Ok(expires), Some(Ok(date))) => Some(
+            expires
+                .duration_since(date)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        ),
+        // Without the server's Date, Expires cannot be read against its clock.
+        (Ok(_), _) => None,
     }
 }
 
@@ -336,6 +434,41 @@ mod tests {
         ] {
             assert_eq!(image_type(other), None);
         }
+    }
+
+    #[test]
+    fn freshness_comes_from_the_caching_headers() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let of = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            fresh_for(&headers)
+        };
+        assert_eq!(of(&[]), None);
+        assert_eq!(of(&[("cache-control", "public, max-age=600")]), Some(600));
+        assert_eq!(of(&[("cache-control", "Max-Age=\"60\"")]), Some(60));
+        assert_eq!(of(&[("cache-control", "max-age=600, no-cache")]), Some(0));
+        assert_eq!(of(&[("cache-control", "no-store")]), Some(0));
+        assert_eq!(of(&[("cache-control", "max-age=soon")]), Some(0));
+        assert_eq!(of(&[("cache-control", "s-maxage=600")]), None);
+        assert_eq!(
+            of(&[
+                ("date", "Thu, 03 Dec 2026 10:00:00 GMT"),
+                ("expires", "Thu, 03 Dec 2026 11:00:00 GMT")
+            ]),
+            Some(3600)
+        );
+        assert_eq!(
+            of(&[
+                ("date", "Thu, 03 Dec 2026 10:00:00 GMT"),
+                ("expires", "Thu, 03 Dec 2026 11:00:00 GMT"),
+                ("cache-control", "max-age=5")
+            ]),
+            Some(5)
+        );
+        assert_eq!(of(&[("expires", "0")]), Some(0));
     }
 
     #[test]

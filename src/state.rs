@@ -53,6 +53,16 @@ impl AppState {
         }
     }
 
+    /// What reads the metadata documents `client_id` URLs name.
+    pub fn documents(&self) -> crate::oauth::metadata_document::Documents<'_> {
+        crate::oauth::metadata_document::Documents {
+            db: &self.db,
+            keeper: self.keeper(),
+            policy: &self.registration,
+            config: &self.config,
+        }
+    }
+
     /// Whether the issuer is https: cookies are then Secure and pages send HSTS.
     pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")

@@ -27,6 +27,7 @@ mod m20261203_000005_resources;
 mod m20261203_000006_pairwise;
 mod m20261203_000007_consent_resources;
 mod m20261203_000008_registration;
+mod m20261203_000009_metadata_documents;
 pub mod usernames;
 
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_pairwise::Migration),
             Box::new(m20261203_000007_consent_resources::Migration),
             Box::new(m20261203_000008_registration::Migration),
+            Box::new(m20261203_000009_metadata_documents::Migration),
         ]
     }
 }

@@ -198,6 +198,15 @@ impl ClientsApi {
         let client = store::clients::get(&state.db, &client_id.0)
             .await
             .map_err(not_found)?;
+        if client.document.is_some() {
+            return Err(AdminFailure::Conflict(
+                "This client is described by its metadata document (its client_id is the \
+                 document's URL) and changes only when the document does. Delete it to drop \
+                 the copy kept here; registration.document_hosts decides whose documents are \
+                 read."
+                    .into(),
+            ));
+        }
         let b = body.0;
         let update = ClientUpdate {
             name: b.client_name,

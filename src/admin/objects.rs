@@ -554,7 +554,8 @@ pub struct ClientView {
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
     pub contacts: Vec<String>,
-    /// The app registered itself (`/oauth/register`) and manages its registration there.
+    /// The app registered itself (`/oauth/register`) and manages its registration there, or
+    /// is described by its metadata document (its `client_id` is the document's URL).
     pub self_registered: bool,
     pub created_at: String,
     pub updated_at: String,
@@ -563,6 +564,7 @@ pub struct ClientView {
 impl ClientView {
     pub fn new(c: Client, secret: Option<String>) -> Self {
         Self {
+            self_registered: c.self_registered(),
             client_secret: secret,
             grant_types: c.grant_types.iter().map(|g| GrantType::from(*g)).collect(),
             scope: c.scopes.join(" "),
@@ -583,7 +585,6 @@ impl ClientView {
             resources: c.resources,
             subject_type: c.subject_type.into(),
             sector_identifier_uri: c.sector_identifier_uri,
-            self_registered: c.registration_token_hash.is_some(),
             client_uri: c.client_uri,
             logo_uri: c.logo_uri,
             policy_uri: c.policy_uri,

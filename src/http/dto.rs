@@ -698,6 +698,9 @@ pub struct ProviderMetadataBody {
     pub require_pushed_authorization_requests: Option<bool>,
     /// Where apps register themselves (RFC 7591; absent while `registration.mode` is off).
     pub registration_endpoint: Option<String>,
+    /// Present (true) when a `client_id` may be the https URL of a JSON document describing
+    /// the app (OAuth Client ID Metadata Documents; `registration.metadata_documents`).
+    pub client_id_metadata_document_supported: Option<bool>,
     pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<ResponseType>,
     pub response_modes_supported: Vec<String>,
@@ -769,6 +772,7 @@ impl Example for ProviderMetadataBody {
             pushed_authorization_request_endpoint: Some(url(Endpoint::PushedAuthorization)),
             require_pushed_authorization_requests: None,
             registration_endpoint: None,
+            client_id_metadata_document_supported: None,
             scopes_supported: strings(&scope::USER_SCOPES),
             response_types_supported: vec![ResponseType::Code],
             response_modes_supported: strings(&ResponseMode::SUPPORTED),

@@ -135,20 +135,28 @@ pub enum UserinfoOk {
 
 /// The request's client credentials, held back by the client-authentication limits: refused
 /// while the claimed client id or the client IP is over its limit (checked with the client
-/// lookup, in one query).
-fn credentials(
+/// lookup, in one query). A claimed id that is the URL of a metadata document has its client
+/// brought up to date first.
+async fn credentials(
     state: &AppState,
     req: &Request,
     params: &Params,
 ) -> Result<Credentials, OAuthError> {
     let mut credentials = extract::credentials(req.headers(), params)?;
+    let now = state.clock.now();
+    let ip = extract::client_ip(req);
     let claimed = credentials.claimed_id();
     if let Some(claimed) = &claimed {
         CorsClient::name(req, claimed);
+        state
+            .documents()
+            .refresh(claimed, &ip, now)
+            .await
+            .map_err(|e| e.into_oauth(ErrorCode::InvalidClient))?;
     }
     let claimed: String = claimed.unwrap_or_default().chars().take(128).collect();
-    credentials.limits = abuse::client_auth(&state.config, &claimed, &extract::client_ip(req));
-    credentials.now = state.clock.now();
+    credentials.limits = abuse::client_auth(&state.config, &claimed, &ip);
+    credentials.now = now;
     if credentials.assertion.is_some() && state.config.client_auth.jwt {
         credentials.verifier = Some(assertion_verifier(state, req));
     }
@@ -299,6 +307,7 @@ impl ProtocolApi {
         form: OAuthForm<TokenRequest>,
     ) -> Result<TokenOk, OAuthFailure> {
         let credentials = credentials(state, req, &form.params)
+            .await
             .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let now = state.clock.now();
         let dpop = Dpop::of(state, req, now).map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
@@ -355,6 +364,7 @@ impl ProtocolApi {
         form: OAuthForm<DeviceAuthorizationRequest>,
     ) -> Result<DeviceOk, OAuthFailure> {
         let credentials = credentials(state, req, &form.params)
+            .await
             .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let operation = device::authorize_device(
             &state.db,
@@ -400,7 +410,9 @@ impl ProtocolApi {
                 "Pushed authorization requests are not accepted here (authorize.par is off).",
             )));
         }
-        let credentials = credentials(state, req, &form.params).map_err(refuse)?;
+        let credentials = credentials(state, req, &form.params)
+            .await
+            .map_err(refuse)?;
         let now = state.clock.now();
         authorize::admit_push(
             &state.db,
@@ -449,6 +461,7 @@ impl ProtocolApi {
         form: OAuthForm<TokenRequestForm>,
     ) -> Result<IntrospectOk, OAuthFailure> {
         let credentials = credentials(state, req, &form.params)
+            .await
             .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let keys = state.keys.current();
         let operation = introspect::introspect(
@@ -479,6 +492,7 @@ impl ProtocolApi {
         form: OAuthForm<TokenRequestForm>,
     ) -> Result<RevokeOk, OAuthFailure> {
         let credentials = credentials(state, req, &form.params)
+            .await
             .map_err(|e| OAuthFailure::new(e, tried_basic(req)))?;
         let keys = state.keys.current();
         let operation = revoke::revoke(

@@ -33,6 +33,10 @@ pub struct Policy {
     redirect_kinds: Vec<RedirectKind>,
     auth_methods: Vec<AuthMethod>,
     resources: Vec<String>,
+    /// Whether a `client_id` may be the URL of the app's metadata document.
+    pub metadata_documents: bool,
+    /// The hosts those documents may be on; any when empty.
+    pub document_hosts: Vec<String>,
 }
 
 fn each<T>(
@@ -93,6 +97,13 @@ impl Policy {
                 str::parse,
             )?,
             resources,
+            metadata_documents: config.metadata_documents,
+            document_hosts: each("registration.document_hosts", &config.document_hosts, |h| {
+                match url::Host::parse(h) {
+                    Ok(host) if host.to_string() == *h => Ok(h.to_owned()),
+                    _ => Err(format!("`{h}` is not a host name in lower case")),
+                }
+            })?,
         })
     }
 
@@ -422,7 +433,7 @@ pub async fn admit(
 
 /// The registered resources among those every app gets (one an operator removed is left
 /// out rather than refusing every app).
-async fn open_resources(db: &Db, policy: &Policy) -> Result<Vec<String>, StoreError> {
+pub(crate) async fn open_resources(db: &Db, policy: &Policy) -> Result<Vec<String>, StoreError> {
     if policy.resources.is_empty() {
         return Ok(Vec::new());
     }
@@ -540,22 +551,7 @@ pub async fn replace(
         client: mut fresh,
         secret,
     } = registration::prepare(reg, keeper, now)?;
-    if fresh.subject_type != current.subject_type {
-        return Err(field_error(
-            "subject_type",
-            "cannot change once registered: register a new client",
-        )
-        .into());
-    }
-    if current.pairwise_sector().is_some() && fresh.sector != current.sector {
-        return Err(field_error(
-            "redirect_uris",
-            "would move this pairwise client out of its sector, which would change the sub of \
-             every user it knows: keep its redirect URIs there, or list them all in its \
-             sector_identifier_uri",
-        )
-        .into());
-    }
+    registration::keeps_subjects(&current, &fresh)?;
     let (old, new) = (
         current.token_endpoint_auth_method,
         fresh.token_endpoint_auth_method,
@@ -580,21 +576,7 @@ pub async fn replace(
     } else {
         secret
     };
-    // What the users of the client granted was for a confidential client at these hosts: a
-    // client that drops its secret, or sends people elsewhere, starts again.
-    let hosts = |c: &Client| {
-        let mut hosts: Vec<String> = c
-            .redirect_uris
-            .iter()
-            .filter_map(|u| url::Url::parse(u).ok())
-            .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()))
-            .collect();
-        hosts.sort_unstable();
-        hosts.dedup();
-        hosts
-    };
-    let start_again = (current.secret_hash.is_some() && fresh.secret_hash.is_none())
-        || hosts(&current) != hosts(&fresh);
+    let start_again = registration::starts_again(&current, &fresh);
     // Documents are fetched again only when what names them changed.
     let sector_moved = fresh.sector_identifier_uri != current.sector_identifier_uri
         || fresh.redirect_uris != current.redirect_uris;

@@ -12,6 +12,7 @@ pub mod dynamic;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod metadata_document;
 pub mod params;
 pub mod pkce;
 pub mod redirect;

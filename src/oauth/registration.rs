@@ -896,6 +896,7 @@ pub fn prepare(
         contacts: valid_contacts(reg.contacts)?,
         registration_token_hash: None,
         revision: 0,
+        document: None,
         created_at: now,
         updated_at: now,
     };
@@ -1026,6 +1027,48 @@ pub async fn check_fetched(
     check_resources(db, client).await?;
     check_sector(fetcher, client).await?;
     fetch_logo(fetcher, client).await
+}
+
+/// A client that changes what it is (an app's new registration, a new copy of its metadata
+/// document) keeps its subject type and pairwise sector: every `sub` its users have would
+/// change otherwise.
+pub fn keeps_subjects(current: &Client, fresh: &Client) -> Result<(), FieldError> {
+    if fresh.subject_type != current.subject_type {
+        return Err(field_error(
+            "subject_type",
+            "cannot change once registered: register a new client",
+        ));
+    }
+    if current.pairwise_sector().is_some() && fresh.sector != current.sector {
+        return Err(field_error(
+            "redirect_uris",
+            "would move this pairwise client out of its sector, which would change the sub of \
+             every user it knows: keep its redirect URIs there, or list them all in its \
+             sector_identifier_uri",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether what the users of a client allowed no longer holds for what it became: they
+/// allowed a client that kept a secret or a key, at these redirect hosts. One that drops its
+/// secret or key, or sends people elsewhere, starts again (its grants revoked, its consents
+/// forgotten).
+pub fn starts_again(current: &Client, fresh: &Client) -> bool {
+    let hosts = |c: &Client| {
+        let mut hosts: Vec<String> = c
+            .redirect_uris
+            .iter()
+            .filter_map(|u| url::Url::parse(u).ok())
+            .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()))
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts
+    };
+    (!current.is_public() && fresh.is_public())
+        || (current.secret_hash.is_some() && fresh.secret_hash.is_none())
+        || hosts(current) != hosts(fresh)
 }
 
 /// Stores a new client and its logo.

@@ -25,6 +25,9 @@ pub struct Features {
     pub dpop: bool,
     /// Apps may register themselves (`registration.mode` is not `off`).
     pub registration: bool,
+    /// A `client_id` may be the URL of the app's metadata document
+    /// (`registration.metadata_documents`).
+    pub metadata_documents: bool,
 }
 
 impl Features {
@@ -36,6 +39,7 @@ impl Features {
             request_objects: config.authorize.request_objects,
             dpop: config.dpop.enabled,
             registration: config.registration.mode != crate::config::RegistrationMode::Off,
+            metadata_documents: config.registration.metadata_documents,
         }
     }
 }
@@ -99,6 +103,10 @@ pub struct Metadata {
     pub require_pushed_authorization_requests: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document section 5: present (true) when a
+    /// `client_id` may be the URL of the app's metadata document.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
     pub scopes_supported: Vec<&'static str>,
     pub response_types_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -182,6 +190,7 @@ impl Metadata {
                 && authorize
                 && has(Endpoint::PushedAuthorization),
             registration_endpoint: url(Endpoint::Registration).filter(|_| features.registration),
+            client_id_metadata_document_supported: features.metadata_documents && authorize,
             scopes_supported: when(Endpoint::Authorization, scope::USER_SCOPES.to_vec()),
             response_types_supported: when(
                 Endpoint::Authorization,

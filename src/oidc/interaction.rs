@@ -80,7 +80,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn page(page: Page, session: Option<BrowserSession>) -> Self {
+    pub fn page(page: Page, session: Option<BrowserSession>) -> Self {
         Self {
             page,
             session,

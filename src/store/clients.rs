@@ -233,8 +233,21 @@ pub struct Client {
     /// The row's revision when it was read: [`update`] writes only over that one.
     #[serde(skip)]
     pub revision: i64,
+    /// For a client described by a Client ID Metadata Document (its id is the document's
+    /// URL): how fresh the copy on this row is. `None` for every other client.
+    #[serde(skip)]
+    pub document: Option<DocumentCopy>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+}
+
+/// How fresh a client's copy of its metadata document is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentCopy {
+    /// When it must be fetched (or revalidated) again, from its HTTP caching headers.
+    pub expires_at: UnixTime,
+    /// Its entity tag, sent back in `If-None-Match` to revalidate it.
+    pub etag: Option<String>,
 }
 
 impl Client {
@@ -251,10 +264,11 @@ impl Client {
         }
     }
 
-    /// Whether the client registered itself (RFC 7591) rather than being registered by an
-    /// operator: nobody vouches for its name.
+    /// Whether the client registered itself (RFC 7591), or is described by a metadata
+    /// document it hosts, rather than being registered by an operator: nobody vouches for
+    /// its name.
     pub fn self_registered(&self) -> bool {
-        self.registration_token_hash.is_some()
+        self.registration_token_hash.is_some() || self.document.is_some()
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -309,6 +323,10 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         tos_uri: row.tos_uri,
         registration_token_hash: row.registration_token_hash,
         revision: row.revision,
+        document: row.document_expires_at.map(|expires_at| DocumentCopy {
+            expires_at,
+            etag: row.document_etag,
+        }),
         token_endpoint_auth_method: row
             .token_endpoint_auth_method
             .parse()
@@ -367,6 +385,8 @@ fn active(c: &Client) -> client::ActiveModel {
         contacts: Set(to_json_list(&c.contacts)),
         registration_token_hash: Set(c.registration_token_hash.clone()),
         revision: Set(c.revision),
+        document_expires_at: Set(c.document.as_ref().map(|d| d.expires_at)),
+        document_etag: Set(c.document.as_ref().and_then(|d| d.etag.clone())),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     }

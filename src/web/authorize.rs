@@ -11,7 +11,8 @@ use super::pages;
 use super::session::{self, provider};
 use crate::clock::UnixTime;
 use crate::http::extract;
-use crate::oauth::error::OAuthError;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::metadata_document::DocumentError;
 use crate::oauth::params::Params;
 use crate::oidc::interaction::{self, Action, Answer, Page, Waiting};
 use crate::oidc::sessions::BrowserSession;
@@ -47,6 +48,13 @@ async fn start(
     now: UnixTime,
 ) -> Result<Answer, OAuthError> {
     let session = session::current(state, headers, now).await?;
+    if let Some(client_id) = params.get("client_id") {
+        match state.documents().refresh(client_id, ip, now).await {
+            Ok(()) => {}
+            Err(DocumentError::Throttled) => return Ok(Answer::page(Page::Throttled, session)),
+            Err(e) => return Err(e.into_oauth(ErrorCode::InvalidRequest)),
+        }
+    }
     let rules = state.authorize_rules(now);
     interaction::begin(provider(state), params, &rules, session, ip).await
 }
@@ -186,6 +194,12 @@ fn consent_page(
                 )),
             client_links,
             self_registered => client.self_registered(),
+            // An app described by its metadata document is known by the host it is on.
+            document_host => client
+                .document
+                .as_ref()
+                .and_then(|_| url::Url::parse(&client.client_id).ok())
+                .and_then(|u| u.host_str().map(str::to_owned)),
             redirect_host,
             scopes,
             resources => &waiting.request.resource_names,

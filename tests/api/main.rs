@@ -36,6 +36,7 @@ mod keys;
 mod limits;
 mod logout;
 mod logs;
+mod metadata_documents;
 mod metrics;
 mod migrations;
 mod native_app;

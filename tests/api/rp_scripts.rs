@@ -32,6 +32,7 @@ on_both_databases!(
     openid_client_asks_for_tokens_for_a_resource,
     openid_client_signs_in_to_a_pairwise_client,
     openid_client_registers_its_app_first,
+    openid_client_names_its_apps_metadata_document,
     authlib_completes_the_flow,
     authlib_completes_the_flow_as_a_public_client,
     authlib_refuses_a_callback_with_another_state,
@@ -98,6 +99,13 @@ async fn openid_client_registers_its_app_first(backend: Backend) {
     completes_the_flow(backend, Library::OpenIdClient, Kind::Registered).await;
 }
 
+/// A Client ID Metadata Document: the app's `client_id` is the URL of a document it hosts,
+/// which oidcd fetches when the library first sends it; the library knows nothing more than
+/// a public client's id.
+async fn openid_client_names_its_apps_metadata_document(backend: Backend) {
+    completes_the_flow(backend, Library::OpenIdClient, Kind::Document).await;
+}
+
 /// The API of [`Kind::Resource`], and the scope it accepts.
 const RESOURCE: &str = "https://files.example.com/api";
 const RESOURCE_SCOPE: &str = "files:read";
@@ -131,8 +139,19 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
                 })
                 .await
         }
+        Kind::Document => {
+            crate::helpers::TestEnv::new(backend)
+                .await
+                .spawn_with(|c| {
+                    c.registration.metadata_documents = true;
+                    c.fetch.allow_loopback = true;
+                })
+                .await
+        }
         _ => TestApp::spawn(backend).await,
     };
+    // The app's web server, for the document of [`Kind::Document`].
+    let documents = crate::metadata_documents::DocumentServer::start().await;
     let key = ClientKey::rsa("RS256", "rp-1");
     let (client, env) = match kind {
         Kind::Registered => {
@@ -158,6 +177,12 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
                     ("INITIAL_ACCESS_TOKEN", token),
                 ],
             )
+        }
+        Kind::Document => {
+            let id = documents.url("/oauth/client.json");
+            let document = crate::metadata_documents::public_app(&id, "openid-client example");
+            documents.serve("/oauth/client.json", &document);
+            (TestClient { id, secret: None }, vec![])
         }
         Kind::Confidential => (app.register_client().await, vec![]),
         Kind::Public => (app.register_public_client().await, vec![]),
@@ -327,6 +352,13 @@ async fn completes_the_flow(backend: Backend, library: Library, kind: Kind) {
     let result: serde_json::Value =
         serde_json::from_str(&script.line("RESULT ").await).expect("RESULT is JSON");
     script.succeeds().await;
+    if matches!(kind, Kind::Document) {
+        let described = oidcd::store::clients::get(&app.state.db, &client.id)
+            .await
+            .unwrap();
+        assert!(described.document.is_some() && described.self_registered());
+        assert_eq!(described.name, "openid-client example");
+    }
     if matches!(kind, Kind::Pairwise) {
         // The sector's own sub, the same in the ID token and at userinfo.
         assert_ne!(result["sub"], user.sub.as_str(), "{result}");
@@ -405,6 +437,8 @@ enum Kind {
     Pairwise,
     /// client_secret_post, registered by the library itself (RFC 7591).
     Registered,
+    /// A public client whose id is the URL of its metadata document.
+    Document,
 }
 
 #[derive(Clone, Copy)]

@@ -54,6 +54,10 @@ pub struct Model {
     pub registration_token_hash: Option<String>,
     /// Counted up by every write, so that a write made from an older read is refused.
     pub revision: i64,
+    /// For a client described by a metadata document (its id is the document's URL): when
+    /// the copy here stops being fresh, and the document's entity tag.
+    pub document_expires_at: Option<i64>,
+    pub document_etag: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
