@@ -41,6 +41,9 @@ pub enum Limit {
     /// Apps registered from one client address while registration is open
     /// (`registration.per_ip`).
     Registrations,
+    /// New client metadata documents one client address made the server fetch (the same
+    /// bound, counted apart, so neither spends the other's).
+    Documents,
 }
 
 impl Limit {
@@ -55,6 +58,7 @@ impl Limit {
             Self::ClientAuthClient => "client-auth:client-ip",
             Self::ClientAuthAddress => "client-auth:ip",
             Self::Registrations => "register:ip",
+            Self::Documents => "document:ip",
         }
     }
 
@@ -71,7 +75,9 @@ impl Limit {
             Self::DeviceCodeAddress => (device.guesses_per_ip, device.guess_window),
             Self::ClientAuthClient => (client.failures_per_client, client.window),
             Self::ClientAuthAddress => (client.failures_per_ip, client.window),
-            Self::Registrations => (config.registration.per_ip, config.registration.window),
+            Self::Registrations | Self::Documents => {
+                (config.registration.per_ip, config.registration.window)
+            }
         };
         (i64::from(max), window.as_i64())
     }
@@ -155,6 +161,11 @@ pub fn pending_requests(config: &Config, address: &str) -> Vec<Rule> {
 /// make the server store.
 pub fn registrations(config: &Config, address: &str) -> Vec<Rule> {
     vec![Rule::new(config, Limit::Registrations, address)]
+}
+
+/// The rule for the new client metadata documents one address makes the server fetch.
+pub fn documents(config: &Config, address: &str) -> Vec<Rule> {
+    vec![Rule::new(config, Limit::Documents, address)]
 }
 
 /// Whether any rule has reached its limit, without counting.

@@ -164,6 +164,7 @@ impl Application {
             discovery,
             templates,
             metrics: Arc::default(),
+            document_refusals: Arc::default(),
         };
         Ok(Self {
             acceptor,

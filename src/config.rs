@@ -624,6 +624,8 @@ pub struct RegistrationConfig {
     pub metadata_documents: bool,
     /// The hosts such documents may be on; any host when empty.
     pub document_hosts: NameList,
+    /// Hosts and `client_id` URLs whose documents are refused.
+    pub blocked_documents: NameList,
 }
 
 impl Default for RegistrationConfig {
@@ -645,6 +647,7 @@ impl Default for RegistrationConfig {
             window: Seconds(3600),
             metadata_documents: false,
             document_hosts: NameList::default(),
+            blocked_documents: NameList::default(),
         }
     }
 }
@@ -1306,12 +1309,18 @@ pub static SETTINGS: &[Setting] = &[
          (OAuth Client ID Metadata Documents, as MCP clients use): fetched with the `fetch.*` \
          limits, cached by its HTTP caching headers (1 minute to 1 day), held to the \
          `registration.*` policy, `none` or `private_key_jwt` only; a client address's first \
-         use of a new one counts as a registration (`registration.per_ip`)"
+         use of a new one is counted like a registration (`registration.per_ip`, apart)"
     ),
     setting!(
         registration.document_hosts,
         "OIDCD_REGISTRATION_DOCUMENT_HOSTS",
         "the hosts such documents may be on (exact names); any host when empty"
+    ),
+    setting!(
+        registration.blocked_documents,
+        "OIDCD_REGISTRATION_BLOCKED_DOCUMENTS",
+        "hosts, or whole `client_id` URLs, whose documents are refused: their apps stop at \
+         once, copies kept here included"
     ),
     setting!(
         http.request_timeout,

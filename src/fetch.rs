@@ -36,6 +36,8 @@ pub enum FetchError {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// The same without redirects, for documents that must come from the URL named.
+    direct: reqwest::Client,
     allow_loopback: bool,
     max_bytes: usize,
 }
@@ -189,16 +191,21 @@ impl Fetcher {
                 }
             }
         });
-        let client = reqwest::Client::builder()
-            .redirect(redirects)
-            .dns_resolver(Arc::new(PublicOnly { allow_loopback }))
-            .no_proxy()
-            .timeout(Duration::from_secs(config.timeout.0.max(1)))
-            .user_agent(concat!("oidcd/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::Failed(e.to_string()))?;
+        let build = |redirects: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .redirect(redirects)
+                .dns_resolver(Arc::new(PublicOnly { allow_loopback }))
+                .no_proxy()
+                .timeout(Duration::from_secs(config.timeout.0.max(1)))
+                .user_agent(concat!("oidcd/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| FetchError::Failed(e.to_string()))
+        };
+        let client = build(redirects)?;
+        let direct = build(reqwest::redirect::Policy::none())?;
         Ok(Self {
             client,
+            direct,
             allow_loopback,
             max_bytes: config.max_bytes,
         })
@@ -228,14 +235,16 @@ impl Fetcher {
     }
 
     /// GETs a document that is cached by its HTTP caching headers (a client's metadata
-    /// document): with `etag`, revalidated with `If-None-Match`, and then `body` is `None`
-    /// when it did not change (304).
+    /// document), from the URL itself (a redirect is refused: whoever controls where it
+    /// points would speak for the URL): with `etag`, revalidated with `If-None-Match`, and
+    /// then `body` is `None` when it did not change (304).
     pub async fn get_cached_json(
         &self,
         url: &str,
         etag: Option<&str>,
     ) -> Result<Fetched, FetchError> {
-        self.fetch(url, "application/json", etag).await
+        self.fetch_with(&self.direct, url, "application/json", etag)
+            .await
     }
 
     async fn fetch(
@@ -244,13 +253,20 @@ impl Fetcher {
         accept: &'static str,
         etag: Option<&str>,
     ) -> Result<Fetched, FetchError> {
+        self.fetch_with(&self.client, url, accept, etag).await
+    }
+
+    async fn fetch_with(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        accept: &'static str,
+        etag: Option<&str>,
+    ) -> Result<Fetched, FetchError> {
         let parsed = Url::parse(url).map_err(|e| FetchError::Refused(format!("{url}: {e}")))?;
         check_url(&parsed, self.allow_loopback)
             .map_err(|why| FetchError::Refused(format!("{url} {why}")))?;
-        let mut request = self
-            .client
-            .get(parsed)
-            .header(reqwest::header::ACCEPT, accept);
+        let mut request = client.get(parsed).header(reqwest::header::ACCEPT, accept);
         if let Some(etag) = etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// What apps registering themselves may ask for (`registration.*`).
     pub registration: Arc<crate::oauth::dynamic::Policy>,
+    /// Metadata documents refused lately, not fetched again for a while.
+    pub document_refusals: Arc<crate::oauth::metadata_document::RecentRefusals>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
             keeper: self.keeper(),
             policy: &self.registration,
             config: &self.config,
+            refusals: &self.document_refusals,
         }
     }
 

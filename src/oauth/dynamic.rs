@@ -37,6 +37,11 @@ pub struct Policy {
     pub metadata_documents: bool,
     /// The hosts those documents may be on; any when empty.
     pub document_hosts: Vec<String>,
+    /// Hosts and `client_id` URLs whose documents are refused.
+    pub blocked_documents: Vec<String>,
+    /// A digest of what a document is held to, to tell when a copy was checked under
+    /// another policy.
+    pub digest: String,
 }
 
 fn each<T>(
@@ -82,7 +87,7 @@ impl Policy {
                 ));
             }
         }
-        Ok(Self {
+        let mut policy = Self {
             mode: config.mode,
             grant_types: each("registration.grant_types", &config.grant_types, str::parse)?,
             scopes,
@@ -104,7 +109,11 @@ impl Policy {
                     _ => Err(format!("`{h}` is not a host name in lower case")),
                 }
             })?,
-        })
+            blocked_documents: config.blocked_documents.0.clone(),
+            digest: String::new(),
+        };
+        policy.digest = crypto::b64url(&crypto::sha256(format!("{policy:?}").as_bytes()));
+        Ok(policy)
     }
 
     pub fn is_on(&self) -> bool {

@@ -31,6 +31,41 @@ pub const MAX_ID_LEN: usize = 255;
 pub const MIN_FRESH: i64 = 60;
 /// How long a copy is used when the document's headers do not say.
 pub const DEFAULT_FRESH: i64 = 3600;
+/// How long a refused document is not fetched again (by this instance): the same refusal
+/// is answered meanwhile, so a broken or hostile document cannot make every request a fetch.
+pub const RETRY_AFTER: i64 = 30;
+/// The most refusals remembered.
+const MAX_REFUSALS: usize = 10_000;
+
+/// The documents refused lately, per `client_id`, with when they may be fetched again.
+#[derive(Debug, Default)]
+pub struct RecentRefusals(std::sync::Mutex<std::collections::HashMap<String, (UnixTime, String)>>);
+
+impl RecentRefusals {
+    fn get(&self, client_id: &str, now: UnixTime) -> Option<String> {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(client_id)
+            .filter(|(until, _)| *until > now)
+            .map(|(_, why)| why.clone())
+    }
+
+    fn put(&self, client_id: &str, why: &str, now: UnixTime) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MAX_REFUSALS {
+            map.retain(|_, (until, _)| *until > now);
+            if map.len() >= MAX_REFUSALS {
+                map.clear();
+            }
+        }
+        map.insert(client_id.to_owned(), (now + RETRY_AFTER, why.to_owned()));
+    }
+}
 /// The most time a copy is used before it is revalidated.
 pub const MAX_FRESH: i64 = 86_400;
 
@@ -79,9 +114,15 @@ pub fn names_document(client_id: &str) -> bool {
 
 /// The draft's rules for the URL (section 3): https (plain http on loopback only with
 /// `fetch.allow_loopback`), a path, no dot segments, no fragment, no user name or password;
-/// here also written in its normal form (so that one document has one id) and on one of
-/// `registration.document_hosts` when that is set.
-pub fn check_id(client_id: &str, allow_loopback: bool, hosts: &[String]) -> Result<Url, String> {
+/// here also written in its normal form (so that one document has one id), on one of
+/// `registration.document_hosts` when that is set, and neither it nor its host in
+/// `registration.blocked_documents`.
+pub fn check_id(
+    client_id: &str,
+    allow_loopback: bool,
+    hosts: &[String],
+    blocked: &[String],
+) -> Result<Url, String> {
     if client_id.len() > MAX_ID_LEN {
         return Err(format!("is longer than {MAX_ID_LEN} characters"));
     }
@@ -102,6 +143,11 @@ pub fn check_id(client_id: &str, allow_loopback: bool, hosts: &[String]) -> Resu
             "is on {host}, whose documents are not accepted here (registration.document_hosts)"
         ));
     }
+    if blocked.iter().any(|b| b == host || b == client_id) {
+        return Err(
+            "names a document that is blocked here (registration.blocked_documents)".into(),
+        );
+    }
     Ok(url)
 }
 
@@ -112,6 +158,7 @@ pub struct Documents<'a> {
     pub keeper: Keeper<'a>,
     pub policy: &'a Policy,
     pub config: &'a Config,
+    pub refusals: &'a RecentRefusals,
 }
 
 impl Documents<'_> {
@@ -126,12 +173,30 @@ impl Documents<'_> {
         address: &str,
         now: UnixTime,
     ) -> Result<(), DocumentError> {
-        if !self.policy.metadata_documents || !names_document(client_id) {
+        if !names_document(client_id) {
             return Ok(());
         }
+        if !self.policy.metadata_documents {
+            // Copies kept from when they were on included.
+            return Err(DocumentError::Refused(
+                "The client_id is the URL of a client metadata document, which this provider \
+                 does not read (registration.metadata_documents is off)."
+                    .into(),
+            ));
+        }
+        if let Some(why) = self.refusals.get(client_id, now) {
+            return Err(DocumentError::Refused(why));
+        }
         let result = self.bring_up_to_date(client_id, address, now).await;
-        if let Err(e @ (DocumentError::Refused(_) | DocumentError::Throttled)) = &result {
-            tracing::info!(client_id, reason = %e, "client metadata document refused");
+        match &result {
+            Err(DocumentError::Refused(why)) => {
+                tracing::info!(client_id, reason = %why, "client metadata document refused");
+                self.refusals.put(client_id, why, now);
+            }
+            Err(e @ DocumentError::Throttled) => {
+                tracing::info!(client_id, reason = %e, "client metadata document refused");
+            }
+            _ => {}
         }
         result
     }
@@ -146,6 +211,7 @@ impl Documents<'_> {
             client_id,
             self.keeper.allow_loopback,
             &self.policy.document_hosts,
+            &self.policy.blocked_documents,
         )
         .map_err(|why| DocumentError::Refused(format!("The client_id {why}.")))?;
         let current = match store::clients::get(self.db, client_id).await {
@@ -155,11 +221,17 @@ impl Documents<'_> {
         };
         let etag = match current.as_ref().map(|c| &c.document) {
             // Fresh, or a row an operator made (never, since their ids have no `:`).
-            Some(Some(copy)) if copy.expires_at > now => return Ok(()),
+            Some(Some(copy)) if copy.expires_at > now && copy.policy == self.policy.digest => {
+                return Ok(())
+            }
             Some(None) => return Ok(()),
-            Some(Some(copy)) => copy.etag.clone(),
+            // Revalidated when it was checked against this policy; else fetched whole.
+            Some(Some(copy)) => copy
+                .etag
+                .clone()
+                .filter(|_| copy.policy == self.policy.digest),
             None => {
-                let rules = crate::abuse::registrations(self.config, address);
+                let rules = crate::abuse::documents(self.config, address);
                 let reservation = crate::abuse::reserve(self.db, &rules, now).await?;
                 if let crate::abuse::Verdict::Refused(_) = reservation.verdict {
                     return Err(DocumentError::Throttled);
@@ -184,6 +256,7 @@ impl Documents<'_> {
         let copy = DocumentCopy {
             expires_at: now + fresh_for,
             etag: fetched.etag,
+            policy: self.policy.digest.clone(),
         };
         match (fetched.body, current) {
             (None, Some(mut unchanged)) => {
@@ -257,6 +330,18 @@ impl Documents<'_> {
         reg.resources = dynamic::open_resources(self.db, self.policy).await?;
         let Registered { mut client, .. } = registration::prepare(reg, self.keeper, now)?;
         client.client_id = client_id.to_owned();
+        if client.sector.is_some() {
+            // A sector of its own is named after the client: after this one, not the id
+            // `prepare` made up.
+            client.sector = Some(
+                super::subject::sector_of(
+                    client_id,
+                    &client.redirect_uris,
+                    client.sector_identifier_uri.as_deref(),
+                )
+                .map_err(|why| refused(format!("'s sector: {why}")))?,
+            );
+        }
         client.document = Some(copy);
         Ok(client)
     }
@@ -338,7 +423,7 @@ mod tests {
 
     #[test]
     fn client_id_urls_follow_the_drafts_rules() {
-        let check = |id: &str| check_id(id, false, &[]);
+        let check = |id: &str| check_id(id, false, &[], &[]);
         assert!(check("https://app.example.com/oauth/client.json").is_ok());
         assert!(check("https://app.example.com/client?v=2").is_ok());
         for (id, says) in [
@@ -359,11 +444,21 @@ mod tests {
         let long = format!("https://app.example.com/{}", "a".repeat(MAX_ID_LEN));
         assert!(check(&long).is_err());
         let hosts = ["app.example.com".to_owned()];
-        assert!(check_id("https://app.example.com/c", false, &hosts).is_ok());
-        assert!(check_id("https://other.example.com/c", false, &hosts)
+        assert!(check_id("https://app.example.com/c", false, &hosts, &[]).is_ok());
+        assert!(check_id("https://other.example.com/c", false, &hosts, &[])
             .unwrap_err()
             .contains("document_hosts"));
-        assert!(check_id("http://127.0.0.1:8080/c", true, &[]).is_ok());
+        assert!(check_id("http://127.0.0.1:8080/c", true, &[], &[]).is_ok());
+        let blocked = [
+            "bad.example.com".to_owned(),
+            "https://app.example.com/x".to_owned(),
+        ];
+        for id in ["https://bad.example.com/c", "https://app.example.com/x"] {
+            assert!(check_id(id, false, &[], &blocked)
+                .unwrap_err()
+                .contains("blocked_documents"));
+        }
+        assert!(check_id("https://app.example.com/y", false, &[], &blocked).is_ok());
         assert!(!names_document("s6BhdRkqt3"));
         assert!(names_document("https://app.example.com/c"));
     }

@@ -248,6 +248,9 @@ pub struct DocumentCopy {
     pub expires_at: UnixTime,
     /// Its entity tag, sent back in `If-None-Match` to revalidate it.
     pub etag: Option<String>,
+    /// A digest of the registration policy it was checked against: under another policy it
+    /// is fetched whole and checked again, not revalidated.
+    pub policy: String,
 }
 
 impl Client {
@@ -326,6 +329,7 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         document: row.document_expires_at.map(|expires_at| DocumentCopy {
             expires_at,
             etag: row.document_etag,
+            policy: row.document_policy.unwrap_or_default(),
         }),
         token_endpoint_auth_method: row
             .token_endpoint_auth_method
@@ -387,6 +391,7 @@ fn active(c: &Client) -> client::ActiveModel {
         revision: Set(c.revision),
         document_expires_at: Set(c.document.as_ref().map(|d| d.expires_at)),
         document_etag: Set(c.document.as_ref().and_then(|d| d.etag.clone())),
+        document_policy: Set(c.document.as_ref().map(|d| d.policy.clone())),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     }

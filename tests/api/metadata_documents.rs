@@ -23,6 +23,8 @@ on_both_databases!(
     documents_are_held_to_the_rules,
     new_documents_count_against_the_per_address_bound,
     a_document_app_proves_itself_with_its_keys,
+    turning_documents_off_or_blocking_one_stops_its_app,
+    a_pairwise_native_app_keeps_its_subs_when_its_document_changes,
 );
 
 /// A document as the app's web server answers it.
@@ -230,7 +232,10 @@ async fn metadata_documents_are_off_by_default(backend: Backend) {
         .is_none());
     let (status, page) = first_page(&app, &id).await;
     assert_eq!(status, 400);
-    assert!(page.contains("not registered"), "{page}");
+    assert!(
+        page.contains("registration.metadata_documents is off"),
+        "{page}"
+    );
     let response = token_as(
         &app,
         &id,
@@ -244,18 +249,21 @@ async fn metadata_documents_are_off_by_default(backend: Backend) {
 async fn an_app_signs_in_with_the_url_of_its_document(backend: Backend) {
     let app = spawn(backend).await;
     let server = DocumentServer::start().await;
-    let id = server.url("/oauth/client-metadata.json");
-    let mut document = public_app(&id, "Notes");
-    document["logo_uri"] = json!(server.url("/missing-logo.png"));
-    server.serve("/oauth/client-metadata.json", &document);
+    let id = server.serve(
+        "/oauth/client-metadata.json",
+        &public_app(&server.url("/oauth/client-metadata.json"), "Notes"),
+    );
     let discovery = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(discovery["client_id_metadata_document_supported"], true);
 
     // A logo that cannot be fetched refuses the document, as it refuses a registration.
-    let (status, page) = first_page(&app, &id).await;
+    let with_logo = server.url("/with-logo.json");
+    let mut document = public_app(&with_logo, "Notes");
+    document["logo_uri"] = json!(server.url("/missing-logo.png"));
+    server.serve("/with-logo.json", &document);
+    let (status, page) = first_page(&app, &with_logo).await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("logo_uri"), "{page}");
-    server.serve("/oauth/client-metadata.json", &public_app(&id, "Notes"));
 
     let user = app.create_user().await;
     let browser = Browser::new(&app);
@@ -300,8 +308,8 @@ async fn an_app_signs_in_with_the_url_of_its_document(backend: Backend) {
     )
     .await;
     assert_eq!(refreshed.status(), 200);
-    // Fetched twice (the document with the missing logo, then the good one), then kept.
-    assert_eq!(server.requests("/oauth/client-metadata.json").len(), 2);
+    // Fetched once, then kept.
+    assert_eq!(server.requests("/oauth/client-metadata.json").len(), 1);
 
     // Operators see it as an app nobody vouches for, and cannot edit what its document says.
     let admin = Admin::new(&app).await;
@@ -393,6 +401,18 @@ async fn the_copy_follows_the_documents_caching_headers(backend: Backend) {
     let (status, page) = first_page(&app, &id).await;
     assert_eq!(status, 400);
     assert!(page.contains("404"), "{page}");
+
+    // A refusal is answered again for a while without fetching, then the document is tried
+    // again.
+    server.serve_with(path, 200, public_app(&id, "Notes").to_string(), &[]);
+    let fetched = server.requests(path).len();
+    let (status, page) = first_page(&app, &id).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("404"), "{page}");
+    assert_eq!(server.requests(path).len(), fetched);
+    clock.advance(31);
+    assert_eq!(first_page(&app, &id).await.0, 200);
+    assert_eq!(server.requests(path).len(), fetched + 1);
 }
 
 async fn documents_are_held_to_the_rules(backend: Backend) {
@@ -445,7 +465,7 @@ async fn documents_are_held_to_the_rules(backend: Backend) {
     case(
         "/typed.json",
         &|d| d["redirect_uris"] = json!("https://rp.example.com/callback"),
-        "redirect_uris",
+        "redirect_uris: must be an array",
     );
     server.serve_with("/not-json.json", 200, "<html>".into(), &[]);
     cases.push((server.url("/not-json.json"), "not JSON"));
@@ -457,6 +477,14 @@ async fn documents_are_held_to_the_rules(backend: Backend) {
     );
     cases.push((server.url("/large.json"), "larger than"));
     cases.push((server.url("/nothing.json"), "404"));
+    // Served from elsewhere: whoever controls where a redirect points would speak for the URL.
+    server.serve_with(
+        "/moved.json",
+        302,
+        String::new(),
+        &[("Location", "/good.json")],
+    );
+    cases.push((server.url("/moved.json"), "302"));
     cases.push((format!("{}#top", server.url("/app.json")), "fragment"));
     cases.push((server.url("/"), "path"));
     cases.push((server.url("/a/../app.json"), "normal form"));
@@ -482,7 +510,9 @@ async fn documents_are_held_to_the_rules(backend: Backend) {
     }
     // None of them became a client.
     let admin = Admin::new(&app).await;
-    let (_, listed) = admin.get("/admin/clients").await;
+    let (status, listed) = admin.get("/admin/clients").await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed.to_string().contains("client_id"), "{listed}");
     assert!(!listed.to_string().contains("127.0.0.1"), "{listed}");
 
     // A redirect URI the document does not list is refused like any other.
@@ -606,4 +636,137 @@ async fn a_document_app_proves_itself_with_its_keys(backend: Backend) {
     // And without any proof, a key-based app is not a public one.
     let response = token_as(&app, &id, &[("grant_type", "client_credentials")]).await;
     assert_eq!(response.status(), 401);
+}
+
+/// `user` signs in to the document app `client_id` at `redirect_uri`; the token response.
+async fn sign_in(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    user: &crate::helpers::TestUser,
+) -> Value {
+    let (url, verifier) = authorize_url(app, client_id, redirect_uri);
+    let done = Browser::new(app).authorize(&url, user).await;
+    let code = location_params(&done)["code"].clone();
+    let response = token_as(
+        app,
+        client_id,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn refresh_as(app: &TestApp, client_id: &str, refresh_token: &str) -> reqwest::Response {
+    token_as(
+        app,
+        client_id,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
+async fn turning_documents_off_or_blocking_one_stops_its_app(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let app = env.spawn_with(with_documents).await;
+    let server = DocumentServer::start().await;
+    let id = server.serve("/app.json", &public_app(&server.url("/app.json"), "Notes"));
+    let user = app.create_user().await;
+    let tokens = sign_in(&app, &id, REDIRECT_URI, &user).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let env = app.stop().await;
+
+    // Off: the copy kept from before is not used.
+    let app = env.spawn().await;
+    let response = refresh_as(&app, &id, &refresh_token).await;
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("is off"),
+        "{body}"
+    );
+    let env = app.stop().await;
+
+    // Blocked, by host or by URL: at once, though the copy is still fresh.
+    for blocked in ["127.0.0.1", id.as_str()] {
+        let app = env
+            .spawn_with(|c| {
+                with_documents(c);
+                c.registration.blocked_documents = NameList::of(&[blocked]);
+            })
+            .await;
+        let response = refresh_as(&app, &id, &refresh_token).await;
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("blocked"),
+            "{body}"
+        );
+        let _ = app.stop().await;
+    }
+
+    // On again: the app goes on with its grant, from its copy.
+    let app = env.spawn_with(with_documents).await;
+    assert_eq!(refresh_as(&app, &id, &refresh_token).await.status(), 200);
+    assert_eq!(server.requests("/app.json").len(), 1);
+}
+
+async fn a_pairwise_native_app_keeps_its_subs_when_its_document_changes(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    with_documents(&mut config);
+    let (app, clock) = env.spawn_on_fixed_clock(config).await;
+    let server = DocumentServer::start().await;
+    let path = "/native.json";
+    let id = server.url(path);
+    let loopback = "http://127.0.0.1:7777/callback";
+    let document = |name: &str| {
+        json!({
+            "client_id": id, "client_name": name,
+            "redirect_uris": [loopback],
+            "token_endpoint_auth_method": "none",
+            "subject_type": "pairwise",
+            "scope": "openid offline_access",
+        })
+    };
+    server.serve_with(
+        path,
+        200,
+        document("Native").to_string(),
+        &[("Cache-Control", "max-age=60")],
+    );
+    let user = app.create_user().await;
+    let first = sign_in(&app, &id, loopback, &user).await;
+    let sub = crate::helpers::jwt_claims(first["id_token"].as_str().unwrap())["sub"].clone();
+    assert_ne!(sub, user.sub.as_str(), "a pairwise sub");
+
+    // A new version of the document (no entity tag: fetched whole) keeps the app's sector.
+    server.serve_with(
+        path,
+        200,
+        document("Native 2").to_string(),
+        &[("Cache-Control", "max-age=60")],
+    );
+    clock.advance(61);
+    let again = sign_in(&app, &id, loopback, &user).await;
+    assert_eq!(server.requests(path).len(), 2);
+    assert_eq!(
+        crate::helpers::jwt_claims(again["id_token"].as_str().unwrap())["sub"],
+        sub
+    );
 }

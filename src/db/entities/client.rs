@@ -55,9 +55,11 @@ pub struct Model {
     /// Counted up by every write, so that a write made from an older read is refused.
     pub revision: i64,
     /// For a client described by a metadata document (its id is the document's URL): when
-    /// the copy here stops being fresh, and the document's entity tag.
+    /// the copy here stops being fresh, the document's entity tag, and the policy it met.
     pub document_expires_at: Option<i64>,
     pub document_etag: Option<String>,
+    /// A digest of the registration policy the copy was checked against.
+    pub document_policy: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
