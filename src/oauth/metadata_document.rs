@@ -165,8 +165,9 @@ impl Documents<'_> {
     /// Makes the client row of `client_id`, when it names a document, hold a fresh copy of
     /// it: nothing to do while the copy is fresh; else the document is revalidated or
     /// fetched, checked, and written. `address` is the client address of the request: a
-    /// new document counts as a registration from it. Does nothing when documents are off
-    /// or `client_id` is not a URL: the lookup that follows finds the client or not.
+    /// new document counts against its `registration.per_ip`. Does nothing when `client_id`
+    /// is not a URL (the lookup that follows finds the client or not); refuses every URL
+    /// while documents are off.
     pub async fn refresh(
         &self,
         client_id: &str,
