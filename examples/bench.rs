@@ -135,6 +135,7 @@ fn discovery_size() -> usize {
         "http://127.0.0.1:40000",
         oidcd::server::router::MOUNTED,
         Features::of(&config),
+        &oidcd::oauth::scope::Catalog::default(),
     )
     .to_bytes()
     .len()

@@ -16,6 +16,7 @@ use crate::fetch::Fetcher;
 use crate::http::conn::DeadlineAcceptor;
 use crate::keys::{self, kek::KekError, Kek, KeyCache, KeyError};
 use crate::oauth::client_keys::JwksCache;
+use crate::oauth::scope::Catalog;
 use crate::oidc::discovery::{Features, Metadata};
 use crate::password::PasswordHasher;
 use crate::server::router;
@@ -59,6 +60,8 @@ pub struct Runtime {
     pub secrets: KeyedHasher,
     pub passwords: PasswordHasher,
     pub clock: Clock,
+    /// The scopes and claims users' apps may be granted (`claims.*`).
+    pub claims: Arc<Catalog>,
 }
 
 impl Runtime {
@@ -69,6 +72,7 @@ impl Runtime {
     /// not its schema, not a key-encryption key file.
     pub async fn open(config: Config, clock: Clock, access: Access) -> Result<Self, StartupError> {
         config.validate()?;
+        let claims = Arc::new(Catalog::new(&config.claims)?);
         let pool = db::open(&config.database_url, access).await?;
         let db = Db::new(pool, &config.database_url, config.sqlite_in_place);
         let existing = store::keys::list(&db).await?;
@@ -93,6 +97,7 @@ impl Runtime {
             secrets,
             passwords,
             clock,
+            claims,
         })
     }
 }
@@ -133,7 +138,13 @@ impl Application {
             None => format!("http://{local}").into(),
         };
         let discovery = Bytes::from(
-            Metadata::build(&issuer, router::MOUNTED, Features::of(&runtime.config)).to_bytes(),
+            Metadata::build(
+                &issuer,
+                router::MOUNTED,
+                Features::of(&runtime.config),
+                &runtime.claims,
+            )
+            .to_bytes(),
         );
         let templates = Arc::new(Templates::new(
             runtime.config.pages.templates_dir.as_deref(),
@@ -161,6 +172,7 @@ impl Application {
             secrets: runtime.secrets,
             passwords: runtime.passwords,
             clock: runtime.clock,
+            claims: runtime.claims,
             discovery,
             templates,
             metrics: Arc::default(),

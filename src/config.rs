@@ -224,6 +224,7 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub http: HttpConfig,
     pub pages: PagesConfig,
+    pub claims: ClaimsConfig,
 }
 
 impl Default for Config {
@@ -249,6 +250,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             http: HttpConfig::default(),
             pages: PagesConfig::default(),
+            claims: ClaimsConfig::default(),
         }
     }
 }
@@ -652,6 +654,87 @@ impl Default for RegistrationConfig {
     }
 }
 
+/// Claims beyond OIDC's standard set. Each field is described in [`SETTINGS`]; the
+/// declarations are checked when the server starts (`oauth::scope::Catalog`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimsConfig {
+    /// Whether the built-in `groups` claim (a list of names) and its `groups` scope are
+    /// offered.
+    pub groups: bool,
+    /// The operator's own claims.
+    pub custom: CustomClaims,
+}
+
+impl Default for ClaimsConfig {
+    fn default() -> Self {
+        Self {
+            groups: true,
+            custom: CustomClaims::default(),
+        }
+    }
+}
+
+/// The operator's claims: a TOML array of tables (`[[claims.custom]]`), or the same as a JSON
+/// array in the environment.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct CustomClaims(pub Vec<CustomClaim>);
+
+/// A claim the operator declares: users carry a value for it, and the scope releases it
+/// where it is to go.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomClaim {
+    pub name: String,
+    /// The JSON type its values must have.
+    #[serde(rename = "type")]
+    pub kind: ClaimKind,
+    /// The scope that releases it.
+    pub scope: String,
+    /// What it is, in the words the consent page shows: "your department".
+    pub description: String,
+    /// Whether it goes into ID tokens (when its scope is granted).
+    #[serde(default)]
+    pub id_token: bool,
+    /// Whether it goes into access tokens (when its scope is among theirs).
+    #[serde(default)]
+    pub access_token: bool,
+    /// Whether userinfo returns it (when its scope is granted).
+    #[serde(default = "yes")]
+    pub userinfo: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The JSON type of a declared claim's values.
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimKind {
+    String,
+    Boolean,
+    Integer,
+    Number,
+    /// An array of strings, like `groups`.
+    StringArray,
+    Object,
+}
+
+impl ClaimKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Boolean => "boolean",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::StringArray => "string_array",
+            Self::Object => "object",
+        }
+    }
+}
+
 /// The look of the pages, without rebuilding. Each field is described in [`SETTINGS`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -895,6 +978,17 @@ impl SettingValue for NameList {
     /// `None` for an empty list.
     fn show_setting(&self) -> Option<String> {
         (!self.0.is_empty()).then(|| self.to_string())
+    }
+}
+
+impl SettingValue for CustomClaims {
+    fn parse_setting(raw: &str) -> Result<Self, String> {
+        serde_json::from_str(raw).map_err(|e| format!("not a JSON array of claims: {e}"))
+    }
+
+    /// `None` for no claims.
+    fn show_setting(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| serde_json::to_string(self).unwrap_or_default())
     }
 }
 
@@ -1355,6 +1449,22 @@ pub static SETTINGS: &[Setting] = &[
         "OIDCD_STATIC_DIR",
         "files served at `/static/NAME` (images, stylesheets, fonts)",
         default = "none (`/static/` answers 404)"
+    ),
+    setting!(
+        claims.groups,
+        "OIDCD_GROUPS_CLAIM",
+        "whether the built-in `groups` claim (an array of names, set per user) is offered, \
+         released by the `groups` scope into ID tokens, access tokens and userinfo"
+    ),
+    setting!(
+        claims.custom,
+        "OIDCD_CUSTOM_CLAIMS",
+        "the operator's own claims, a TOML array of tables `[[claims.custom]]` (a JSON array \
+         in the variable), each with `name`, `type` (`string`, `boolean`, `integer`, \
+         `number`, `string_array`, `object`), the `scope` that releases it, a `description` \
+         for the consent page, and where it goes: `id_token`, `access_token` (both default \
+         false), `userinfo` (default true)",
+        default = "none"
     ),
 ];
 

@@ -34,6 +34,8 @@ pub struct AppState {
     pub client_jwks: Arc<JwksCache>,
     pub passwords: PasswordHasher,
     pub clock: Clock,
+    /// The scopes and claims users' apps may be granted (`claims.*`).
+    pub claims: Arc<crate::oauth::scope::Catalog>,
     /// The discovery document, prepared at start-up.
     pub discovery: Bytes,
     pub templates: Arc<Templates>,
@@ -52,6 +54,7 @@ impl AppState {
             kek: self.keys.kek(),
             allow_loopback: self.config.fetch.allow_loopback,
             fetcher: self.client_jwks.fetcher(),
+            user_scopes: self.claims.user_scopes(),
         }
     }
 

@@ -843,7 +843,8 @@ pub struct UserCreate {
     pub username: String,
     /// Stored as an argon2id hash; 8 to 1024 characters.
     pub password: String,
-    /// OIDC standard claims: name, email, email_verified, phone_number, address, ...
+    /// OIDC standard claims (name, email, email_verified, phone_number, address, ...) and
+    /// declared ones (`groups`, and those in `claims.custom`), of their declared types.
     pub claims: Option<BTreeMap<String, Value>>,
 }
 

@@ -75,6 +75,7 @@ impl UsersApi {
         let user = accounts::create(
             &state.db,
             &state.passwords,
+            &state.claims,
             NewUser {
                 username: b.username,
                 password: b.password,
@@ -133,7 +134,7 @@ impl UsersApi {
 
     /// Update a user's claims
     ///
-    /// Replaces the claims (OIDC standard claims only).
+    /// Replaces the claims: OIDC standard claims and declared ones, of their declared types.
     ///
     /// **Permissions**: admin.
     #[oai(path = "/:id", method = "patch", operation_id = "admin_update_user")]
@@ -147,7 +148,7 @@ impl UsersApi {
         body: AdminJson<UserPatch>,
     ) -> Result<Found, AdminFailure> {
         let claims = claims_map(body.0.claims);
-        accounts::validate_claims(&claims)?;
+        accounts::validate_claims(&state.claims, &claims)?;
         store::users::set_claims(&state.db, &id.0, &claims, state.clock.now())
             .await
             .map_err(not_found)?;

@@ -244,6 +244,7 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 kek: rt.keys.kek(),
                 allow_loopback: rt.config.fetch.allow_loopback,
                 fetcher: &fetcher,
+                user_scopes: rt.claims.user_scopes(),
             };
             let registered = registration::register(&rt.db, reg, keeper, rt.clock.now()).await?;
             print_json(&ClientView::new(

@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 
 use super::{client::not_found, read_password, CliError};
 use crate::app::Runtime;
+use crate::config::ClaimKind;
+use crate::oauth::scope::Catalog;
 use crate::oidc::accounts::{self, NewUser};
 use crate::store;
 
@@ -61,12 +63,13 @@ pub struct CreateArgs {
     /// Phone number, E.164 recommended (`+15551234567`).
     #[arg(long)]
     phone_number: Option<String>,
-    /// Any other standard claim as NAME=VALUE (repeat for several).
+    /// Any other standard or declared claim as NAME=VALUE (repeat for several). A declared
+    /// array of strings (`groups`) takes one item per use, or a JSON array.
     #[arg(long = "claim", value_name = "NAME=VALUE")]
     claims: Vec<String>,
 }
 
-fn claims_from(args: &CreateArgs) -> Result<Map<String, Value>, CliError> {
+fn claims_from(args: &CreateArgs, catalog: &Catalog) -> Result<Map<String, Value>, CliError> {
     let mut claims = Map::new();
     let mut put = |name: &str, value: &Option<String>| {
         if let Some(v) = value {
@@ -85,13 +88,40 @@ fn claims_from(args: &CreateArgs) -> Result<Map<String, Value>, CliError> {
         let (name, value) = pair
             .split_once('=')
             .ok_or_else(|| CliError::Usage(format!("--claim `{pair}` is not NAME=VALUE")))?;
-        // JSON values (true, {"street_address": ...}) are taken as such; anything else is a
-        // string.
-        let value = serde_json::from_str::<Value>(value)
-            .ok()
-            .filter(|v| v.is_boolean() || v.is_object())
-            .unwrap_or_else(|| Value::String(value.to_owned()));
-        claims.insert(name.to_owned(), value);
+        let json = serde_json::from_str::<Value>(value).ok();
+        match catalog.claim(name).map(|c| c.kind) {
+            // One item per use, or the whole list as JSON.
+            Some(ClaimKind::StringArray) => match json {
+                Some(Value::Array(items)) => {
+                    claims.insert(name.to_owned(), Value::Array(items));
+                }
+                _ => {
+                    let item = Value::String(value.to_owned());
+                    match claims.get_mut(name) {
+                        Some(Value::Array(items)) => items.push(item),
+                        _ => {
+                            claims.insert(name.to_owned(), Value::Array(vec![item]));
+                        }
+                    }
+                }
+            },
+            Some(ClaimKind::String) => {
+                claims.insert(name.to_owned(), Value::String(value.to_owned()));
+            }
+            // Numbers, booleans and objects as JSON; what is not JSON is refused by its type.
+            Some(_) => {
+                let value = json.unwrap_or_else(|| Value::String(value.to_owned()));
+                claims.insert(name.to_owned(), value);
+            }
+            // Standard claims: JSON values (true, {"street_address": ...}) are taken as such;
+            // anything else is a string.
+            None => {
+                let value = json
+                    .filter(|v| v.is_boolean() || v.is_object())
+                    .unwrap_or_else(|| Value::String(value.to_owned()));
+                claims.insert(name.to_owned(), value);
+            }
+        }
     }
     Ok(claims)
 }
@@ -100,14 +130,14 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
     let now = rt.clock.now();
     match cmd {
         UserCommand::Create(args) => {
-            let claims = claims_from(&args)?;
+            let claims = claims_from(&args, &rt.claims)?;
             let password = read_password(args.password, args.password_stdin)?;
             let new = NewUser {
                 username: args.username,
                 password,
                 claims,
             };
-            let user = accounts::create(&rt.db, &rt.passwords, new, now).await?;
+            let user = accounts::create(&rt.db, &rt.passwords, &rt.claims, new, now).await?;
             // Dates as every other command prints them.
             let shown = serde_json::json!({
                 "id": user.id,

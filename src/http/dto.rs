@@ -759,6 +759,9 @@ impl Example for ProviderMetadataBody {
                 .map(TokenEndpointAuthMethod::from)
                 .collect()
         };
+        // The default claims: the standard ones and `groups`.
+        let catalog =
+            scope::Catalog::new(&crate::config::ClaimsConfig::default()).unwrap_or_default();
         Self {
             issuer: EXAMPLE_ISSUER.into(),
             authorization_endpoint: url(Endpoint::Authorization),
@@ -773,7 +776,7 @@ impl Example for ProviderMetadataBody {
             require_pushed_authorization_requests: None,
             registration_endpoint: None,
             client_id_metadata_document_supported: None,
-            scopes_supported: strings(&scope::USER_SCOPES),
+            scopes_supported: catalog.user_scopes().to_vec(),
             response_types_supported: vec![ResponseType::Code],
             response_modes_supported: strings(&ResponseMode::SUPPORTED),
             grant_types_supported: token::GRANT_TYPES
@@ -790,7 +793,7 @@ impl Example for ProviderMetadataBody {
             revocation_endpoint_auth_signing_alg_values_supported: algs(),
             code_challenge_methods_supported: strings(&pkce::METHODS),
             prompt_values_supported: strings(&authorize::PROMPT_VALUES),
-            claims_supported: strings(&crate::oidc::claims::supported()),
+            claims_supported: crate::oidc::claims::supported(&catalog),
             acr_values_supported: strings(&crate::oauth::claims_request::ACR_VALUES),
             claims_parameter_supported: true,
             request_parameter_supported: true,

@@ -100,6 +100,9 @@ pub struct Keeper<'a> {
     pub kek: &'a Kek,
     pub allow_loopback: bool,
     pub fetcher: &'a Fetcher,
+    /// The scopes a user-facing client gets when it names none: every scope users' apps may
+    /// be granted (`oauth::scope::Catalog`).
+    pub user_scopes: &'a [String],
 }
 
 /// A validation failure, naming the field.
@@ -830,7 +833,7 @@ pub fn prepare(
     }
 
     let mut scopes = if reg.scopes.is_empty() && user_facing {
-        scope::USER_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+        keeper.user_scopes.to_vec()
     } else {
         reg.scopes
     };
@@ -1100,12 +1103,16 @@ mod tests {
     static FETCHER: std::sync::LazyLock<Fetcher> =
         std::sync::LazyLock::new(|| Fetcher::new(&crate::config::FetchConfig::default()).unwrap());
 
+    static USER_SCOPES: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| scope::Catalog::default().user_scopes().to_vec());
+
     fn keeper() -> Keeper<'static> {
         Keeper {
             hasher: &HASHER,
             kek: &KEK,
             allow_loopback: false,
             fetcher: &FETCHER,
+            user_scopes: &USER_SCOPES,
         }
     }
 

@@ -9,6 +9,7 @@ use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
 use crate::db::Db;
 use crate::oauth::registration::FieldError;
+use crate::oauth::scope::Catalog;
 use crate::password::PasswordHasher;
 use crate::store::{self, users::User, StoreError};
 
@@ -41,7 +42,8 @@ fn invalid(field: &'static str, message: impl Into<String>) -> AccountError {
 pub struct NewUser {
     pub username: String,
     pub password: String,
-    /// OIDC standard claims (Core 5.1), e.g. name, email, email_verified, phone_number.
+    /// OIDC standard claims (Core 5.1), e.g. name, email, email_verified, phone_number, and
+    /// declared ones (`claims.*`), e.g. groups.
     pub claims: Map<String, Value>,
 }
 
@@ -71,14 +73,28 @@ pub fn validate_password(password: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
-pub fn validate_claims(claims: &Map<String, Value>) -> Result<(), AccountError> {
+/// Checks claims an operator sets on a user: standard ones (OIDC Core 5.1) with their types,
+/// and those declared in `claims.*` with the type declared.
+pub fn validate_claims(catalog: &Catalog, claims: &Map<String, Value>) -> Result<(), AccountError> {
     for (name, value) in claims {
+        if let Some(declared) = catalog.claim(name) {
+            if !crate::oauth::scope::has_kind(declared.kind, value) {
+                return Err(invalid(
+                    "claims",
+                    format!("`{name}` must be of type {}", declared.kind.as_str()),
+                ));
+            }
+            continue;
+        }
         if !claims::storable().any(|c| c == name) {
-            let known: Vec<&str> = claims::storable().collect();
+            let known: Vec<String> = claims::storable()
+                .map(str::to_owned)
+                .chain(catalog.declared().iter().map(|c| c.name.clone()))
+                .collect();
             return Err(invalid(
                 "claims",
                 format!(
-                    "`{name}` is not a standard claim (known: {})",
+                    "`{name}` is neither a standard claim nor a declared one (known: {})",
                     known.join(", ")
                 ),
             ));
@@ -111,13 +127,14 @@ pub fn validate_claims(claims: &Map<String, Value>) -> Result<(), AccountError> 
 pub async fn create(
     db: &impl ConnectionTrait,
     hasher: &PasswordHasher,
+    catalog: &Catalog,
     new: NewUser,
     now: UnixTime,
 ) -> Result<User, AccountError> {
     let username = canonical_username(&new.username);
     validate_username(&username)?;
     validate_password(&new.password)?;
-    validate_claims(&new.claims)?;
+    validate_claims(catalog, &new.claims)?;
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),
         username,

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::oauth::scope::{released_by, ADDRESS, EMAIL, PHONE, PROFILE};
+use crate::oauth::scope::{declared_value, released_by, Catalog, ADDRESS, EMAIL, PHONE, PROFILE};
 use crate::store::users::User;
 
 /// Claims every ID token may carry.
@@ -21,15 +21,16 @@ const ID_TOKEN: [&str; 12] = [
     "amr",
 ];
 
-/// `claims_supported`.
-pub fn supported() -> Vec<&'static str> {
+/// `claims_supported`: the standard claims, then the declared ones.
+pub fn supported(catalog: &Catalog) -> Vec<String> {
     ID_TOKEN
         .iter()
         .chain(&PROFILE)
         .chain(&EMAIL)
         .chain(&PHONE)
         .chain(&ADDRESS)
-        .copied()
+        .map(|c| (*c).to_owned())
+        .chain(catalog.declared().iter().map(|c| c.name.clone()))
         .collect()
 }
 
@@ -44,8 +45,8 @@ pub fn storable() -> impl Iterator<Item = &'static str> {
         .filter(|c| *c != "updated_at")
 }
 
-/// `sub` plus the user's claims that `scopes` release.
-pub fn for_scopes(user: &User, scopes: &[String]) -> Map<String, Value> {
+/// `sub` plus the user's claims that `scopes` release at userinfo.
+pub fn for_scopes(catalog: &Catalog, user: &User, scopes: &[String]) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
     for scope in scopes {
@@ -55,6 +56,11 @@ pub fn for_scopes(user: &User, scopes: &[String]) -> Map<String, Value> {
             } else if let Some(v) = user.claims.get(*name) {
                 out.insert((*name).to_owned(), v.clone());
             }
+        }
+    }
+    for claim in catalog.released(scopes).filter(|c| c.userinfo) {
+        if let Some(v) = declared_value(&user.claims, claim) {
+            out.insert(claim.name.clone(), v.clone());
         }
     }
     out

@@ -107,7 +107,7 @@ pub struct Metadata {
     /// `client_id` may be the URL of the app's metadata document.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub client_id_metadata_document_supported: bool,
-    pub scopes_supported: Vec<&'static str>,
+    pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub response_modes_supported: Vec<&'static str>,
@@ -131,7 +131,7 @@ pub struct Metadata {
     pub code_challenge_methods_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prompt_values_supported: Vec<&'static str>,
-    pub claims_supported: Vec<&'static str>,
+    pub claims_supported: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub acr_values_supported: Vec<&'static str>,
     pub claims_parameter_supported: bool,
@@ -151,7 +151,12 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    pub fn build(issuer: &str, mounted: &[Endpoint], features: Features) -> Self {
+    pub fn build(
+        issuer: &str,
+        mounted: &[Endpoint],
+        features: Features,
+        claims: &scope::Catalog,
+    ) -> Self {
         let has = |e: Endpoint| mounted.contains(&e);
         let methods = client_auth::methods(features.jwt_client_auth);
         let names = |with_none: bool| -> Vec<&'static str> {
@@ -191,7 +196,11 @@ impl Metadata {
                 && has(Endpoint::PushedAuthorization),
             registration_endpoint: url(Endpoint::Registration).filter(|_| features.registration),
             client_id_metadata_document_supported: features.metadata_documents && authorize,
-            scopes_supported: when(Endpoint::Authorization, scope::USER_SCOPES.to_vec()),
+            scopes_supported: if authorize {
+                claims.user_scopes().to_vec()
+            } else {
+                Vec::new()
+            },
             response_types_supported: when(
                 Endpoint::Authorization,
                 authorize::RESPONSE_TYPES.to_vec(),
@@ -239,7 +248,7 @@ impl Metadata {
                 authorize::PROMPT_VALUES.to_vec(),
             ),
             claims_supported: if authorize {
-                crate::oidc::claims::supported()
+                crate::oidc::claims::supported(claims)
             } else {
                 Vec::new()
             },

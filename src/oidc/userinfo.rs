@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::keys::KeySet;
 use crate::oauth::dpop::{Checker, Request as DpopRequest};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::scope;
+use crate::oauth::scope::{self, Catalog};
 use crate::store;
 use crate::tokens::{AccessClaims, AccessTokens};
 
@@ -100,6 +100,7 @@ pub async fn answer(
     db: &impl ConnectionTrait,
     keys: &KeySet,
     tokens: &AccessTokens,
+    catalog: &Catalog,
     token: &str,
     dpop: Option<DpopPresented<'_>>,
     now: UnixTime,
@@ -125,7 +126,7 @@ pub async fn answer(
             )
         }
     };
-    userinfo(db, keys, tokens, token, jkt.as_deref(), now).await
+    userinfo(db, keys, tokens, catalog, token, jkt.as_deref(), now).await
 }
 
 /// The claims the token's scopes allow, for the token's user. `proven_jkt` is the key a DPoP
@@ -134,6 +135,7 @@ async fn userinfo(
     db: &impl ConnectionTrait,
     keys: &KeySet,
     tokens: &AccessTokens,
+    catalog: &Catalog,
     token: &str,
     proven_jkt: Option<&str>,
     now: UnixTime,
@@ -163,7 +165,7 @@ async fn userinfo(
     }
     match user {
         Some(user) if !user.disabled => {
-            let mut out = claims::for_scopes(&user, &claims.scopes);
+            let mut out = claims::for_scopes(catalog, &user, &claims.scopes);
             // The user as this client knows them (a pairwise client: its sector's `sub`).
             out.insert("sub".into(), claims.subject.clone().into());
             Ok(out)

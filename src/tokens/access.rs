@@ -28,6 +28,8 @@ pub struct AccessGrant<'a> {
     pub jkt: Option<&'a str>,
     /// The resources the token is for (RFC 8707); empty for the issuer itself.
     pub audience: &'a [String],
+    /// Claims about the user declared to go into access tokens (`claims.*`).
+    pub extra: Option<&'a serde_json::Map<String, Value>>,
 }
 
 pub struct Issued {
@@ -53,6 +55,8 @@ struct Claims<'a> {
     gid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation<'a>>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a serde_json::Map<String, Value>>,
 }
 
 /// `aud` (RFC 7519 4.1.3): one string, or an array of several.
@@ -99,6 +103,7 @@ pub fn issue(
             auth_time: grant.auth_time,
             gid: grant.grant_id,
             cnf: grant.jkt.map(|jkt| Confirmation { jkt }),
+            extra: grant.extra,
         },
     )?;
     Ok(Issued {

@@ -158,7 +158,7 @@ fn consent_page(
     waiting: &Waiting,
     username: &str,
 ) -> Response {
-    let scopes = pages::scope_views(&waiting.request.scopes);
+    let scopes = pages::scope_views(&state.claims, &waiting.request.scopes);
     let client = &waiting.client;
     let client_links: Vec<_> = [
         (&client.client_uri, "Website"),

@@ -222,7 +222,7 @@ fn confirm_page(
         minijinja::context! {
             action => format!("{}{PATH}", state.issuer),
             client_name => &verified.client.name,
-            scopes => pages::scope_views(&verified.scopes),
+            scopes => pages::scope_views(&state.claims, &verified.scopes),
             resources => &verified.resource_names,
             user_code => &verified.shown,
             code_proof => &verified.proof,

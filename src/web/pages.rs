@@ -177,12 +177,12 @@ pub struct ScopeView {
     pub description: String,
 }
 
-pub fn scope_views(scopes: &[String]) -> Vec<ScopeView> {
+pub fn scope_views(catalog: &crate::oauth::scope::Catalog, scopes: &[String]) -> Vec<ScopeView> {
     scopes
         .iter()
         .map(|s| ScopeView {
             name: s.clone(),
-            description: crate::oauth::scope::describe(s),
+            description: catalog.describe(s),
         })
         .collect()
 }

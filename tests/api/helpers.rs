@@ -423,6 +423,7 @@ impl TestApp {
             kek: self.state.keys.kek(),
             allow_loopback: self.state.config.fetch.allow_loopback,
             fetcher: self.state.client_jwks.fetcher(),
+            user_scopes: self.state.claims.user_scopes(),
         };
         let registered =
             registration::register(&self.state.db, reg, keeper, self.state.clock.now())
@@ -464,6 +465,7 @@ impl TestApp {
         let user = accounts::create(
             &self.state.db,
             &self.state.passwords,
+            &self.state.claims,
             NewUser {
                 username: username.clone(),
                 password: password.clone(),

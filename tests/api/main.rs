@@ -23,6 +23,7 @@ mod client_auth;
 mod client_credentials;
 mod config;
 mod cors;
+mod custom_claims;
 mod device;
 mod discovery;
 mod dpop;

@@ -614,6 +614,7 @@ async fn a_client_that_must_sign_is_refused_unsigned_requests(backend: Backend) 
         kek: app.state.keys.kek(),
         allow_loopback: false,
         fetcher: app.state.client_jwks.fetcher(),
+        user_scopes: app.state.claims.user_scopes(),
     };
     let refused = oidcd::oauth::registration::register(
         &app.state.db,

@@ -5,7 +5,7 @@
 //! issued from the code stops working (RFC 6749 4.1.2).
 
 use super::{
-    id_token_extras, record_grant, user_target, user_tokens, TokenContext, TokenResponse, UserGrant,
+    record_grant, user_claims, user_target, user_tokens, TokenContext, TokenResponse, UserGrant,
 };
 use crate::crypto;
 use crate::oauth::error::OAuthError;
@@ -116,8 +116,8 @@ pub async fn exchange(
     // A refusal here rolls the redemption back: the code can be tried again.
     let target = user_target(&txn, client, params, &grant).await?;
     let refresh_token = record_grant(ctx, &txn, client, &grant).await?;
-    let extra = id_token_extras(&txn, &grant).await?;
+    let claims = user_claims(&txn, ctx.claims, &grant, &target).await?;
     txn.commit().await.map_err(StoreError::from)?;
 
-    user_tokens(ctx, &grant, &target, &extra, refresh_token)
+    user_tokens(ctx, &grant, &target, &claims, refresh_token)
 }

@@ -52,6 +52,7 @@ pub async fn issue(
         ctx.keys.signer(),
         ctx.issuer,
         &AccessGrant {
+            extra: None,
             subject: &client.client_id,
             client_id: &client.client_id,
             scope: &scope,

@@ -1,6 +1,8 @@
 //! grant_type=urn:ietf:params:oauth:grant-type:device_code (RFC 8628 3.4, 3.5): polling.
 
-use super::{record_grant, user_target, user_tokens, TokenContext, TokenResponse, UserGrant};
+use super::{
+    record_grant, user_claims, user_target, user_tokens, TokenContext, TokenResponse, UserGrant,
+};
 use crate::crypto;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
@@ -101,6 +103,7 @@ async fn issue(
     // A refusal here rolls the redemption back: the device code can be tried again.
     let target = user_target(&txn, client, params, &grant).await?;
     let refresh_token = record_grant(ctx, &txn, client, &grant).await?;
+    let claims = user_claims(&txn, ctx.claims, &grant, &target).await?;
     txn.commit().await.map_err(StoreError::from)?;
-    user_tokens(ctx, &grant, &target, &serde_json::Map::new(), refresh_token)
+    user_tokens(ctx, &grant, &target, &claims, refresh_token)
 }

@@ -15,9 +15,10 @@ use super::claims_request::{ACR_PASSWORD, AMR_PASSWORD};
 use super::dpop::Checker;
 use super::error::OAuthError;
 use super::resource::{self, Granted, Target};
+use super::scope::{self, Catalog};
 use super::subject;
 use crate::clock::UnixTime;
-use crate::config::Lifetimes;
+use crate::config::{CustomClaim, Lifetimes};
 use crate::crypto::{self, KeyedHasher};
 use crate::db::Db;
 use crate::keys::KeySet;
@@ -36,6 +37,8 @@ pub struct TokenContext<'a> {
     pub issuer: &'a str,
     pub lifetimes: &'a Lifetimes,
     pub metrics: &'a Metrics,
+    /// The declared claims, some of which go into the tokens.
+    pub claims: &'a Catalog,
     pub now: UnixTime,
     /// The request's DPoP proof and what checks it; `None` when DPoP is off.
     pub dpop: Option<DpopRequest<'a>>,
@@ -95,31 +98,63 @@ pub(crate) struct UserGrant<'a> {
     pub sector: Option<&'a str>,
 }
 
-/// The user's claims asked for in the ID token that the granted scopes release.
-pub(crate) async fn id_token_extras(
+/// The claims about the user that go into the tokens, beside those every token has.
+#[derive(Default)]
+pub(crate) struct UserClaims {
+    /// Those asked for in the ID token (the `claims` parameter) and the declared ones meant
+    /// for it, that the granted scopes release.
+    pub id_token: serde_json::Map<String, serde_json::Value>,
+    /// The declared ones meant for access tokens that the token's scopes release.
+    pub access_token: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The user's claims for the tokens of `grant`, the access token's for `target`; the user is
+/// read only when some are due.
+pub(crate) async fn user_claims(
     db: &impl ConnectionTrait,
+    catalog: &Catalog,
     grant: &UserGrant<'_>,
-) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
-    let mut out = serde_json::Map::new();
-    let names: Vec<String> = grant
+    target: &Target,
+) -> Result<UserClaims, OAuthError> {
+    let mut out = UserClaims::default();
+    let asked: Vec<String> = grant
         .id_token_claims
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_default();
-    let wanted: Vec<&String> = names
+    let openid = scope::contains(grant.scopes, "openid");
+    let for_id_token: Vec<&str> = asked
         .iter()
-        .filter(|name| crate::oauth::scope::release(grant.scopes, name))
+        .map(String::as_str)
+        .filter(|name| catalog.releases(grant.scopes, name))
+        .chain(
+            catalog
+                .released(grant.scopes)
+                .filter(|c| c.id_token)
+                .map(|c| c.name.as_str()),
+        )
+        .filter(|_| openid)
         .collect();
-    if wanted.is_empty() {
+    let for_access_token: Vec<&CustomClaim> = catalog
+        .released(&target.scopes)
+        .filter(|c| c.access_token)
+        .collect();
+    if for_id_token.is_empty() && for_access_token.is_empty() {
         return Ok(out);
     }
     let user = crate::store::users::get(db, grant.user_id).await?;
-    for name in wanted {
-        let value = match name.as_str() {
-            "updated_at" => Some(serde_json::json!(user.updated_at)),
-            _ => user.claims.get(name).cloned(),
+    for name in for_id_token {
+        let value = match (name, catalog.claim(name)) {
+            ("updated_at", _) => Some(serde_json::json!(user.updated_at)),
+            (_, Some(declared)) => scope::declared_value(&user.claims, declared).cloned(),
+            (_, None) => user.claims.get(name).cloned(),
         };
         if let Some(value) = value {
-            out.insert(name.clone(), value);
+            out.id_token.insert(name.to_owned(), value);
+        }
+    }
+    for claim in for_access_token {
+        if let Some(value) = scope::declared_value(&user.claims, claim) {
+            out.access_token.insert(claim.name.clone(), value.clone());
         }
     }
     Ok(out)
@@ -195,7 +230,7 @@ pub(crate) fn user_tokens(
     ctx: &TokenContext<'_>,
     grant: &UserGrant<'_>,
     target: &Target,
-    extra: &serde_json::Map<String, serde_json::Value>,
+    claims: &UserClaims,
     refresh_token: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = crate::oauth::scope::join(&target.scopes);
@@ -213,6 +248,7 @@ pub(crate) fn user_tokens(
             auth_time: Some(grant.auth_time),
             jkt: ctx.jkt.as_deref(),
             audience: &target.audience,
+            extra: Some(&claims.access_token),
         },
         ctx.now,
         ctx.lifetimes.access_token.as_i64(),
@@ -230,7 +266,7 @@ pub(crate) fn user_tokens(
                 access_token: Some(&access.token),
                 acr: ACR_PASSWORD,
                 amr: &AMR_PASSWORD,
-                extra,
+                extra: &claims.id_token,
             },
             ctx.now,
             ctx.lifetimes.id_token.as_i64(),

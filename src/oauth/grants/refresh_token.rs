@@ -6,7 +6,7 @@
 //! clear). Any other use of a dead token is theft: the whole family is revoked.
 
 use super::{
-    id_token_extras, successor, user_target, user_tokens, TokenContext, TokenResponse, UserGrant,
+    successor, user_claims, user_target, user_tokens, TokenContext, TokenResponse, UserGrant,
 };
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -147,6 +147,6 @@ async fn respond(
     refresh_token: String,
 ) -> Result<TokenResponse, OAuthError> {
     let user_grant = user_grant(client, grant, scopes);
-    let extra = id_token_extras(ctx.db, &user_grant).await?;
-    user_tokens(ctx, &user_grant, target, &extra, Some(refresh_token))
+    let claims = user_claims(ctx.db, ctx.claims, &user_grant, target).await?;
+    user_tokens(ctx, &user_grant, target, &claims, Some(refresh_token))
 }
