@@ -1630,6 +1630,7 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
                 id_token_claims: None,
                 dpop_jkt: None,
                 resources: "[]".to_owned(),
+                access_revoked_at: None,
             };
             oidcd::store::grants::insert(&txn, &grant).await.unwrap();
             let token = oidcd::crypto::random_token().unwrap();

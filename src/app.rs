@@ -65,6 +65,22 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// What the user-facing rules work with, for a command run offline (its metrics go
+    /// nowhere; the issuer is the configured one, or empty).
+    pub fn provider<'a>(
+        &'a self,
+        metrics: &'a crate::metrics::Metrics,
+    ) -> crate::oidc::Provider<'a> {
+        crate::oidc::Provider {
+            db: &self.db,
+            config: &self.config,
+            secrets: &self.secrets,
+            passwords: &self.passwords,
+            metrics,
+            issuer: self.config.issuer.as_deref().unwrap_or_default(),
+        }
+    }
+
     /// Validates the configuration, connects, migrates, loads (or on first start creates)
     /// the key-encryption key and the signing keys, and checks that the KEK decrypts them.
     ///
@@ -205,6 +221,7 @@ impl Application {
         let refresher = tokio::spawn(tasks::key_refresh::run(self.state.clone()));
         let rotator = tokio::spawn(tasks::rotation::run(self.state.clone()));
         let sweeper = tokio::spawn(tasks::sweeper::run(self.state.clone()));
+        let logout_sender = tokio::spawn(tasks::logout_sender::run(self.state.clone()));
         let app = router::build(self.state.clone());
         let limits = &self.state.config.http;
         // A client still sending its request a few seconds after the handler would have
@@ -217,6 +234,7 @@ impl Application {
         refresher.abort();
         rotator.abort();
         sweeper.abort();
+        logout_sender.abort();
         self.state.db.pool().close_by_ref().await.ok();
         result
     }

@@ -225,6 +225,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub pages: PagesConfig,
     pub claims: ClaimsConfig,
+    pub logout: LogoutConfig,
 }
 
 impl Default for Config {
@@ -251,6 +252,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             pages: PagesConfig::default(),
             claims: ClaimsConfig::default(),
+            logout: LogoutConfig::default(),
         }
     }
 }
@@ -515,6 +517,60 @@ impl Default for FetchConfig {
             timeout: Seconds(5),
             max_bytes: 64 * 1024,
         }
+    }
+}
+
+/// What the end of a browser session reaches. Each field is described in [`SETTINGS`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogoutConfig {
+    /// Which tokens of the grants made in a session die when it ends.
+    pub revoke: LogoutRevoke,
+    /// How long a logout token that cannot be delivered is tried again.
+    pub retry_for: Seconds,
+}
+
+impl Default for LogoutConfig {
+    fn default() -> Self {
+        Self {
+            revoke: LogoutRevoke::AccessTokens,
+            retry_for: Seconds(86_400),
+        }
+    }
+}
+
+/// Which tokens of the grants made in a session die when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogoutRevoke {
+    /// Nothing: tokens live on until they expire.
+    None,
+    /// The access tokens issued until then; refresh tokens (`offline_access`) live on.
+    AccessTokens,
+    /// Everything: the grants are revoked, refresh tokens included.
+    Grants,
+}
+
+impl FromStr for LogoutRevoke {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Self::None),
+            "access_tokens" => Ok(Self::AccessTokens),
+            "grants" => Ok(Self::Grants),
+            other => Err(format!("`{other}` is not none, access_tokens or grants")),
+        }
+    }
+}
+
+impl fmt::Display for LogoutRevoke {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::AccessTokens => "access_tokens",
+            Self::Grants => "grants",
+        })
     }
 }
 
@@ -967,7 +1023,8 @@ setting_value_from_str!(
     Seconds,
     LogFormat,
     ForwardedHeader,
-    RegistrationMode
+    RegistrationMode,
+    LogoutRevoke
 );
 
 impl SettingValue for NameList {
@@ -1451,6 +1508,19 @@ pub static SETTINGS: &[Setting] = &[
         default = "none (`/static/` answers 404)"
     ),
     setting!(
+        logout.revoke,
+        "OIDCD_LOGOUT_REVOKE",
+        "what dies when a browser session ends (sign-out, the account page, an admin, a \
+         disabled account): `access_tokens` issued in it until then (refresh tokens from \
+         `offline_access` live on), `grants` (refresh tokens too), or `none`"
+    ),
+    setting!(
+        logout.retry_for,
+        "OIDCD_LOGOUT_RETRY_FOR",
+        "how long a back-channel logout token whose app does not answer is tried again \
+         (backoff from 5 s to 10 min), across restarts"
+    ),
+    setting!(
         claims.groups,
         "OIDCD_GROUPS_CLAIM",
         "whether the built-in `groups` claim (an array of names, set per user) is offered, \
@@ -1650,6 +1720,7 @@ impl Config {
             (named("registration.window"), self.registration.window),
             (named("http.request_timeout"), self.http.request_timeout),
             (named("http.idle_timeout"), self.http.idle_timeout),
+            (named("logout.retry_for"), self.logout.retry_for),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::invalid(name, "must be more than zero"));

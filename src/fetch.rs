@@ -247,6 +247,23 @@ impl Fetcher {
             .await
     }
 
+    /// POSTs a form (a back-channel logout token) to the URL itself, without following a
+    /// redirect, under the same rules as a fetch; the answer's status. The body of the
+    /// answer is not read.
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<u16, FetchError> {
+        let parsed = Url::parse(url).map_err(|e| FetchError::Refused(format!("{url}: {e}")))?;
+        check_url(&parsed, self.allow_loopback)
+            .map_err(|why| FetchError::Refused(format!("{url} {why}")))?;
+        let response = self
+            .direct
+            .post(parsed)
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| FetchError::Failed(describe(&e)))?;
+        Ok(response.status().as_u16())
+    }
+
     async fn fetch(
         &self,
         url: &str,

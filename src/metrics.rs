@@ -60,6 +60,12 @@ pub struct Metrics {
     pub device_code_throttled: AtomicU64,
     /// Key rotations this instance performed (scheduled or through the admin API).
     pub key_rotations: AtomicU64,
+    /// Back-channel logout tokens this instance delivered.
+    pub logout_delivered: AtomicU64,
+    /// Deliveries this instance tried that did not get through (each is tried again).
+    pub logout_attempts_failed: AtomicU64,
+    /// Deliveries given up: refused by the app, or not through within `logout.retry_for`.
+    pub logout_given_up: AtomicU64,
     /// Successful token responses, per grant (`GRANTS` order).
     tokens_issued: [AtomicU64; GRANTS.len()],
     requests: [Endpoint; ENDPOINTS.len()],
@@ -121,7 +127,7 @@ impl Metrics {
     /// its starved background lane.
     pub fn render(&self, hashes_moved: u64) -> String {
         let mut out = String::with_capacity(8 * 1024);
-        let counters: [(&str, &str, &AtomicU64); 7] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             (
                 "oidcd_refresh_token_reuse_total",
                 "Dead refresh tokens presented outside the grace window (family revoked).",
@@ -156,6 +162,21 @@ impl Metrics {
                 "oidcd_key_rotations_total",
                 "Signing key rotations performed by this instance.",
                 &self.key_rotations,
+            ),
+            (
+                "oidcd_logout_deliveries_total",
+                "Back-channel logout tokens delivered by this instance.",
+                &self.logout_delivered,
+            ),
+            (
+                "oidcd_logout_delivery_failures_total",
+                "Back-channel logout deliveries that did not get through (tried again).",
+                &self.logout_attempts_failed,
+            ),
+            (
+                "oidcd_logout_deliveries_given_up_total",
+                "Back-channel logout deliveries given up (refused, or past logout.retry_for).",
+                &self.logout_given_up,
             ),
         ];
         for (name, help, value) in counters {

@@ -47,6 +47,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the user-facing rules (sessions, sign-in, sign-out, accounts) work with.
+    pub fn provider(&self) -> crate::oidc::Provider<'_> {
+        crate::oidc::Provider {
+            db: &self.db,
+            config: &self.config,
+            secrets: &self.secrets,
+            passwords: &self.passwords,
+            metrics: &self.metrics,
+            issuer: &self.issuer,
+        }
+    }
+
     /// What registering a client needs from the server.
     pub fn keeper(&self) -> crate::oauth::registration::Keeper<'_> {
         crate::oauth::registration::Keeper {

@@ -4,7 +4,7 @@
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -26,6 +26,7 @@ const TEMPLATES: [(&str, &str); 10] = [
         include_str!("../templates/device_confirm.html"),
     ),
     ("message.html", include_str!("../templates/message.html")),
+    ("account.html", include_str!("../templates/account.html")),
     ("home.html", include_str!("../templates/home.html")),
 ];
 

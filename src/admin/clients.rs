@@ -14,6 +14,7 @@ use crate::oauth::registration::{
 };
 use crate::oauth::scope;
 use crate::state::AppState;
+use crate::store::clients::LogoutChannels;
 use crate::store::{self, StoreError};
 
 pub struct ClientsApi;
@@ -117,6 +118,12 @@ impl ClientsApi {
                 tos_uri: b.tos_uri,
             },
             contacts: b.contacts,
+            logout: LogoutChannels {
+                backchannel_logout_uri: b.backchannel_logout_uri,
+                backchannel_logout_session_required: b.backchannel_logout_session_required,
+                frontchannel_logout_uri: b.frontchannel_logout_uri,
+                frontchannel_logout_session_required: b.frontchannel_logout_session_required,
+            },
         };
         let registered =
             registration::register(&state.db, reg, state.keeper(), state.clock.now()).await?;
@@ -228,6 +235,10 @@ impl ClientsApi {
                 tos_uri: b.tos_uri,
             },
             contacts: b.contacts,
+            backchannel_logout_uri: b.backchannel_logout_uri,
+            backchannel_logout_session_required: b.backchannel_logout_session_required,
+            frontchannel_logout_uri: b.frontchannel_logout_uri,
+            frontchannel_logout_session_required: b.frontchannel_logout_session_required,
         };
         let resources_changed = update.resources.is_some();
         let redirects_changed = update.redirect_uris.is_some();

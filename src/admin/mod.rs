@@ -7,6 +7,7 @@ pub mod auth;
 pub mod clients;
 pub mod initial_access_tokens;
 pub mod keys;
+pub mod logout_deliveries;
 pub mod objects;
 pub mod payload;
 pub mod resources;
@@ -15,6 +16,7 @@ pub mod users;
 pub use clients::ClientsApi;
 pub use initial_access_tokens::InitialAccessTokensApi;
 pub use keys::KeysApi;
+pub use logout_deliveries::LogoutDeliveriesApi;
 pub use resources::ResourcesApi;
 pub use users::UsersApi;
 

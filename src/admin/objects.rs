@@ -60,6 +60,10 @@ pub fn example_client_id() -> String {
 }
 
 /// The `id` in the user examples (a real one comes from the create answer).
+pub fn example_sid() -> String {
+    "3yQ0c1o5Wf8kZk2bq9T1xHn4".to_owned()
+}
+
 pub fn example_user_id() -> String {
     EXAMPLE_SUB.to_owned()
 }
@@ -328,6 +332,12 @@ pub struct ClientCreate {
     pub tos_uri: Option<String>,
     #[serde(default)]
     pub contacts: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 impl Type for ClientCreate {
@@ -443,6 +453,19 @@ pub struct ClientCreateDoc {
     /// E-mail addresses of the people responsible for the app.
     #[oai(default)]
     pub contacts: Vec<String>,
+    /// Where logout tokens are POSTed when a session the app took part in ends (OpenID
+    /// Connect Back-Channel Logout 1.0): https, or http on loopback with
+    /// `fetch.allow_loopback`; public addresses only, as every fetch.
+    pub backchannel_logout_uri: Option<String>,
+    /// The app needs `sid` in logout tokens (always sent).
+    #[oai(default)]
+    pub backchannel_logout_session_required: bool,
+    /// The page loaded in a hidden iframe of the signed-out page (OpenID Connect
+    /// Front-Channel Logout 1.0).
+    pub frontchannel_logout_uri: Option<String>,
+    /// That page needs `iss` and `sid` in its query.
+    #[oai(default)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 impl Example for ClientCreateDoc {
@@ -472,6 +495,10 @@ impl Example for ClientCreateDoc {
             policy_uri: Some("https://photos.example.com/privacy".into()),
             tos_uri: None,
             contacts: Vec::new(),
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
         }
     }
 }
@@ -513,6 +540,10 @@ same_members!(
     policy_uri,
     tos_uri,
     contacts,
+    backchannel_logout_uri,
+    backchannel_logout_session_required,
+    frontchannel_logout_uri,
+    frontchannel_logout_session_required,
 );
 
 /// A registered client. `client_secret` appears only in the answer that created or rotated it.
@@ -554,6 +585,12 @@ pub struct ClientView {
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
     pub contacts: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     /// The app registered itself (`/oauth/register`) and manages its registration there, or
     /// is described by its metadata document (its `client_id` is the document's URL).
     pub self_registered: bool,
@@ -590,6 +627,10 @@ impl ClientView {
             policy_uri: c.policy_uri,
             tos_uri: c.tos_uri,
             contacts: c.contacts,
+            backchannel_logout_uri: c.logout.backchannel_logout_uri,
+            backchannel_logout_session_required: c.logout.backchannel_logout_session_required,
+            frontchannel_logout_uri: c.logout.frontchannel_logout_uri,
+            frontchannel_logout_session_required: c.logout.frontchannel_logout_session_required,
         }
     }
 
@@ -623,6 +664,10 @@ impl ClientView {
             policy_uri: Some("https://photos.example.com/privacy".into()),
             tos_uri: None,
             contacts: Vec::new(),
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
             self_registered: false,
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
@@ -677,6 +722,12 @@ pub struct ClientPatch {
     pub tos_uri: Option<String>,
     /// Replaces the list.
     pub contacts: Option<Vec<String>>,
+    /// Where logout tokens are POSTed; an empty string takes it away.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
+    /// The front-channel logout page; an empty string takes it away.
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: Option<bool>,
 }
 
 impl Example for ClientPatch {
@@ -702,6 +753,10 @@ impl Example for ClientPatch {
             policy_uri: None,
             tos_uri: Some("https://photos.example.com/terms".into()),
             contacts: None,
+            backchannel_logout_uri: Some("https://photos.example.com/backchannel-logout".into()),
+            backchannel_logout_session_required: None,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: None,
         }
     }
 }
@@ -1136,6 +1191,183 @@ impl Example for InitialAccessTokenPage {
         item.token = None;
         Self {
             items: vec![item],
+            next: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A user's apps and sessions, and back-channel logout deliveries
+
+/// An app with access to a user's account: the scopes consented to and granted, since when,
+/// and whether it keeps access while the user is away. The example is the `photos` app.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct UserApp {
+    pub client_id: String,
+    pub client_name: String,
+    /// Space-separated.
+    pub scope: String,
+    pub since: String,
+    pub offline_access: bool,
+}
+
+impl Example for UserApp {
+    fn example() -> Self {
+        Self {
+            client_id: EXAMPLE_CLIENT_ID.into(),
+            client_name: "Photo App".into(),
+            scope: "openid profile email offline_access".into(),
+            since: EXAMPLE_TIME.into(),
+            offline_access: true,
+        }
+    }
+}
+
+impl From<crate::oidc::account::AppAccess> for UserApp {
+    fn from(a: crate::oidc::account::AppAccess) -> Self {
+        Self {
+            client_id: a.client_id,
+            client_name: a.client_name,
+            scope: a.scopes.join(" "),
+            since: rfc3339(a.since),
+            offline_access: a.offline,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct UserAppList {
+    pub items: Vec<UserApp>,
+}
+
+impl Example for UserAppList {
+    fn example() -> Self {
+        Self {
+            items: vec![UserApp::example()],
+        }
+    }
+}
+
+/// A browser session of a user. `sid` is the `sid` of the ID tokens issued in it.
+#[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct UserSession {
+    pub sid: String,
+    pub signed_in_at: String,
+    pub last_seen_at: String,
+    /// The browser's User-Agent at sign-in, shortened.
+    pub user_agent: Option<String>,
+}
+
+impl Example for UserSession {
+    fn example() -> Self {
+        Self {
+            sid: "3yQ0c1o5Wf8kZk2bq9T1xHn4".into(),
+            signed_in_at: EXAMPLE_TIME.into(),
+            last_seen_at: EXAMPLE_TIME.into(),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+        }
+    }
+}
+
+impl From<crate::oidc::account::SessionInfo> for UserSession {
+    fn from(s: crate::oidc::account::SessionInfo) -> Self {
+        Self {
+            sid: s.sid,
+            signed_in_at: rfc3339(s.signed_in_at),
+            last_seen_at: rfc3339(s.last_seen_at),
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct UserSessionList {
+    pub items: Vec<UserSession>,
+}
+
+impl Example for UserSessionList {
+    fn example() -> Self {
+        Self {
+            items: vec![UserSession::example()],
+        }
+    }
+}
+
+/// A back-channel logout token to deliver, or delivered: `pending` (tried again at
+/// `next_attempt_at`), `delivered`, or `failed` (refused by the app, or not through within
+/// `logout.retry_for`; `last_error` says which).
+#[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct LogoutDeliveryView {
+    pub id: String,
+    pub client_id: String,
+    pub uri: String,
+    pub state: String,
+    pub attempts: i32,
+    /// The `sid` it names; none for an app revoked or a disabled user (it names `sub`).
+    pub sid: Option<String>,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+    /// When it stops being tried.
+    pub expires_at: String,
+}
+
+impl Example for LogoutDeliveryView {
+    fn example() -> Self {
+        Self {
+            id: "mX2d0p7QyV4t1bR8sK3wZg".into(),
+            client_id: EXAMPLE_CLIENT_ID.into(),
+            uri: "https://photos.example.com/backchannel-logout".into(),
+            state: "pending".into(),
+            attempts: 2,
+            sid: Some("3yQ0c1o5Wf8kZk2bq9T1xHn4".into()),
+            created_at: EXAMPLE_TIME.into(),
+            next_attempt_at: Some("2026-01-01T00:00:15Z".into()),
+            delivered_at: None,
+            last_error: Some("the fetch failed: connection refused".into()),
+            expires_at: "2026-01-02T00:00:00Z".into(),
+        }
+    }
+}
+
+impl From<crate::store::logout_deliveries::Delivery> for LogoutDeliveryView {
+    fn from(d: crate::store::logout_deliveries::Delivery) -> Self {
+        let pending = d.state == crate::store::logout_deliveries::PENDING;
+        Self {
+            id: d.id,
+            client_id: d.client_id,
+            uri: d.uri,
+            attempts: d.attempts,
+            sid: d.sid,
+            created_at: rfc3339(d.created_at),
+            next_attempt_at: pending.then(|| rfc3339(d.next_attempt_at)),
+            delivered_at: d.delivered_at.map(rfc3339),
+            last_error: d.last_error,
+            expires_at: rfc3339(d.expires_at),
+            state: d.state,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct LogoutDeliveryPage {
+    pub items: Vec<LogoutDeliveryView>,
+    /// Pass as `before` for the next page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next: Option<String>,
+}
+
+impl Example for LogoutDeliveryPage {
+    fn example() -> Self {
+        Self {
+            items: vec![LogoutDeliveryView::example()],
             next: None,
         }
     }

@@ -7,10 +7,12 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::auth::AdminAuth;
 use super::objects::{
-    claims_map, AdminFailure, PasswordSet, UserCreate, UserPage, UserPatch, UserView,
+    claims_map, AdminFailure, PasswordSet, UserAppList, UserCreate, UserPage, UserPatch,
+    UserSessionList, UserView,
 };
 use super::payload::AdminJson;
 use crate::http::tags::ApiTags;
+use crate::oidc::account;
 use crate::oidc::accounts::{self, NewUser};
 use crate::state::AppState;
 use crate::store::users::UserOrder;
@@ -37,6 +39,18 @@ pub enum Listed {
 }
 
 #[derive(ApiResponse)]
+pub enum Apps {
+    #[oai(status = 200)]
+    Ok(Json<UserAppList>),
+}
+
+#[derive(ApiResponse)]
+pub enum Sessions {
+    #[oai(status = 200)]
+    Ok(Json<UserSessionList>),
+}
+
+#[derive(ApiResponse)]
 pub enum Done {
     #[oai(status = 204)]
     Done,
@@ -47,6 +61,10 @@ fn not_found(e: StoreError) -> AdminFailure {
         StoreError::NotFound => AdminFailure::NotFound("user"),
         other => other.into(),
     }
+}
+
+fn account_error_of(e: crate::oidc::sign_out::SignOutError) -> AdminFailure {
+    account_error(e.into())
 }
 
 fn account_error(e: accounts::AccountError) -> AdminFailure {
@@ -180,11 +198,11 @@ impl UsersApi {
             .await
             .map_err(not_found)?;
         accounts::set_password(
-            &state.db,
-            &state.passwords,
+            state.provider(),
             &user.username,
             body.0.password,
             state.config.login.password_change_revokes_grants,
+            None,
             state.clock.now(),
         )
         .await
@@ -233,6 +251,128 @@ impl UsersApi {
         set_disabled(state, &auth, &id.0, false).await
     }
 
+    /// List a user's apps
+    ///
+    /// The apps with access to the user's account: from the consents the user gave and the
+    /// live grants, with the scopes, since when, and whether they keep access while the user
+    /// is away (`offline_access`).
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/apps",
+        method = "get",
+        operation_id = "admin_list_user_apps"
+    )]
+    async fn apps(
+        &self,
+        _auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
+        id: Path<String>,
+    ) -> Result<Apps, AdminFailure> {
+        store::users::get(&state.db, &id.0)
+            .await
+            .map_err(not_found)?;
+        let apps = account::apps(&state.db, &id.0, state.clock.now()).await?;
+        Ok(Apps::Ok(Json(UserAppList {
+            items: apps.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Revoke an app's access
+    ///
+    /// Forgets the user's consent to the app (it asks again) and revokes its grants: its
+    /// refresh tokens and the access tokens issued from them stop working at once, and the
+    /// app is sent a back-channel logout token naming the user, if it takes them.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/apps/:client_id",
+        method = "delete",
+        operation_id = "admin_revoke_user_app"
+    )]
+    async fn revoke_app(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
+        id: Path<String>,
+        /// The app's `client_id`.
+        #[oai(example = "crate::admin::objects::example_client_id")]
+        client_id: Path<String>,
+    ) -> Result<Done, AdminFailure> {
+        let revoked = account::revoke_app(state.provider(), &id.0, &client_id.0, state.clock.now())
+            .await
+            .map_err(account_error_of)?;
+        if !revoked {
+            return Err(AdminFailure::NotFound("app with access for this user"));
+        }
+        tracing::info!(admin = %auth.0.client_id, action = "user.revoke_app", user_id = %id.0, client_id = %client_id.0);
+        Ok(Done::Done)
+    }
+
+    /// List a user's sessions
+    ///
+    /// The user's live browser sessions, most recently used first.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/sessions",
+        method = "get",
+        operation_id = "admin_list_user_sessions"
+    )]
+    async fn sessions(
+        &self,
+        _auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
+        id: Path<String>,
+    ) -> Result<Sessions, AdminFailure> {
+        store::users::get(&state.db, &id.0)
+            .await
+            .map_err(not_found)?;
+        let sessions = account::sessions(state.provider(), &id.0, state.clock.now()).await?;
+        Ok(Sessions::Ok(Json(UserSessionList {
+            items: sessions.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// End a user's session
+    ///
+    /// Signs the user out of that browser. What `logout.revoke` says of the tokens issued in
+    /// the session dies with it, and every app that took part is sent a back-channel logout
+    /// token.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/sessions/:sid",
+        method = "delete",
+        operation_id = "admin_end_user_session"
+    )]
+    async fn end_session(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
+        id: Path<String>,
+        /// The session's `sid` (from the list of sessions).
+        #[oai(example = "crate::admin::objects::example_sid")]
+        sid: Path<String>,
+    ) -> Result<Done, AdminFailure> {
+        let ended = account::end_session(state.provider(), &id.0, &sid.0, state.clock.now())
+            .await
+            .map_err(account_error_of)?;
+        if ended.is_none() {
+            return Err(AdminFailure::NotFound("session"));
+        }
+        tracing::info!(admin = %auth.0.client_id, action = "user.end_session", user_id = %id.0);
+        Ok(Done::Done)
+    }
+
     /// Delete a user
     ///
     /// Their sessions, consents, grants and tokens go with them.
@@ -261,7 +401,7 @@ async fn set_disabled(
     id: &str,
     disabled: bool,
 ) -> Result<Found, AdminFailure> {
-    accounts::set_disabled(&state.db, id, disabled, state.clock.now())
+    accounts::set_disabled(state.provider(), id, disabled, state.clock.now())
         .await
         .map_err(account_error)?;
     tracing::info!(admin = %auth.0.client_id, action = if disabled { "user.disable" } else { "user.enable" }, user_id = %id);

@@ -7,7 +7,8 @@ use super::CliError;
 use crate::app::Runtime;
 use crate::fetch::Fetcher;
 use crate::oauth::registration::{self, ClientPages, ClientRegistration, SecretChoice};
-use crate::store::{self, clients::Client};
+use crate::store::clients::{Client, LogoutChannels};
+use crate::store::{self};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -113,6 +114,16 @@ pub struct CreateArgs {
     /// An e-mail address of someone responsible for the app (repeat for several).
     #[arg(long = "contact", value_name = "EMAIL")]
     contacts: Vec<String>,
+    /// Where logout tokens are POSTed when a session the app took part in ends (OpenID
+    /// Connect Back-Channel Logout 1.0).
+    #[arg(long = "backchannel-logout-uri", value_name = "URL")]
+    backchannel_logout_uri: Option<String>,
+    /// The page loaded in a hidden iframe of the signed-out page (Front-Channel Logout 1.0).
+    #[arg(long = "frontchannel-logout-uri", value_name = "URL")]
+    frontchannel_logout_uri: Option<String>,
+    /// Logout tokens and front-channel pages need the session id (`sid`; always sent).
+    #[arg(long = "logout-session-required")]
+    logout_session_required: bool,
 }
 
 /// A client as printed: RFC 7591 field names.
@@ -150,6 +161,8 @@ struct ClientView<'a> {
     tos_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     contacts: &'a [String],
+    #[serde(flatten)]
+    logout: &'a LogoutChannels,
     self_registered: bool,
     created_at: String,
 }
@@ -180,6 +193,7 @@ impl<'a> ClientView<'a> {
             policy_uri: c.policy_uri.as_deref(),
             tos_uri: c.tos_uri.as_deref(),
             contacts: &c.contacts,
+            logout: &c.logout,
             self_registered: c.self_registered(),
             created_at: crate::clock::rfc3339(c.created_at),
         }
@@ -236,6 +250,14 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                     tos_uri: args.tos_uri,
                 },
                 contacts: args.contacts,
+                logout: LogoutChannels {
+                    backchannel_logout_session_required: args.logout_session_required
+                        && args.backchannel_logout_uri.is_some(),
+                    backchannel_logout_uri: args.backchannel_logout_uri,
+                    frontchannel_logout_session_required: args.logout_session_required
+                        && args.frontchannel_logout_uri.is_some(),
+                    frontchannel_logout_uri: args.frontchannel_logout_uri,
+                },
             };
             let fetcher = Fetcher::new(&rt.config.fetch)
                 .map_err(|e| CliError::Usage(format!("cannot fetch: {e}")))?;

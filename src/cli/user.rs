@@ -188,12 +188,20 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
         } => {
             let password = read_password(password, password_stdin)?;
             let revoke = rt.config.login.password_change_revokes_grants;
-            accounts::set_password(&rt.db, &rt.passwords, &username, password, revoke, now)
-                .await
-                .map_err(|e| match e {
-                    accounts::AccountError::Store(s) => not_found(s, "user", &username),
-                    other => other.into(),
-                })?;
+            let metrics = crate::metrics::Metrics::default();
+            accounts::set_password(
+                rt.provider(&metrics),
+                &username,
+                password,
+                revoke,
+                None,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                accounts::AccountError::Store(s) => not_found(s, "user", &username),
+                other => other.into(),
+            })?;
             say!("password changed for {username}");
             Ok(())
         }

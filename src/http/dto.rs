@@ -731,6 +731,14 @@ pub struct ProviderMetadataBody {
     /// The algorithms DPoP proofs may be signed with (absent when `dpop.enabled` is off).
     pub dpop_signing_alg_values_supported: Option<Vec<String>>,
     pub authorization_response_iss_parameter_supported: bool,
+    /// Apps may register a `backchannel_logout_uri`: logout tokens (with `sid`) are POSTed
+    /// there when a session they took part in ends.
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
+    /// Apps may register a `frontchannel_logout_uri`, loaded (with `iss` and `sid`) in the
+    /// signed-out page.
+    pub frontchannel_logout_supported: bool,
+    pub frontchannel_logout_session_supported: bool,
     /// The page for developers: how redirect URIs match and where browser apps may call from.
     pub service_documentation: String,
 }
@@ -803,6 +811,10 @@ impl Example for ProviderMetadataBody {
             request_uri_parameter_supported: false,
             dpop_signing_alg_values_supported: Some(strings(&crate::oauth::dpop::ALGS)),
             authorization_response_iss_parameter_supported: true,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
+            frontchannel_logout_supported: true,
+            frontchannel_logout_session_supported: true,
             service_documentation: format!("{EXAMPLE_ISSUER}/"),
         }
     }

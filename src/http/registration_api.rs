@@ -104,6 +104,13 @@ pub struct ClientMetadata {
     pub require_pushed_authorization_requests: Option<bool>,
     pub require_signed_request_object: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Where logout tokens are POSTed when a session the app took part in ends
+    /// (Back-Channel Logout 1.0); https, public addresses only.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
+    /// Loaded in a hidden iframe of the signed-out page (Front-Channel Logout 1.0).
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: Option<bool>,
     /// On update (RFC 7592): this client's id.
     pub client_id: Option<String>,
     /// On update (RFC 7592): this client's secret, if sent back, must be its own.
@@ -132,6 +139,10 @@ impl Example for ClientMetadata {
             id_token_signed_response_alg: None,
             token_endpoint_auth_signing_alg: None,
             request_object_signing_alg: None,
+            backchannel_logout_uri: Some("https://printer.example.com/backchannel-logout".into()),
+            backchannel_logout_session_required: None,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: None,
             require_pushed_authorization_requests: None,
             require_signed_request_object: None,
             dpop_bound_access_tokens: None,
@@ -259,6 +270,10 @@ pub struct ClientInformation {
     pub require_pushed_authorization_requests: bool,
     pub require_signed_request_object: bool,
     pub dpop_bound_access_tokens: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
 }
 
 impl Example for ClientInformation {
@@ -292,6 +307,10 @@ impl Example for ClientInformation {
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
             dpop_bound_access_tokens: false,
+            backchannel_logout_uri: metadata.backchannel_logout_uri,
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
         }
     }
 }
@@ -327,6 +346,7 @@ impl ClientInformation {
             tos_uri,
             contacts,
             created_at,
+            logout,
             ..
         } = client;
         Self {
@@ -356,6 +376,10 @@ impl ClientInformation {
             require_pushed_authorization_requests,
             require_signed_request_object,
             dpop_bound_access_tokens,
+            backchannel_logout_uri: logout.backchannel_logout_uri,
+            backchannel_logout_session_required: logout.backchannel_logout_session_required,
+            frontchannel_logout_uri: logout.frontchannel_logout_uri,
+            frontchannel_logout_session_required: logout.frontchannel_logout_session_required,
         }
     }
 }

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use crate::crypto;
 
 /// The `typ` header values this provider signs with, and their encoded headers' slots.
-const TYPES: [&str; 2] = ["at+jwt", "JWT"];
+const TYPES: [&str; 3] = ["at+jwt", "JWT", "logout+jwt"];
 
 /// Numbers each signer, so a thread's kept context is known to belong to it.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -53,7 +53,7 @@ pub struct Signer {
     /// The private key (DER), from which each signing thread makes its own key object.
     der: Zeroizing<Vec<u8>>,
     /// `base64url(header)` for each of `TYPES`.
-    headers: [String; 2],
+    headers: [String; 3],
 }
 
 impl std::fmt::Debug for Signer {
@@ -84,7 +84,7 @@ impl Signer {
     }
 
     /// Signs `claims` as a JWT with header `{"alg":"RS256","typ":typ,"kid":kid}`; `typ` is
-    /// one of `at+jwt` and `JWT`.
+    /// one of `at+jwt`, `JWT` and `logout+jwt`.
     pub fn sign(&self, typ: &str, claims: &impl Serialize) -> Result<String, SignError> {
         use base64::Engine as _;
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;

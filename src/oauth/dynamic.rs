@@ -18,7 +18,7 @@ use crate::clock::UnixTime;
 use crate::config::{self, ConfigError, RegistrationConfig, RegistrationMode};
 use crate::crypto::{self, KeyedHasher};
 use crate::db::Db;
-use crate::store::clients::{AuthMethod, Client, GrantType};
+use crate::store::clients::{AuthMethod, Client, GrantType, LogoutChannels};
 use crate::store::{self, StoreError};
 
 /// The most values a list member may hold.
@@ -335,6 +335,18 @@ pub fn read(body: &Value) -> Result<Metadata, FieldError> {
                 tos_uri: string(map, "tos_uri")?,
             },
             contacts: strings(map, "contacts")?,
+            logout: LogoutChannels {
+                backchannel_logout_uri: string(map, "backchannel_logout_uri")?,
+                backchannel_logout_session_required: boolean(
+                    map,
+                    "backchannel_logout_session_required",
+                )?,
+                frontchannel_logout_uri: string(map, "frontchannel_logout_uri")?,
+                frontchannel_logout_session_required: boolean(
+                    map,
+                    "frontchannel_logout_session_required",
+                )?,
+            },
             ..ClientRegistration::default()
         },
         client_id: string(map, "client_id")?,

@@ -113,7 +113,7 @@ async fn access(
     if !may_see(asker, &claims.client_id) {
         return Ok(Some(Introspection::inactive()));
     }
-    if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref()).await? {
+    if store::revocations::is_token_dead(db, &claims.jti, claims.grant()).await? {
         return Ok(Some(Introspection::inactive()));
     }
     // A token for a user (it came from a grant) dies with the user's account. A pairwise

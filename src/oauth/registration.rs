@@ -8,7 +8,7 @@ use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
 use crate::fetch::Fetcher;
 use crate::keys::Kek;
-use crate::store::clients::{AuthMethod, Client, GrantType, SubjectType};
+use crate::store::clients::{AuthMethod, Client, GrantType, LogoutChannels, SubjectType};
 use crate::store::{self, StoreError};
 
 /// Minimum length of an operator-supplied client secret.
@@ -79,6 +79,8 @@ pub struct ClientRegistration {
     pub pages: ClientPages,
     /// Who to contact about the client (e-mail addresses).
     pub contacts: Vec<String>,
+    /// Where it hears of the end of a session it took part in.
+    pub logout: LogoutChannels,
 }
 
 /// The pages a client names for people, and its logo. `None` leaves one out.
@@ -480,6 +482,40 @@ pub struct ClientUpdate {
     /// Each page replaces the one the client had; an empty string takes it away.
     pub pages: ClientPages,
     pub contacts: Option<Vec<String>>,
+    /// Each URI replaces the one the client had; an empty string takes it away.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: Option<bool>,
+}
+
+/// The logout URIs (Back-Channel Logout 1.0 section 2.2, Front-Channel Logout 1.0 section
+/// 2): absolute, without a fragment; https, or plain http on loopback with
+/// `fetch.allow_loopback`, since this server POSTs to the back-channel one from inside the
+/// network (every rule of a fetch applies to it). An empty one is none.
+pub fn valid_logout(
+    given: LogoutChannels,
+    allow_loopback: bool,
+) -> Result<LogoutChannels, FieldError> {
+    let check = |field: &'static str, uri: Option<String>| -> Result<Option<String>, FieldError> {
+        let Some(uri) = uri.filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(&uri)
+            .map_err(|e| field_error(field, format!("`{uri}` is not a URL: {e}")))?;
+        crate::fetch::check_url(&url, allow_loopback)
+            .map_err(|why| field_error(field, format!("`{uri}` {why}")))?;
+        if uri.len() > 2000 {
+            return Err(field_error(field, "is longer than 2000 characters"));
+        }
+        Ok(Some(uri))
+    };
+    Ok(LogoutChannels {
+        backchannel_logout_uri: check("backchannel_logout_uri", given.backchannel_logout_uri)?,
+        backchannel_logout_session_required: given.backchannel_logout_session_required,
+        frontchannel_logout_uri: check("frontchannel_logout_uri", given.frontchannel_logout_uri)?,
+        frontchannel_logout_session_required: given.frontchannel_logout_session_required,
+    })
 }
 
 /// The rules for authorization requests: a client that must sign them needs something to
@@ -634,6 +670,24 @@ pub fn apply_update(
     if let Some(contacts) = update.contacts {
         client.contacts = valid_contacts(contacts)?;
     }
+    let logout = std::mem::take(&mut client.logout);
+    client.logout = valid_logout(
+        LogoutChannels {
+            backchannel_logout_uri: update
+                .backchannel_logout_uri
+                .or(logout.backchannel_logout_uri),
+            backchannel_logout_session_required: update
+                .backchannel_logout_session_required
+                .unwrap_or(logout.backchannel_logout_session_required),
+            frontchannel_logout_uri: update
+                .frontchannel_logout_uri
+                .or(logout.frontchannel_logout_uri),
+            frontchannel_logout_session_required: update
+                .frontchannel_logout_session_required
+                .unwrap_or(logout.frontchannel_logout_session_required),
+        },
+        allow_loopback,
+    )?;
     valid_request_rules(
         client.token_endpoint_auth_method,
         &client.grant_types,
@@ -900,6 +954,7 @@ pub fn prepare(
         registration_token_hash: None,
         revision: 0,
         document: None,
+        logout: valid_logout(reg.logout, keeper.allow_loopback)?,
         created_at: now,
         updated_at: now,
     };

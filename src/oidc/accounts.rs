@@ -4,10 +4,9 @@
 use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value};
 
-use super::claims;
+use super::{claims, sign_out, Provider};
 use crate::clock::UnixTime;
 use crate::crypto::CryptoError;
-use crate::db::Db;
 use crate::oauth::registration::FieldError;
 use crate::oauth::scope::Catalog;
 use crate::password::PasswordHasher;
@@ -148,27 +147,28 @@ pub async fn create(
     Ok(user)
 }
 
-/// Sets the password of the user named `username` and ends all their browser sessions (a
-/// password changed because it leaked must lock out whoever used it); with `revoke_grants`,
-/// their grants are revoked too, so every app must sign them in again. One transaction.
+/// Sets the password of the user named `username` and ends their browser sessions but
+/// `keep` (the hash of the session the person changed it from, if any): a password changed
+/// because it leaked must lock out whoever used it. With `revoke_grants`, their grants are
+/// revoked too, so every app must sign them in again. One transaction.
 pub async fn set_password(
-    db: &Db,
-    hasher: &PasswordHasher,
+    p: Provider<'_>,
     username: &str,
     password: String,
     revoke_grants: bool,
+    keep: Option<&str>,
     now: UnixTime,
 ) -> Result<User, AccountError> {
     validate_password(&password)?;
-    let user = store::users::find_by_username(db, &canonical_username(username))
+    let user = store::users::find_by_username(p.db, &canonical_username(username))
         .await?
         .ok_or(StoreError::NotFound)?;
-    let hash = hasher.hash(password).await?;
-    let txn = db.begin().await.map_err(StoreError::from)?;
+    let hash = p.passwords.hash(password).await?;
+    let txn = p.db.begin().await.map_err(StoreError::from)?;
     store::users::set_password_hash(&txn, &user.username, &hash, now).await?;
-    store::sessions::delete_for_user(&txn, &user.id).await?;
+    sign_out::end_user_sessions(p, &txn, &user.id, keep, now).await?;
     if revoke_grants {
-        store::grants::revoke_for_user(&txn, &user.id, now).await?;
+        sign_out::revoke_user(p, &txn, &user.id, now).await?;
     }
     txn.commit().await.map_err(StoreError::from)?;
     Ok(user)
@@ -191,19 +191,19 @@ pub async fn authenticate(
     Ok(user.filter(|u| ok && !u.disabled))
 }
 
-/// Disables (or enables) an account. Disabling also revokes every grant and ends every browser
-/// session of the user, in one transaction.
+/// Disables (or enables) an account. Disabling also ends every browser session of the user
+/// and revokes every grant, telling the apps (back-channel logout), in one transaction.
 pub async fn set_disabled(
-    db: &Db,
+    p: Provider<'_>,
     user_id: &str,
     disabled: bool,
     now: UnixTime,
 ) -> Result<(), AccountError> {
-    let txn = db.begin().await.map_err(StoreError::from)?;
+    let txn = p.db.begin().await.map_err(StoreError::from)?;
     store::users::set_disabled(&txn, user_id, disabled, now).await?;
     if disabled {
-        store::grants::revoke_for_user(&txn, user_id, now).await?;
-        store::sessions::delete_for_user(&txn, user_id).await?;
+        sign_out::end_user_sessions(p, &txn, user_id, None, now).await?;
+        sign_out::revoke_user(p, &txn, user_id, now).await?;
     }
     txn.commit().await.map_err(StoreError::from)?;
     Ok(())

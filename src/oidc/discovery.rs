@@ -145,6 +145,18 @@ pub struct Metadata {
     pub dpop_signing_alg_values_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub authorization_response_iss_parameter_supported: bool,
+    /// Back-Channel Logout 1.0 section 2.1: clients may register a `backchannel_logout_uri`,
+    /// and logout tokens carry `sid`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_supported: bool,
+    /// Front-Channel Logout 1.0 section 3: the same for `frontchannel_logout_uri`, loaded
+    /// with `iss` and `sid`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub frontchannel_logout_supported: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub frontchannel_logout_session_supported: bool,
     /// Discovery 1.0 section 3: the page for developers (the landing page, which says how
     /// redirect URIs match for native apps and which origins browser apps may call from).
     pub service_documentation: String,
@@ -270,6 +282,10 @@ impl Metadata {
                 Vec::new()
             },
             authorization_response_iss_parameter_supported: authorize,
+            backchannel_logout_supported: authorize,
+            backchannel_logout_session_supported: authorize,
+            frontchannel_logout_supported: has(Endpoint::EndSession),
+            frontchannel_logout_session_supported: has(Endpoint::EndSession),
             service_documentation: format!("{issuer}/"),
         }
     }

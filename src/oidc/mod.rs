@@ -2,6 +2,7 @@
 //! of the authorization and device flows, ID tokens, claims, userinfo, logout, discovery
 //! metadata.
 
+pub mod account;
 pub mod accounts;
 pub mod claims;
 pub mod device_verification;
@@ -10,6 +11,7 @@ pub mod interaction;
 pub mod logout;
 pub mod sessions;
 pub mod sign_in;
+pub mod sign_out;
 pub mod userinfo;
 
 use crate::config::Config;

@@ -57,6 +57,7 @@ pub fn new_session(
                 Some(_) => lifetimes.session.as_i64(),
                 None => lifetimes.authorization_request.as_i64(),
             },
+        user_agent: None,
     };
     Ok(BrowserSession { id, row })
 }

@@ -23,6 +23,9 @@ pub struct Attempt<'a> {
     pub device_token: Option<&'a str>,
     /// The client address.
     pub ip: &'a str,
+    /// The browser's User-Agent, kept (shortened) on the session so the person can tell
+    /// their sessions apart.
+    pub user_agent: Option<&'a str>,
 }
 
 /// Why an attempt was refused. The same answer whether or not the account exists.
@@ -68,11 +71,45 @@ pub async fn sign_in(
     attempt: Attempt<'_>,
     now: UnixTime,
 ) -> Result<SignIn, OAuthError> {
+    let user = match check_password(p, attempt, now).await? {
+        Ok(user) => user,
+        Err(refusal) => return Ok(SignIn::Refused(refusal)),
+    };
+    // The sign-in page this browser was given led somewhere: it no longer counts against
+    // the address.
+    abuse::release(p.db, &abuse::pending_requests(p.config, attempt.ip), now).await?;
+    let mut session = sessions::new_session(p, Some((&user.id, now)), now)?;
+    session.row.user_agent = attempt
+        .user_agent
+        .map(|ua| ua.chars().filter(|c| !c.is_control()).take(200).collect());
+    let txn = p.db.begin().await?;
+    store::sessions::insert(&txn, &session.row).await?;
+    store::sessions::rebind_requests(&txn, &old.row.id_hash, &session.row.id_hash).await?;
+    store::sessions::delete(&txn, &old.row.id_hash).await?;
+    txn.commit().await?;
+    tracing::info!(user_id = %user.id, "login");
+    let device_token = abuse::device_token(p.secrets, &user.username)?;
+    Ok(SignIn::Signed(Box::new(Signed {
+        session,
+        user,
+        device_token,
+    })))
+}
+
+/// Checks a username and password under the limits above: the user, or why not. A success
+/// gives the counted failures back. Also what a password change checks the current password
+/// with.
+pub async fn check_password(
+    p: Provider<'_>,
+    attempt: Attempt<'_>,
+    now: UnixTime,
+) -> Result<Result<User, Refusal>, OAuthError> {
     let Attempt {
         username,
         password,
         device_token,
         ip,
+        user_agent: _,
     } = attempt;
     let account = accounts::canonical_username(username);
     let device = device_token.and_then(|token| abuse::trusted_device(p.secrets, token, &account));
@@ -88,7 +125,7 @@ pub async fn sign_in(
     if let abuse::Verdict::Refused(limit) = reservation.verdict {
         Metrics::incr(&p.metrics.login_throttled);
         tracing::warn!(ip, ?limit, "login throttled");
-        return Ok(SignIn::Refused(Refusal::TooManyFailures));
+        return Ok(Err(Refusal::TooManyFailures));
     }
     let user = accounts::authenticate(p.db, p.passwords, &account, password)
         .await
@@ -103,23 +140,8 @@ pub async fn sign_in(
         // 100 ms, 200 ms, 400 ms ... up to 1.6 s: cheap for a person, slow for a script.
         let exponent = u32::try_from(failures.clamp(1, 5) - 1).unwrap_or(0);
         tokio::time::sleep(std::time::Duration::from_millis(100 << exponent)).await;
-        return Ok(SignIn::Refused(Refusal::WrongCredentials));
+        return Ok(Err(Refusal::WrongCredentials));
     };
     abuse::release(p.db, &rules, now).await?;
-    // The sign-in page this browser was given led somewhere: it no longer counts against
-    // the address.
-    abuse::release(p.db, &abuse::pending_requests(p.config, ip), now).await?;
-    let session = sessions::new_session(p, Some((&user.id, now)), now)?;
-    let txn = p.db.begin().await?;
-    store::sessions::insert(&txn, &session.row).await?;
-    store::sessions::rebind_requests(&txn, &old.row.id_hash, &session.row.id_hash).await?;
-    store::sessions::delete(&txn, &old.row.id_hash).await?;
-    txn.commit().await?;
-    tracing::info!(user_id = %user.id, "login");
-    let device_token = abuse::device_token(p.secrets, &user.username)?;
-    Ok(SignIn::Signed(Box::new(Signed {
-        session,
-        user,
-        device_token,
-    })))
+    Ok(Ok(user))
 }

@@ -22,7 +22,7 @@ pub async fn check_access_token(
     now: UnixTime,
 ) -> Result<AccessClaims, OAuthError> {
     let claims = tokens.check(keys, token, now)?;
-    if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref()).await? {
+    if store::revocations::is_token_dead(db, &claims.jti, claims.grant()).await? {
         return Err(revoked());
     }
     Ok(claims)
@@ -60,18 +60,18 @@ async fn user_for_token(
     db: &impl ConnectionTrait,
     claims: &AccessClaims,
 ) -> Result<Option<(store::users::User, bool)>, OAuthError> {
-    let grant_id = claims.grant_id.as_deref();
-    let found = store::users::get_for_token(db, &claims.subject, &claims.jti, grant_id).await?;
+    let found =
+        store::users::get_for_token(db, &claims.subject, &claims.jti, claims.grant()).await?;
     if found.is_some() {
         return Ok(found);
     }
-    let Some(grant_id) = grant_id else {
+    let Some(grant_id) = claims.grant_id.as_deref() else {
         return Ok(None);
     };
     match store::grants::get(db, grant_id).await? {
         Some(grant) => {
             Ok(
-                store::users::get_for_token(db, &grant.user_id, &claims.jti, Some(grant_id))
+                store::users::get_for_token(db, &grant.user_id, &claims.jti, claims.grant())
                     .await?,
             )
         }
@@ -149,9 +149,7 @@ async fn userinfo(
         // No such user (a client's own token, or a deleted user): the token may still be
         // revoked, and that answer comes first.
         None => {
-            if store::revocations::is_token_dead(db, &claims.jti, claims.grant_id.as_deref())
-                .await?
-            {
+            if store::revocations::is_token_dead(db, &claims.jti, claims.grant()).await? {
                 return Err(revoked());
             }
             None

@@ -4,7 +4,9 @@
 
 use poem_openapi::OpenApiService;
 
-use crate::admin::{ClientsApi, InitialAccessTokensApi, KeysApi, ResourcesApi, UsersApi};
+use crate::admin::{
+    ClientsApi, InitialAccessTokensApi, KeysApi, LogoutDeliveriesApi, ResourcesApi, UsersApi,
+};
 use crate::http::discovery_api::DiscoveryApi;
 use crate::http::protocol_api::ProtocolApi;
 use crate::http::registration_api::RegistrationApi;
@@ -17,6 +19,7 @@ pub type Apis = (
     ResourcesApi,
     InitialAccessTokensApi,
     UsersApi,
+    LogoutDeliveriesApi,
     KeysApi,
 );
 
@@ -38,6 +41,7 @@ pub fn service(server: Option<&str>) -> OpenApiService<Apis, ()> {
             ResourcesApi,
             InitialAccessTokensApi,
             UsersApi,
+            LogoutDeliveriesApi,
             KeysApi,
         ),
         "oidcd",

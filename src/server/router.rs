@@ -61,6 +61,10 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
             get(web::logout::endpoint).post(web::logout::endpoint),
         )
         .at(
+            web::account::PATH,
+            get(web::account::endpoint).post(web::account::endpoint),
+        )
+        .at(
             web::device::PATH,
             get(web::device::endpoint).post(web::device::endpoint),
         )

@@ -237,8 +237,27 @@ pub struct Client {
     /// URL): how fresh the copy on this row is. `None` for every other client.
     #[serde(skip)]
     pub document: Option<DocumentCopy>,
+    /// Where the client learns that a session it took part in ended.
+    #[serde(flatten)]
+    pub logout: LogoutChannels,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
+}
+
+/// How a client hears of the end of a session it took part in (OpenID Connect Back-Channel
+/// Logout 1.0 and Front-Channel Logout 1.0, their metadata names).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LogoutChannels {
+    /// Where logout tokens are POSTed, server to server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the client needs `sid` in them (it is always sent).
+    pub backchannel_logout_session_required: bool,
+    /// The page loaded in a hidden iframe of the signed-out page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// Whether that page needs `iss` and `sid` in its query.
+    pub frontchannel_logout_session_required: bool,
 }
 
 /// How fresh a client's copy of its metadata document is.
@@ -346,6 +365,12 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         require_pushed_authorization_requests: row.require_pushed_authorization_requests,
         require_signed_request_object: row.require_signed_request_object,
         dpop_bound_access_tokens: row.dpop_bound_access_tokens,
+        logout: LogoutChannels {
+            backchannel_logout_uri: row.backchannel_logout_uri,
+            backchannel_logout_session_required: row.backchannel_logout_session_required,
+            frontchannel_logout_uri: row.frontchannel_logout_uri,
+            frontchannel_logout_session_required: row.frontchannel_logout_session_required,
+        },
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -392,6 +417,10 @@ fn active(c: &Client) -> client::ActiveModel {
         document_expires_at: Set(c.document.as_ref().map(|d| d.expires_at)),
         document_etag: Set(c.document.as_ref().and_then(|d| d.etag.clone())),
         document_policy: Set(c.document.as_ref().map(|d| d.policy.clone())),
+        backchannel_logout_uri: Set(c.logout.backchannel_logout_uri.clone()),
+        backchannel_logout_session_required: Set(c.logout.backchannel_logout_session_required),
+        frontchannel_logout_uri: Set(c.logout.frontchannel_logout_uri.clone()),
+        frontchannel_logout_session_required: Set(c.logout.frontchannel_logout_session_required),
         created_at: Set(c.created_at),
         updated_at: Set(c.updated_at),
     }

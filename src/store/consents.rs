@@ -104,3 +104,49 @@ pub async fn forget_client(db: &impl ConnectionTrait, client_id: &str) -> Result
         .await?;
     Ok(())
 }
+
+/// A consent as the account page and the admin API list it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: String,
+    pub granted: Granted,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// Every consent a user has given.
+pub async fn for_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<Consent>, StoreError> {
+    use sea_orm::{ColumnTrait as _, QueryFilter as _};
+    consent::Entity::find()
+        .filter(consent::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(Consent {
+                granted: Granted {
+                    scopes: from_json_list("consents.scopes", &row.scopes)?,
+                    resources: from_json_list("consents.resources", &row.resources)?,
+                },
+                client_id: row.client_id,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            })
+        })
+        .collect()
+}
+
+/// Forgets what a user granted a client: it asks again. Whether there was anything.
+pub async fn forget(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+) -> Result<bool, StoreError> {
+    let r = consent::Entity::delete_by_id((user_id.to_owned(), client_id.to_owned()))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected > 0)
+}

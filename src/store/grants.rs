@@ -29,6 +29,7 @@ pub async fn insert(db: &impl ConnectionTrait, g: &GrantRow) -> Result<(), Store
         id_token_claims: Set(g.id_token_claims.clone()),
         dpop_jkt: Set(g.dpop_jkt.clone()),
         resources: Set(g.resources.clone()),
+        access_revoked_at: Set(g.access_revoked_at),
     };
     grant::Entity::insert(row)
         .exec_without_returning(db)
@@ -173,6 +174,83 @@ pub async fn revoke_for_user(
     grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(now))
         .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The live grants made in the browser session whose public id is `sid`.
+pub async fn in_session(db: &impl ConnectionTrait, sid: &str) -> Result<Vec<GrantRow>, StoreError> {
+    Ok(grant::Entity::find()
+        .filter(grant::Column::SessionId.eq(sid))
+        .filter(grant::Column::RevokedAt.is_null())
+        .all(db)
+        .await?)
+}
+
+/// The live grants of a user, newest first.
+pub async fn for_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<Vec<GrantRow>, StoreError> {
+    use sea_orm::QueryOrder as _;
+    Ok(grant::Entity::find()
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .filter(grant::Column::ExpiresAt.gt(now))
+        .order_by_desc(grant::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
+
+/// Kills the access tokens issued from these grants until `now`; refresh tokens live on.
+pub async fn cut_access(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    grant::Entity::update_many()
+        .col_expr(grant::Column::AccessRevokedAt, Expr::value(now))
+        .filter(grant::Column::Id.is_in(ids.iter().cloned()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes these grants.
+pub async fn revoke_many(
+    db: &impl ConnectionTrait,
+    ids: &[String],
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::Id.is_in(ids.iter().cloned()))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every live grant a user gave a client; the ids revoked.
+pub async fn revoke_for_user_and_client(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::UserId.eq(user_id))
+        .filter(grant::Column::ClientId.eq(client_id))
         .filter(grant::Column::RevokedAt.is_null())
         .exec(db)
         .await?;

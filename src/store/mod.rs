@@ -11,6 +11,7 @@ pub mod device_codes;
 pub mod grants;
 pub mod initial_access_tokens;
 pub mod keys;
+pub mod logout_deliveries;
 mod rendered;
 pub mod resources;
 pub mod revocations;

@@ -31,9 +31,11 @@ pub async fn revoke(
 }
 
 /// An SQL expression, true when an access token is dead: its `jti` revoked, or the grant it
-/// came from revoked or gone (swept, its user or client deleted). Both lookups are by primary
-/// key, so it folds into the query that reads whatever else a bearer request needs.
-pub fn token_dead(jti: &str, grant_id: Option<&str>) -> SimpleExpr {
+/// came from (`grant`: its id and the token's `iat`) revoked or gone (swept, its user or
+/// client deleted), or its access tokens cut off at or after the token was issued (the
+/// session it was issued in ended). Both lookups are by primary key, so it folds into the
+/// query that reads whatever else a bearer request needs.
+pub fn token_dead(jti: &str, grant: Option<(&str, UnixTime)>) -> SimpleExpr {
     let revoked = Expr::exists(
         Query::select()
             .expr(Expr::val(1))
@@ -41,14 +43,19 @@ pub fn token_dead(jti: &str, grant_id: Option<&str>) -> SimpleExpr {
             .and_where(revocation::Column::Jti.eq(jti))
             .to_owned(),
     );
-    match grant_id {
+    match grant {
         None => revoked,
-        Some(gid) => revoked.or(Expr::exists(
+        Some((gid, issued_at)) => revoked.or(Expr::exists(
             Query::select()
                 .expr(Expr::val(1))
                 .from(grant::Entity)
                 .and_where(grant::Column::Id.eq(gid))
                 .and_where(grant::Column::RevokedAt.is_null())
+                .and_where(
+                    grant::Column::AccessRevokedAt
+                        .is_null()
+                        .or(grant::Column::AccessRevokedAt.lt(issued_at)),
+                )
                 .to_owned(),
         )
         .not()),
@@ -62,17 +69,20 @@ pub const TOKEN_DEAD: &str = "token_dead";
 pub async fn is_token_dead(
     db: &impl ConnectionTrait,
     jti: &str,
-    grant_id: Option<&str>,
+    grant: Option<(&str, UnixTime)>,
 ) -> Result<bool, StoreError> {
     // On every bearer token's use: rendered once per shape (with or without a grant).
     static RENDERED: super::rendered::Rendered<4> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let inputs = (jti.to_owned(), grant_id.map(str::to_owned));
-    let shape = usize::from(grant_id.is_some());
-    let query = RENDERED.statement(backend, shape, inputs, |(jti, grant_id), backend| {
+    let inputs = (jti.to_owned(), grant.map(|(g, iat)| (g.to_owned(), iat)));
+    let shape = usize::from(grant.is_some());
+    let query = RENDERED.statement(backend, shape, inputs, |(jti, grant), backend| {
         backend.build(
             &Query::select()
-                .expr_as(token_dead(jti, grant_id.as_deref()), Alias::new(TOKEN_DEAD))
+                .expr_as(
+                    token_dead(jti, grant.as_ref().map(|(g, iat)| (g.as_str(), *iat))),
+                    Alias::new(TOKEN_DEAD),
+                )
                 .to_owned(),
         )
     });

@@ -19,6 +19,7 @@ pub async fn insert(db: &impl ConnectionTrait, s: &Session) -> Result<(), StoreE
         created_at: Set(s.created_at),
         last_seen_at: Set(s.last_seen_at),
         expires_at: Set(s.expires_at),
+        user_agent: Set(s.user_agent.clone()),
     };
     browser_session::Entity::insert(row)
         .exec_without_returning(db)
@@ -86,4 +87,19 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: &str) -> Result
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The live signed-in sessions of a user, most recently used first.
+pub async fn for_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<Vec<Session>, StoreError> {
+    use sea_orm::QueryOrder as _;
+    Ok(browser_session::Entity::find()
+        .filter(browser_session::Column::UserId.eq(user_id))
+        .filter(browser_session::Column::ExpiresAt.gt(now))
+        .order_by_desc(browser_session::Column::LastSeenAt)
+        .all(db)
+        .await?)
 }

@@ -6,7 +6,7 @@ use super::StoreError;
 use crate::clock::UnixTime;
 use crate::db::entities::{
     auth_code, authorization_request, browser_session, client_assertion, device_code, grant,
-    initial_access_token, revocation, throttle,
+    initial_access_token, logout_delivery, revocation, throttle,
 };
 
 /// How many rows each sweep removed.
@@ -23,7 +23,13 @@ pub struct Swept {
     pub client_assertions: u64,
     /// Initial access tokens past their expiry (spent ones stay listed until then).
     pub initial_access_tokens: u64,
+    /// Back-channel logout deliveries a week past the end of their retries (delivered or
+    /// not: the admin API shows them until then).
+    pub logout_deliveries: u64,
 }
+
+/// How long a logout delivery stays listed after its retries would have ended.
+pub const LOGOUT_RECORD_MEMORY: i64 = 7 * 86_400;
 
 /// Used codes are kept this long after they expire, so a late second redemption is still
 /// recognised as reuse and revokes what the first one issued.
@@ -73,6 +79,11 @@ pub async fn expired(db: &impl ConnectionTrait, now: UnixTime) -> Result<Swept, 
             .rows_affected,
         initial_access_tokens: initial_access_token::Entity::delete_many()
             .filter(initial_access_token::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        logout_deliveries: logout_delivery::Entity::delete_many()
+            .filter(logout_delivery::Column::ExpiresAt.lte(now - LOGOUT_RECORD_MEMORY))
             .exec(db)
             .await?
             .rows_affected,

@@ -79,18 +79,25 @@ pub async fn get_for_token(
     db: &impl ConnectionTrait,
     id: &str,
     jti: &str,
-    grant_id: Option<&str>,
+    grant: Option<(&str, UnixTime)>,
 ) -> Result<Option<(User, bool)>, StoreError> {
     use sea_orm::{FromQueryResult as _, QueryTrait as _};
     // On every userinfo request: rendered once per shape (with or without a grant).
     static RENDERED: super::rendered::Rendered<4> = super::rendered::Rendered::new();
     let backend = db.get_database_backend();
-    let inputs = (id.to_owned(), jti.to_owned(), grant_id.map(str::to_owned));
-    let shape = usize::from(grant_id.is_some());
-    let query = RENDERED.statement(backend, shape, inputs, |(id, jti, grant_id), backend| {
+    let inputs = (
+        id.to_owned(),
+        jti.to_owned(),
+        grant.map(|(g, iat)| (g.to_owned(), iat)),
+    );
+    let shape = usize::from(grant.is_some());
+    let query = RENDERED.statement(backend, shape, inputs, |(id, jti, grant), backend| {
         user::Entity::find_by_id(id.clone())
             .column_as(
-                super::revocations::token_dead(jti, grant_id.as_deref()),
+                super::revocations::token_dead(
+                    jti,
+                    grant.as_ref().map(|(g, iat)| (g.as_str(), *iat)),
+                ),
                 super::revocations::TOKEN_DEAD,
             )
             .build(backend)

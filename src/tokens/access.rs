@@ -130,6 +130,12 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    /// The grant the token came from and when it was issued: what decides whether the
+    /// grant's revocations reach it.
+    pub fn grant(&self) -> Option<(&str, UnixTime)> {
+        self.grant_id.as_deref().map(|g| (g, self.issued_at))
+    }
+
     /// Whether the token is for `audience`.
     pub fn is_for(&self, audience: &str) -> bool {
         self.audience.iter().any(|a| a == audience)

@@ -84,6 +84,9 @@ async fn interaction(
             password: params.get("password").unwrap_or_default(),
             device_token: device_token.as_deref(),
             ip,
+            user_agent: headers
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
         }),
         Some("consent") => Action::Consent {
             allow: match params.get("decision") {
@@ -183,6 +186,7 @@ fn consent_page(
         "consent.html",
         minijinja::context! {
             action => format!("{}/oauth/authorize", state.issuer),
+            account_url => format!("{}{}", state.issuer, super::account::PATH),
             client_name => &client.name,
             client_logo => client
                 .logo_uri

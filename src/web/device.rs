@@ -96,6 +96,9 @@ async fn post(
             password: params.get("password").unwrap_or_default(),
             device_token: device_token.as_deref(),
             ip,
+            user_agent: headers
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
         }),
         Some("decide") => Step::Decide {
             approve: match params.get("decision") {

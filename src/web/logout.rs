@@ -13,8 +13,8 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oidc::logout::{self, LogoutRequest};
 use crate::oidc::sessions::{self, BrowserSession};
+use crate::oidc::sign_out;
 use crate::state::AppState;
-use crate::store;
 
 /// Parameters the confirmation form carries forward.
 const FORWARDED: [&str; 5] = [
@@ -100,16 +100,34 @@ async fn handle(
     }
 }
 
-/// Ends the session: deletes its row and the cookie, then goes where the RP asked.
+/// Ends the session (its tokens as `logout.revoke` says, and every app that took part is
+/// told), clears the cookie, then goes where the RP asked: at once, or after the
+/// front-channel logout pages of the apps have loaded.
 async fn end(
     state: &AppState,
     session: &BrowserSession,
     request: &LogoutRequest,
     after_post: bool,
 ) -> Result<Response, OAuthError> {
-    store::sessions::delete(&state.db, &session.row.id_hash).await?;
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let frames = sign_out::end_sessions(
+        state.provider(),
+        &txn,
+        std::slice::from_ref(&session.row),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
     tracing::info!(user_id = ?session.row.user_id, "logout");
-    Ok(signed_out(state, request, after_post, true))
+    if frames.is_empty() {
+        return Ok(signed_out(state, request, after_post, true));
+    }
+    let response = pages::signed_out_with_frames(state, &frames, request.redirect.as_deref());
+    Ok(pages::with_cookie(
+        response,
+        Some(session::clear_cookie(state)),
+    ))
 }
 
 fn signed_out(

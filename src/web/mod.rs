@@ -1,5 +1,6 @@
 //! Browser-facing HTML: the authorization pages (login, consent), logout, errors.
 
+pub mod account;
 pub mod authorize;
 pub mod device;
 pub mod home;

@@ -139,6 +139,37 @@ pub fn authorization_response(
     }
 }
 
+/// The signed-out page's script: once every front-channel logout page has loaded (or
+/// failed), the person goes on to where the app asked.
+const SIGNED_OUT_SCRIPT: &str = r#"window.addEventListener("load",function(){var c=document.getElementById("continue");if(c){location.replace(c.href);}});"#;
+
+/// The signed-out page when apps take part through front-channel logout: their pages load in
+/// hidden iframes (the CSP allows just their origins), then the person goes on to
+/// `continue_to`, if anywhere.
+pub fn signed_out_with_frames(
+    state: &AppState,
+    frames: &[String],
+    continue_to: Option<&str>,
+) -> Response {
+    let html = match state.templates.render(
+        "logout_confirm.html",
+        minijinja::context! { done => true, frames, continue_to, script => SIGNED_OUT_SCRIPT },
+    ) {
+        Ok(html) => html,
+        Err(e) => return error_page(state, &OAuthError::server_error(&e)),
+    };
+    let origins: Vec<String> = frames.iter().map(|f| form_action_source(f)).collect();
+    let script_hash =
+        crate::crypto::b64_standard(&crate::crypto::sha256(SIGNED_OUT_SCRIPT.as_bytes()));
+    let csp = format!(
+        "{CSP}; frame-src {}; script-src 'sha256-{script_hash}'; form-action 'self'",
+        origins.join(" ")
+    );
+    secure_headers(Response::builder(), state.is_https())
+        .header("Content-Security-Policy", csp)
+        .body(html)
+}
+
 pub fn redirect(location: &str, after_post: bool) -> Response {
     let status = if after_post {
         StatusCode::SEE_OTHER

@@ -15,14 +15,7 @@ use crate::state::AppState;
 
 /// What the user-facing rules work with, borrowed from the application's state.
 pub fn provider(state: &AppState) -> Provider<'_> {
-    Provider {
-        db: &state.db,
-        config: &state.config,
-        secrets: &state.secrets,
-        passwords: &state.passwords,
-        metrics: &state.metrics,
-        issuer: &state.issuer,
-    }
+    state.provider()
 }
 
 const COOKIE_HTTP: &str = "oidcd_session";

@@ -128,9 +128,14 @@ async fn a_pairwise_client_sees_its_sectors_own_sub_everywhere(backend: Backend)
     assert_eq!(location(&response), LOGOUT_URI);
 
     // A disabled user's pairwise tokens die with the account, as anyone's.
-    oidcd::oidc::accounts::set_disabled(&app.state.db, &user.sub, true, app.state.clock.now())
-        .await
-        .unwrap();
+    oidcd::oidc::accounts::set_disabled(
+        app.state.provider(),
+        &user.sub,
+        true,
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
     let access = refreshed["access_token"].as_str().unwrap();
     assert_eq!(introspect(&app, &a, access).await["active"], false);
     assert_eq!(app.userinfo(access).await.status(), 401);

@@ -60,6 +60,13 @@ pub struct Model {
     pub document_etag: Option<String>,
     /// A digest of the registration policy the copy was checked against.
     pub document_policy: Option<String>,
+    /// Where logout tokens are POSTed (Back-Channel Logout 1.0), and whether it needs `sid`.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    /// The page loaded in an iframe when a session ends (Front-Channel Logout 1.0), and
+    /// whether it needs `iss` and `sid`.
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -26,6 +26,9 @@ pub struct Model {
     /// The resources (RFC 8707) tokens may be issued for, a JSON array.
     #[sea_orm(column_type = "Text")]
     pub resources: String,
+    /// Access tokens of the grant issued at or before this time are dead (the session they
+    /// were issued in ended); its refresh tokens are not.
+    pub access_revoked_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

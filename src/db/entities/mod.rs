@@ -10,6 +10,7 @@ pub mod consent;
 pub mod device_code;
 pub mod grant;
 pub mod initial_access_token;
+pub mod logout_delivery;
 pub mod prelude;
 pub mod refresh_token;
 pub mod resource;

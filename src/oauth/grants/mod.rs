@@ -203,6 +203,7 @@ pub(crate) async fn record_grant(
             // confidential client's are bound to its authentication already).
             dpop_jkt: ctx.jkt.clone().filter(|_| client.is_public()),
             resources: grant.resources.to_owned(),
+            access_revoked_at: None,
         },
     )
     .await?;
