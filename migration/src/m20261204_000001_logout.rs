@@ -83,7 +83,7 @@ impl MigrationTrait for Migration {
                     .col(string_null(LogoutDeliveries::Sid))
                     // pending, delivered, failed
                     .col(string(LogoutDeliveries::State))
-                    .col(integer(LogoutDeliveries::Attempts).default(0))
+                    .col(big_integer(LogoutDeliveries::Attempts).default(0))
                     .col(big_integer(LogoutDeliveries::NextAttemptAt))
                     .col(big_integer_null(LogoutDeliveries::LeaseUntil))
                     .col(string_null(LogoutDeliveries::LastError))

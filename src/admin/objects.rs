@@ -1307,7 +1307,7 @@ pub struct LogoutDeliveryView {
     pub client_id: String,
     pub uri: String,
     pub state: String,
-    pub attempts: i32,
+    pub attempts: i64,
     /// The `sid` it names; none for an app revoked or a disabled user (it names `sub`).
     pub sid: Option<String>,
     pub created_at: String,

@@ -79,11 +79,12 @@ pub async fn lease(
     Ok(r.rows_affected == 1)
 }
 
-/// Records how an attempt ended and lets the lease go: `state` is the new state, `next` when
-/// a pending one is tried again.
+/// Records how attempt number `attempts` ended and lets the lease go: `state` is the new
+/// state, `next` when a pending one is tried again.
 pub async fn record(
     db: &impl ConnectionTrait,
     id: &str,
+    attempts: i64,
     state: &str,
     next: UnixTime,
     error: Option<&str>,
@@ -91,10 +92,7 @@ pub async fn record(
 ) -> Result<(), StoreError> {
     let mut update = logout_delivery::Entity::update_many()
         .col_expr(logout_delivery::Column::State, Expr::value(state))
-        .col_expr(
-            logout_delivery::Column::Attempts,
-            Expr::col(logout_delivery::Column::Attempts).add(1),
-        )
+        .col_expr(logout_delivery::Column::Attempts, Expr::value(attempts))
         .col_expr(logout_delivery::Column::NextAttemptAt, Expr::value(next))
         .col_expr(
             logout_delivery::Column::LeaseUntil,

@@ -52,7 +52,7 @@ enum Outcome {
 }
 
 /// The wait before the attempt after `attempts` failed ones.
-fn backoff(attempts: i32) -> i64 {
+fn backoff(attempts: i64) -> i64 {
     let doublings = u32::try_from(attempts.clamp(0, 7)).unwrap_or(0);
     (5_i64 << doublings).min(600)
 }
@@ -82,7 +82,10 @@ pub async fn send_due(state: &AppState) -> Result<usize, StoreError> {
 
 async fn attempt(state: &AppState, d: Delivery, now: UnixTime) -> Result<(), StoreError> {
     let db = &state.db;
+    let attempts = d.attempts + 1;
     if now >= d.expires_at {
+        // Not tried again: the attempt count stays.
+        let attempts = d.attempts;
         Metrics::incr(&state.metrics.logout_given_up);
         tracing::warn!(client_id = %d.client_id, delivery = %d.id, "back-channel logout given up");
         let why = d
@@ -91,24 +94,24 @@ async fn attempt(state: &AppState, d: Delivery, now: UnixTime) -> Result<(), Sto
             .map_or("not delivered within logout.retry_for".to_owned(), |e| {
                 format!("not delivered within logout.retry_for; last: {e}")
             });
-        return logout_deliveries::record(db, &d.id, FAILED, now, Some(&why), now).await;
+        return logout_deliveries::record(db, &d.id, attempts, FAILED, now, Some(&why), now).await;
     }
     match deliver(state, &d, now).await {
         Outcome::Delivered => {
             Metrics::incr(&state.metrics.logout_delivered);
             tracing::info!(client_id = %d.client_id, delivery = %d.id, "back-channel logout delivered");
-            logout_deliveries::record(db, &d.id, DELIVERED, now, None, now).await
+            logout_deliveries::record(db, &d.id, attempts, DELIVERED, now, None, now).await
         }
         Outcome::Refused(why) => {
             Metrics::incr(&state.metrics.logout_given_up);
             tracing::warn!(client_id = %d.client_id, delivery = %d.id, why, "back-channel logout refused");
-            logout_deliveries::record(db, &d.id, FAILED, now, Some(&why), now).await
+            logout_deliveries::record(db, &d.id, attempts, FAILED, now, Some(&why), now).await
         }
         Outcome::Retry(why) => {
             Metrics::incr(&state.metrics.logout_attempts_failed);
             let next = now + backoff(d.attempts);
             tracing::info!(client_id = %d.client_id, delivery = %d.id, why, next, "back-channel logout will be tried again");
-            logout_deliveries::record(db, &d.id, PENDING, next, Some(&why), now).await
+            logout_deliveries::record(db, &d.id, attempts, PENDING, next, Some(&why), now).await
         }
     }
 }

@@ -14,6 +14,7 @@ mod abuse;
 mod accessibility;
 mod admin;
 mod authorize;
+mod backchannel_logout;
 mod browser;
 mod claims_request;
 mod cli;

@@ -194,6 +194,19 @@ impl Driver {
         self.script("window.__before_click = true; return null;")
             .await;
         self.press(label).await;
+        self.wait_for_next_page(label).await;
+    }
+
+    /// Clicks `element` (a button found by CSS, where several say the same) and waits for the
+    /// page it leads to.
+    pub async fn click_and_wait(&self, element: &Element) {
+        self.script("window.__before_click = true; return null;")
+            .await;
+        self.click(element).await;
+        self.wait_for_next_page("the element").await;
+    }
+
+    async fn wait_for_next_page(&self, label: &str) {
         for _ in 0..200 {
             let arrived = self
                 .script(

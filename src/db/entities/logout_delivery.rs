@@ -15,7 +15,7 @@ pub struct Model {
     pub sid: Option<String>,
     /// `pending`, `delivered` or `failed`.
     pub state: String,
-    pub attempts: i32,
+    pub attempts: i64,
     pub next_attempt_at: i64,
     /// While an instance is sending it: until when the others leave it alone.
     pub lease_until: Option<i64>,
