@@ -490,30 +490,58 @@ pub struct ClientUpdate {
 }
 
 /// The logout URIs (Back-Channel Logout 1.0 section 2.2, Front-Channel Logout 1.0 section
-/// 2): absolute, without a fragment; https, or plain http on loopback with
-/// `fetch.allow_loopback`, since this server POSTs to the back-channel one from inside the
-/// network (every rule of a fetch applies to it). An empty one is none.
+/// 2): absolute, without a fragment, at most 2000 characters. This server POSTs to the
+/// back-channel one from inside the network, so every rule of a fetch applies to it (https,
+/// or plain http on loopback with `fetch.allow_loopback`; public addresses only). The
+/// front-channel one is loaded by the person's browser, like a redirect URI: https, or plain
+/// http on a loopback host. An empty one is none.
 pub fn valid_logout(
     given: LogoutChannels,
     allow_loopback: bool,
 ) -> Result<LogoutChannels, FieldError> {
-    let check = |field: &'static str, uri: Option<String>| -> Result<Option<String>, FieldError> {
+    let check = |field: &'static str,
+                 uri: Option<String>,
+                 fetched: bool|
+     -> Result<Option<String>, FieldError> {
         let Some(uri) = uri.filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
-        let url = url::Url::parse(&uri)
-            .map_err(|e| field_error(field, format!("`{uri}` is not a URL: {e}")))?;
-        crate::fetch::check_url(&url, allow_loopback)
-            .map_err(|why| field_error(field, format!("`{uri}` {why}")))?;
         if uri.len() > 2000 {
             return Err(field_error(field, "is longer than 2000 characters"));
+        }
+        let url = url::Url::parse(&uri)
+            .map_err(|e| field_error(field, format!("`{uri}` is not a URL: {e}")))?;
+        if fetched {
+            crate::fetch::check_url(&url, allow_loopback)
+                .map_err(|why| field_error(field, format!("`{uri}` {why}")))?;
+        } else {
+            let loopback = matches!(
+                url.host(),
+                Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+            ) || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+                || url.host_str() == Some("localhost");
+            let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+            if !scheme_ok || url.fragment().is_some() || url.host().is_none() {
+                return Err(field_error(
+                    field,
+                    format!("`{uri}` must be https (http on a loopback host), without a fragment"),
+                ));
+            }
         }
         Ok(Some(uri))
     };
     Ok(LogoutChannels {
-        backchannel_logout_uri: check("backchannel_logout_uri", given.backchannel_logout_uri)?,
+        backchannel_logout_uri: check(
+            "backchannel_logout_uri",
+            given.backchannel_logout_uri,
+            true,
+        )?,
         backchannel_logout_session_required: given.backchannel_logout_session_required,
-        frontchannel_logout_uri: check("frontchannel_logout_uri", given.frontchannel_logout_uri)?,
+        frontchannel_logout_uri: check(
+            "frontchannel_logout_uri",
+            given.frontchannel_logout_uri,
+            false,
+        )?,
         frontchannel_logout_session_required: given.frontchannel_logout_session_required,
     })
 }

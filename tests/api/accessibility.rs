@@ -397,3 +397,28 @@ async fn the_home_page_meets_wcag_2_1_aa() {
     audit.check("home", "oidcd").await;
     audit.finish();
 }
+
+#[tokio::test]
+async fn the_account_pages_meet_wcag_2_1_aa() {
+    let Some(mut audit) = Audit::start("axe-account").await else {
+        return;
+    };
+    let s = setup().await;
+    let account = s.app.url("/account");
+    audit.driver.goto(&account).await;
+    audit.check("account-sign-in", "Sign in").await;
+    s.sign_in(&audit.driver).await;
+    // An app with access, so the page lists one.
+    audit.driver.goto(&s.authorize_url(&[])).await;
+    audit.driver.click_button("Allow").await;
+    s.arrive(&audit.driver).await;
+    audit.driver.goto(&account).await;
+    audit.check("account", "Your account").await;
+    let current = audit.driver.find("#current_password").await;
+    audit.driver.type_into(&current, "not the password").await;
+    let new = audit.driver.find("#new_password").await;
+    audit.driver.type_into(&new, "another passphrase").await;
+    audit.driver.click_button("Change password").await;
+    audit.check("account-error", "Your account").await;
+    audit.finish();
+}

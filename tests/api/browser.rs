@@ -313,3 +313,144 @@ async fn the_docs_page_works_under_its_content_security_policy() {
         "Swagger UI rendered {operations} operations"
     );
 }
+
+#[tokio::test]
+async fn a_person_manages_their_account_in_a_real_browser() {
+    let Some(driver) = browser("account").await else {
+        return;
+    };
+    let s = setup().await;
+    let notes = s
+        .app
+        .register_client_with(ClientRegistration {
+            name: "Notes".into(),
+            redirect_uris: vec![s.rp.callback()],
+            ..Default::default()
+        })
+        .await;
+    // Exchanges the code the browser brought to the callback.
+    let exchange = |client: TestClient, code: String| {
+        let app = &s.app;
+        let callback = s.rp.callback();
+        async move {
+            let response = app
+                .token(
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", &callback),
+                    ],
+                    Some((&client.id, client.secret.as_deref().unwrap())),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+
+    // Signed in to two apps in Chromium; the consent page says where to change one's mind.
+    driver
+        .goto(&s.authorize_url("openid profile offline_access", "a"))
+        .await;
+    s.sign_in(&driver).await;
+    let link = driver.find("a[href$='/account']").await;
+    let _ = link;
+    driver.click_button("Allow").await;
+    let photos_tokens = exchange(
+        s.client.clone(),
+        arrive(&driver, &s.rp.origin).await["code"].clone(),
+    )
+    .await;
+    driver
+        .goto(&s.app.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", &notes.id),
+            ("redirect_uri", &s.rp.callback()),
+            ("scope", "openid offline_access"),
+            ("state", "b"),
+        ]))
+        .await;
+    driver.click_button("Allow").await;
+    let notes_tokens = exchange(
+        notes.clone(),
+        arrive(&driver, &s.rp.origin).await["code"].clone(),
+    )
+    .await;
+    // And on another device.
+    let elsewhere = crate::helpers::Browser::new(&s.app);
+    let done = elsewhere
+        .authorize(&s.authorize_url("openid", "c"), &s.user)
+        .await;
+    let other_tokens = exchange(
+        s.client.clone(),
+        crate::helpers::location_params(&done)["code"].clone(),
+    )
+    .await;
+
+    // The account page lists both apps and both sessions.
+    driver.goto(&s.app.url("/account")).await;
+    assert_eq!(driver.text("h1").await, "Your account");
+    let text = driver.text("main").await;
+    for expected in ["Photo Album", "Notes", "This browser", "Another browser"] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    driver.assert_usable().await;
+    driver.screenshot("account-1").await;
+
+    // Removing Notes: its refresh token fails with invalid_grant, userinfo with its access
+    // token answers 401; Photo Album keeps working.
+    let remove = driver
+        .find(&format!("form:has(input[value='{}']) button", notes.id))
+        .await;
+    driver.click_and_wait(&remove).await;
+    assert!(driver
+        .text("[role=status]")
+        .await
+        .contains("no longer has access"));
+    assert!(!driver.text("main").await.contains("Notes"));
+    let refused = s
+        .app
+        .refresh(&notes, notes_tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let userinfo = |token: &serde_json::Value| {
+        let token = token["access_token"].as_str().unwrap().to_owned();
+        let app = &s.app;
+        async move { app.userinfo(&token).await.status() }
+    };
+    assert_eq!(userinfo(&notes_tokens).await, 401);
+    assert_eq!(userinfo(&photos_tokens).await, 200);
+
+    // Signing the other device out.
+    driver.click_button("Sign that browser out").await;
+    assert!(driver.text("[role=status]").await.contains("signed out"));
+    assert!(!driver.text("main").await.contains("Another browser"));
+    assert_eq!(userinfo(&other_tokens).await, 401);
+    driver.screenshot("account-2").await;
+
+    // Changing the password.
+    let current = driver.find("#current_password").await;
+    driver.type_into(&current, &s.user.password).await;
+    let new = driver.find("#new_password").await;
+    driver.type_into(&new, "correct horse battery staple").await;
+    driver.click_button("Change password").await;
+    assert!(driver
+        .text("[role=status]")
+        .await
+        .contains("Your password is changed"));
+    driver.set_color_scheme("dark").await;
+    driver.screenshot("account-3-dark").await;
+    let changed = oidcd::oidc::accounts::authenticate(
+        &s.app.state.db,
+        &s.app.state.passwords,
+        &s.user.username,
+        "correct horse battery staple",
+    )
+    .await
+    .unwrap();
+    assert!(changed.is_some());
+}

@@ -12,6 +12,7 @@ mod helpers;
 
 mod abuse;
 mod accessibility;
+mod account;
 mod admin;
 mod authorize;
 mod backchannel_logout;
