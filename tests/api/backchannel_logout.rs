@@ -278,6 +278,15 @@ async fn a_logout_reaches_every_app_that_took_part_and_ends_its_access_tokens(ba
         items.len() == 2 && items.iter().all(|d| d["state"] == "delivered")
     })
     .await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    for member in [
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+        "frontchannel_logout_supported",
+        "frontchannel_logout_session_supported",
+    ] {
+        assert_eq!(discovery[member], true, "{member}");
+    }
     assert!(items
         .iter()
         .all(|d| d["attempts"] == 1 && d["sid"] == sid.as_str()));

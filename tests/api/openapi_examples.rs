@@ -172,6 +172,27 @@ const CASES: &[Case] = &[
     ),
     case("admin_disable_user", 200, "the user is disabled"),
     case("admin_enable_user", 200, "and enabled again"),
+    case("admin_list_user_apps", 200, "the user's apps: none yet"),
+    case(
+        "admin_revoke_user_app",
+        404,
+        "the user gave the example app nothing to revoke",
+    ),
+    case(
+        "admin_list_user_sessions",
+        200,
+        "the user's sessions: none yet",
+    ),
+    case(
+        "admin_end_user_session",
+        404,
+        "the user has no session of that sid",
+    ),
+    case(
+        "admin_list_logout_deliveries",
+        200,
+        "the back-channel logout outbox, empty",
+    ),
     case("admin_delete_user", 204, "the user is deleted"),
     // Keys.
     case(
