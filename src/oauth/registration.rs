@@ -1225,6 +1225,59 @@ mod tests {
     }
 
     #[test]
+    fn logout_uris_follow_their_rules() {
+        let with = |back: &str, front: &str| {
+            let reg = ClientRegistration {
+                logout: LogoutChannels {
+                    backchannel_logout_uri: Some(back.into()),
+                    frontchannel_logout_uri: Some(front.into()),
+                    ..Default::default()
+                },
+                ..base()
+            };
+            match prepare(reg, keeper(), 0) {
+                Ok(r) => Ok(r.client.logout),
+                Err(RegistrationError::Invalid(e)) => Err(e.field),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let ok = with("https://app.example.com/bcl", "https://app.example.com/fcl").unwrap();
+        assert_eq!(
+            ok.backchannel_logout_uri.as_deref(),
+            Some("https://app.example.com/bcl")
+        );
+        // The server calls the back-channel URI: every rule of a fetch.
+        for bad in [
+            "http://app.example.com/bcl",
+            "https://10.0.0.8/bcl",
+            "https://127.0.0.1/bcl",
+            "https://app.example.com/bcl#x",
+            "not a url",
+        ] {
+            assert_eq!(
+                with(bad, "").unwrap_err(),
+                "backchannel_logout_uri",
+                "{bad}"
+            );
+        }
+        // The browser loads the front-channel one: like a redirect URI.
+        assert!(with("", "http://127.0.0.1:8000/fcl").is_ok());
+        for bad in [
+            "http://app.example.com/fcl",
+            "https://app.example.com/f#x",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                with("", bad).unwrap_err(),
+                "frontchannel_logout_uri",
+                "{bad}"
+            );
+        }
+        // Empty is none.
+        assert_eq!(with("", "").unwrap(), LogoutChannels::default());
+    }
+
+    #[test]
     fn key_based_clients_have_keys_and_no_secret() {
         let key = openssl::rsa::Rsa::generate(2048).unwrap();
         let jwks = serde_json::json!({ "keys": [{
