@@ -85,7 +85,25 @@ pub async fn sign_in(
     let txn = p.db.begin().await?;
     store::sessions::insert(&txn, &session.row).await?;
     store::sessions::rebind_requests(&txn, &old.row.id_hash, &session.row.id_hash).await?;
-    store::sessions::delete(&txn, &old.row.id_hash).await?;
+    match old.row.user_id.as_deref() {
+        // The same person again (prompt=login, max_age): the apps of the old session are
+        // the new one's, so its end still reaches them.
+        Some(previous) if previous == user.id => {
+            let (from, to) = (
+                sessions::sid(p.secrets, &old.row),
+                sessions::sid(p.secrets, &session.row),
+            );
+            store::grants::move_session(&txn, &from, &to).await?;
+            store::sessions::delete(&txn, &old.row.id_hash).await?;
+        }
+        // Someone else signed in on this browser: theirs ends, as a sign-out.
+        Some(_) => {
+            super::sign_out::end_sessions(p, &txn, std::slice::from_ref(&old.row), now).await?;
+        }
+        None => {
+            store::sessions::delete(&txn, &old.row.id_hash).await?;
+        }
+    }
     txn.commit().await?;
     tracing::info!(user_id = %user.id, "login");
     let device_token = abuse::device_token(p.secrets, &user.username)?;

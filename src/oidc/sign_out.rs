@@ -79,7 +79,7 @@ pub async fn end_sessions(
             let Some(client) = client(txn, client_id).await? else {
                 continue;
             };
-            notify(p, txn, &client, user_id, Some(&sid), now).await?;
+            notify(p, txn, &client, user_id, Some(&sid), &[], now).await?;
             if let Some(page) = front_channel(p.issuer, &client, &sid) {
                 pages.push(page);
             }
@@ -115,18 +115,20 @@ pub async fn revoke_client(
     client_id: &str,
     now: UnixTime,
 ) -> Result<bool, SignOutError> {
-    let had_grants = store::grants::for_user(txn, user_id, now)
+    let grants: Vec<_> = store::grants::for_user(txn, user_id, now)
         .await?
-        .iter()
-        .any(|g| g.client_id == client_id);
+        .into_iter()
+        .filter(|g| g.client_id == client_id)
+        .collect();
     let had_consent = store::consents::forget(txn, user_id, client_id).await?;
-    if !(had_grants || had_consent) {
+    if grants.is_empty() && !had_consent {
         return Ok(false);
     }
     store::grants::revoke_for_user_and_client(txn, user_id, client_id, now).await?;
-    if had_grants {
+    if !grants.is_empty() {
         if let Some(client) = client(txn, client_id).await? {
-            notify(p, txn, &client, user_id, None, now).await?;
+            let sids: Vec<String> = grants.iter().filter_map(|g| g.session_id.clone()).collect();
+            notify(p, txn, &client, user_id, None, &sids, now).await?;
         }
     }
     Ok(true)
@@ -147,7 +149,12 @@ pub async fn revoke_user(
     clients.dedup();
     for client_id in clients {
         if let Some(client) = client(txn, client_id).await? {
-            notify(p, txn, &client, user_id, None, now).await?;
+            let sids: Vec<String> = grants
+                .iter()
+                .filter(|g| g.client_id == client_id)
+                .filter_map(|g| g.session_id.clone())
+                .collect();
+            notify(p, txn, &client, user_id, None, &sids, now).await?;
         }
     }
     store::grants::revoke_for_user(txn, user_id, now).await?;
@@ -162,8 +169,37 @@ async fn client(txn: &impl ConnectionTrait, id: &str) -> Result<Option<Client>, 
     }
 }
 
-/// Puts a logout token for `client` in the outbox, when it has a back-channel logout URI.
+/// Puts logout tokens for `client` in the outbox, when it has a back-channel logout URI: for
+/// the end of session `sid`, one naming it; for the user as a whole (`sid` none: an app's
+/// access removed, an account disabled) one naming just the user, which means every session
+/// of theirs at the app, except that a client that requires `sid` gets one per session it
+/// took part in (`sessions`, from its grants) since it would refuse a token without.
 async fn notify(
+    p: Provider<'_>,
+    txn: &impl ConnectionTrait,
+    client: &Client,
+    user_id: &str,
+    sid: Option<&str>,
+    sessions: &[String],
+    now: UnixTime,
+) -> Result<(), SignOutError> {
+    let named: Vec<Option<&str>> = match sid {
+        Some(sid) => vec![Some(sid)],
+        None if client.logout.backchannel_logout_session_required => {
+            let mut sids: Vec<&str> = sessions.iter().map(String::as_str).collect();
+            sids.sort_unstable();
+            sids.dedup();
+            sids.into_iter().map(Some).collect()
+        }
+        None => vec![None],
+    };
+    for sid in named {
+        enqueue(p, txn, client, user_id, sid, now).await?;
+    }
+    Ok(())
+}
+
+async fn enqueue(
     p: Provider<'_>,
     txn: &impl ConnectionTrait,
     client: &Client,

@@ -180,13 +180,28 @@ pub async fn revoke_for_user(
     Ok(())
 }
 
-/// The live grants made in the browser session whose public id is `sid`.
+/// The grants made in the browser session whose public id is `sid`, revoked ones too (their
+/// apps still know the session).
 pub async fn in_session(db: &impl ConnectionTrait, sid: &str) -> Result<Vec<GrantRow>, StoreError> {
     Ok(grant::Entity::find()
         .filter(grant::Column::SessionId.eq(sid))
-        .filter(grant::Column::RevokedAt.is_null())
         .all(db)
         .await?)
+}
+
+/// Moves the grants of one session to another (the same person signed in again in the same
+/// browser, which gets a new session id): its end must still find them.
+pub async fn move_session(
+    db: &impl ConnectionTrait,
+    from: &str,
+    to: &str,
+) -> Result<(), StoreError> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::SessionId, Expr::value(to))
+        .filter(grant::Column::SessionId.eq(from))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The live grants of a user, newest first.
@@ -240,7 +255,7 @@ pub async fn revoke_many(
     Ok(())
 }
 
-/// Revokes every live grant a user gave a client; the ids revoked.
+/// Revokes every live grant a user gave a client.
 pub async fn revoke_for_user_and_client(
     db: &impl ConnectionTrait,
     user_id: &str,

@@ -61,11 +61,13 @@ fn free(now: UnixTime) -> Condition {
         .add(logout_delivery::Column::LeaseUntil.lt(now))
 }
 
-/// Takes the delivery for this instance until `until`, if it is still pending and nobody
-/// holds it: one conditional update, so two instances never both send it.
+/// Takes the delivery for this instance until `until`, if it is as it was read (pending,
+/// due, after `attempts` attempts) and nobody holds it: one conditional update, so two
+/// instances never both send it, nor one send it again before its backoff.
 pub async fn lease(
     db: &impl ConnectionTrait,
     id: &str,
+    attempts: i64,
     now: UnixTime,
     until: UnixTime,
 ) -> Result<bool, StoreError> {
@@ -73,6 +75,8 @@ pub async fn lease(
         .col_expr(logout_delivery::Column::LeaseUntil, Expr::value(until))
         .filter(logout_delivery::Column::Id.eq(id))
         .filter(logout_delivery::Column::State.eq(PENDING))
+        .filter(logout_delivery::Column::Attempts.eq(attempts))
+        .filter(logout_delivery::Column::NextAttemptAt.lte(now))
         .filter(free(now))
         .exec(db)
         .await?;
@@ -80,10 +84,13 @@ pub async fn lease(
 }
 
 /// Records how attempt number `attempts` ended and lets the lease go: `state` is the new
-/// state, `next` when a pending one is tried again.
+/// state, `next` when a pending one is tried again. Only while this instance still holds
+/// the lease it took (`held`, its end).
+#[allow(clippy::too_many_arguments)] // each is a column of the outcome
 pub async fn record(
     db: &impl ConnectionTrait,
     id: &str,
+    held: UnixTime,
     attempts: i64,
     state: &str,
     next: UnixTime,
@@ -107,6 +114,7 @@ pub async fn record(
     }
     update
         .filter(logout_delivery::Column::Id.eq(id))
+        .filter(logout_delivery::Column::LeaseUntil.eq(held))
         .exec(db)
         .await?;
     Ok(())

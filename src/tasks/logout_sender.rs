@@ -18,8 +18,9 @@ use crate::store::StoreError;
 
 /// How often each instance looks for due deliveries.
 pub const PERIOD: Duration = Duration::from_secs(1);
-/// How long a delivery is held by the instance sending it.
-const LEASE: i64 = 60;
+/// How long a delivery is held by the instance sending it, beyond the longest a POST may
+/// take (`fetch.timeout`): no other instance takes it while it may still be on its way.
+const LEASE_MARGIN: i64 = 60;
 /// Deliveries taken per look.
 const BATCH: u64 = 32;
 /// How long a logout token is valid after it is signed.
@@ -61,13 +62,22 @@ fn backoff(attempts: i64) -> i64 {
 pub async fn send_due(state: &AppState) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let due = logout_deliveries::due(&state.db, now, BATCH).await?;
+    let lease = state.config.fetch.timeout.as_i64() + LEASE_MARGIN;
     let mut sending = tokio::task::JoinSet::new();
+    let held = now + lease;
     for delivery in due {
-        if !logout_deliveries::lease(&state.db, &delivery.id, now, now + LEASE).await? {
-            continue; // another instance took it
+        match logout_deliveries::lease(&state.db, &delivery.id, delivery.attempts, now, held).await
+        {
+            Ok(true) => {}
+            Ok(false) => continue, // another instance took it, or tried it meanwhile
+            Err(e) => {
+                // Those already on their way are seen through; the rest wait for the next look.
+                tracing::warn!(error = %e, "leasing a logout delivery failed");
+                break;
+            }
         }
         let state = state.clone();
-        sending.spawn(async move { attempt(&state, delivery, now).await });
+        sending.spawn(async move { attempt(&state, delivery, held, now).await });
     }
     let mut handled = 0;
     while let Some(done) = sending.join_next().await {
@@ -80,7 +90,12 @@ pub async fn send_due(state: &AppState) -> Result<usize, StoreError> {
     Ok(handled)
 }
 
-async fn attempt(state: &AppState, d: Delivery, now: UnixTime) -> Result<(), StoreError> {
+async fn attempt(
+    state: &AppState,
+    d: Delivery,
+    held: UnixTime,
+    now: UnixTime,
+) -> Result<(), StoreError> {
     let db = &state.db;
     let attempts = d.attempts + 1;
     if now >= d.expires_at {
@@ -94,24 +109,26 @@ async fn attempt(state: &AppState, d: Delivery, now: UnixTime) -> Result<(), Sto
             .map_or("not delivered within logout.retry_for".to_owned(), |e| {
                 format!("not delivered within logout.retry_for; last: {e}")
             });
-        return logout_deliveries::record(db, &d.id, attempts, FAILED, now, Some(&why), now).await;
+        return logout_deliveries::record(db, &d.id, held, attempts, FAILED, now, Some(&why), now)
+            .await;
     }
     match deliver(state, &d, now).await {
         Outcome::Delivered => {
             Metrics::incr(&state.metrics.logout_delivered);
             tracing::info!(client_id = %d.client_id, delivery = %d.id, "back-channel logout delivered");
-            logout_deliveries::record(db, &d.id, attempts, DELIVERED, now, None, now).await
+            logout_deliveries::record(db, &d.id, held, attempts, DELIVERED, now, None, now).await
         }
         Outcome::Refused(why) => {
             Metrics::incr(&state.metrics.logout_given_up);
             tracing::warn!(client_id = %d.client_id, delivery = %d.id, why, "back-channel logout refused");
-            logout_deliveries::record(db, &d.id, attempts, FAILED, now, Some(&why), now).await
+            logout_deliveries::record(db, &d.id, held, attempts, FAILED, now, Some(&why), now).await
         }
         Outcome::Retry(why) => {
             Metrics::incr(&state.metrics.logout_attempts_failed);
             let next = now + backoff(d.attempts);
             tracing::info!(client_id = %d.client_id, delivery = %d.id, why, next, "back-channel logout will be tried again");
-            logout_deliveries::record(db, &d.id, attempts, PENDING, next, Some(&why), now).await
+            logout_deliveries::record(db, &d.id, held, attempts, PENDING, next, Some(&why), now)
+                .await
         }
     }
 }
@@ -140,10 +157,16 @@ async fn deliver(state: &AppState, d: &Delivery, now: UnixTime) -> Outcome {
     let fetcher = state.client_jwks.fetcher();
     match fetcher.post_form(&d.uri, &[("logout_token", &token)]).await {
         Ok(status) if (200..300).contains(&status) => Outcome::Delivered,
+        // A redirect is never followed: the URI is wrong, and stays wrong.
+        Ok(status @ 300..=399) => Outcome::Refused(format!("answered {status} (a redirect)")),
         Ok(status @ (408 | 429)) => Outcome::Retry(format!("answered {status}")),
         Ok(status @ 400..=499) => Outcome::Refused(format!("answered {status}")),
         Ok(status) => Outcome::Retry(format!("answered {status}")),
         Err(crate::fetch::FetchError::Refused(why)) => Outcome::Refused(why),
+        // A host with no public address will not get one by waiting.
+        Err(crate::fetch::FetchError::Failed(why)) if why.contains("no public address") => {
+            Outcome::Refused(why)
+        }
         Err(e) => Outcome::Retry(e.to_string()),
     }
 }

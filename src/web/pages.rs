@@ -140,8 +140,8 @@ pub fn authorization_response(
 }
 
 /// The signed-out page's script: once every front-channel logout page has loaded (or
-/// failed), the person goes on to where the app asked.
-const SIGNED_OUT_SCRIPT: &str = r#"window.addEventListener("load",function(){var c=document.getElementById("continue");if(c){location.replace(c.href);}});"#;
+/// failed), or after 5 seconds whatever they do, the person goes on to where the app asked.
+const SIGNED_OUT_SCRIPT: &str = r#"(function(){var gone=false;function go(){var c=document.getElementById("continue");if(c&&!gone){gone=true;location.replace(c.href);}}window.addEventListener("load",go);setTimeout(go,5000);})();"#;
 
 /// The signed-out page when apps take part through front-channel logout: their pages load in
 /// hidden iframes (the CSP allows just their origins), then the person goes on to

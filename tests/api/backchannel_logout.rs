@@ -25,6 +25,7 @@ on_both_databases!(
     a_logout_reaches_every_app_that_took_part_and_ends_its_access_tokens,
     an_app_that_is_down_gets_its_token_when_back_even_across_a_restart,
     admins_see_and_end_a_users_sessions_and_apps,
+    signing_in_again_keeps_the_apps_of_the_session_and_someone_else_ends_it,
 );
 on_postgres!(two_instances_send_each_delivery_once);
 
@@ -465,9 +466,10 @@ async fn admins_see_and_end_a_users_sessions_and_apps(backend: Backend) {
     let photos = app
         .register_client_with(with_backchannel("Photos", rp.url("/photos")))
         .await;
-    let notes = app
-        .register_client_with(with_backchannel("Notes", rp.url("/notes")))
-        .await;
+    // Notes does not need `sid`: told of the user as a whole, it gets one token naming them.
+    let mut without_sid = with_backchannel("Notes", rp.url("/notes"));
+    without_sid.logout.backchannel_logout_session_required = false;
+    let notes = app.register_client_with(without_sid).await;
     let user = app.create_user().await;
     let (laptop, phone) = (Browser::new(&app), Browser::new(&app));
     let on_laptop = sign_in(&app, &laptop, &photos, &user).await;
@@ -568,10 +570,22 @@ async fn admins_see_and_end_a_users_sessions_and_apps(backend: Backend) {
         delete(format!("/admin/users/{}/apps/{}", user.sub, photos.id)).await,
         404
     );
-    let got = rp.wait_for(2).await;
-    let claims = check_logout_token(&app, &got[1].1, &photos).await;
-    assert_eq!(claims["sub"], user.sub.as_str());
-    assert!(claims.get("sid").is_none(), "{claims}");
+    // Photos needs `sid`: a token for each session it took part in.
+    let got = rp.wait_for(3).await;
+    let laptop_sid = jwt_claims(on_laptop["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut told = Vec::new();
+    for (_, token) in &got[1..] {
+        let claims = check_logout_token(&app, token, &photos).await;
+        assert_eq!(claims["sub"], user.sub.as_str());
+        told.push(claims["sid"].as_str().unwrap().to_owned());
+    }
+    told.sort();
+    let mut expected = vec![laptop_sid, phone_sid.clone()];
+    expected.sort();
+    assert_eq!(told, expected);
     assert_eq!(
         app.userinfo(on_laptop["access_token"].as_str().unwrap())
             .await
@@ -603,7 +617,7 @@ async fn admins_see_and_end_a_users_sessions_and_apps(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let got = rp.wait_for(4).await;
+    let got = rp.wait_for(5).await;
     let to_notes: Vec<Value> = {
         let mut v = Vec::new();
         for (path, token) in got.iter().filter(|(p, _)| p == "/notes") {
@@ -618,6 +632,11 @@ async fn admins_see_and_end_a_users_sessions_and_apps(backend: Backend) {
         "the session's end and the user's: {to_notes:?}"
     );
     assert!(to_notes.iter().all(|c| c["sub"] == user.sub.as_str()));
+    // Notes does not need `sid`: told of the user as a whole, one token names just them.
+    assert_eq!(
+        to_notes.iter().filter(|c| c.get("sid").is_none()).count(),
+        1
+    );
     assert_eq!(
         app.userinfo(notes_tokens["access_token"].as_str().unwrap())
             .await
@@ -684,4 +703,67 @@ async fn two_instances_send_each_delivery_once(backend: Backend) {
     sids.sort();
     sids.dedup();
     assert_eq!(sids.len(), 20);
+}
+
+async fn signing_in_again_keeps_the_apps_of_the_session_and_someone_else_ends_it(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.fetch.allow_loopback = true;
+    let (app, _clock) = env.spawn_on_fixed_clock(config).await;
+    let rp = Receiver::start(200).await;
+    let photos = app
+        .register_client_with(with_backchannel("Photos", rp.url("/photos")))
+        .await;
+    let notes = app
+        .register_client_with(with_backchannel("Notes", rp.url("/notes")))
+        .await;
+    let ada = app.create_user().await;
+    let grace = app.create_user().await;
+    let browser = Browser::new(&app);
+    sign_in(&app, &browser, &photos, &ada).await;
+
+    // Ada signs in again (prompt=login): a new session, which Photos is part of still.
+    let url = app.code_request_url(&notes, "openid", &[("prompt", "login")]);
+    let done = browser.authorize(&url, &ada).await;
+    let code = location_params(&done)["code"].clone();
+    let tokens: Value = app
+        .exchange(&notes, &code, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let sid = jwt_claims(id_token)["sid"].as_str().unwrap().to_owned();
+    assert!(rp.got().is_empty(), "nobody signed out");
+    let response = browser
+        .get(&app.url(&format!("/oauth/logout?id_token_hint={id_token}")))
+        .await;
+    assert_eq!(response.status(), 200);
+    let got = rp.wait_for(2).await;
+    for (path, token) in &got {
+        let client = if path == "/photos" { &photos } else { &notes };
+        let claims = check_logout_token(&app, token, client).await;
+        assert_eq!(claims["sid"], sid.as_str(), "{path}");
+    }
+
+    // Grace signs in on a browser where Ada is signed in: Ada's session ends, and its app
+    // hears of it.
+    let shared = Browser::new(&app);
+    let first = sign_in(&app, &shared, &photos, &ada).await;
+    let ada_sid = jwt_claims(first["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = app.code_request_url(&notes, "openid", &[("prompt", "login")]);
+    shared.authorize(&url, &grace).await;
+    let got = rp.wait_for(3).await;
+    let claims = check_logout_token(&app, &got[2].1, &photos).await;
+    assert_eq!(claims["sub"], ada.sub.as_str());
+    assert_eq!(claims["sid"], ada_sid.as_str());
+    assert_eq!(
+        app.userinfo(first["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        401
+    );
 }

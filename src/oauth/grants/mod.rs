@@ -191,9 +191,17 @@ pub(crate) async fn record_grant(
             rotated_at: None,
             created_at: now,
             last_used_at: now,
-            // Without a refresh token the grant only has to outlive its access token.
+            // Without a refresh token the grant only has to outlive its access token, and the
+            // browser session it was made in: the end of that session must still find it, to
+            // tell the app (back-channel and front-channel logout).
             expires_at: if wants_refresh {
                 absolute
+            } else if grant.session_id.is_some() {
+                now + ctx
+                    .lifetimes
+                    .longest_signed()
+                    .as_i64()
+                    .max(ctx.lifetimes.session.as_i64())
             } else {
                 now + ctx.lifetimes.longest_signed().as_i64()
             },
