@@ -117,7 +117,10 @@ async fn the_sweeper_removes_what_expired_and_nothing_else(backend: Backend) {
     assert_eq!(swept.device_codes, 1);
     // A grant without a refresh token outlives its access token and the session it was
     // made in (500 s here), so that session's end still reaches its app.
-    assert_eq!(swept.grants, 0, "the grant without a refresh token waits for its session");
+    assert_eq!(
+        swept.grants, 0,
+        "the grant without a refresh token waits for its session"
+    );
     assert_eq!(swept.revocations, 1);
     assert!(swept.throttles >= 1);
     assert_eq!(swept.auth_codes, 0);
