@@ -4,10 +4,9 @@
 
 use serde_json::Value;
 
-use crate::backchannel_logout::Receiver;
+use crate::backchannel_logout::{sign_in, Receiver};
 use crate::helpers::{
-    input_value, jwt_claims, location, location_params, Backend, Browser, TestApp, TestClient,
-    TestEnv, TestUser, LOGOUT_URI,
+    input_value, jwt_claims, location, Backend, Browser, TestApp, TestEnv, TestUser, LOGOUT_URI,
 };
 use crate::on_both_databases;
 use oidcd::oauth::registration::ClientRegistration;
@@ -18,15 +17,6 @@ on_both_databases!(
     the_account_page_refuses_forged_and_wrong_forms,
     front_channel_logout_pages_load_on_the_signed_out_page,
 );
-
-async fn sign_in(app: &TestApp, browser: &Browser, client: &TestClient, user: &TestUser) -> Value {
-    let url = app.code_request_url(client, "openid profile offline_access", &[]);
-    let done = browser.authorize(&url, user).await;
-    let code = location_params(&done)["code"].clone();
-    let response = app.exchange(client, &code, None).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
 
 /// Posts the account page's form for `step` (its CSRF token from `page`).
 async fn post(

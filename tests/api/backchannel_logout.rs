@@ -187,7 +187,12 @@ fn with_backchannel(name: &str, uri: String) -> ClientRegistration {
 }
 
 /// Signs `user` in to `client` in `browser` and exchanges the code: the token response.
-async fn sign_in(app: &TestApp, browser: &Browser, client: &TestClient, user: &TestUser) -> Value {
+pub async fn sign_in(
+    app: &TestApp,
+    browser: &Browser,
+    client: &TestClient,
+    user: &TestUser,
+) -> Value {
     let url = app.code_request_url(client, "openid profile offline_access", &[]);
     let done = browser.authorize(&url, user).await;
     let code = location_params(&done)["code"].clone();
