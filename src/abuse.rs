@@ -26,6 +26,9 @@ pub enum Limit {
     LoginDevice,
     /// Failed sign-ins from one client address (`login.failures_per_ip`).
     LoginAddress,
+    /// Wrong one-time or recovery codes for one account (the `login.failures_per_account`
+    /// bound): only someone who already gave its password reaches them.
+    SecondFactor,
     /// Sign-in pages started by browsers without a signed-in session, per client address
     /// (`login.pending_requests_per_ip`): what one address may make the server store.
     PendingRequests,
@@ -52,6 +55,7 @@ impl Limit {
             Self::LoginAccount => "login:account",
             Self::LoginDevice => "login:device",
             Self::LoginAddress => "login:ip",
+            Self::SecondFactor => "second-factor:account",
             Self::PendingRequests => "pending:ip",
             Self::DeviceCodeSession => "device-guess:session",
             Self::DeviceCodeAddress => "device-guess:ip",
@@ -68,7 +72,9 @@ impl Limit {
         let device = &config.device;
         let client = &config.client_auth;
         let (max, window) = match self {
-            Self::LoginAccount | Self::LoginDevice => (login.failures_per_account, login.window),
+            Self::LoginAccount | Self::LoginDevice | Self::SecondFactor => {
+                (login.failures_per_account, login.window)
+            }
             Self::LoginAddress => (login.failures_per_ip, login.window),
             Self::PendingRequests => (login.pending_requests_per_ip, login.window),
             Self::DeviceCodeSession => (device.guesses_per_session, device.guess_window),
@@ -128,6 +134,16 @@ pub fn login(config: &Config, account: &str, trusted: Option<&str>, address: &st
         None => Rule::new(config, Limit::LoginAccount, account),
     };
     vec![first, Rule::new(config, Limit::LoginAddress, address)]
+}
+
+/// The rules for a second factor (a one-time or recovery code) typed for `user_id` from
+/// `address`. Per account: the page is only reached with the account's password, so only
+/// someone who has it can spend this count.
+pub fn second_factor(config: &Config, user_id: &str, address: &str) -> Vec<Rule> {
+    vec![
+        Rule::new(config, Limit::SecondFactor, user_id),
+        Rule::new(config, Limit::LoginAddress, address),
+    ]
 }
 
 /// The rules for a typed user code: per browser session and per address.
@@ -219,7 +235,7 @@ pub async fn release(
     now: UnixTime,
 ) -> Result<(), StoreError> {
     for rule in rules {
-        if rule.limit == Limit::LoginAccount {
+        if matches!(rule.limit, Limit::LoginAccount | Limit::SecondFactor) {
             store::throttle::clear(db, &rule.key).await?;
         } else {
             store::throttle::release(db, &rule.key, rule.window, now).await?;

@@ -76,6 +76,7 @@ impl Runtime {
             config: &self.config,
             secrets: &self.secrets,
             passwords: &self.passwords,
+            kek: self.keys.kek(),
             metrics,
             issuer: self.config.issuer.as_deref().unwrap_or_default(),
         }

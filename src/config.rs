@@ -404,6 +404,8 @@ pub struct LoginConfig {
     pub pending_requests_per_ip: u32,
     /// Whether a password change also revokes every grant of the user.
     pub password_change_revokes_grants: bool,
+    /// Who is asked for a second factor.
+    pub second_factor: SecondFactorPolicy,
 }
 
 impl Default for LoginConfig {
@@ -414,6 +416,7 @@ impl Default for LoginConfig {
             window: Seconds(900),
             pending_requests_per_ip: 1000,
             password_change_revokes_grants: true,
+            second_factor: SecondFactorPolicy::Enrolled,
         }
     }
 }
@@ -570,6 +573,41 @@ impl fmt::Display for LogoutRevoke {
             Self::None => "none",
             Self::AccessTokens => "access_tokens",
             Self::Grants => "grants",
+        })
+    }
+}
+
+/// Who is asked for a second factor at sign-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecondFactorPolicy {
+    /// Everyone who set one up, at every sign-in.
+    Enrolled,
+    /// Only where an app requires it or asks for it (`acr_values`): step-up.
+    Requested,
+    /// Everyone: people without one set one up before they go on.
+    Required,
+}
+
+impl FromStr for SecondFactorPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "enrolled" => Ok(Self::Enrolled),
+            "requested" => Ok(Self::Requested),
+            "required" => Ok(Self::Required),
+            other => Err(format!("`{other}` is not enrolled, requested or required")),
+        }
+    }
+}
+
+impl fmt::Display for SecondFactorPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Enrolled => "enrolled",
+            Self::Requested => "requested",
+            Self::Required => "required",
         })
     }
 }
@@ -1024,7 +1062,8 @@ setting_value_from_str!(
     LogFormat,
     ForwardedHeader,
     RegistrationMode,
-    LogoutRevoke
+    LogoutRevoke,
+    SecondFactorPolicy
 );
 
 impl SettingValue for NameList {
@@ -1319,6 +1358,13 @@ pub static SETTINGS: &[Setting] = &[
         "OIDCD_LOGIN_PASSWORD_CHANGE_REVOKES_GRANTS",
         "a password change also revokes the user's grants (their browser sessions end either \
          way)"
+    ),
+    setting!(
+        login.second_factor,
+        "OIDCD_LOGIN_SECOND_FACTOR",
+        "who is asked for a second factor (a one-time code): enrolled (everyone who set one up, \
+         at every sign-in), requested (only for apps that require one or ask for it with \
+         acr_values), required (everyone; people without one set one up first)"
     ),
     setting!(
         client_auth.failures_per_client,

@@ -54,6 +54,7 @@ impl AppState {
             config: &self.config,
             secrets: &self.secrets,
             passwords: &self.passwords,
+            kek: self.keys.kek(),
             metrics: &self.metrics,
             issuer: &self.issuer,
         }

@@ -4,7 +4,7 @@
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -28,6 +28,14 @@ const TEMPLATES: [(&str, &str); 11] = [
     ("message.html", include_str!("../templates/message.html")),
     ("account.html", include_str!("../templates/account.html")),
     ("home.html", include_str!("../templates/home.html")),
+    (
+        "second_factor.html",
+        include_str!("../templates/second_factor.html"),
+    ),
+    (
+        "enrol_factor.html",
+        include_str!("../templates/enrol_factor.html"),
+    ),
 ];
 
 pub struct Templates {

@@ -29,6 +29,7 @@ mod m20261203_000007_consent_resources;
 mod m20261203_000008_registration;
 mod m20261203_000009_metadata_documents;
 mod m20261204_000001_logout;
+mod m20261204_000002_factors;
 pub mod usernames;
 
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_registration::Migration),
             Box::new(m20261203_000009_metadata_documents::Migration),
             Box::new(m20261204_000001_logout::Migration),
+            Box::new(m20261204_000002_factors::Migration),
         ]
     }
 }

@@ -108,6 +108,7 @@ impl ClientsApi {
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
             require_signed_request_object: b.require_signed_request_object,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
+            require_mfa: b.require_mfa,
             resources: b.resources,
             subject_type: b.subject_type,
             sector_identifier_uri: b.sector_identifier_uri,
@@ -227,6 +228,7 @@ impl ClientsApi {
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
             require_signed_request_object: b.require_signed_request_object,
             dpop_bound_access_tokens: b.dpop_bound_access_tokens,
+            require_mfa: b.require_mfa,
             resources: b.resources,
             pages: ClientPages {
                 client_uri: b.client_uri,

@@ -322,6 +322,9 @@ pub struct ClientCreate {
     pub require_signed_request_object: bool,
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// Only people who used a second factor may sign in to the app.
+    #[serde(default)]
+    pub require_mfa: bool,
     #[serde(default)]
     pub resources: Vec<String>,
     pub subject_type: Option<String>,
@@ -428,6 +431,9 @@ pub struct ClientCreateDoc {
     /// client's key.
     #[oai(default)]
     pub dpop_bound_access_tokens: bool,
+    /// Only people who used a second factor may sign in to the app.
+    #[oai(default)]
+    pub require_mfa: bool,
     /// Registered resources (`/admin/resources`) the client may ask tokens for with the
     /// `resource` parameter (RFC 8707).
     #[oai(default)]
@@ -487,6 +493,7 @@ impl Example for ClientCreateDoc {
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
             dpop_bound_access_tokens: false,
+            require_mfa: false,
             resources: Vec::new(),
             subject_type: None,
             sector_identifier_uri: None,
@@ -532,6 +539,7 @@ same_members!(
     require_pushed_authorization_requests,
     require_signed_request_object,
     dpop_bound_access_tokens,
+    require_mfa,
     resources,
     subject_type,
     sector_identifier_uri,
@@ -573,6 +581,8 @@ pub struct ClientView {
     pub require_signed_request_object: bool,
     /// Token requests only with a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// Only people who used a second factor may sign in to the app.
+    pub require_mfa: bool,
     /// Resources the client may ask tokens for (RFC 8707).
     pub resources: Vec<String>,
     /// `public` or `pairwise` (OIDC Core 8).
@@ -619,6 +629,7 @@ impl ClientView {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            require_mfa: c.require_mfa,
             resources: c.resources,
             subject_type: c.subject_type.into(),
             sector_identifier_uri: c.sector_identifier_uri,
@@ -656,6 +667,7 @@ impl ClientView {
             require_pushed_authorization_requests: false,
             require_signed_request_object: false,
             dpop_bound_access_tokens: false,
+            require_mfa: false,
             resources: Vec::new(),
             subject_type: SubjectTypeField::Public,
             sector_identifier_uri: None,
@@ -710,6 +722,8 @@ pub struct ClientPatch {
     pub require_signed_request_object: Option<bool>,
     /// Token requests only with a DPoP proof.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Only people who used a second factor may sign in to the app.
+    pub require_mfa: Option<bool>,
     /// Registered resources the client may ask tokens for (RFC 8707); replaces the list.
     pub resources: Option<Vec<String>>,
     /// The app's home page; an empty string takes it away.
@@ -747,6 +761,7 @@ impl Example for ClientPatch {
             require_pushed_authorization_requests: None,
             require_signed_request_object: None,
             dpop_bound_access_tokens: None,
+            require_mfa: None,
             resources: None,
             client_uri: None,
             logo_uri: None,

@@ -14,6 +14,7 @@ use super::payload::AdminJson;
 use crate::http::tags::ApiTags;
 use crate::oidc::account;
 use crate::oidc::accounts::{self, NewUser};
+use crate::oidc::factors;
 use crate::state::AppState;
 use crate::store::users::UserOrder;
 use crate::store::{self, StoreError};
@@ -370,6 +371,35 @@ impl UsersApi {
             return Err(AdminFailure::NotFound("session"));
         }
         tracing::info!(admin = %auth.0.client_id, action = "user.end_session", user_id = %id.0);
+        Ok(Done::Done)
+    }
+
+    /// Reset a user's second factors
+    ///
+    /// Removes every authenticator app and recovery code of the user, for someone who lost
+    /// them: they sign in with their password alone again (unless `login.second_factor` is
+    /// `required`, which then has them set up a new one). Logged with the admin client that
+    /// did it.
+    ///
+    /// **Permissions**: admin.
+    #[oai(
+        path = "/:id/factors",
+        method = "delete",
+        operation_id = "admin_reset_user_factors"
+    )]
+    async fn reset_factors(
+        &self,
+        auth: AdminAuth,
+        Data(state): Data<&AppState>,
+        /// The user's `id` (the `id` member of the create or list answer).
+        #[oai(example = "crate::admin::objects::example_user_id")]
+        id: Path<String>,
+    ) -> Result<Done, AdminFailure> {
+        store::users::get(&state.db, &id.0)
+            .await
+            .map_err(not_found)?;
+        let by = format!("admin client {}", auth.0.client_id);
+        factors::reset(&state.db, &id.0, &by).await?;
         Ok(Done::Done)
     }
 

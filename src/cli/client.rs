@@ -86,6 +86,9 @@ pub struct CreateArgs {
     /// Token requests must carry a DPoP proof (RFC 9449): access tokens bound to a key.
     #[arg(long = "require-dpop")]
     require_dpop: bool,
+    /// Only people who used a second factor (a one-time code) may sign in to the app.
+    #[arg(long = "require-mfa")]
+    require_mfa: bool,
     /// A registered resource (`oidcd resource add`) the client may ask tokens for with
     /// `resource` (RFC 8707; repeat for several).
     #[arg(long = "resource", value_name = "URI")]
@@ -147,6 +150,7 @@ struct ClientView<'a> {
     require_pushed_authorization_requests: bool,
     require_signed_request_object: bool,
     dpop_bound_access_tokens: bool,
+    require_mfa: bool,
     resources: &'a [String],
     subject_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,6 +189,7 @@ impl<'a> ClientView<'a> {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             require_signed_request_object: c.require_signed_request_object,
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            require_mfa: c.require_mfa,
             resources: &c.resources,
             subject_type: c.subject_type.as_str(),
             sector_identifier_uri: c.sector_identifier_uri.as_deref(),
@@ -240,6 +245,7 @@ pub async fn run(rt: Runtime, cmd: ClientCommand) -> Result<(), CliError> {
                 require_pushed_authorization_requests: args.require_par,
                 require_signed_request_object: args.require_signed_requests,
                 dpop_bound_access_tokens: args.require_dpop,
+                require_mfa: args.require_mfa,
                 resources: args.resources,
                 subject_type: args.subject_type,
                 sector_identifier_uri: args.sector_identifier_uri,

@@ -21,6 +21,12 @@ pub enum UserCommand {
         /// The user's username.
         username: String,
     },
+    /// Remove every second factor (authenticator apps, recovery codes) of a user who lost
+    /// them: they sign in with their password alone again.
+    ResetFactors {
+        /// The user's username.
+        username: String,
+    },
     /// Set a user's password (from --password or --password-stdin).
     SetPassword {
         /// The user's username.
@@ -179,6 +185,19 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
                 .await
                 .map_err(|e| not_found(e, "user", &username))?;
             say!("deleted user {username}");
+            Ok(())
+        }
+        UserCommand::ResetFactors { username } => {
+            let user =
+                store::users::find_by_username(&rt.db, &accounts::canonical_username(&username))
+                    .await?
+                    .ok_or_else(|| not_found(store::StoreError::NotFound, "user", &username))?;
+            let by = format!(
+                "the command line (OS user {})",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+            );
+            let removed = crate::oidc::factors::reset(&rt.db, &user.id, &by).await?;
+            say!("removed {removed} second factor(s) and the recovery codes of {username}");
             Ok(())
         }
         UserCommand::SetPassword {

@@ -802,7 +802,7 @@ impl Example for ProviderMetadataBody {
             code_challenge_methods_supported: strings(&pkce::METHODS),
             prompt_values_supported: strings(&authorize::PROMPT_VALUES),
             claims_supported: crate::oidc::claims::supported(&catalog),
-            acr_values_supported: strings(&crate::oauth::claims_request::ACR_VALUES),
+            acr_values_supported: strings(&crate::oauth::auth_context::ACR_VALUES),
             claims_parameter_supported: true,
             request_parameter_supported: true,
             request_object_signing_alg_values_supported: Some(strings(

@@ -4,6 +4,7 @@
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
+use super::auth_context::{Amr, Level};
 use super::claims_request::{self, ClaimsRequest};
 use super::client_assertion::Verifier;
 use super::client_auth::{self, Credentials};
@@ -330,7 +331,7 @@ pub async fn validate(
         .map(ClaimsRequest::parse)
         .transpose()
         .map_err(reject)?;
-    claims_request::check_acr(claims.as_ref()).map_err(reject)?;
+    claims_request::essential_level(claims.as_ref()).map_err(reject)?;
     // A SHA-256 thumbprint: 43 base64url characters.
     let dpop_jkt = match params.get("dpop_jkt") {
         None => None,
@@ -600,21 +601,27 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
 pub struct SignedIn {
     pub user_id: String,
     pub auth_time: UnixTime,
+    /// How they signed in.
+    pub amr: Amr,
 }
 
 /// What happens next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
     Login,
+    /// Signed in, but not at the level needed: a second factor is asked for.
+    StepUp,
     Consent,
     Issue,
 }
 
 /// Decides the next step. `fresh_login` is true right after the user logged in for this
-/// request, which satisfies prompt=login and max_age.
+/// request, which satisfies prompt=login and max_age; `needed` is the level the sign-in
+/// must have reached (`oidc::factors`).
 pub fn decide(
     request: &AuthorizationRequest,
     signed_in: Option<&SignedIn>,
+    needed: Level,
     remembered: Option<&Granted>,
     fresh_login: bool,
     now: UnixTime,
@@ -635,6 +642,16 @@ pub fn decide(
             ))
         } else {
             Ok(Next::Login)
+        };
+    }
+    if signed_in.is_some_and(|s| s.amr.level() < needed) {
+        return if request.prompt.none {
+            Err(OAuthError::new(
+                ErrorCode::InteractionRequired,
+                "The sign-in needs a second factor.",
+            ))
+        } else {
+            Ok(Next::StepUp)
         };
     }
     let covered =
@@ -677,6 +694,7 @@ pub async fn issue_code(
         code_challenge: request.code_challenge.clone(),
         code_challenge_method: request.code_challenge_method.clone(),
         auth_time: user.auth_time,
+        amr: Some(user.amr.to_stored()),
         grant_id: None,
         id_token_claims: request
             .claims
@@ -743,6 +761,7 @@ mod tests {
         SignedIn {
             user_id: "u".into(),
             auth_time,
+            amr: Amr::password(),
         }
     }
 
@@ -753,13 +772,23 @@ mod tests {
             resources: vec!["https://api.example".to_owned()],
         };
         let r = request();
-        assert_eq!(decide(&r, None, None, false, 100), Ok(Next::Login));
         assert_eq!(
-            decide(&r, Some(&user(90)), None, false, 100),
+            decide(&r, None, Level::Password, None, false, 100),
+            Ok(Next::Login)
+        );
+        assert_eq!(
+            decide(&r, Some(&user(90)), Level::Password, None, false, 100),
             Ok(Next::Consent)
         );
         assert_eq!(
-            decide(&r, Some(&user(90)), Some(&granted), false, 100),
+            decide(
+                &r,
+                Some(&user(90)),
+                Level::Password,
+                Some(&granted),
+                false,
+                100
+            ),
             Ok(Next::Issue)
         );
         // Another resource than the consent was given at asks again.
@@ -768,7 +797,14 @@ mod tests {
             ..request()
         };
         assert_eq!(
-            decide(&elsewhere, Some(&user(90)), Some(&granted), false, 100),
+            decide(
+                &elsewhere,
+                Some(&user(90)),
+                Level::Password,
+                Some(&granted),
+                false,
+                100
+            ),
             Ok(Next::Consent)
         );
         let max_age = AuthorizationRequest {
@@ -776,11 +812,25 @@ mod tests {
             ..request()
         };
         assert_eq!(
-            decide(&max_age, Some(&user(90)), Some(&granted), false, 100),
+            decide(
+                &max_age,
+                Some(&user(90)),
+                Level::Password,
+                Some(&granted),
+                false,
+                100
+            ),
             Ok(Next::Login)
         );
         assert_eq!(
-            decide(&max_age, Some(&user(90)), Some(&granted), true, 100),
+            decide(
+                &max_age,
+                Some(&user(90)),
+                Level::Password,
+                Some(&granted),
+                true,
+                100
+            ),
             Ok(Next::Issue)
         );
         let login = AuthorizationRequest {
@@ -791,7 +841,14 @@ mod tests {
             ..request()
         };
         assert_eq!(
-            decide(&login, Some(&user(99)), Some(&granted), false, 100),
+            decide(
+                &login,
+                Some(&user(99)),
+                Level::Password,
+                Some(&granted),
+                false,
+                100
+            ),
             Ok(Next::Login)
         );
         let consent = AuthorizationRequest {
@@ -802,7 +859,14 @@ mod tests {
             ..request()
         };
         assert_eq!(
-            decide(&consent, Some(&user(99)), Some(&granted), false, 100),
+            decide(
+                &consent,
+                Some(&user(99)),
+                Level::Password,
+                Some(&granted),
+                false,
+                100
+            ),
             Ok(Next::Consent)
         );
         let none = AuthorizationRequest {
@@ -813,11 +877,13 @@ mod tests {
             ..request()
         };
         assert_eq!(
-            decide(&none, None, None, false, 100).unwrap_err().code,
+            decide(&none, None, Level::Password, None, false, 100)
+                .unwrap_err()
+                .code,
             ErrorCode::LoginRequired
         );
         assert_eq!(
-            decide(&none, Some(&user(99)), None, false, 100)
+            decide(&none, Some(&user(99)), Level::Password, None, false, 100)
                 .unwrap_err()
                 .code,
             ErrorCode::ConsentRequired

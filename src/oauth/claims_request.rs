@@ -7,24 +7,19 @@
 //! consent page never showed it. What the parameter adds is where a claim goes: profile,
 //! email, phone and address claims asked for in `id_token` are put in the ID token itself.
 //!
-//! Authentication today is by password, the one level this provider has
-//! ([`ACR_PASSWORD`]); `amr` is `["pwd"]`. `acr_values` is a wish and is answered with the
-//! level reached; `acr` asked for as an essential claim with values that do not include that
-//! level is refused with `access_denied` (5.5.1.1: a failed authentication).
+//! `acr_values` is a wish: a level the person can reach is asked for (a second factor for
+//! someone who has one), else it is answered with the level reached. `acr` asked for as an
+//! essential claim must be reached: a session below it is stepped up, and values that name
+//! none of our levels are refused with `access_denied` (5.5.1.1: a failed authentication).
+//! The levels are `auth_context`'s.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::auth_context::{Level, ACR_VALUES};
 use super::error::OAuthError;
-
-/// The authentication context class of a sign-in with a password.
-pub const ACR_PASSWORD: &str = "urn:oidcd:acr:password";
-/// `acr_values_supported`.
-pub const ACR_VALUES: [&str; 1] = [ACR_PASSWORD];
-/// The authentication methods of a sign-in with a password (RFC 8176).
-pub const AMR_PASSWORD: [&str; 1] = ["pwd"];
 
 /// The most claims one member may ask for.
 const MAX_CLAIMS: usize = 64;
@@ -105,12 +100,14 @@ impl ClaimsRequest {
     }
 }
 
-/// Checks what the request asks of the authentication: `acr` as an essential claim (in either
-/// member) must allow the level this sign-in reaches. `acr_values` alone is voluntary.
-pub fn check_acr(claims: Option<&ClaimsRequest>) -> Result<(), OAuthError> {
+/// The level the request demands: `acr` asked for as an essential claim (in either member)
+/// must be reached, at the lowest of the levels its values name (any, when it names none).
+/// Values naming none of ours cannot be met. `acr_values` alone is voluntary.
+pub fn essential_level(claims: Option<&ClaimsRequest>) -> Result<Option<Level>, OAuthError> {
     let Some(claims) = claims else {
-        return Ok(());
+        return Ok(None);
     };
+    let mut demanded = None;
     for wanted in [claims.id_token.get("acr"), claims.userinfo.get("acr")]
         .into_iter()
         .flatten()
@@ -121,17 +118,25 @@ pub fn check_acr(claims: Option<&ClaimsRequest>) -> Result<(), OAuthError> {
             .iter()
             .chain(wanted.values.iter().flatten())
             .collect();
-        if !allowed.is_empty() && !allowed.iter().any(|v| v.as_str() == Some(ACR_PASSWORD)) {
+        if allowed.is_empty() {
+            continue;
+        }
+        let Some(level) = allowed
+            .iter()
+            .filter_map(|v| v.as_str().and_then(Level::from_acr))
+            .min()
+        else {
             return Err(OAuthError::new(
                 super::error::ErrorCode::AccessDenied,
                 format!(
-                "The essential acr asked for cannot be reached here; this provider supports {}.",
-                ACR_VALUES.join(", ")
-            ),
+                    "The essential acr asked for cannot be reached here; this provider supports {}.",
+                    ACR_VALUES.join(", ")
+                ),
             ));
-        }
+        };
+        demanded = demanded.max(Some(level));
     }
-    Ok(())
+    Ok(demanded)
 }
 
 #[cfg(test)]
@@ -160,17 +165,31 @@ mod tests {
     }
 
     #[test]
-    fn an_essential_acr_must_allow_the_password_level() {
-        let ask = |json: &str| check_acr(Some(&ClaimsRequest::parse(json).unwrap()));
+    fn an_essential_acr_must_name_a_level_of_ours() {
+        let ask = |json: &str| essential_level(Some(&ClaimsRequest::parse(json).unwrap()));
         assert!(
             ask(r#"{"id_token":{"acr":{"essential":true,"values":["urn:example:mfa"]}}}"#).is_err()
         );
-        assert!(
+        assert_eq!(
             ask(r#"{"id_token":{"acr":{"essential":true,"value":"urn:oidcd:acr:password"}}}"#)
-                .is_ok()
+                .unwrap(),
+            Some(Level::Password)
         );
-        assert!(ask(r#"{"id_token":{"acr":{"values":["urn:example:mfa"]}}}"#).is_ok());
-        assert!(ask(r#"{"id_token":{"acr":{"essential":true}}}"#).is_ok());
-        assert!(check_acr(None).is_ok());
+        assert_eq!(
+            ask(
+                r#"{"userinfo":{"acr":{"essential":true,"values":["urn:x","urn:oidcd:acr:mfa"]}}}"#
+            )
+            .unwrap(),
+            Some(Level::Mfa)
+        );
+        assert_eq!(
+            ask(r#"{"id_token":{"acr":{"values":["urn:example:mfa"]}}}"#).unwrap(),
+            None
+        );
+        assert_eq!(
+            ask(r#"{"id_token":{"acr":{"essential":true}}}"#).unwrap(),
+            None
+        );
+        assert_eq!(essential_level(None).unwrap(), None);
     }
 }

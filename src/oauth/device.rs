@@ -105,6 +105,7 @@ pub async fn authorize_device(
             status: device_codes::PENDING.to_owned(),
             user_id: None,
             auth_time: None,
+            amr: None,
             session_id: None,
             interval,
             last_polled_at: None,
@@ -195,7 +196,7 @@ pub async fn answer(
     db: &impl ConnectionTrait,
     secrets: &KeyedHasher,
     user_code: &str,
-    approval: Option<(&str, UnixTime, &str)>,
+    approval: Option<device_codes::Approval<'_>>,
     now: UnixTime,
 ) -> Result<bool, OAuthError> {
     Ok(device_codes::decide(db, &secrets.hash(user_code), approval, now).await?)

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core 3.1.2.6: prompt=none and consent is needed.
     ConsentRequired,
+    /// OIDC Core 3.1.2.6: prompt=none and the person must act (a second factor).
+    InteractionRequired,
     /// RFC 6750 3.1: the access token is missing parts, expired, revoked or not ours.
     InvalidToken,
     /// RFC 6750 3.1: the token lacks a scope the resource needs.
@@ -80,6 +82,7 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::AuthorizationPending => "authorization_pending",

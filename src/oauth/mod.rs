@@ -1,6 +1,7 @@
 //! OAuth 2.0 protocol rules. No web types here: functions take `now` and a connection and
 //! return domain values or errors.
 
+pub mod auth_context;
 pub mod authorize;
 pub mod claims_request;
 pub mod client_assertion;

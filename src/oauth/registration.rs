@@ -67,6 +67,8 @@ pub struct ClientRegistration {
     pub require_signed_request_object: bool,
     /// Token requests only with a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// Only people who used a second factor may sign in (set by operators only).
+    pub require_mfa: bool,
     /// The registered resources (RFC 8707) the client may ask tokens for.
     pub resources: Vec<String>,
     /// `public` (the default) or `pairwise` (OIDC Core 8).
@@ -478,6 +480,7 @@ pub struct ClientUpdate {
     pub require_pushed_authorization_requests: Option<bool>,
     pub require_signed_request_object: Option<bool>,
     pub dpop_bound_access_tokens: Option<bool>,
+    pub require_mfa: Option<bool>,
     pub resources: Option<Vec<String>>,
     /// Each page replaces the one the client had; an empty string takes it away.
     pub pages: ClientPages,
@@ -680,6 +683,9 @@ pub fn apply_update(
     }
     if let Some(require) = update.dpop_bound_access_tokens {
         client.dpop_bound_access_tokens = require;
+    }
+    if let Some(require) = update.require_mfa {
+        client.require_mfa = require;
     }
     if let Some(resources) = update.resources {
         client.resources = valid_resources(resources)?;
@@ -970,6 +976,7 @@ pub fn prepare(
         require_pushed_authorization_requests: reg.require_pushed_authorization_requests,
         require_signed_request_object: reg.require_signed_request_object,
         dpop_bound_access_tokens: reg.dpop_bound_access_tokens,
+        require_mfa: reg.require_mfa,
         resources: valid_resources(reg.resources)?,
         subject_type,
         sector_identifier_uri,

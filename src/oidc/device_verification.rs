@@ -7,6 +7,7 @@
 //! carried without it is counted as a guess and refused, so those steps can neither test
 //! codes nor approve a device blindly.
 
+use super::factors::{self, CodeRefusal};
 use super::sessions::{self, BrowserSession};
 use super::sign_in::{self, Attempt, Refusal, SignIn};
 use super::Provider;
@@ -29,6 +30,10 @@ pub enum Step<'a> {
     Code,
     /// The person signed in, for the code they verified.
     Login(Attempt<'a>),
+    /// The person typed a second factor (a one-time or recovery code).
+    SecondFactor { code: &'a str },
+    /// The person is back from setting up a second factor.
+    Continue,
     /// The person approved or denied the code they verified.
     Decide { approve: bool },
 }
@@ -79,6 +84,10 @@ pub enum Page {
     /// The sign-in form for a verified code; after a refused attempt, the username typed
     /// and why.
     Login(Box<Verified>, Option<(String, Refusal)>),
+    /// The second factor form for a verified code; after a refused code, why.
+    SecondFactor(Box<Verified>, Option<CodeRefusal>),
+    /// The app needs a second factor the person has not set up yet.
+    Enrol(Box<Verified>),
     /// The approval form for a verified code, for this username.
     Confirm(Box<Verified>, String),
     /// The decision was recorded.
@@ -139,6 +148,13 @@ pub async fn step(
     match step {
         Step::Code => Ok(page(enter_code(p, &session, typed, ip, now).await?)),
         Step::Login(attempt) => login(p, session, typed, attempt, now).await,
+        Step::SecondFactor { code } => Ok(page(
+            second_factor(p, &session, typed, code, ip, now).await?,
+        )),
+        Step::Continue => Ok(page(match pending(p, typed, now).await? {
+            Some((code, row, client)) => next_page(p, &session, &code, &row, client, None).await?,
+            None => finished(),
+        })),
         Step::Decide { approve } => Ok(page(decide(p, &session, typed, approve, now).await?)),
     }
 }
@@ -207,8 +223,15 @@ async fn next_page(
     failure: Option<(String, Refusal)>,
 ) -> Result<Page, OAuthError> {
     let user = match failure {
-        None => sessions::signed_in(p, session).await?,
+        None => sessions::identified(p, session).await?,
         Some(_) => None,
+    };
+    let stage = match &user {
+        Some((signed_in, _)) => {
+            let need = factors::needed_for_client(p, &client, &signed_in.user_id).await?;
+            (signed_in.amr.level() < need.level).then_some(need.has_factor)
+        }
+        None => None,
     };
     let resources = resource::from_stored(&row.resources)?;
     let resource_names = store::resources::find_many(p.db, &resources)
@@ -223,9 +246,11 @@ async fn next_page(
         scopes: scope::split(&row.scope),
         resource_names,
     });
-    Ok(match user {
-        Some((_, user)) => Page::Confirm(verified, user.username),
-        None => Page::Login(verified, failure),
+    Ok(match (user, stage) {
+        (Some(_), Some(true)) => Page::SecondFactor(verified, None),
+        (Some(_), Some(false)) => Page::Enrol(verified),
+        (Some((_, user)), None) => Page::Confirm(verified, user.username),
+        (None, _) => Page::Login(verified, failure),
     })
 }
 
@@ -286,6 +311,43 @@ async fn login(
     }
 }
 
+/// A second factor typed for the code this session verified.
+async fn second_factor(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    typed: &str,
+    code: &str,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Page, OAuthError> {
+    let Some((user_code, row, client)) = pending(p, typed, now).await? else {
+        return Ok(finished());
+    };
+    let Some((signed_in, _)) = sessions::identified(p, session).await? else {
+        return next_page(p, session, &user_code, &row, client, None).await;
+    };
+    match factors::verify(p, session, &signed_in.user_id, code, ip, now).await? {
+        Ok(_) => {
+            // The session row changed: read it again.
+            let session = sessions::find(p, session.id.clone(), now)
+                .await?
+                .ok_or_else(signed_out)?;
+            next_page(p, &session, &user_code, &row, client, None).await
+        }
+        Err(refusal) => {
+            let mut page = next_page(p, session, &user_code, &row, client, None).await?;
+            if let Page::SecondFactor(_, why) = &mut page {
+                *why = Some(refusal);
+            }
+            Ok(page)
+        }
+    }
+}
+
+fn signed_out() -> OAuthError {
+    OAuthError::invalid_request("You are no longer signed in. Start again.")
+}
+
 /// Records the signed-in person's answer for the code; an approval remembers the consent.
 async fn decide(
     p: Provider<'_>,
@@ -294,16 +356,26 @@ async fn decide(
     approve: bool,
     now: UnixTime,
 ) -> Result<Page, OAuthError> {
-    let (Some(user_id), Some(auth_time)) = (&session.row.user_id, session.row.auth_time) else {
-        return Err(OAuthError::invalid_request(
-            "You are no longer signed in. Start again.",
-        ));
+    let Some((signed_in, _)) = sessions::identified(p, session).await? else {
+        return Err(signed_out());
     };
-    let Some((code, row, _client)) = pending(p, typed, now).await? else {
+    let Some((code, row, client)) = pending(p, typed, now).await? else {
         return Ok(finished());
     };
+    // Only a session at the level the app needs may answer for it.
+    let need = factors::needed_for_client(p, &client, &signed_in.user_id).await?;
+    if signed_in.amr.level() < need.level {
+        return next_page(p, session, &code, &row, client, None).await;
+    }
+    let user_id = &signed_in.user_id;
     let sid = sessions::sid(p.secrets, &session.row);
-    let approval = approve.then_some((user_id.as_str(), auth_time, sid.as_str()));
+    let amr = signed_in.amr.to_stored();
+    let approval = approve.then_some(store::device_codes::Approval {
+        user_id,
+        auth_time: signed_in.auth_time,
+        amr: &amr,
+        sid: &sid,
+    });
     if !device::answer(p.db, p.secrets, &code, approval, now).await? {
         return Ok(finished());
     }

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::oauth::{
-    authorize, claims_request, client_assertion, client_auth, dpop, pkce, redirect::ResponseMode,
-    request_object, scope, token,
+    authorize, client_assertion, client_auth, dpop, pkce, redirect::ResponseMode, request_object,
+    scope, token,
 };
 use crate::store::clients::{AuthMethod, SubjectType};
 
@@ -266,7 +266,7 @@ impl Metadata {
             },
             acr_values_supported: when(
                 Endpoint::Authorization,
-                claims_request::ACR_VALUES.to_vec(),
+                crate::oauth::auth_context::ACR_VALUES.to_vec(),
             ),
             claims_parameter_supported: authorize,
             request_parameter_supported: authorize && features.request_objects,

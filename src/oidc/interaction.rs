@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! begin ──▶ issue a code / error to the client                (nothing to ask)
-//!       └─▶ Login ──sign-in──▶ issue / Consent / error         (decided again, fresh login)
+//!       └─▶ Login ──sign-in──▶ issue / SecondFactor / Enrol / Consent / error
+//!       └─▶ SecondFactor ──code──▶ issue / Consent / error    (the session stepped up)
+//!       └─▶ Enrol ──continue──▶ decided again                 (set one up on /account)
 //!       └─▶ Consent ──allow──▶ issue (consent remembered)
 //!                    └─deny──▶ access_denied
 //! any stage ──cancel──▶ access_denied
@@ -15,11 +17,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::factors::{self, CodeRefusal};
 use super::sessions::{self, BrowserSession};
 use super::sign_in::{self, Attempt, Refusal, SignIn};
 use super::Provider;
 use crate::clock::UnixTime;
 use crate::crypto;
+use crate::oauth::auth_context::Level;
 use crate::oauth::authorize::{
     self, Arrival, AuthorizationRequest, Next, Rejection, Rules, SignedIn,
 };
@@ -34,6 +38,10 @@ use crate::store::{self, authorization_requests::PendingRow, StoreError};
 #[serde(rename_all = "snake_case")]
 enum Stage {
     Login,
+    /// The person signed in, but the app needs a second factor they have.
+    SecondFactor,
+    /// The app needs a second factor the person has not set up yet.
+    Enrol,
     Consent,
 }
 
@@ -63,6 +71,10 @@ pub enum Page {
     Throttled,
     /// The sign-in page; after a refused attempt, the username typed and why.
     Login(Box<Waiting>, Option<(String, Refusal)>),
+    /// The page asking for a second factor; after a refused code, why.
+    SecondFactor(Box<Waiting>, Option<CodeRefusal>),
+    /// The page saying a second factor must be set up first (on the account page).
+    Enrol(Box<Waiting>),
     /// The consent page, for this username.
     Consent(Box<Waiting>, String),
 }
@@ -95,7 +107,16 @@ impl Answer {
 pub enum Action<'a> {
     Cancel,
     Login(Attempt<'a>),
-    Consent { allow: bool },
+    /// A one-time or recovery code, typed from this address.
+    SecondFactor {
+        code: &'a str,
+        ip: &'a str,
+    },
+    /// Back from setting up a second factor.
+    Continue,
+    Consent {
+        allow: bool,
+    },
 }
 
 /// The words for a request that is gone (expired, answered, or another browser's).
@@ -124,17 +145,22 @@ pub async fn begin(
             return Ok(Answer::page(Page::Respond(response), session))
         }
     };
+    // Whoever gave their password here, with what else they still need.
     let user = match &session {
-        Some(s) => sessions::signed_in(p, s).await?,
+        Some(s) => sessions::identified(p, s).await?,
         None => None,
     };
-    let remembered = match &user {
-        Some((s, _)) => store::consents::granted(p.db, &s.user_id, &client.client_id).await?,
-        None => None,
+    let (remembered, need) = match &user {
+        Some((s, _)) => (
+            store::consents::granted(p.db, &s.user_id, &client.client_id).await?,
+            Some(factors::needed(p, &client, &request, &s.user_id).await?),
+        ),
+        None => (None, None),
     };
     let next = authorize::decide(
         &request,
         user.as_ref().map(|(s, _)| s),
+        need.map_or(Level::Password, |n| n.level),
         remembered.as_ref(),
         false,
         now,
@@ -153,6 +179,7 @@ pub async fn begin(
             return Ok(Answer::page(Page::Respond(response), session));
         }
         Ok(Next::Login) => Stage::Login,
+        Ok(Next::StepUp) => step_up_stage(need),
         Ok(Next::Consent) => Stage::Consent,
     };
 
@@ -184,6 +211,8 @@ pub async fn begin(
     });
     let page = match stage {
         Stage::Login => Page::Login(waiting, None),
+        Stage::SecondFactor => Page::SecondFactor(waiting, None),
+        Stage::Enrol => Page::Enrol(waiting),
         Stage::Consent => Page::Consent(waiting, user.map(|(_, u)| u.username).unwrap_or_default()),
     };
     Ok(Answer {
@@ -234,6 +263,13 @@ pub async fn act(
         (Action::Login(attempt), Stage::Login) => {
             login(p, session, &id_hash, waiting, attempt, now).await
         }
+        (Action::SecondFactor { code, ip }, Stage::SecondFactor) => {
+            second_factor(p, session, &id_hash, waiting, code, ip, now).await
+        }
+        (Action::Continue, Stage::Enrol | Stage::SecondFactor) => {
+            let page = redecide(p, &session, &id_hash, waiting, now).await?;
+            Ok(Answer::page(page, Some(session)))
+        }
         (Action::Consent { allow }, Stage::Consent) => {
             let page = consent(p, &session, &id_hash, &waiting.request, allow, now).await?;
             Ok(Answer::page(page, Some(session)))
@@ -262,17 +298,48 @@ async fn login(
             ));
         }
     };
-    let signed_in = SignedIn {
-        user_id: signed.user.id.clone(),
-        auth_time: now,
-    };
+    let (signed_in, _) = sessions::identified(p, &signed.session)
+        .await?
+        .ok_or_else(|| OAuthError::server_error(&"a new session without its user"))?;
+    let page = next_page(p, &signed.session, id_hash, waiting, &signed_in, true, now).await?;
+    Ok(Answer {
+        page,
+        session: Some(signed.session),
+        new_session: true,
+        device_token: Some(signed.device_token),
+    })
+}
+
+/// The stage a request that needs a higher level goes to: the second factor, or setting
+/// one up first.
+fn step_up_stage(need: Option<factors::Need>) -> Stage {
+    match need {
+        Some(n) if !n.has_factor => Stage::Enrol,
+        _ => Stage::SecondFactor,
+    }
+}
+
+/// Decides a waiting request again for the person signed in to `session` (after a sign-in,
+/// a second factor, or coming back from setting one up) and moves it to the page that
+/// follows, or answers it. `fresh` is true right after they signed in for it.
+async fn next_page(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    id_hash: &str,
+    waiting: Waiting,
+    signed_in: &SignedIn,
+    fresh: bool,
+    now: UnixTime,
+) -> Result<Page, OAuthError> {
+    let need = factors::needed(p, &waiting.client, &waiting.request, &signed_in.user_id).await?;
     let remembered =
-        store::consents::granted(p.db, &signed.user.id, &waiting.client.client_id).await?;
-    let page = match authorize::decide(
+        store::consents::granted(p.db, &signed_in.user_id, &waiting.client.client_id).await?;
+    let stage = match authorize::decide(
         &waiting.request,
-        Some(&signed_in),
+        Some(signed_in),
+        need.level,
         remembered.as_ref(),
-        true,
+        fresh,
         now,
     ) {
         Ok(Next::Issue) => {
@@ -281,33 +348,90 @@ async fn login(
                     "This sign-in request was already completed.",
                 ));
             }
-            let response =
-                issue(p, p.db, &waiting.request, &signed_in, &signed.session, now).await?;
-            Page::Respond(response)
+            let response = issue(p, p.db, &waiting.request, signed_in, session, now).await?;
+            return Ok(Page::Respond(response));
         }
-        Ok(Next::Consent | Next::Login) => {
-            let pending = Pending {
-                stage: Stage::Consent,
-                request: waiting.request,
-            };
-            store::authorization_requests::set_params(p.db, id_hash, &to_json(&pending)?).await?;
-            let waiting = Waiting {
-                request: pending.request,
-                ..waiting
-            };
-            Page::Consent(Box::new(waiting), signed.user.username.clone())
-        }
+        Ok(Next::StepUp) => step_up_stage(Some(need)),
+        Ok(Next::Consent | Next::Login) => Stage::Consent,
         Err(e) => {
             store::authorization_requests::take(p.db, id_hash).await?;
-            Page::Respond(authorize::error_response(&waiting.request, &e, p.issuer))
+            return Ok(Page::Respond(authorize::error_response(
+                &waiting.request,
+                &e,
+                p.issuer,
+            )));
         }
     };
-    Ok(Answer {
-        page,
-        session: Some(signed.session),
-        new_session: true,
-        device_token: Some(signed.device_token),
+    let pending = Pending {
+        stage,
+        request: waiting.request,
+    };
+    store::authorization_requests::set_params(p.db, id_hash, &to_json(&pending)?).await?;
+    let waiting = Box::new(Waiting {
+        request: pending.request,
+        ..waiting
+    });
+    Ok(match stage {
+        Stage::SecondFactor => Page::SecondFactor(waiting, None),
+        Stage::Enrol => Page::Enrol(waiting),
+        Stage::Login | Stage::Consent => {
+            let username = match store::users::get(p.db, &signed_in.user_id).await {
+                Ok(u) => u.username,
+                Err(e) => return Err(e.into()),
+            };
+            Page::Consent(waiting, username)
+        }
     })
+}
+
+/// The request decided again for the session as it is now.
+async fn redecide(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    id_hash: &str,
+    waiting: Waiting,
+    now: UnixTime,
+) -> Result<Page, OAuthError> {
+    let Some((signed_in, _)) = sessions::identified(p, session).await? else {
+        return Err(signed_out());
+    };
+    next_page(p, session, id_hash, waiting, &signed_in, true, now).await
+}
+
+/// A second factor typed on the request's page.
+async fn second_factor(
+    p: Provider<'_>,
+    session: BrowserSession,
+    id_hash: &str,
+    waiting: Waiting,
+    code: &str,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Answer, OAuthError> {
+    let Some((signed_in, _)) = sessions::identified(p, &session).await? else {
+        return Err(signed_out());
+    };
+    match factors::verify(p, &session, &signed_in.user_id, code, ip, now).await? {
+        Err(refusal) => Ok(Answer::page(
+            Page::SecondFactor(Box::new(waiting), Some(refusal)),
+            Some(session),
+        )),
+        Ok(amr) => {
+            let signed_in = SignedIn {
+                amr,
+                auth_time: now,
+                ..signed_in
+            };
+            let page = next_page(p, &session, id_hash, waiting, &signed_in, true, now).await?;
+            Ok(Answer::page(page, Some(session)))
+        }
+    }
+}
+
+fn signed_out() -> OAuthError {
+    OAuthError::invalid_request(
+        "You are no longer signed in. Go back to the application and start again.",
+    )
 }
 
 /// The consent page's answer: allowed, the consent is remembered and a code issued, in one
@@ -321,9 +445,7 @@ async fn consent(
     now: UnixTime,
 ) -> Result<Page, OAuthError> {
     let Some((user, _)) = sessions::signed_in(p, session).await? else {
-        return Err(OAuthError::invalid_request(
-            "You are no longer signed in. Go back to the application and start again.",
-        ));
+        return Err(signed_out());
     };
     if !allow {
         return deny(p, id_hash, request, "The user did not consent.").await;

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod claims;
 pub mod device_verification;
 pub mod discovery;
+pub mod factors;
 pub mod interaction;
 pub mod logout;
 pub mod sessions;
@@ -17,6 +18,7 @@ pub mod userinfo;
 use crate::config::Config;
 use crate::crypto::KeyedHasher;
 use crate::db::Db;
+use crate::keys::Kek;
 use crate::metrics::Metrics;
 use crate::password::PasswordHasher;
 
@@ -30,6 +32,8 @@ pub struct Provider<'a> {
     /// Keyed hash for session ids, codes and proofs.
     pub secrets: &'a KeyedHasher,
     pub passwords: &'a PasswordHasher,
+    /// Wraps the one-time code secrets kept in the database.
+    pub kek: &'a Kek,
     pub metrics: &'a Metrics,
     /// The issuer identifier, without a trailing slash.
     pub issuer: &'a str,

@@ -2,10 +2,11 @@
 //! a row keyed by its keyed hash, a lifetime and an idle lifetime. A session nobody signed
 //! in to exists only to carry one sign-in request and lives as long as it.
 
-use super::Provider;
+use super::{factors, Provider};
 use crate::abuse;
 use crate::clock::UnixTime;
 use crate::crypto::{self, KeyedHasher};
+use crate::oauth::auth_context::Amr;
 use crate::oauth::authorize::SignedIn;
 use crate::oauth::error::OAuthError;
 use crate::store::users::User;
@@ -50,6 +51,7 @@ pub fn new_session(
         id_hash: p.secrets.hash(&id),
         user_id: user.map(|(u, _)| u.to_owned()),
         auth_time: user.map(|(_, t)| t),
+        amr: user.map(|_| Amr::password().to_stored()),
         created_at: now,
         last_seen_at: now,
         expires_at: now
@@ -82,8 +84,26 @@ pub async fn start_anonymous(p: Provider<'_>, now: UnixTime) -> Result<BrowserSe
     Ok(session)
 }
 
-/// The session's signed-in user, if the account still exists and is enabled.
+/// The session's signed-in user, if the account still exists and is enabled and the session
+/// reached the level every sign-in to it needs (a second factor for someone who has one,
+/// `factors::baseline`). A session still waiting for that factor is not signed in.
 pub async fn signed_in(
+    p: Provider<'_>,
+    session: &BrowserSession,
+) -> Result<Option<(SignedIn, User)>, OAuthError> {
+    let Some((signed_in, user)) = identified(p, session).await? else {
+        return Ok(None);
+    };
+    let has_factor = store::factors::has_confirmed(p.db, &user.id).await?;
+    if signed_in.amr.level() < factors::baseline(p.config.login.second_factor, has_factor) {
+        return Ok(None);
+    }
+    Ok(Some((signed_in, user)))
+}
+
+/// The session's user as far as the password goes (the account exists and is enabled),
+/// whatever else it still needs: for the pages that ask for the second factor.
+pub async fn identified(
     p: Provider<'_>,
     session: &BrowserSession,
 ) -> Result<Option<(SignedIn, User)>, OAuthError> {
@@ -95,6 +115,7 @@ pub async fn signed_in(
             SignedIn {
                 user_id: user.id.clone(),
                 auth_time,
+                amr: Amr::from_stored(session.row.amr.as_deref()),
             },
             user,
         ))),

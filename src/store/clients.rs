@@ -203,6 +203,8 @@ pub struct Client {
     /// Token requests must carry a DPoP proof: every access token is bound to a key
     /// (RFC 9449 section 5.2).
     pub dpop_bound_access_tokens: bool,
+    /// Only people who used a second factor may sign in to it.
+    pub require_mfa: bool,
     /// The resources (RFC 8707 identifiers) this client may ask tokens for.
     pub resources: Vec<String>,
     pub subject_type: SubjectType,
@@ -365,6 +367,7 @@ fn from_row(row: client::Model) -> Result<Client, StoreError> {
         require_pushed_authorization_requests: row.require_pushed_authorization_requests,
         require_signed_request_object: row.require_signed_request_object,
         dpop_bound_access_tokens: row.dpop_bound_access_tokens,
+        require_mfa: row.require_mfa,
         logout: LogoutChannels {
             backchannel_logout_uri: row.backchannel_logout_uri,
             backchannel_logout_session_required: row.backchannel_logout_session_required,
@@ -403,6 +406,7 @@ fn active(c: &Client) -> client::ActiveModel {
         require_pushed_authorization_requests: Set(c.require_pushed_authorization_requests),
         require_signed_request_object: Set(c.require_signed_request_object),
         dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
+        require_mfa: Set(c.require_mfa),
         resources: Set(to_json_list(&c.resources)),
         subject_type: Set(c.subject_type.as_str().to_owned()),
         sector_identifier_uri: Set(c.sector_identifier_uri.clone()),

@@ -23,6 +23,7 @@ pub async fn insert(db: &impl ConnectionTrait, c: &CodeRow) -> Result<(), StoreE
         code_challenge: Set(c.code_challenge.clone()),
         code_challenge_method: Set(c.code_challenge_method.clone()),
         auth_time: Set(c.auth_time),
+        amr: Set(c.amr.clone()),
         grant_id: Set(c.grant_id.clone()),
         id_token_claims: Set(c.id_token_claims.clone()),
         dpop_jkt: Set(c.dpop_jkt.clone()),

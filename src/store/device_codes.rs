@@ -26,6 +26,7 @@ pub async fn insert(db: &impl ConnectionTrait, d: &DeviceRow) -> Result<(), Stor
         status: Set(d.status.clone()),
         user_id: Set(d.user_id.clone()),
         auth_time: Set(d.auth_time),
+        amr: Set(d.amr.clone()),
         session_id: Set(d.session_id.clone()),
         interval: Set(d.interval),
         last_polled_at: Set(d.last_polled_at),
@@ -89,20 +90,35 @@ pub async fn slow_down(
     Ok(())
 }
 
+/// Who approved a device authorization, and how they signed in.
+#[derive(Clone, Copy, Debug)]
+pub struct Approval<'a> {
+    pub user_id: &'a str,
+    pub auth_time: UnixTime,
+    pub amr: &'a str,
+    pub sid: &'a str,
+}
+
 /// Approves or denies a pending, unexpired authorization. `false` when it was no longer
 /// pending (answered in another tab) or has expired.
 pub async fn decide(
     db: &impl ConnectionTrait,
     user_code_hash: &str,
-    approve: Option<(&str, UnixTime, &str)>,
+    approve: Option<Approval<'_>>,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
     let mut update = device_code::Entity::update_many();
     update = match approve {
-        Some((user_id, auth_time, sid)) => update
+        Some(Approval {
+            user_id,
+            auth_time,
+            amr,
+            sid,
+        }) => update
             .col_expr(Column::Status, Expr::value(APPROVED))
             .col_expr(Column::UserId, Expr::value(user_id.to_owned()))
             .col_expr(Column::AuthTime, Expr::value(auth_time))
+            .col_expr(Column::Amr, Expr::value(amr.to_owned()))
             .col_expr(Column::SessionId, Expr::value(sid.to_owned())),
         None => update.col_expr(Column::Status, Expr::value(DENIED)),
     };

@@ -19,6 +19,7 @@ pub async fn insert(db: &impl ConnectionTrait, g: &GrantRow) -> Result<(), Store
         user_id: Set(g.user_id.clone()),
         scope: Set(g.scope.clone()),
         auth_time: Set(g.auth_time),
+        amr: Set(g.amr.clone()),
         session_id: Set(g.session_id.clone()),
         refresh_generation: Set(g.refresh_generation),
         rotated_at: Set(g.rotated_at),

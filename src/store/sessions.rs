@@ -16,6 +16,7 @@ pub async fn insert(db: &impl ConnectionTrait, s: &Session) -> Result<(), StoreE
         id_hash: Set(s.id_hash.clone()),
         user_id: Set(s.user_id.clone()),
         auth_time: Set(s.auth_time),
+        amr: Set(s.amr.clone()),
         created_at: Set(s.created_at),
         last_seen_at: Set(s.last_seen_at),
         expires_at: Set(s.expires_at),
@@ -50,6 +51,23 @@ pub async fn touch(
     browser_session::Entity::update_many()
         .col_expr(browser_session::Column::LastSeenAt, Expr::value(now))
         .filter(browser_session::Column::IdHash.eq(id_hash))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The session's person used another factor now: its methods, and `auth_time`.
+pub async fn raise(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+    amr: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    browser_session::Entity::update_many()
+        .col_expr(browser_session::Column::Amr, Expr::value(amr.to_owned()))
+        .col_expr(browser_session::Column::AuthTime, Expr::value(now))
+        .filter(browser_session::Column::IdHash.eq(id_hash))
+        .filter(browser_session::Column::UserId.is_not_null())
         .exec(db)
         .await?;
     Ok(())

@@ -1,7 +1,8 @@
 //! `GET/POST /account`: a person's own page. Signed out, it signs them in (the same limits as
 //! every sign-in); signed in, it lists the apps with access to the account (each can be
-//! revoked), the browser sessions (the current one marked, each can be ended), and changes
-//! the password. Every form carries a CSRF token and answers with a redirect back here, so a
+//! revoked), the browser sessions (the current one marked, each can be ended), sets up and
+//! removes authenticator apps (with their recovery codes), and changes the password. Someone
+//! who gave their password but still owes a second factor is asked for it first. Every form carries a CSRF token and answers with a redirect back here, so a
 //! reload never repeats it. The rules are `oidc::account`.
 
 use poem::http::{header, HeaderMap, Method, StatusCode};
@@ -13,19 +14,26 @@ use super::pages;
 use super::session;
 use crate::clock::UnixTime;
 use crate::http::extract;
+use crate::oauth::auth_context::Level;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oidc::account::{self, PasswordChange};
+use crate::oidc::factors::{self, CodeRefusal, Confirmed, Enrolment};
 use crate::oidc::sessions::{self, BrowserSession};
 use crate::oidc::sign_in::{self, Attempt, SignIn};
 use crate::oidc::sign_out;
 use crate::state::AppState;
+use crate::store;
 
 pub const PATH: &str = "/account";
 
 /// What a finished form says on the page it leads back to (`?done=`): fixed words, never
 /// the request's own.
-const NOTICES: [(&str, &str); 4] = [
+const NOTICES: [(&str, &str); 5] = [
+    (
+        "factor-removed",
+        "The authenticator app is removed. Without one, your password alone signs you in.",
+    ),
     ("revoked", "The app no longer has access to your account."),
     ("ended", "That session is signed out."),
     (
@@ -46,7 +54,15 @@ pub async fn endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -
     let result = if req.method() == Method::POST {
         submit(state, req.headers(), &params, &ip, now).await
     } else {
-        show(state, req.headers(), params.get("done"), &ip, now).await
+        show(
+            state,
+            req.headers(),
+            params.get("done"),
+            params.get("setup") == Some("totp"),
+            &ip,
+            now,
+        )
+        .await
     };
     result.unwrap_or_else(|e| pages::error_page(state, &e))
 }
@@ -77,10 +93,31 @@ fn when(t: UnixTime) -> String {
     format!("{} UTC", text.get(..16).unwrap_or(&text).replace('T', " "))
 }
 
+/// What a rendering of the signed-in page shows besides the lists.
+#[derive(Default)]
+struct Extra<'a> {
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    /// An authenticator app being set up.
+    enrolment: Option<&'a Enrolment>,
+    /// Recovery codes just made, shown this once.
+    recovery_codes: Option<&'a [String]>,
+}
+
+/// A generator as the page lists it.
+#[derive(Serialize)]
+struct FactorView {
+    id: String,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
 async fn show(
     state: &AppState,
     headers: &HeaderMap,
     done: Option<&str>,
+    setup: bool,
     ip: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
@@ -92,7 +129,19 @@ async fn show(
                 .iter()
                 .find(|(key, _)| Some(*key) == done)
                 .map(|(_, words)| *words);
-            return account_page(state, current, &user, notice, None, StatusCode::OK, now).await;
+            let enrolment = match setup {
+                true => factors::pending_totp(p, &user).await?,
+                false => None,
+            };
+            let extra = Extra {
+                notice,
+                enrolment: enrolment.as_ref(),
+                ..Extra::default()
+            };
+            return account_page(state, current, &user, extra, StatusCode::OK, now).await;
+        }
+        if sessions::identified(p, current).await?.is_some() {
+            return Ok(second_factor_page(state, current, None));
         }
     }
     // Signed out: a sign-in form, in a session made to carry it.
@@ -140,16 +189,53 @@ fn login_page(
     )
 }
 
+/// The second-factor page for someone who gave their password here.
+fn second_factor_page(
+    state: &AppState,
+    current: &BrowserSession,
+    refusal: Option<CodeRefusal>,
+) -> Response {
+    let form = pages::FactorForm {
+        action: format!("{}{PATH}", state.issuer),
+        hidden: Vec::new(),
+        csrf_token: session::csrf_token(state, current),
+        cancel: Some("sign_out"),
+        client_name: None,
+    };
+    pages::second_factor_page(state, &form, refusal)
+}
+
 async fn account_page(
     state: &AppState,
     current: &BrowserSession,
     user: &crate::store::users::User,
-    notice: Option<&str>,
-    error: Option<&str>,
+    extra: Extra<'_>,
     status: StatusCode,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let p = state.provider();
+    let (listed, recovery_left) = factors::list(p, &user.id).await?;
+    let factors: Vec<FactorView> = listed
+        .into_iter()
+        .map(|f| FactorView {
+            id: f.id,
+            name: f.name,
+            created_at: when(f.created_at),
+            last_used_at: f.last_used_at.map(when),
+        })
+        .collect();
+    let Extra {
+        notice,
+        error,
+        enrolment,
+        recovery_codes,
+    } = extra;
+    let enrolment = enrolment.map(|e| {
+        minijinja::context! {
+            qr_svg => &e.qr_svg,
+            secret => &e.secret,
+        }
+    });
     let apps: Vec<AppView> = account::apps(p.db, &user.id, now)
         .await?
         .into_iter()
@@ -184,6 +270,10 @@ async fn account_page(
             user => &user.username,
             apps,
             sessions,
+            factors,
+            recovery_left,
+            enrolment,
+            recovery_codes,
             notice,
             error,
         },
@@ -225,7 +315,21 @@ async fn submit(
             .and_then(|v| v.to_str().ok()),
     };
     let signed_in = sessions::signed_in(p, &current).await?;
-    let Some((_, user)) = signed_in else {
+    let Some((signed_in, user)) = signed_in else {
+        if let Some((owed, _)) = sessions::identified(p, &current).await? {
+            // The password was given; the second factor is owed.
+            return match params.get("step") {
+                Some("second_factor") => {
+                    let code = params.get("code").unwrap_or_default();
+                    match factors::verify(p, &current, &owed.user_id, code, ip, now).await? {
+                        Ok(_) => Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true)),
+                        Err(refusal) => Ok(second_factor_page(state, &current, Some(refusal))),
+                    }
+                }
+                Some("sign_out") => sign_out_here(state, &current, now).await,
+                _ => Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true)),
+            };
+        }
         if params.get("step") != Some("login") {
             return Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true));
         }
@@ -250,7 +354,62 @@ async fn submit(
             )),
         };
     };
-    match params.get("step") {
+    let step = params.get("step");
+    if matches!(
+        step,
+        Some("totp_begin" | "totp_confirm" | "remove_factor" | "recovery_codes")
+    ) && signed_in.amr.level() < Level::Mfa
+        && store::factors::has_confirmed(p.db, &user.id).await?
+    {
+        // Only a session that used the second factor may change the second factors.
+        return Ok(second_factor_page(state, &current, None));
+    }
+    match step {
+        Some("totp_begin") => {
+            factors::begin_totp(p, &user, now).await?;
+            Ok(pages::redirect(
+                &format!("{}{PATH}?setup=totp", state.issuer),
+                true,
+            ))
+        }
+        Some("totp_confirm") => {
+            let code = params.get("code").unwrap_or_default();
+            match factors::confirm_totp(p, &current, &user, code, ip, now).await? {
+                Confirmed::Done { recovery_codes } => {
+                    let extra = Extra {
+                        notice: Some("Two-step verification is on."),
+                        recovery_codes: recovery_codes.as_deref(),
+                        ..Extra::default()
+                    };
+                    account_page(state, &current, &user, extra, StatusCode::OK, now).await
+                }
+                Confirmed::Refused(refusal) => {
+                    let enrolment = factors::pending_totp(p, &user).await?;
+                    let extra = Extra {
+                        error: Some(refusal.message()),
+                        enrolment: enrolment.as_ref(),
+                        ..Extra::default()
+                    };
+                    account_page(state, &current, &user, extra, StatusCode::OK, now).await
+                }
+                Confirmed::Nothing => Ok(back(state, "")),
+            }
+        }
+        Some("remove_factor") => {
+            factors::remove(p, &user.id, params.require("factor_id")?).await?;
+            Ok(back(state, "factor-removed"))
+        }
+        Some("recovery_codes") => {
+            let codes = factors::regenerate_recovery_codes(p, &user.id, now).await?;
+            let extra = Extra {
+                notice: codes
+                    .is_some()
+                    .then_some("New recovery codes are made; the old ones no longer work."),
+                recovery_codes: codes.as_deref(),
+                ..Extra::default()
+            };
+            account_page(state, &current, &user, extra, StatusCode::OK, now).await
+        }
         Some("revoke_app") => {
             let client_id = params.require("client_id")?;
             account::revoke_app(p, &user.id, client_id, now).await?;
@@ -286,28 +445,18 @@ async fn submit(
                         sign_in::Refusal::WrongCredentials => "Your current password is wrong.",
                         sign_in::Refusal::TooManyFailures => refusal.message(),
                     };
-                    account_page(
-                        state,
-                        &current,
-                        &user,
-                        None,
-                        Some(words),
-                        StatusCode::OK,
-                        now,
-                    )
-                    .await
+                    let extra = Extra {
+                        error: Some(words),
+                        ..Extra::default()
+                    };
+                    account_page(state, &current, &user, extra, StatusCode::OK, now).await
                 }
                 PasswordChange::Invalid(words) => {
-                    account_page(
-                        state,
-                        &current,
-                        &user,
-                        None,
-                        Some(&words),
-                        StatusCode::OK,
-                        now,
-                    )
-                    .await
+                    let extra = Extra {
+                        error: Some(&words),
+                        ..Extra::default()
+                    };
+                    account_page(state, &current, &user, extra, StatusCode::OK, now).await
                 }
             }
         }

@@ -88,6 +88,11 @@ async fn interaction(
                 .get(poem::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),
         }),
+        Some("second_factor") => Action::SecondFactor {
+            code: params.get("code").unwrap_or_default(),
+            ip,
+        },
+        Some("continue") => Action::Continue,
         Some("consent") => Action::Consent {
             allow: match params.get("decision") {
                 Some("allow") => true,
@@ -117,15 +122,38 @@ fn render(state: &AppState, answer: Answer, after_post: bool) -> Response {
         (Page::Respond(r), _) => pages::authorization_response(state, &r, after_post),
         (Page::Throttled, _) => pages::too_many_requests(state),
         (Page::Login(waiting, failure), Some(s)) => login_page(state, s, &waiting, failure),
+        (Page::SecondFactor(waiting, refusal), Some(s)) => {
+            pages::second_factor_page(state, &factor_form(state, s, &waiting), refusal)
+        }
+        (Page::Enrol(waiting), Some(s)) => {
+            pages::enrol_factor_page(state, &factor_form(state, s, &waiting))
+        }
         (Page::Consent(waiting, username), Some(s)) => consent_page(state, s, &waiting, &username),
-        (Page::Login(..) | Page::Consent(..), None) => pages::error_page(
-            state,
-            &OAuthError::server_error(&"a page to show without a session"),
-        ),
+        (Page::Login(..) | Page::SecondFactor(..) | Page::Enrol(..) | Page::Consent(..), None) => {
+            pages::error_page(
+                state,
+                &OAuthError::server_error(&"a page to show without a session"),
+            )
+        }
     };
     let new_session = session.as_ref().filter(|_| new_session);
     let cookies = session::cookies(state, new_session, device_token.as_deref());
     pages::with_cookies(response, cookies)
+}
+
+/// Where the second-factor pages of a waiting request send their forms.
+fn factor_form<'a>(
+    state: &AppState,
+    session: &BrowserSession,
+    waiting: &'a Waiting,
+) -> pages::FactorForm<'a> {
+    pages::FactorForm {
+        action: format!("{}/oauth/authorize", state.issuer),
+        hidden: vec![("request_id", waiting.request_id.as_str())],
+        csrf_token: session::csrf_token(state, session),
+        cancel: Some("cancel"),
+        client_name: Some(&waiting.client.name),
+    }
 }
 
 fn login_page(

@@ -100,6 +100,10 @@ async fn post(
                 .get(poem::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),
         }),
+        Some("second_factor") => Step::SecondFactor {
+            code: params.get("code").unwrap_or_default(),
+        },
+        Some("continue") => Step::Continue,
         Some("decide") => Step::Decide {
             approve: match params.get("decision") {
                 Some("approve") => true,
@@ -139,6 +143,12 @@ fn render(state: &AppState, answer: Answer) -> Response {
     let response = match page {
         Page::Entry { typed, problem } => entry_page(state, &session, &typed, Some(problem)),
         Page::Login(verified, failure) => login_page(state, &session, &verified, failure),
+        Page::SecondFactor(verified, refusal) => {
+            pages::second_factor_page(state, &factor_form(state, &session, &verified), refusal)
+        }
+        Page::Enrol(verified) => {
+            pages::enrol_factor_page(state, &factor_form(state, &session, &verified))
+        }
         Page::Confirm(verified, username) => confirm_page(state, &session, &verified, &username),
         Page::Answered { approved: true } => message_page(
             state,
@@ -184,6 +194,24 @@ fn entry_page(
         },
         None,
     )
+}
+
+/// Where the second-factor pages for a verified code send their forms.
+fn factor_form<'a>(
+    state: &AppState,
+    session: &BrowserSession,
+    verified: &'a Verified,
+) -> pages::FactorForm<'a> {
+    pages::FactorForm {
+        action: format!("{}{PATH}", state.issuer),
+        hidden: vec![
+            ("user_code", verified.shown.as_str()),
+            ("code_proof", verified.proof.as_str()),
+        ],
+        csrf_token: session::csrf_token(state, session),
+        cancel: Some("cancel"),
+        client_name: Some(&verified.client.name),
+    }
 }
 
 fn login_page(

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::redirect::{AuthResponse, ResponseMode};
+use crate::oidc::factors::CodeRefusal;
 use crate::state::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -216,4 +217,59 @@ pub fn scope_views(catalog: &crate::oauth::scope::Catalog, scopes: &[String]) ->
             description: catalog.describe(s),
         })
         .collect()
+}
+
+/// Where a second-factor page's forms go: the page's own address, the fields that carry the
+/// flow along, and the step a Cancel button sends (none: no button).
+pub struct FactorForm<'a> {
+    pub action: String,
+    pub hidden: Vec<(&'a str, &'a str)>,
+    pub csrf_token: String,
+    pub cancel: Option<&'a str>,
+    /// The app the person is signing in to, if any.
+    pub client_name: Option<&'a str>,
+}
+
+/// The page that asks for a one-time or recovery code; after a refused one, why.
+pub fn second_factor_page(
+    state: &AppState,
+    form: &FactorForm<'_>,
+    refusal: Option<CodeRefusal>,
+) -> Response {
+    let status = match refusal {
+        Some(CodeRefusal::TooManyFailures) => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::OK,
+    };
+    render(
+        state,
+        status,
+        "second_factor.html",
+        minijinja::context! {
+            action => &form.action,
+            hidden => &form.hidden,
+            csrf_token => &form.csrf_token,
+            cancel => form.cancel,
+            client_name => form.client_name,
+            error => refusal.map(CodeRefusal::message),
+        },
+        None,
+    )
+}
+
+/// The page that sends someone to set up a second factor an app needs, then on.
+pub fn enrol_factor_page(state: &AppState, form: &FactorForm<'_>) -> Response {
+    render(
+        state,
+        StatusCode::OK,
+        "enrol_factor.html",
+        minijinja::context! {
+            action => &form.action,
+            hidden => &form.hidden,
+            csrf_token => &form.csrf_token,
+            cancel => form.cancel,
+            client_name => form.client_name.unwrap_or("This app"),
+            account_url => format!("{}{}", state.issuer, super::account::PATH),
+        },
+        None,
+    )
 }

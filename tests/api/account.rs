@@ -19,7 +19,7 @@ on_both_databases!(
 );
 
 /// Posts the account page's form for `step` (its CSRF token from `page`).
-async fn post(
+pub async fn post(
     app: &TestApp,
     browser: &Browser,
     page: &str,
@@ -43,7 +43,7 @@ async fn post(
         .unwrap()
 }
 
-async fn page(app: &TestApp, browser: &Browser, query: &str) -> String {
+pub async fn page(app: &TestApp, browser: &Browser, query: &str) -> String {
     let response = browser.get(&app.url(&format!("/account{query}"))).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");

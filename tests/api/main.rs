@@ -29,6 +29,7 @@ mod custom_claims;
 mod device;
 mod discovery;
 mod dpop;
+mod factors;
 mod faults;
 mod guards;
 mod hardening;

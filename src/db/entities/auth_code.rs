@@ -18,6 +18,9 @@ pub struct Model {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub auth_time: i64,
+    /// The authentication methods used (RFC 8176), space-separated; none before they were
+    /// recorded (a password).
+    pub amr: Option<String>,
     pub grant_id: Option<String>,
     /// A JSON list of the claims asked for in the ID token (the `claims` parameter).
     #[sea_orm(column_type = "Text", nullable)]

@@ -8,6 +8,9 @@ pub struct Model {
     pub id_hash: String,
     pub user_id: Option<String>,
     pub auth_time: Option<i64>,
+    /// The authentication methods used (RFC 8176), space-separated; none before they were
+    /// recorded (a password).
+    pub amr: Option<String>,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,

@@ -67,6 +67,8 @@ pub struct Model {
     /// whether it needs `iss` and `sid`.
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
+    /// Only people who used a second factor may sign in to it.
+    pub require_mfa: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }

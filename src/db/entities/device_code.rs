@@ -15,6 +15,9 @@ pub struct Model {
     pub status: String,
     pub user_id: Option<String>,
     pub auth_time: Option<i64>,
+    /// The authentication methods used (RFC 8176), space-separated; none before they were
+    /// recorded (a password).
+    pub amr: Option<String>,
     pub session_id: Option<String>,
     pub interval: i64,
     pub last_polled_at: Option<i64>,

@@ -11,6 +11,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub scope: String,
     pub auth_time: i64,
+    /// The authentication methods used (RFC 8176), space-separated; none before they were
+    /// recorded (a password).
+    pub amr: Option<String>,
     pub session_id: Option<String>,
     pub refresh_generation: i64,
     pub rotated_at: Option<i64>,

@@ -107,6 +107,7 @@ pub async fn exchange(
         client_id: &client.client_id,
         scopes: &scopes,
         auth_time: row.auth_time,
+        amr: row.amr.as_deref(),
         session_id: row.session_id.as_deref(),
         nonce: row.nonce.as_deref(),
         id_token_claims: row.id_token_claims.as_deref(),

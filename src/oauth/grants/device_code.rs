@@ -94,6 +94,7 @@ async fn issue(
         client_id: &client.client_id,
         scopes: &scopes,
         auth_time,
+        amr: row.amr.as_deref(),
         session_id: row.session_id.as_deref(),
         nonce: None,
         id_token_claims: None,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
-use super::claims_request::{ACR_PASSWORD, AMR_PASSWORD};
+use super::auth_context::Amr;
 use super::dpop::Checker;
 use super::error::OAuthError;
 use super::resource::{self, Granted, Target};
@@ -87,6 +87,8 @@ pub(crate) struct UserGrant<'a> {
     pub client_id: &'a str,
     pub scopes: &'a [String],
     pub auth_time: UnixTime,
+    /// How the person signed in, as stored.
+    pub amr: Option<&'a str>,
     pub session_id: Option<&'a str>,
     pub nonce: Option<&'a str>,
     /// The claims asked for in the ID token, a JSON list (the `claims` parameter).
@@ -186,6 +188,7 @@ pub(crate) async fn record_grant(
             user_id: grant.user_id.to_owned(),
             scope: crate::oauth::scope::join(grant.scopes),
             auth_time: grant.auth_time,
+            amr: grant.amr.map(str::to_owned),
             session_id: grant.session_id.map(str::to_owned),
             refresh_generation: 0,
             rotated_at: None,
@@ -262,6 +265,8 @@ pub(crate) fn user_tokens(
         ctx.now,
         ctx.lifetimes.access_token.as_i64(),
     )?;
+    let amr = Amr::from_stored(grant.amr);
+    let methods: Vec<&str> = amr.methods().iter().map(String::as_str).collect();
     let id_token = if crate::oauth::scope::contains(grant.scopes, "openid") {
         Some(id_token::issue(
             signer,
@@ -273,8 +278,8 @@ pub(crate) fn user_tokens(
                 auth_time: grant.auth_time,
                 session_id: grant.session_id,
                 access_token: Some(&access.token),
-                acr: ACR_PASSWORD,
-                amr: &AMR_PASSWORD,
+                acr: amr.level().acr(),
+                amr: &methods,
                 extra: &claims.id_token,
             },
             ctx.now,

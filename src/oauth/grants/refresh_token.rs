@@ -130,6 +130,7 @@ fn user_grant<'a>(
         client_id: &grant.client_id,
         scopes,
         auth_time: grant.auth_time,
+        amr: grant.amr.as_deref(),
         session_id: grant.session_id.as_deref(),
         nonce: None,
         id_token_claims: grant.id_token_claims.as_deref(),
