@@ -1620,6 +1620,7 @@ async fn seed(database_url: &str, kek: &str, client_id: &str, count: usize) -> V
                 user_id: user.id.clone(),
                 scope: "openid offline_access".to_owned(),
                 auth_time: now,
+                amr: None,
                 session_id: None,
                 refresh_generation: 0,
                 rotated_at: None,

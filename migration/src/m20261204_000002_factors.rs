@@ -72,16 +72,16 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         for table in [
-            Amr::BrowserSessions,
-            Amr::AuthCodes,
-            Amr::DeviceCodes,
-            Amr::Grants,
+            Signed::BrowserSessions,
+            Signed::AuthCodes,
+            Signed::DeviceCodes,
+            Signed::Grants,
         ] {
             manager
                 .alter_table(
                     Table::alter()
                         .table(table)
-                        .add_column(string_null(Amr::Amr))
+                        .add_column(string_null(Signed::Amr))
                         .to_owned(),
                 )
                 .await?;
@@ -112,13 +112,18 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for table in [
-            Amr::BrowserSessions,
-            Amr::AuthCodes,
-            Amr::DeviceCodes,
-            Amr::Grants,
+            Signed::BrowserSessions,
+            Signed::AuthCodes,
+            Signed::DeviceCodes,
+            Signed::Grants,
         ] {
             manager
-                .alter_table(Table::alter().table(table).drop_column(Amr::Amr).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .drop_column(Signed::Amr)
+                        .to_owned(),
+                )
                 .await?;
         }
         manager
@@ -165,7 +170,7 @@ enum Clients {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-enum Amr {
+enum Signed {
     BrowserSessions,
     AuthCodes,
     DeviceCodes,

@@ -368,7 +368,7 @@ async fn submit(
         Some("totp_begin") => {
             factors::begin_totp(p, &user, now).await?;
             Ok(pages::redirect(
-                &format!("{}{PATH}?setup=totp", state.issuer),
+                &format!("{}{PATH}?setup=totp#two-step", state.issuer),
                 true,
             ))
         }

@@ -422,3 +422,64 @@ async fn the_account_pages_meet_wcag_2_1_aa() {
     audit.check("account-error", "Your account").await;
     audit.finish();
 }
+
+#[tokio::test]
+async fn the_second_factor_pages_meet_wcag_2_1_aa() {
+    let Some(mut audit) = Audit::start("axe-second-factor").await else {
+        return;
+    };
+    let s = setup().await;
+    let strict = s
+        .app
+        .register_client_with(ClientRegistration {
+            name: "Payroll".into(),
+            redirect_uris: vec![s.callback.clone()],
+            require_mfa: true,
+            ..Default::default()
+        })
+        .await;
+    // An app that requires a second factor, for someone without one.
+    let strict_url = s.app.authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", strict.id.as_str()),
+        ("redirect_uri", s.callback.as_str()),
+        ("scope", "openid"),
+    ]);
+    audit.driver.goto(&strict_url).await;
+    s.sign_in(&audit.driver).await;
+    audit
+        .check("enrol-factor", "Set up two-step verification")
+        .await;
+
+    // Setting one up on the account page: the QR code, then the recovery codes.
+    audit.driver.goto(&s.app.url("/account")).await;
+    audit
+        .driver
+        .click_button("Set up an authenticator app")
+        .await;
+    audit.check("account-totp-setup", "Your account").await;
+    let key = audit.driver.text("#totp-secret").await;
+    let secret = totp_rs::Secret::Encoded(key).to_bytes().unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, secret);
+    let now = u64::try_from(oidcd::Clock::System.now()).unwrap();
+    let field = audit.driver.find("#totp_code").await;
+    audit.driver.type_into(&field, &totp.generate(now)).await;
+    audit
+        .driver
+        .click_button("Turn on two-step verification")
+        .await;
+    audit.check("account-recovery-codes", "Your account").await;
+
+    // Signed out and in again: the code is asked for; a wrong one is refused.
+    audit.driver.click_button("Sign out here").await;
+    audit.driver.goto(&s.authorize_url(&[])).await;
+    s.sign_in(&audit.driver).await;
+    audit.check("second-factor", "Two-step verification").await;
+    let field = audit.driver.find("#code").await;
+    audit.driver.type_into(&field, "000000").await;
+    audit.driver.click_button("Verify").await;
+    audit
+        .check("second-factor-error", "Two-step verification")
+        .await;
+    audit.finish();
+}

@@ -58,7 +58,11 @@ pub(crate) async fn poll(
 }
 
 /// Posts a /device form with the page's CSRF token.
-async fn post(browser: &Browser, page: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post(
+    browser: &Browser,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let mut form = vec![(
         "csrf_token".to_owned(),
         input_value(page, "csrf_token").unwrap(),

@@ -21,6 +21,7 @@ on_both_databases!(
     an_authenticator_app_is_asked_for_at_every_sign_in,
     an_app_asking_for_more_steps_a_password_session_up,
     an_app_that_requires_a_second_factor_has_people_set_one_up,
+    a_device_is_approved_only_after_the_second_factor,
 );
 
 const ACR_MFA: &str = "urn:oidcd:acr:mfa";
@@ -78,7 +79,7 @@ pub async fn set_up_app(app: &TestApp, browser: &Browser, clock: &Clock) -> (TOT
     assert!(html.contains("Set up an authenticator app"), "{html}");
     let response = post(app, browser, &html, &[("step", "totp_begin")]).await;
     assert_eq!(response.status(), 303);
-    assert!(location(&response).ends_with("/account?setup=totp"));
+    assert!(location(&response).ends_with("/account?setup=totp#two-step"));
     let setup = page(app, browser, "?setup=totp").await;
     assert!(
         setup.contains("<svg role=\"img\""),
@@ -344,6 +345,102 @@ async fn an_app_that_requires_a_second_factor_has_people_set_one_up(backend: Bac
     let (_, _) = set_up_app(&app, &browser, &clock).await;
     let response = browser.submit(&again, "continue", &[]).await;
     let claims = finish(&app, &browser, &strict, response).await;
+    assert_eq!(claims["acr"], ACR_MFA);
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}
+
+async fn a_device_is_approved_only_after_the_second_factor(backend: Backend) {
+    use crate::device::{device_client, poll, post, start};
+    let env = TestEnv::new(backend).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
+    let client = device_client(&app).await;
+    let user = app.create_user().await;
+    let laptop = Browser::new(&app);
+    account_sign_in(&app, &laptop, &user).await;
+    let (totp, _) = set_up_app(&app, &laptop, &clock).await;
+
+    let auth = start(&app, &client, "openid").await;
+    let user_code = auth["user_code"].as_str().unwrap();
+    let device_code = auth["device_code"].as_str().unwrap();
+    let browser = Browser::new(&app);
+    let entry = browser.get(&app.url("/device")).await.text().await.unwrap();
+    let login = post(
+        &browser,
+        &entry,
+        &[("step", "code"), ("user_code", user_code)],
+    )
+    .await;
+    let login = login.text().await.unwrap();
+    let carried = |page: &str| {
+        (
+            crate::helpers::input_value(page, "user_code").unwrap(),
+            crate::helpers::input_value(page, "code_proof").unwrap(),
+        )
+    };
+    let (code, proof) = carried(&login);
+    let response = post(
+        &browser,
+        &login,
+        &[
+            ("step", "login"),
+            ("user_code", &code),
+            ("code_proof", &proof),
+            ("username", &user.username),
+            ("password", &user.password),
+        ],
+    )
+    .await;
+    let html = response.text().await.unwrap();
+    assert!(html.contains("value=\"second_factor\""), "{html}");
+    // The session changed at sign-in, and the proof with it.
+    let (code, proof) = carried(&html);
+
+    // Approving with the password alone is not taken: the second factor is asked again.
+    let response = post(
+        &browser,
+        &html,
+        &[
+            ("step", "decide"),
+            ("user_code", &code),
+            ("code_proof", &proof),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    let again = response.text().await.unwrap();
+    assert!(again.contains("value=\"second_factor\""), "{again}");
+    let pending = poll(&app, &client, device_code).await;
+    assert_eq!(pending.status(), 400);
+
+    clock.advance(30);
+    let response = post(
+        &browser,
+        &html,
+        &[
+            ("step", "second_factor"),
+            ("user_code", &code),
+            ("code_proof", &proof),
+            ("code", &code_at(&totp, &clock, 0)),
+        ],
+    )
+    .await;
+    let confirm = response.text().await.unwrap();
+    assert!(confirm.contains("value=\"decide\""), "{confirm}");
+    let done = post(
+        &browser,
+        &confirm,
+        &[
+            ("step", "decide"),
+            ("user_code", &code),
+            ("code_proof", &proof),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert!(done.text().await.unwrap().contains("Device connected"));
+    clock.advance(5);
+    let tokens: Value = poll(&app, &client, device_code).await.json().await.unwrap();
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["acr"], ACR_MFA);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 }

@@ -189,6 +189,11 @@ const CASES: &[Case] = &[
         "the user has no session of that sid",
     ),
     case(
+        "admin_reset_user_factors",
+        204,
+        "the user's second factors (none yet) are reset",
+    ),
+    case(
         "admin_list_logout_deliveries",
         200,
         "the back-channel logout outbox, empty",
