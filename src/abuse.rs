@@ -26,9 +26,14 @@ pub enum Limit {
     LoginDevice,
     /// Failed sign-ins from one client address (`login.failures_per_ip`).
     LoginAddress,
-    /// Wrong one-time or recovery codes for one account (the `login.failures_per_account`
-    /// bound): only someone who already gave its password reaches them.
+    /// Wrong one-time or recovery codes for one account from browsers that have not passed
+    /// its second factor before (the `login.failures_per_account` bound): only someone who
+    /// already gave its password reaches them.
     SecondFactor,
+    /// Wrong codes for one account from one browser that passed its second factor before
+    /// (its device cookie, issued only then): the same bound, counted for that browser
+    /// alone, so someone who has the password cannot lock the owner out.
+    SecondFactorDevice,
     /// Sign-in pages started by browsers without a signed-in session, per client address
     /// (`login.pending_requests_per_ip`): what one address may make the server store.
     PendingRequests,
@@ -56,6 +61,7 @@ impl Limit {
             Self::LoginDevice => "login:device",
             Self::LoginAddress => "login:ip",
             Self::SecondFactor => "second-factor:account",
+            Self::SecondFactorDevice => "second-factor:device",
             Self::PendingRequests => "pending:ip",
             Self::DeviceCodeSession => "device-guess:session",
             Self::DeviceCodeAddress => "device-guess:ip",
@@ -72,9 +78,10 @@ impl Limit {
         let device = &config.device;
         let client = &config.client_auth;
         let (max, window) = match self {
-            Self::LoginAccount | Self::LoginDevice | Self::SecondFactor => {
-                (login.failures_per_account, login.window)
-            }
+            Self::LoginAccount
+            | Self::LoginDevice
+            | Self::SecondFactor
+            | Self::SecondFactorDevice => (login.failures_per_account, login.window),
             Self::LoginAddress => (login.failures_per_ip, login.window),
             Self::PendingRequests => (login.pending_requests_per_ip, login.window),
             Self::DeviceCodeSession => (device.guesses_per_session, device.guess_window),
@@ -137,13 +144,20 @@ pub fn login(config: &Config, account: &str, trusted: Option<&str>, address: &st
 }
 
 /// The rules for a second factor (a one-time or recovery code) typed for `user_id` from
-/// `address`. Per account: the page is only reached with the account's password, so only
-/// someone who has it can spend this count.
-pub fn second_factor(config: &Config, user_id: &str, address: &str) -> Vec<Rule> {
-    vec![
-        Rule::new(config, Limit::SecondFactor, user_id),
-        Rule::new(config, Limit::LoginAddress, address),
-    ]
+/// `address`. Per account (the page is only reached with the account's password, so only
+/// someone who has it can spend this count), or, for a browser that passed this account's
+/// second factor before (`trusted`, its device id), per browser.
+pub fn second_factor(
+    config: &Config,
+    user_id: &str,
+    trusted: Option<&str>,
+    address: &str,
+) -> Vec<Rule> {
+    let first = match trusted {
+        Some(device) => Rule::new(config, Limit::SecondFactorDevice, device),
+        None => Rule::new(config, Limit::SecondFactor, user_id),
+    };
+    vec![first, Rule::new(config, Limit::LoginAddress, address)]
 }
 
 /// The rules for a typed user code: per browser session and per address.

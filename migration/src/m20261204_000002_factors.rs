@@ -31,6 +31,8 @@ impl MigrationTrait for Migration {
                     .col(big_integer(UserFactors::CreatedAt))
                     .col(big_integer_null(UserFactors::ConfirmedAt))
                     .col(big_integer_null(UserFactors::LastUsedAt))
+                    // While unconfirmed: the browser session setting it up (keyed hash).
+                    .col(string_null(UserFactors::SessionIdHash))
                     .foreign_key(
                         ForeignKey::create()
                             .from(UserFactors::Table, UserFactors::UserId)
@@ -147,6 +149,7 @@ enum UserFactors {
     CreatedAt,
     ConfirmedAt,
     LastUsedAt,
+    SessionIdHash,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

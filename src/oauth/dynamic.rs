@@ -604,6 +604,8 @@ pub async fn replace(
     let logo_moved = fresh.logo_uri != current.logo_uri;
     fresh.resources = current.resources;
     fresh.allowed_origins = current.allowed_origins;
+    // Set by operators only: an app cannot lift it by registering itself again.
+    fresh.require_mfa = current.require_mfa;
     fresh.created_at = current.created_at;
     fresh.registration_token_hash = current.registration_token_hash;
     fresh.revision = current.revision;

@@ -30,8 +30,12 @@ pub enum Step<'a> {
     Code,
     /// The person signed in, for the code they verified.
     Login(Attempt<'a>),
-    /// The person typed a second factor (a one-time or recovery code).
-    SecondFactor { code: &'a str },
+    /// The person typed a second factor (a one-time or recovery code), in a browser holding
+    /// this device token (if any).
+    SecondFactor {
+        code: &'a str,
+        device_token: Option<&'a str>,
+    },
     /// The person is back from setting up a second factor.
     Continue,
     /// The person approved or denied the code they verified.
@@ -98,7 +102,10 @@ pub enum Page {
 pub struct Answer {
     pub page: Page,
     pub session: BrowserSession,
-    /// After a sign-in: the session is new, and this browser gets a device token.
+    /// Whether the session is new (a sign-in): its id must reach the browser.
+    pub new_session: bool,
+    /// After a sign-in or a second factor: the device token that marks this browser as one
+    /// that signed in to the account.
     pub device_token: Option<String>,
 }
 
@@ -136,6 +143,7 @@ pub async fn step(
     let page = |page| Answer {
         page,
         session: session.clone(),
+        new_session: false,
         device_token: None,
     };
     if !matches!(step, Step::Code) && !proof_ok(p.secrets, &session, typed, presented) {
@@ -148,9 +156,14 @@ pub async fn step(
     match step {
         Step::Code => Ok(page(enter_code(p, &session, typed, ip, now).await?)),
         Step::Login(attempt) => login(p, session, typed, attempt, now).await,
-        Step::SecondFactor { code } => Ok(page(
-            second_factor(p, &session, typed, code, ip, now).await?,
-        )),
+        Step::SecondFactor { code, device_token } => {
+            let typed_factor = factors::Typed {
+                code,
+                ip,
+                device_token,
+            };
+            second_factor(p, session, typed, typed_factor, now).await
+        }
         Step::Continue => Ok(page(match pending(p, typed, now).await? {
             Some((code, row, client)) => next_page(p, &session, &code, &row, client, None).await?,
             None => finished(),
@@ -287,6 +300,7 @@ async fn login(
         return Ok(Answer {
             page: finished(),
             session: old,
+            new_session: false,
             device_token: None,
         });
     };
@@ -297,6 +311,7 @@ async fn login(
             Ok(Answer {
                 page,
                 session: old,
+                new_session: false,
                 device_token: None,
             })
         }
@@ -305,7 +320,8 @@ async fn login(
             Ok(Answer {
                 page,
                 session: signed.session,
-                device_token: Some(signed.device_token),
+                new_session: true,
+                device_token: signed.device_token,
             })
         }
     }
@@ -314,32 +330,39 @@ async fn login(
 /// A second factor typed for the code this session verified.
 async fn second_factor(
     p: Provider<'_>,
-    session: &BrowserSession,
+    session: BrowserSession,
     typed: &str,
-    code: &str,
-    ip: &str,
+    factor: factors::Typed<'_>,
     now: UnixTime,
-) -> Result<Page, OAuthError> {
+) -> Result<Answer, OAuthError> {
+    let answer = |page, session, device_token| Answer {
+        page,
+        session,
+        new_session: false,
+        device_token,
+    };
     let Some((user_code, row, client)) = pending(p, typed, now).await? else {
-        return Ok(finished());
+        return Ok(answer(finished(), session, None));
     };
-    let Some((signed_in, _)) = sessions::identified(p, session).await? else {
-        return next_page(p, session, &user_code, &row, client, None).await;
+    let Some((_, user)) = sessions::identified(p, &session).await? else {
+        let page = next_page(p, &session, &user_code, &row, client, None).await?;
+        return Ok(answer(page, session, None));
     };
-    match factors::verify(p, session, &signed_in.user_id, code, ip, now).await? {
-        Ok(_) => {
+    match factors::verify(p, &session, &user, factor, now).await? {
+        Ok(passed) => {
             // The session row changed: read it again.
             let session = sessions::find(p, session.id.clone(), now)
                 .await?
                 .ok_or_else(signed_out)?;
-            next_page(p, &session, &user_code, &row, client, None).await
+            let page = next_page(p, &session, &user_code, &row, client, None).await?;
+            Ok(answer(page, session, Some(passed.device_token)))
         }
         Err(refusal) => {
-            let mut page = next_page(p, session, &user_code, &row, client, None).await?;
+            let mut page = next_page(p, &session, &user_code, &row, client, None).await?;
             if let Page::SecondFactor(_, why) = &mut page {
                 *why = Some(refusal);
             }
-            Ok(page)
+            Ok(answer(page, session, None))
         }
     }
 }

@@ -36,6 +36,8 @@ use crate::store::{self, StoreError};
 const STEP: i64 = 30;
 const DIGITS: usize = 6;
 const SKEW: i64 = 1;
+/// How long a generator being set up waits for its first code.
+const ENROLMENT_SECONDS: i64 = 900;
 /// How many recovery codes are made at a time.
 pub const RECOVERY_CODES: usize = 10;
 
@@ -94,6 +96,24 @@ pub async fn needed_for_client(
         baseline(policy, has_factor)
     };
     Ok(Need { level, has_factor })
+}
+
+/// A second factor as the form sent it.
+#[derive(Clone, Copy, Debug)]
+pub struct Typed<'a> {
+    pub code: &'a str,
+    /// The client address.
+    pub ip: &'a str,
+    /// The browser's device token, if it holds one.
+    pub device_token: Option<&'a str>,
+}
+
+/// A second factor that was accepted.
+pub struct Passed {
+    /// The session's methods now.
+    pub amr: Amr,
+    /// The device token that marks this browser as one that passed the account's factors.
+    pub device_token: String,
 }
 
 /// Why a typed code was refused.
@@ -189,9 +209,11 @@ fn enrolment(p: Provider<'_>, user: &User, secret: Vec<u8>) -> Result<Enrolment,
     })
 }
 
-/// Starts setting up a generator for `user` (an earlier unfinished one is dropped).
+/// Starts setting up a generator for `user` in `session` (an earlier unfinished one is
+/// dropped): only this session sees its key and may confirm it, for 15 minutes.
 pub async fn begin_totp(
     p: Provider<'_>,
+    session: &BrowserSession,
     user: &User,
     now: UnixTime,
 ) -> Result<Enrolment, OAuthError> {
@@ -214,6 +236,7 @@ pub async fn begin_totp(
             created_at: now,
             confirmed_at: None,
             last_used_at: None,
+            session_id_hash: Some(session.row.id_hash.clone()),
         },
     )
     .await?;
@@ -221,13 +244,30 @@ pub async fn begin_totp(
     enrolment(p, user, secret)
 }
 
-/// The generator `user` is setting up, if any (to show it again after a wrong code).
-pub async fn pending_totp(p: Provider<'_>, user: &User) -> Result<Option<Enrolment>, OAuthError> {
-    let pending = factors::list(p.db, &user.id)
-        .await?
-        .into_iter()
-        .find(|f| f.confirmed_at.is_none() && f.kind == KIND_TOTP);
-    match pending {
+/// The generator `user` is setting up in `session`, if any and not stale.
+async fn pending_row(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    user: &User,
+    now: UnixTime,
+) -> Result<Option<Factor>, OAuthError> {
+    Ok(factors::list(p.db, &user.id).await?.into_iter().find(|f| {
+        f.confirmed_at.is_none()
+            && f.kind == KIND_TOTP
+            && f.session_id_hash.as_deref() == Some(session.row.id_hash.as_str())
+            && now - f.created_at < ENROLMENT_SECONDS
+    }))
+}
+
+/// The generator `user` is setting up in `session`, if any (to show it again after a wrong
+/// code).
+pub async fn pending_totp(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    user: &User,
+    now: UnixTime,
+) -> Result<Option<Enrolment>, OAuthError> {
+    match pending_row(p, session, user, now).await? {
         Some(f) => Ok(Some(enrolment(p, user, secret_of(p, &f)?)?)),
         None => Ok(None),
     }
@@ -254,14 +294,10 @@ pub async fn confirm_totp(
     ip: &str,
     now: UnixTime,
 ) -> Result<Confirmed, OAuthError> {
-    let Some(pending) = factors::list(p.db, &user.id)
-        .await?
-        .into_iter()
-        .find(|f| f.confirmed_at.is_none() && f.kind == KIND_TOTP)
-    else {
+    let Some(pending) = pending_row(p, session, user, now).await? else {
         return Ok(Confirmed::Nothing);
     };
-    let rules = abuse::second_factor(p.config, &user.id, ip);
+    let rules = abuse::second_factor(p.config, &user.id, None, ip);
     if let abuse::Verdict::Refused(_) = abuse::reserve(p.db, &rules, now).await?.verdict {
         return Ok(Confirmed::Refused(CodeRefusal::TooManyFailures));
     }
@@ -298,26 +334,33 @@ async fn raise_session(
     Ok(amr)
 }
 
-/// Checks a second factor typed by the person signed in to `session` (a one-time code from
-/// any of their generators, or a recovery code) under the limits; on success the session
-/// has used two factors, and its new methods are returned.
+/// Checks a second factor typed by `user`, who gave their password in `session` (a one-time
+/// code from any of their generators, or a recovery code), under the limits; on success the
+/// session has used two factors.
 pub async fn verify(
     p: Provider<'_>,
     session: &BrowserSession,
-    user_id: &str,
-    typed: &str,
-    ip: &str,
+    user: &User,
+    typed: Typed<'_>,
     now: UnixTime,
-) -> Result<Result<Amr, CodeRefusal>, OAuthError> {
-    let rules = abuse::second_factor(p.config, user_id, ip);
+) -> Result<Result<Passed, CodeRefusal>, OAuthError> {
+    let Typed {
+        code: typed_code,
+        ip,
+        device_token,
+    } = typed;
+    let user_id = user.id.as_str();
+    let device =
+        device_token.and_then(|token| abuse::trusted_device(p.secrets, token, &user.username));
+    let rules = abuse::second_factor(p.config, user_id, device, ip);
     let reservation = abuse::reserve(p.db, &rules, now).await?;
     if let abuse::Verdict::Refused(_) = reservation.verdict {
         tracing::warn!(ip, "second factor throttled");
         return Ok(Err(CodeRefusal::TooManyFailures));
     }
-    let accepted = match one_time_code(typed) {
+    let accepted = match one_time_code(typed_code) {
         Some(code) => accept_one_time_code(p, user_id, &code, now).await?,
-        None => match recovery_code(typed) {
+        None => match recovery_code(typed_code) {
             Some(code) => {
                 let taken =
                     factors::take_recovery_code(p.db, user_id, &p.secrets.hash(&code)).await?;
@@ -338,7 +381,10 @@ pub async fn verify(
     abuse::release(p.db, &rules, now).await?;
     let amr = raise_session(p.db, session, Method::Otp, now).await?;
     tracing::info!(user_id, "second factor");
-    Ok(Ok(amr))
+    Ok(Ok(Passed {
+        amr,
+        device_token: abuse::device_token(p.secrets, &user.username)?,
+    }))
 }
 
 async fn accept_one_time_code(

@@ -50,6 +50,10 @@ enum Stage {
 struct Pending {
     stage: Stage,
     request: AuthorizationRequest,
+    /// Whether the person signed in for this request (which satisfies `prompt=login` and
+    /// `max_age` on the pages that follow).
+    #[serde(default)]
+    fresh: bool,
 }
 
 /// A request waiting for the person, as its page needs it.
@@ -111,6 +115,8 @@ pub enum Action<'a> {
     SecondFactor {
         code: &'a str,
         ip: &'a str,
+        /// The browser's device token, if it holds one.
+        device_token: Option<&'a str>,
     },
     /// Back from setting up a second factor.
     Continue,
@@ -191,7 +197,11 @@ pub async fn begin(
         None => (sessions::start_anonymous(p, now).await?, true),
     };
     let request_id = crypto::random_token()?;
-    let pending = Pending { stage, request };
+    let pending = Pending {
+        stage,
+        request,
+        fresh: false,
+    };
     store::authorization_requests::insert(
         p.db,
         &PendingRow {
@@ -244,6 +254,7 @@ pub async fn act(
         Err(StoreError::NotFound) => return Err(expired()),
         Err(e) => return Err(e.into()),
     };
+    let fresh = pending.fresh;
     let waiting = Waiting {
         request_id: request_id.to_owned(),
         request: pending.request,
@@ -263,11 +274,31 @@ pub async fn act(
         (Action::Login(attempt), Stage::Login) => {
             login(p, session, &id_hash, waiting, attempt, now).await
         }
-        (Action::SecondFactor { code, ip }, Stage::SecondFactor) => {
-            second_factor(p, session, &id_hash, waiting, code, ip, now).await
+        (
+            Action::SecondFactor {
+                code,
+                ip,
+                device_token,
+            },
+            Stage::SecondFactor,
+        ) => {
+            let typed = factors::Typed {
+                code,
+                ip,
+                device_token,
+            };
+            second_factor(p, session, &id_hash, waiting, typed, now).await
         }
         (Action::Continue, Stage::Enrol | Stage::SecondFactor) => {
-            let page = redecide(p, &session, &id_hash, waiting, now).await?;
+            let page = redecide(p, &session, &id_hash, waiting, fresh, now).await?;
+            Ok(Answer::page(page, Some(session)))
+        }
+        (Action::Consent { allow: true }, Stage::Consent)
+            if !strong_enough(p, &session, &waiting).await? =>
+        {
+            // Another sign-in in this browser since the page was shown (a session that
+            // used less than this app needs): decided again.
+            let page = redecide(p, &session, &id_hash, waiting, fresh, now).await?;
             Ok(Answer::page(page, Some(session)))
         }
         (Action::Consent { allow }, Stage::Consent) => {
@@ -306,7 +337,7 @@ async fn login(
         page,
         session: Some(signed.session),
         new_session: true,
-        device_token: Some(signed.device_token),
+        device_token: signed.device_token,
     })
 }
 
@@ -352,7 +383,8 @@ async fn next_page(
             return Ok(Page::Respond(response));
         }
         Ok(Next::StepUp) => step_up_stage(Some(need)),
-        Ok(Next::Consent | Next::Login) => Stage::Consent,
+        Ok(Next::Login) => Stage::Login,
+        Ok(Next::Consent) => Stage::Consent,
         Err(e) => {
             store::authorization_requests::take(p.db, id_hash).await?;
             return Ok(Page::Respond(authorize::error_response(
@@ -365,6 +397,7 @@ async fn next_page(
     let pending = Pending {
         stage,
         request: waiting.request,
+        fresh,
     };
     store::authorization_requests::set_params(p.db, id_hash, &to_json(&pending)?).await?;
     let waiting = Box::new(Waiting {
@@ -372,9 +405,10 @@ async fn next_page(
         ..waiting
     });
     Ok(match stage {
+        Stage::Login => Page::Login(waiting, None),
         Stage::SecondFactor => Page::SecondFactor(waiting, None),
         Stage::Enrol => Page::Enrol(waiting),
-        Stage::Login | Stage::Consent => {
+        Stage::Consent => {
             let username = match store::users::get(p.db, &signed_in.user_id).await {
                 Ok(u) => u.username,
                 Err(e) => return Err(e.into()),
@@ -384,18 +418,34 @@ async fn next_page(
     })
 }
 
-/// The request decided again for the session as it is now.
+/// The request decided again for the session as it is now; `fresh` when the person signed
+/// in for it.
 async fn redecide(
     p: Provider<'_>,
     session: &BrowserSession,
     id_hash: &str,
     waiting: Waiting,
+    fresh: bool,
     now: UnixTime,
 ) -> Result<Page, OAuthError> {
     let Some((signed_in, _)) = sessions::identified(p, session).await? else {
         return Err(signed_out());
     };
-    next_page(p, session, id_hash, waiting, &signed_in, true, now).await
+    next_page(p, session, id_hash, waiting, &signed_in, fresh, now).await
+}
+
+/// Whether the session reached the level the waiting request needs.
+async fn strong_enough(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    waiting: &Waiting,
+) -> Result<bool, OAuthError> {
+    let Some((signed_in, _)) = sessions::identified(p, session).await? else {
+        // `consent` answers a session that is gone.
+        return Ok(true);
+    };
+    let need = factors::needed(p, &waiting.client, &waiting.request, &signed_in.user_id).await?;
+    Ok(signed_in.amr.level() >= need.level)
 }
 
 /// A second factor typed on the request's page.
@@ -404,26 +454,29 @@ async fn second_factor(
     session: BrowserSession,
     id_hash: &str,
     waiting: Waiting,
-    code: &str,
-    ip: &str,
+    typed: factors::Typed<'_>,
     now: UnixTime,
 ) -> Result<Answer, OAuthError> {
-    let Some((signed_in, _)) = sessions::identified(p, &session).await? else {
+    let Some((signed_in, user)) = sessions::identified(p, &session).await? else {
         return Err(signed_out());
     };
-    match factors::verify(p, &session, &signed_in.user_id, code, ip, now).await? {
+    match factors::verify(p, &session, &user, typed, now).await? {
         Err(refusal) => Ok(Answer::page(
             Page::SecondFactor(Box::new(waiting), Some(refusal)),
             Some(session),
         )),
-        Ok(amr) => {
+        Ok(passed) => {
             let signed_in = SignedIn {
-                amr,
+                amr: passed.amr,
                 auth_time: now,
                 ..signed_in
             };
+            // The second factor completes a sign-in for this request.
             let page = next_page(p, &session, id_hash, waiting, &signed_in, true, now).await?;
-            Ok(Answer::page(page, Some(session)))
+            Ok(Answer {
+                device_token: Some(passed.device_token),
+                ..Answer::page(page, Some(session))
+            })
         }
     }
 }

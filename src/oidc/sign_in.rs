@@ -58,8 +58,10 @@ pub enum SignIn {
 pub struct Signed {
     pub session: BrowserSession,
     pub user: User,
-    /// The device token that marks this browser as one that signed in to the account.
-    pub device_token: String,
+    /// The device token that marks this browser as one that signed in to the account: only
+    /// for someone without a second factor (for the others it comes with the second factor,
+    /// so the password alone cannot make a browser trusted).
+    pub device_token: Option<String>,
 }
 
 /// Checks the attempt and, when it is right, replaces `old` with a new session for the user
@@ -106,7 +108,11 @@ pub async fn sign_in(
     }
     txn.commit().await?;
     tracing::info!(user_id = %user.id, "login");
-    let device_token = abuse::device_token(p.secrets, &user.username)?;
+    let device_token = if store::factors::has_confirmed(p.db, &user.id).await? {
+        None
+    } else {
+        Some(abuse::device_token(p.secrets, &user.username)?)
+    };
     Ok(SignIn::Signed(Box::new(Signed {
         session,
         user,

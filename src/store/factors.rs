@@ -26,6 +26,7 @@ pub async fn insert(db: &impl ConnectionTrait, f: &Factor) -> Result<(), StoreEr
         created_at: Set(f.created_at),
         confirmed_at: Set(f.confirmed_at),
         last_used_at: Set(f.last_used_at),
+        session_id_hash: Set(f.session_id_hash.clone()),
     };
     user_factor::Entity::insert(row)
         .exec_without_returning(db)

@@ -130,7 +130,7 @@ async fn show(
                 .find(|(key, _)| Some(*key) == done)
                 .map(|(_, words)| *words);
             let enrolment = match setup {
-                true => factors::pending_totp(p, &user).await?,
+                true => factors::pending_totp(p, current, &user, now).await?,
                 false => None,
             };
             let extra = Extra {
@@ -305,6 +305,7 @@ async fn submit(
         ));
     }
     let device_token = session::device_token(state, headers);
+    let device = device_token.as_deref();
     let attempt = |username: &'static str| Attempt {
         username,
         password: "",
@@ -316,15 +317,11 @@ async fn submit(
     };
     let signed_in = sessions::signed_in(p, &current).await?;
     let Some((signed_in, user)) = signed_in else {
-        if let Some((owed, _)) = sessions::identified(p, &current).await? {
+        if let Some((_, owed_user)) = sessions::identified(p, &current).await? {
             // The password was given; the second factor is owed.
             return match params.get("step") {
                 Some("second_factor") => {
-                    let code = params.get("code").unwrap_or_default();
-                    match factors::verify(p, &current, &owed.user_id, code, ip, now).await? {
-                        Ok(_) => Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true)),
-                        Err(refusal) => Ok(second_factor_page(state, &current, Some(refusal))),
-                    }
+                    second_factor(state, &current, &owed_user, params, ip, device, now).await
                 }
                 Some("sign_out") => sign_out_here(state, &current, now).await,
                 _ => Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true)),
@@ -342,7 +339,7 @@ async fn submit(
         return match sign_in::sign_in(p, &current, login, now).await? {
             SignIn::Signed(signed) => Ok(pages::with_cookies(
                 pages::redirect(&format!("{}{PATH}", state.issuer), true),
-                session::cookies(state, Some(&signed.session), Some(&signed.device_token)),
+                session::cookies(state, Some(&signed.session), signed.device_token.as_deref()),
             )),
             SignIn::Refused(refusal) => Ok(login_page(
                 state,
@@ -365,8 +362,13 @@ async fn submit(
         return Ok(second_factor_page(state, &current, None));
     }
     match step {
+        // A session that used the password alone steps up (`login.second_factor =
+        // "requested"`), then is back here.
+        Some("second_factor") => {
+            second_factor(state, &current, &user, params, ip, device, now).await
+        }
         Some("totp_begin") => {
-            factors::begin_totp(p, &user, now).await?;
+            factors::begin_totp(p, &current, &user, now).await?;
             Ok(pages::redirect(
                 &format!("{}{PATH}?setup=totp#two-step", state.issuer),
                 true,
@@ -384,7 +386,7 @@ async fn submit(
                     account_page(state, &current, &user, extra, StatusCode::OK, now).await
                 }
                 Confirmed::Refused(refusal) => {
-                    let enrolment = factors::pending_totp(p, &user).await?;
+                    let enrolment = factors::pending_totp(p, &current, &user, now).await?;
                     let extra = Extra {
                         error: Some(refusal.message()),
                         enrolment: enrolment.as_ref(),
@@ -463,6 +465,31 @@ async fn submit(
         _ => Err(OAuthError::invalid_request(
             "The form names no step this page knows.",
         )),
+    }
+}
+
+/// A second factor typed here: on success, back to the page (this browser now trusted for
+/// the account), else the form again with why.
+async fn second_factor(
+    state: &AppState,
+    current: &BrowserSession,
+    user: &crate::store::users::User,
+    params: &Params,
+    ip: &str,
+    device_token: Option<&str>,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let typed = factors::Typed {
+        code: params.get("code").unwrap_or_default(),
+        ip,
+        device_token,
+    };
+    match factors::verify(state.provider(), current, user, typed, now).await? {
+        Ok(passed) => Ok(pages::with_cookies(
+            pages::redirect(&format!("{}{PATH}", state.issuer), true),
+            session::cookies(state, None, Some(&passed.device_token)),
+        )),
+        Err(refusal) => Ok(second_factor_page(state, current, Some(refusal))),
     }
 }
 

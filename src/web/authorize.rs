@@ -91,6 +91,7 @@ async fn interaction(
         Some("second_factor") => Action::SecondFactor {
             code: params.get("code").unwrap_or_default(),
             ip,
+            device_token: device_token.as_deref(),
         },
         Some("continue") => Action::Continue,
         Some("consent") => Action::Consent {

@@ -102,6 +102,7 @@ async fn post(
         }),
         Some("second_factor") => Step::SecondFactor {
             code: params.get("code").unwrap_or_default(),
+            device_token: device_token.as_deref(),
         },
         Some("continue") => Step::Continue,
         Some("decide") => Step::Decide {
@@ -138,6 +139,7 @@ fn render(state: &AppState, answer: Answer) -> Response {
     let Answer {
         page,
         session,
+        new_session,
         device_token,
     } = answer;
     let response = match page {
@@ -163,8 +165,7 @@ fn render(state: &AppState, answer: Answer) -> Response {
             false,
         ),
     };
-    // A device token comes with a sign-in, which made a new session.
-    let new_session = device_token.is_some().then_some(&session);
+    let new_session = new_session.then_some(&session);
     pages::with_cookies(
         response,
         session::cookies(state, new_session, device_token.as_deref()),

@@ -41,7 +41,7 @@ async fn every_id_token_says_how_the_person_signed_in(backend: Backend) {
     assert_eq!(discovery["claims_parameter_supported"], true);
     assert_eq!(
         discovery["acr_values_supported"],
-        serde_json::json!([ACR_PASSWORD])
+        serde_json::json!([ACR_PASSWORD, "urn:oidcd:acr:mfa"])
     );
     for claim in ["acr", "amr", "auth_time"] {
         assert!(

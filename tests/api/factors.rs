@@ -22,6 +22,9 @@ on_both_databases!(
     an_app_asking_for_more_steps_a_password_session_up,
     an_app_that_requires_a_second_factor_has_people_set_one_up,
     a_device_is_approved_only_after_the_second_factor,
+    the_command_line_resets_the_factors_of_someone_who_lost_them,
+    under_the_requested_policy_only_apps_that_ask_get_the_second_factor,
+    someone_with_the_password_cannot_lock_the_owner_out_of_the_second_factor,
 );
 
 const ACR_MFA: &str = "urn:oidcd:acr:mfa";
@@ -443,4 +446,166 @@ async fn a_device_is_approved_only_after_the_second_factor(backend: Backend) {
     let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["acr"], ACR_MFA);
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+}
+
+async fn the_command_line_resets_the_factors_of_someone_who_lost_them(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
+    let user = app.create_user().await;
+    let laptop = Browser::new(&app);
+    account_sign_in(&app, &laptop, &user).await;
+    set_up_app(&app, &laptop, &clock).await;
+    assert!(
+        oidcd::store::factors::has_confirmed(&app.state.db, &user.sub)
+            .await
+            .unwrap()
+    );
+
+    let unknown = app
+        .env
+        .oidcd(&["user", "reset-factors", "nobody-here"], &[]);
+    assert!(!unknown.status.success());
+    let reset = app
+        .env
+        .oidcd(&["user", "reset-factors", &user.username], &[]);
+    let said = String::from_utf8_lossy(&reset.stdout).into_owned();
+    assert!(reset.status.success(), "{said}");
+    assert!(said.contains("removed 1 second factor"), "{said}");
+    assert!(
+        !oidcd::store::factors::has_confirmed(&app.state.db, &user.sub)
+            .await
+            .unwrap()
+    );
+    let html = page(&app, &laptop, "").await;
+    assert!(html.contains("Set up an authenticator app"), "{html}");
+}
+
+async fn under_the_requested_policy_only_apps_that_ask_get_the_second_factor(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config();
+    config.login.second_factor = oidcd::config::SecondFactorPolicy::Requested;
+    let (app, clock) = env.spawn_on_fixed_clock(config).await;
+    let plain = app.register_client().await;
+    let strict = app
+        .register_client_with(ClientRegistration {
+            name: "Payroll".into(),
+            require_mfa: true,
+            ..Default::default()
+        })
+        .await;
+    let user = app.create_user().await;
+    let laptop = Browser::new(&app);
+    account_sign_in(&app, &laptop, &user).await;
+    let (totp, _) = set_up_app(&app, &laptop, &clock).await;
+
+    // The password alone for an app that does not ask for more.
+    let phone = Browser::new(&app);
+    let done = phone
+        .authorize(&app.code_request_url(&plain, "openid", &[]), &user)
+        .await;
+    let claims = finish(&app, &phone, &plain, done).await;
+    assert_eq!(claims["acr"], ACR_PASSWORD);
+    // The same session steps up for the app that requires it.
+    let html = html_of(&phone, &app.code_request_url(&strict, "openid", &[])).await;
+    clock.advance(30);
+    let response = second_factor(&phone, &html, &code_at(&totp, &clock, 0)).await;
+    let claims = finish(&app, &phone, &strict, response).await;
+    assert_eq!(claims["acr"], ACR_MFA);
+
+    // On the account page, a password-only session must step up before it changes the
+    // factors; it can, there.
+    let tablet = Browser::new(&app);
+    account_sign_in(&app, &tablet, &user).await;
+    let html = page(&app, &tablet, "").await;
+    assert!(html.contains("Your account"), "{html}");
+    let factor_id = crate::helpers::input_value(&html, "factor_id").unwrap();
+    let response = post(
+        &app,
+        &tablet,
+        &html,
+        &[("step", "remove_factor"), ("factor_id", &factor_id)],
+    )
+    .await;
+    let asked = response.text().await.unwrap();
+    assert!(asked.contains("value=\"second_factor\""), "{asked}");
+    // A key being set up in another browser is not shown here.
+    let response = post(
+        &app,
+        &laptop,
+        &page(&app, &laptop, "").await,
+        &[("step", "totp_begin")],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let elsewhere = page(&app, &tablet, "?setup=totp").await;
+    assert!(!elsewhere.contains("totp-secret"), "{elsewhere}");
+    clock.advance(30);
+    let response = post(
+        &app,
+        &tablet,
+        &asked,
+        &[
+            ("step", "second_factor"),
+            ("code", &code_at(&totp, &clock, 0)),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let html = page(&app, &tablet, "").await;
+    let response = post(
+        &app,
+        &tablet,
+        &html,
+        &[("step", "remove_factor"), ("factor_id", &factor_id)],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    let html = page(&app, &tablet, "?done=factor-removed").await;
+    assert!(html.contains("The authenticator app is removed."), "{html}");
+}
+
+async fn someone_with_the_password_cannot_lock_the_owner_out_of_the_second_factor(
+    backend: Backend,
+) {
+    let env = TestEnv::new(backend).await;
+    let (app, clock) = env.spawn_on_fixed_clock(env.config()).await;
+    let client = app.register_client().await;
+    let user = app.create_user().await;
+    let laptop = Browser::new(&app);
+    account_sign_in(&app, &laptop, &user).await;
+    let (totp, _) = set_up_app(&app, &laptop, &clock).await;
+    let url = app.code_request_url(&client, "openid", &[]);
+    // The owner's browser passes the second factor once: it is trusted for the account.
+    let (owner, html) = password_only(&app, &url, &user).await;
+    clock.advance(30);
+    let response = second_factor(&owner, &html, &code_at(&totp, &clock, 0)).await;
+    finish(&app, &owner, &client, response).await;
+
+    // Someone who has the password uses up the account's count of wrong codes.
+    let (thief, html) = password_only(&app, &url, &user).await;
+    for _ in 0..6 {
+        second_factor(&thief, &html, "123456").await;
+    }
+    clock.advance(30);
+    let response = second_factor(
+        &thief,
+        &html_of(&thief, &url).await,
+        &code_at(&totp, &clock, 0),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        429,
+        "the password-only browser is held back"
+    );
+
+    // The owner, signing in again in the trusted browser, is not.
+    let fresh = app.code_request_url(&client, "openid", &[("prompt", "login")]);
+    let login = html_of(&owner, &fresh).await;
+    let response = owner.login(&login, &user).await;
+    let html = response.text().await.unwrap();
+    clock.advance(30);
+    let response = second_factor(&owner, &html, &code_at(&totp, &clock, 0)).await;
+    let claims = finish(&app, &owner, &client, response).await;
+    assert_eq!(claims["acr"], ACR_MFA);
 }

@@ -18,6 +18,8 @@ pub struct Model {
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// While unconfirmed: the browser session setting it up; no other may see or confirm it.
+    pub session_id_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
