@@ -46,6 +46,16 @@ pub enum Limit {
     ClientAuthClient,
     /// Failed client authentications from one client address (`client_auth.failures_per_ip`).
     ClientAuthAddress,
+    /// Mails sent to one account (a password reset or an address verification) from
+    /// browsers that have not signed in to it before (`mail.per_address`): what keeps the
+    /// account's mailbox from being flooded.
+    MailAccount,
+    /// Password-reset mails asked for one account from one browser that signed in to it
+    /// before (its device cookie): the same bound, counted for that browser alone, so a
+    /// stranger who spends the account's count does not keep its owner from a reset.
+    MailDevice,
+    /// Mails asked for from one client address (`mail.per_ip`), whether or not any was sent.
+    MailAddress,
     /// Apps registered from one client address while registration is open
     /// (`registration.per_ip`).
     Registrations,
@@ -67,6 +77,9 @@ impl Limit {
             Self::DeviceCodeAddress => "device-guess:ip",
             Self::ClientAuthClient => "client-auth:client-ip",
             Self::ClientAuthAddress => "client-auth:ip",
+            Self::MailAccount => "mail:account",
+            Self::MailDevice => "mail:device",
+            Self::MailAddress => "mail:ip",
             Self::Registrations => "register:ip",
             Self::Documents => "document:ip",
         }
@@ -88,6 +101,8 @@ impl Limit {
             Self::DeviceCodeAddress => (device.guesses_per_ip, device.guess_window),
             Self::ClientAuthClient => (client.failures_per_client, client.window),
             Self::ClientAuthAddress => (client.failures_per_ip, client.window),
+            Self::MailAccount | Self::MailDevice => (config.mail.per_address, config.mail.window),
+            Self::MailAddress => (config.mail.per_ip, config.mail.window),
             Self::Registrations | Self::Documents => {
                 (config.registration.per_ip, config.registration.window)
             }
@@ -180,6 +195,22 @@ pub fn client_auth(config: &Config, client_id: &str, address: &str) -> Vec<Rule>
         ),
         Rule::new(config, Limit::ClientAuthAddress, address),
     ]
+}
+
+/// The rule for asking for mail (a password reset, a verification link) from `address`,
+/// counted whether or not a mail goes out.
+pub fn mail_requests(config: &Config, address: &str) -> Vec<Rule> {
+    vec![Rule::new(config, Limit::MailAddress, address)]
+}
+
+/// The rule for sending one account (`subject`: its id, with what the mail is for) a mail:
+/// per account, or per browser for one that signed in to it before (`trusted`, its device
+/// id), as with sign-ins.
+pub fn mail_to_account(config: &Config, subject: &str, trusted: Option<&str>) -> Vec<Rule> {
+    vec![match trusted {
+        Some(device) => Rule::new(config, Limit::MailDevice, device),
+        None => Rule::new(config, Limit::MailAccount, subject),
+    }]
 }
 
 /// The rule for storing a sign-in request for a browser nobody signed in to yet.

@@ -163,9 +163,16 @@ impl Application {
             )
             .to_bytes(),
         );
-        let templates = Arc::new(Templates::new(
-            runtime.config.pages.templates_dir.as_deref(),
-        )?);
+        let mut templates = Templates::new(runtime.config.pages.templates_dir.as_deref())?;
+        if runtime.config.mail.smtp_host.is_some() {
+            templates.add_global(
+                "password_reset_url",
+                format!("{issuer}{}", crate::web::recovery::FORGOT_PATH),
+            );
+        }
+        let templates = Arc::new(templates);
+        let mailer =
+            crate::mail::Mailer::new(&runtime.config.mail, Arc::clone(&templates))?.map(Arc::new);
         let client_jwks = Arc::new(JwksCache::new(
             Fetcher::new(&runtime.config.fetch)?,
             runtime.config.client_auth.jwks_cache_ttl.as_duration(),
@@ -192,6 +199,7 @@ impl Application {
             claims: runtime.claims,
             discovery,
             templates,
+            mailer,
             metrics: Arc::default(),
             document_refusals: Arc::default(),
         };

@@ -226,6 +226,7 @@ pub struct Config {
     pub pages: PagesConfig,
     pub claims: ClaimsConfig,
     pub logout: LogoutConfig,
+    pub mail: MailConfig,
 }
 
 impl Default for Config {
@@ -253,6 +254,7 @@ impl Default for Config {
             pages: PagesConfig::default(),
             claims: ClaimsConfig::default(),
             logout: LogoutConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -539,6 +541,84 @@ impl Default for LogoutConfig {
             revoke: LogoutRevoke::AccessTokens,
             retry_for: Seconds(86_400),
         }
+    }
+}
+
+/// Mail to people (password reset, address verification) over SMTP. Each field is described
+/// in [`SETTINGS`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The SMTP server; `None` sends no mail (and offers no password reset).
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret<String>>,
+    /// The sender, `Name <address>` or an address.
+    pub from: Option<String>,
+    /// How long a password-reset link works.
+    pub reset_link_lifetime: Seconds,
+    /// How long an address-verification link works.
+    pub verify_link_lifetime: Seconds,
+    /// Mails one address (or account) may be sent per window.
+    pub per_address: u32,
+    /// Mails one client address may ask for per window.
+    pub per_ip: u32,
+    /// The window those limits count in.
+    pub window: Seconds,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            from: None,
+            reset_link_lifetime: Seconds(1800),
+            verify_link_lifetime: Seconds(86_400),
+            per_address: 3,
+            per_ip: 20,
+            window: Seconds(3600),
+        }
+    }
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain, then STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No TLS: only for a relay on the same machine or in the same private network.
+    None,
+}
+
+impl FromStr for SmtpTls {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "starttls" => Ok(Self::Starttls),
+            "tls" => Ok(Self::Tls),
+            "none" => Ok(Self::None),
+            other => Err(format!("`{other}` is not one of `starttls`, `tls`, `none`")),
+        }
+    }
+}
+
+impl fmt::Display for SmtpTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Starttls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        })
     }
 }
 
@@ -1056,6 +1136,7 @@ macro_rules! setting_value_from_str {
 
 setting_value_from_str!(
     bool,
+    u16,
     u32,
     usize,
     Seconds,
@@ -1063,7 +1144,8 @@ setting_value_from_str!(
     ForwardedHeader,
     RegistrationMode,
     LogoutRevoke,
-    SecondFactorPolicy
+    SecondFactorPolicy,
+    SmtpTls
 );
 
 impl SettingValue for NameList {
@@ -1567,6 +1649,65 @@ pub static SETTINGS: &[Setting] = &[
          (backoff from 5 s to 10 min), across restarts"
     ),
     setting!(
+        mail.smtp_host,
+        "OIDCD_SMTP_HOST",
+        "the SMTP server that sends password-reset and address-verification mail; unset, no \
+         mail is sent and the sign-in pages offer no password reset",
+        default = "none"
+    ),
+    setting!(mail.smtp_port, "OIDCD_SMTP_PORT", "the SMTP server's port"),
+    setting!(
+        mail.smtp_tls,
+        "OIDCD_SMTP_TLS",
+        "`starttls` (required, not opportunistic), `tls` (from the first byte, port 465), or \
+         `none` (only for a relay on the same machine or private network)"
+    ),
+    setting!(
+        mail.smtp_username,
+        "OIDCD_SMTP_USERNAME",
+        "the SMTP user, when the server wants one",
+        default = "none"
+    ),
+    setting!(
+        mail.smtp_password,
+        "OIDCD_SMTP_PASSWORD",
+        "the SMTP user's password",
+        default = "none"
+    ),
+    setting!(
+        mail.from,
+        "OIDCD_MAIL_FROM",
+        "the sender of every mail, `Name <address>` or an address; required with \
+         `mail.smtp_host`",
+        default = "none"
+    ),
+    setting!(
+        mail.reset_link_lifetime,
+        "OIDCD_RESET_LINK_LIFETIME",
+        "how long a password-reset link works (once)"
+    ),
+    setting!(
+        mail.verify_link_lifetime,
+        "OIDCD_VERIFY_LINK_LIFETIME",
+        "how long an address-verification link works (once)"
+    ),
+    setting!(
+        mail.per_address,
+        "OIDCD_MAIL_PER_ADDRESS",
+        "mails sent to one address (or one account) per window; more are not sent, and the \
+         page says the same as ever"
+    ),
+    setting!(
+        mail.per_ip,
+        "OIDCD_MAIL_PER_IP",
+        "mails one client address may ask for per window"
+    ),
+    setting!(
+        mail.window,
+        "OIDCD_MAIL_WINDOW",
+        "the window the mail limits count in"
+    ),
+    setting!(
         claims.groups,
         "OIDCD_GROUPS_CLAIM",
         "whether the built-in `groups` claim (an array of names, set per user) is offered, \
@@ -1767,6 +1908,15 @@ impl Config {
             (named("http.request_timeout"), self.http.request_timeout),
             (named("http.idle_timeout"), self.http.idle_timeout),
             (named("logout.retry_for"), self.logout.retry_for),
+            (
+                named("mail.reset_link_lifetime"),
+                self.mail.reset_link_lifetime,
+            ),
+            (
+                named("mail.verify_link_lifetime"),
+                self.mail.verify_link_lifetime,
+            ),
+            (named("mail.window"), self.mail.window),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::invalid(name, "must be more than zero"));
@@ -1858,6 +2008,12 @@ impl Config {
                     ));
                 }
             }
+        }
+        if self.mail.smtp_host.is_some() && self.mail.from.is_none() {
+            return Err(ConfigError::invalid(
+                named("mail.from"),
+                "must be set with mail.smtp_host: mail needs a sender",
+            ));
         }
         if self.keys.cache_ttl.0 * 2 > self.keys.rotation_interval.0 {
             return Err(ConfigError::invalid(

@@ -12,6 +12,7 @@ pub mod db;
 pub mod fetch;
 pub mod http;
 pub mod keys;
+mod mail;
 pub mod metrics;
 pub mod oauth;
 pub mod oidc;

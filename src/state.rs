@@ -39,6 +39,8 @@ pub struct AppState {
     /// The discovery document, prepared at start-up.
     pub discovery: Bytes,
     pub templates: Arc<Templates>,
+    /// Sends password-reset and verification mail; `None` without `mail.smtp_host`.
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
     pub metrics: Arc<Metrics>,
     /// What apps registering themselves may ask for (`registration.*`).
     pub registration: Arc<crate::oauth::dynamic::Policy>,

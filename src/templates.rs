@@ -1,10 +1,11 @@
 //! The minijinja environment, built once at start-up from templates embedded in the binary.
-//! Names end in `.html`, so auto-escaping is on for every page.
+//! Pages end in `.html`, so auto-escaping is on for every page; mails are plain text
+//! (`*_mail.txt`), with a `subject` and a `body` block.
 
 use minijinja::Environment;
 use serde::Serialize;
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 18] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
@@ -36,6 +37,26 @@ const TEMPLATES: [(&str, &str); 13] = [
         "enrol_factor.html",
         include_str!("../templates/enrol_factor.html"),
     ),
+    (
+        "forgot_password.html",
+        include_str!("../templates/forgot_password.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../templates/reset_password.html"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../templates/verify_email.html"),
+    ),
+    (
+        "password_reset_mail.txt",
+        include_str!("../templates/password_reset_mail.txt"),
+    ),
+    (
+        "verify_email_mail.txt",
+        include_str!("../templates/verify_email_mail.txt"),
+    ),
 ];
 
 pub struct Templates {
@@ -63,10 +84,10 @@ impl std::fmt::Debug for Templates {
 }
 
 impl Templates {
-    /// The built-in templates, then every `*.html` file of `dir` (when given), which replaces
-    /// the built-in one of the same name or adds a new one (`head.html` and `brand.html` are
-    /// included by the built-in layout when present). Only `.html` names are read, so
-    /// auto-escaping applies to every template.
+    /// The built-in templates, then every `*.html` and `*_mail.txt` file of `dir` (when given),
+    /// which replaces the built-in one of the same name or adds a new one (`head.html` and
+    /// `brand.html` are included by the built-in layout when present). Only those names are
+    /// read, so auto-escaping applies to every page, and mails stay plain text.
     pub fn new(dir: Option<&std::path::Path>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         for (name, source) in TEMPLATES {
@@ -90,7 +111,9 @@ impl Templates {
                 let Ok(name) = file.file_name().into_string() else {
                     continue;
                 };
-                if !name.ends_with(".html") || name.starts_with('.') {
+                if !(name.ends_with(".html") || name.ends_with("_mail.txt"))
+                    || name.starts_with('.')
+                {
                     continue;
                 }
                 let source = std::fs::read_to_string(file.path()).map_err(read)?;
@@ -103,5 +126,31 @@ impl Templates {
 
     pub fn render(&self, name: &str, context: impl Serialize) -> Result<String, minijinja::Error> {
         self.env.get_template(name)?.render(context)
+    }
+
+    /// A mail: its subject (one line, trimmed) and its body.
+    pub fn render_mail(
+        &self,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<(String, String), minijinja::Error> {
+        let mut captured = self.env.get_template(name)?.render_captured(context)?;
+        let (subject, body) = captured.with_state_mut(|state| {
+            Ok::<_, minijinja::Error>((state.render_block("subject")?, state.render_block("body")?))
+        })?;
+        let subject = subject
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok((subject, body.trim().to_owned() + "\n"))
+    }
+
+    /// Makes `value` known to every template as `name` (what the server offers, such as a
+    /// password reset).
+    pub fn add_global(&mut self, name: &'static str, value: impl Serialize) {
+        self.env
+            .add_global(name, minijinja::Value::from_serialize(value));
     }
 }

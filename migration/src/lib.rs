@@ -30,6 +30,7 @@ mod m20261203_000008_registration;
 mod m20261203_000009_metadata_documents;
 mod m20261204_000001_logout;
 mod m20261204_000002_factors;
+mod m20261204_000003_mail;
 pub mod usernames;
 
 pub struct Migrator;
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_metadata_documents::Migration),
             Box::new(m20261204_000001_logout::Migration),
             Box::new(m20261204_000002_factors::Migration),
+            Box::new(m20261204_000003_mail::Migration),
         ]
     }
 }

@@ -165,13 +165,28 @@ pub async fn set_password(
         .ok_or(StoreError::NotFound)?;
     let hash = p.passwords.hash(password).await?;
     let txn = p.db.begin().await.map_err(StoreError::from)?;
-    store::users::set_password_hash(&txn, &user.username, &hash, now).await?;
-    sign_out::end_user_sessions(p, &txn, &user.id, keep, now).await?;
-    if revoke_grants {
-        sign_out::revoke_user(p, &txn, &user.id, now).await?;
-    }
+    store_password(p, &txn, &user, &hash, revoke_grants, keep, now).await?;
     txn.commit().await.map_err(StoreError::from)?;
     Ok(user)
+}
+
+/// Stores a new password hash in `txn` and ends every session of the user but `keep` (and,
+/// with `revoke_grants`, every grant): what follows any password change.
+pub async fn store_password(
+    p: Provider<'_>,
+    txn: &impl ConnectionTrait,
+    user: &User,
+    hash: &str,
+    revoke_grants: bool,
+    keep: Option<&str>,
+    now: UnixTime,
+) -> Result<(), AccountError> {
+    store::users::set_password_hash(txn, &user.username, hash, now).await?;
+    sign_out::end_user_sessions(p, txn, &user.id, keep, now).await?;
+    if revoke_grants {
+        sign_out::revoke_user(p, txn, &user.id, now).await?;
+    }
+    Ok(())
 }
 
 /// The user with this username and password, or `None`. Unknown usernames cost the same

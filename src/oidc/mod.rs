@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod factors;
 pub mod interaction;
 pub mod logout;
+pub mod recovery;
 pub mod sessions;
 pub mod sign_in;
 pub mod sign_out;

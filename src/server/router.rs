@@ -65,6 +65,18 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
             get(web::account::endpoint).post(web::account::endpoint),
         )
         .at(
+            web::recovery::FORGOT_PATH,
+            get(web::recovery::forgot).post(web::recovery::forgot),
+        )
+        .at(
+            web::recovery::RESET_PATH,
+            get(web::recovery::reset).post(web::recovery::reset),
+        )
+        .at(
+            web::recovery::VERIFY_PATH,
+            get(web::recovery::verify).post(web::recovery::verify),
+        )
+        .at(
             web::device::PATH,
             get(web::device::endpoint).post(web::device::endpoint),
         )

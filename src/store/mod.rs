@@ -8,6 +8,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod device_codes;
+pub mod email_links;
 pub mod factors;
 pub mod grants;
 pub mod initial_access_tokens;

@@ -5,8 +5,8 @@ use sea_orm::{ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter a
 use super::StoreError;
 use crate::clock::UnixTime;
 use crate::db::entities::{
-    auth_code, authorization_request, browser_session, client_assertion, device_code, grant,
-    initial_access_token, logout_delivery, revocation, throttle,
+    auth_code, authorization_request, browser_session, client_assertion, device_code, email_link,
+    grant, initial_access_token, logout_delivery, revocation, throttle,
 };
 
 /// How many rows each sweep removed.
@@ -26,6 +26,8 @@ pub struct Swept {
     /// Back-channel logout deliveries a week past the end of their retries (delivered or
     /// not: the admin API shows them until then).
     pub logout_deliveries: u64,
+    /// Password-reset and verification links past their expiry.
+    pub email_links: u64,
 }
 
 /// How long a logout delivery stays listed after its retries would have ended.
@@ -84,6 +86,11 @@ pub async fn expired(db: &impl ConnectionTrait, now: UnixTime) -> Result<Swept, 
             .rows_affected,
         logout_deliveries: logout_delivery::Entity::delete_many()
             .filter(logout_delivery::Column::ExpiresAt.lte(now - LOGOUT_RECORD_MEMORY))
+            .exec(db)
+            .await?
+            .rows_affected,
+        email_links: email_link::Entity::delete_many()
+            .filter(email_link::Column::ExpiresAt.lte(now))
             .exec(db)
             .await?
             .rows_affected,

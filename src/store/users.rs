@@ -48,8 +48,19 @@ fn from_row(row: user::Model) -> Result<User, StoreError> {
     })
 }
 
+/// The `email` claim as the `email` column keeps it: trimmed, in lower case; `None` when
+/// the claims have no string address.
+pub fn email_of(claims: &Map<String, Value>) -> Option<String> {
+    claims
+        .get("email")
+        .and_then(Value::as_str)
+        .map(|e| e.trim().to_lowercase())
+        .filter(|e| !e.is_empty())
+}
+
 pub async fn insert(db: &impl ConnectionTrait, u: &User) -> Result<(), StoreError> {
     let row = user::ActiveModel {
+        email: Set(email_of(&u.claims)),
         id: Set(u.id.clone()),
         username: Set(u.username.clone()),
         password_hash: Set(u.password_hash.clone()),
@@ -137,6 +148,24 @@ pub async fn find_by_username(
         .transpose()
 }
 
+/// The enabled users whose `email` claim is `email` (any case), a few at most: whom a
+/// password reset asked for by address goes to.
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Vec<User>, StoreError> {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email.trim().to_lowercase()))
+        .filter(user::Column::Disabled.eq(false))
+        .order_by_asc(user::Column::Id)
+        .limit(5)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
 /// The order users are listed (and paged) in.
 #[derive(Clone, Copy, Debug)]
 pub enum UserOrder {
@@ -212,6 +241,7 @@ pub async fn set_claims(
             user::Column::Claims,
             Expr::value(Value::Object(claims.clone()).to_string()),
         )
+        .col_expr(user::Column::Email, Expr::value(email_of(claims)))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(id))
         .exec(db)

@@ -19,6 +19,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oidc::account::{self, PasswordChange};
 use crate::oidc::factors::{self, CodeRefusal, Confirmed, Enrolment};
+use crate::oidc::recovery::{self, VerifyAsked};
 use crate::oidc::sessions::{self, BrowserSession};
 use crate::oidc::sign_in::{self, Attempt, SignIn};
 use crate::oidc::sign_out;
@@ -29,7 +30,7 @@ pub const PATH: &str = "/account";
 
 /// What a finished form says on the page it leads back to (`?done=`): fixed words, never
 /// the request's own.
-const NOTICES: [(&str, &str); 5] = [
+const NOTICES: [(&str, &str); 9] = [
     (
         "factor-removed",
         "The authenticator app is removed. Without one, your password alone signs you in.",
@@ -41,6 +42,19 @@ const NOTICES: [(&str, &str); 5] = [
         "Your password is changed. Your other sessions are signed out.",
     ),
     ("signed-out", "You are signed out."),
+    (
+        "password-reset",
+        "Your new password is set and every session of your account is signed out. Sign in with it.",
+    ),
+    (
+        "verify-sent",
+        "A confirmation link is on its way to your email address.",
+    ),
+    (
+        "verify-too-many",
+        "Several confirmation links were sent lately. Use the last one, or try again later.",
+    ),
+    ("verified", "Your email address is confirmed."),
 ];
 
 #[handler]
@@ -145,25 +159,19 @@ async fn show(
         }
     }
     // Signed out: a sign-in form, in a session made to carry it.
-    let (session, new) = match current {
-        Some(s) => (s, None),
-        None => {
-            if !sessions::admit_anonymous(p, ip, now).await? {
-                return Ok(pages::too_many_requests(state));
-            }
-            let s = sessions::start_anonymous(p, now).await?;
-            (s.clone(), Some(s))
-        }
+    let (session, cookies) = match current {
+        Some(s) => (s, Vec::new()),
+        None => match session::current_or_new(state, headers, ip, now).await? {
+            Some(made) => made,
+            None => return Ok(pages::too_many_requests(state)),
+        },
     };
     let notice = NOTICES
         .iter()
-        .find(|(key, _)| Some(*key) == done && *key == "signed-out")
+        .find(|(key, _)| Some(*key) == done && matches!(*key, "signed-out" | "password-reset"))
         .map(|(_, words)| *words);
     let response = login_page(state, &session, "", notice, None, StatusCode::OK);
-    Ok(pages::with_cookies(
-        response,
-        session::cookies(state, new.as_ref(), None),
-    ))
+    Ok(pages::with_cookies(response, cookies))
 }
 
 fn login_page(
@@ -274,6 +282,8 @@ async fn account_page(
             recovery_left,
             enrolment,
             recovery_codes,
+            email => crate::store::users::email_of(&user.claims),
+            email_verified => user.claims.get("email_verified") == Some(&serde_json::Value::Bool(true)),
             notice,
             error,
         },
@@ -427,6 +437,7 @@ async fn submit(
             Ok(back(state, "ended"))
         }
         Some("sign_out") => sign_out_here(state, &current, now).await,
+        Some("send_verification") => send_verification(state, &user, now).await,
         Some("password") => {
             let changed = account::change_password(
                 p,
@@ -490,6 +501,32 @@ async fn second_factor(
             session::cookies(state, None, Some(&passed.device_token)),
         )),
         Err(refusal) => Ok(second_factor_page(state, current, Some(refusal))),
+    }
+}
+
+/// Mails the user a link that confirms their address, when mail is set up and the address is
+/// not confirmed yet; back to the page with what happened.
+async fn send_verification(
+    state: &AppState,
+    user: &crate::store::users::User,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let Some(mailer) = state.mailer.clone() else {
+        return Err(OAuthError::invalid_request(
+            "This server sends no mail, so it cannot confirm addresses.",
+        ));
+    };
+    match recovery::verification_link(state.provider(), user, now).await? {
+        Ok((token, email)) => {
+            let (state, user) = (state.clone(), user.clone());
+            let answer = back(&state, "verify-sent");
+            tokio::spawn(async move {
+                recovery::send_verification(state.provider(), &mailer, &user, &token, &email).await;
+            });
+            Ok(answer)
+        }
+        Err(VerifyAsked::TooMany) => Ok(back(state, "verify-too-many")),
+        Err(VerifyAsked::Nothing) => Ok(back(state, "")),
     }
 }
 

@@ -6,4 +6,5 @@ pub mod device;
 pub mod home;
 pub mod logout;
 pub mod pages;
+pub mod recovery;
 pub mod session;

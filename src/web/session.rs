@@ -34,6 +34,27 @@ pub fn cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
     read_cookie(headers, cookie_name(state))
 }
 
+/// A session to carry a form's CSRF token: the current one, or a new anonymous one (and its
+/// cookie to set), admitted under `login.pending_requests_per_ip`. `None` when this address
+/// has started too many.
+pub async fn current_or_new(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: &str,
+    now: UnixTime,
+) -> Result<Option<(BrowserSession, Vec<String>)>, OAuthError> {
+    if let Some(current) = current(state, headers, now).await? {
+        return Ok(Some((current, Vec::new())));
+    }
+    let p = provider(state);
+    if !sessions::admit_anonymous(p, ip, now).await? {
+        return Ok(None);
+    }
+    let session = sessions::start_anonymous(p, now).await?;
+    let cookies = cookies(state, Some(&session), None);
+    Ok(Some((session, cookies)))
+}
+
 fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(poem::http::header::COOKIE)

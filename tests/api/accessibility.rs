@@ -483,3 +483,75 @@ async fn the_second_factor_pages_meet_wcag_2_1_aa() {
         .await;
     audit.finish();
 }
+
+#[tokio::test]
+async fn the_password_reset_and_verification_pages_meet_wcag_2_1_aa() {
+    let Some(mut audit) = Audit::start("axe-mail").await else {
+        return;
+    };
+    let Some(smtp) = crate::mail::SmtpServer::start().await else {
+        return;
+    };
+    let env = crate::helpers::TestEnv::new(Backend::Sqlite).await;
+    let mut config = env.config();
+    smtp.configure(&mut config);
+    let app = env.spawn_config(config, oidcd::Clock::System).await;
+    let user = app.create_user().await;
+
+    // The sign-in form links to the reset; asking for one.
+    audit.driver.goto(&app.url("/account")).await;
+    let link = audit
+        .driver
+        .find("a[href$='/account/forgot-password']")
+        .await;
+    audit.driver.click_and_wait(&link).await;
+    audit.check("forgot-password", "Reset your password").await;
+    let field = audit.driver.find("#account").await;
+    audit.driver.type_into(&field, &user.username).await;
+    audit.driver.click_button("Send the link").await;
+    audit
+        .check("forgot-password-sent", "Reset your password")
+        .await;
+
+    // The mailed link: a new password, first one that breaks the rules.
+    let mails = smtp.wait_for(1).await;
+    audit
+        .driver
+        .goto(&mails[0].link("/account/reset-password"))
+        .await;
+    audit.check("reset-password", "Choose a new password").await;
+    let field = audit.driver.find("#new_password").await;
+    audit.driver.type_into(&field, "a-new-password-1").await;
+    audit.driver.click_button("Set the password").await;
+    audit.check("password-reset-done", "Sign in").await;
+
+    // A verification link, for an address not confirmed yet.
+    let mut claims = oidcd::store::users::get(&app.state.db, &user.sub)
+        .await
+        .unwrap()
+        .claims;
+    claims.insert("email_verified".into(), false.into());
+    oidcd::store::users::set_claims(&app.state.db, &user.sub, &claims, 0)
+        .await
+        .unwrap();
+    let field = audit.driver.find("#username").await;
+    audit.driver.type_into(&field, &user.username).await;
+    let field = audit.driver.find("#password").await;
+    audit.driver.type_into(&field, "a-new-password-1").await;
+    audit.driver.click_button("Sign in").await;
+    audit.driver.click_button("Send a confirmation link").await;
+    audit.check("verify-sent", "Your account").await;
+    let mails = smtp.wait_for(2).await;
+    audit
+        .driver
+        .goto(&mails[1].link("/account/verify-email"))
+        .await;
+    audit
+        .check("verify-email", "Confirm your email address")
+        .await;
+    audit.driver.click_button("Confirm").await;
+    audit
+        .check("verify-email-done", "Your email address is confirmed")
+        .await;
+    audit.finish();
+}

@@ -40,6 +40,7 @@ mod keys;
 mod limits;
 mod logout;
 mod logs;
+mod mail;
 mod metadata_documents;
 mod metrics;
 mod migrations;

@@ -8,6 +8,7 @@ pub mod client_assertion;
 pub mod client_logo;
 pub mod consent;
 pub mod device_code;
+pub mod email_link;
 pub mod grant;
 pub mod initial_access_token;
 pub mod logout_delivery;

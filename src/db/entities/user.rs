@@ -12,6 +12,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub claims: String,
     pub disabled: bool,
+    /// The `email` claim, trimmed and in lower case (store::users keeps it so).
+    pub email: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -1,0 +1,92 @@
+//! Links sent by mail (password reset, address verification), by keyed hash of their
+//! token. A link is spent by deleting its row, so it works once even when it is followed
+//! twice at the same moment.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
+};
+
+use super::StoreError;
+use crate::clock::UnixTime;
+use crate::db::entities::email_link;
+
+pub type EmailLink = email_link::Model;
+
+/// What a link is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Sets a new password.
+    Reset,
+    /// Marks the address verified (`email_verified`).
+    Verify,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reset => "reset",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+pub async fn insert(db: &impl ConnectionTrait, link: &EmailLink) -> Result<(), StoreError> {
+    let row = email_link::ActiveModel {
+        token_hash: Set(link.token_hash.clone()),
+        purpose: Set(link.purpose.clone()),
+        user_id: Set(link.user_id.clone()),
+        email: Set(link.email.clone()),
+        created_at: Set(link.created_at),
+        expires_at: Set(link.expires_at),
+    };
+    email_link::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The live link for `purpose` with this token hash, without spending it.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    purpose: Purpose,
+    now: UnixTime,
+) -> Result<Option<EmailLink>, StoreError> {
+    Ok(email_link::Entity::find_by_id(token_hash)
+        .filter(email_link::Column::Purpose.eq(purpose.as_str()))
+        .filter(email_link::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await?)
+}
+
+/// Spends the live link for `purpose` with this token hash: the link, or `None` when it is
+/// unknown, expired, or was spent (by another request meanwhile too).
+pub async fn take(
+    db: &impl ConnectionTrait,
+    token_hash: &str,
+    purpose: Purpose,
+    now: UnixTime,
+) -> Result<Option<EmailLink>, StoreError> {
+    let Some(link) = find(db, token_hash, purpose, now).await? else {
+        return Ok(None);
+    };
+    let deleted = email_link::Entity::delete_by_id(token_hash)
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok((deleted == 1).then_some(link))
+}
+
+/// Deletes every link of the user for `purpose`: the others die when one is used.
+pub async fn delete_for_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    purpose: Purpose,
+) -> Result<u64, StoreError> {
+    Ok(email_link::Entity::delete_many()
+        .filter(email_link::Column::UserId.eq(user_id))
+        .filter(email_link::Column::Purpose.eq(purpose.as_str()))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
