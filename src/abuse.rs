@@ -46,14 +46,22 @@ pub enum Limit {
     ClientAuthClient,
     /// Failed client authentications from one client address (`client_auth.failures_per_ip`).
     ClientAuthAddress,
-    /// Mails sent to one account (a password reset or an address verification) from
-    /// browsers that have not signed in to it before (`mail.per_address`): what keeps the
-    /// account's mailbox from being flooded.
+    /// Password-reset mails to one account asked from browsers that have not signed in to
+    /// it before, from any address (`mail.per_account`): what keeps its mailbox from being
+    /// flooded.
     MailAccount,
-    /// Password-reset mails asked for one account from one browser that signed in to it
-    /// before (its device cookie): the same bound, counted for that browser alone, so a
-    /// stranger who spends the account's count does not keep its owner from a reset.
+    /// Password-reset mails to one account asked from one client address by browsers that
+    /// have not signed in to it before (`mail.per_account_per_ip`): one address cannot spend
+    /// the account's count alone.
+    MailAccountAddress,
+    /// Password-reset mails to one account asked from one browser that signed in to it
+    /// before (its device cookie; the `mail.per_account_per_ip` bound): counted for that
+    /// browser alone, so strangers who spend the account's count do not keep its owner from
+    /// a reset.
     MailDevice,
+    /// Verification mails to one account, asked for on its own account page (the
+    /// `mail.per_account_per_ip` bound).
+    MailVerify,
     /// Mails asked for from one client address (`mail.per_ip`), whether or not any was sent.
     MailAddress,
     /// Apps registered from one client address while registration is open
@@ -78,7 +86,9 @@ impl Limit {
             Self::ClientAuthClient => "client-auth:client-ip",
             Self::ClientAuthAddress => "client-auth:ip",
             Self::MailAccount => "mail:account",
+            Self::MailAccountAddress => "mail:account-ip",
             Self::MailDevice => "mail:device",
+            Self::MailVerify => "mail:verify",
             Self::MailAddress => "mail:ip",
             Self::Registrations => "register:ip",
             Self::Documents => "document:ip",
@@ -101,7 +111,10 @@ impl Limit {
             Self::DeviceCodeAddress => (device.guesses_per_ip, device.guess_window),
             Self::ClientAuthClient => (client.failures_per_client, client.window),
             Self::ClientAuthAddress => (client.failures_per_ip, client.window),
-            Self::MailAccount | Self::MailDevice => (config.mail.per_address, config.mail.window),
+            Self::MailAccount => (config.mail.per_account, config.mail.window),
+            Self::MailAccountAddress | Self::MailDevice | Self::MailVerify => {
+                (config.mail.per_account_per_ip, config.mail.window)
+            }
             Self::MailAddress => (config.mail.per_ip, config.mail.window),
             Self::Registrations | Self::Documents => {
                 (config.registration.per_ip, config.registration.window)
@@ -203,14 +216,31 @@ pub fn mail_requests(config: &Config, address: &str) -> Vec<Rule> {
     vec![Rule::new(config, Limit::MailAddress, address)]
 }
 
-/// The rule for sending one account (`subject`: its id, with what the mail is for) a mail:
-/// per account, or per browser for one that signed in to it before (`trusted`, its device
-/// id), as with sign-ins.
-pub fn mail_to_account(config: &Config, subject: &str, trusted: Option<&str>) -> Vec<Rule> {
-    vec![match trusted {
-        Some(device) => Rule::new(config, Limit::MailDevice, device),
-        None => Rule::new(config, Limit::MailAccount, subject),
-    }]
+/// The rules for mailing account `user_id` a password reset asked from `address`: per
+/// browser for one that signed in to it before (`trusted`, its device id), as with
+/// sign-ins; otherwise per account and address, and per account.
+pub fn reset_mail(
+    config: &Config,
+    user_id: &str,
+    trusted: Option<&str>,
+    address: &str,
+) -> Vec<Rule> {
+    match trusted {
+        Some(device) => vec![Rule::new(config, Limit::MailDevice, device)],
+        None => vec![
+            Rule::new(
+                config,
+                Limit::MailAccountAddress,
+                &format!("{user_id}:{address}"),
+            ),
+            Rule::new(config, Limit::MailAccount, user_id),
+        ],
+    }
+}
+
+/// The rule for mailing account `user_id` a verification link, asked on its account page.
+pub fn verify_mail(config: &Config, user_id: &str) -> Vec<Rule> {
+    vec![Rule::new(config, Limit::MailVerify, user_id)]
 }
 
 /// The rule for storing a sign-in request for a browser nobody signed in to yet.

@@ -561,8 +561,11 @@ pub struct MailConfig {
     pub reset_link_lifetime: Seconds,
     /// How long an address-verification link works.
     pub verify_link_lifetime: Seconds,
-    /// Mails one address (or account) may be sent per window.
-    pub per_address: u32,
+    /// Reset mails to one account per window from browsers that have not signed in to it.
+    pub per_account: u32,
+    /// Mails to one account per window asked from one client address (or one browser that
+    /// signed in to it before).
+    pub per_account_per_ip: u32,
     /// Mails one client address may ask for per window.
     pub per_ip: u32,
     /// The window those limits count in.
@@ -580,7 +583,8 @@ impl Default for MailConfig {
             from: None,
             reset_link_lifetime: Seconds(1800),
             verify_link_lifetime: Seconds(86_400),
-            per_address: 3,
+            per_account: 10,
+            per_account_per_ip: 3,
             per_ip: 20,
             window: Seconds(3600),
         }
@@ -1692,10 +1696,18 @@ pub static SETTINGS: &[Setting] = &[
         "how long an address-verification link works (once)"
     ),
     setting!(
-        mail.per_address,
-        "OIDCD_MAIL_PER_ADDRESS",
-        "mails sent to one address (or one account) per window; more are not sent, and the \
-         page says the same as ever"
+        mail.per_account,
+        "OIDCD_MAIL_PER_ACCOUNT",
+        "password-reset mails sent to one account per window, asked from browsers that have \
+         not signed in to it (from any address); more are not sent, and the page says the same \
+         as ever"
+    ),
+    setting!(
+        mail.per_account_per_ip,
+        "OIDCD_MAIL_PER_ACCOUNT_PER_IP",
+        "mails sent to one account per window asked from one client address, or from one \
+         browser that signed in to it before (counted apart, so strangers cannot keep the \
+         owner from a reset); also the bound on verification links"
     ),
     setting!(
         mail.per_ip,

@@ -38,7 +38,13 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     templates: Arc<Templates>,
+    /// Bounds the mails being made or sent at once; past it, a mail is dropped (and logged)
+    /// rather than queued without end behind a slow SMTP server.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many mails may be on their way at once.
+const IN_FLIGHT: usize = 256;
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,7 +100,21 @@ impl Mailer {
             transport: builder.build(),
             from,
             templates,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         }))
+    }
+
+    /// Runs `work` (what makes and sends a mail) off the request, unless too many mails are
+    /// on their way already: then it is dropped, and logged.
+    pub fn spawn(self: Arc<Self>, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
+            tracing::warn!("a mail was dropped: too many are on their way to the SMTP server");
+            return;
+        };
+        tokio::spawn(async move {
+            work.await;
+            drop(permit);
+        });
     }
 
     /// Renders `kind` for `context` and sends it to `to`. Errors are logged, never shown:

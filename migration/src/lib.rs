@@ -4,6 +4,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod emails;
 mod m20260101_000001_create_clients;
 mod m20260101_000002_create_users;
 mod m20260101_000003_create_signing_keys;

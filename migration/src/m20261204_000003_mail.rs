@@ -1,10 +1,10 @@
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
+use sea_orm_migration::sea_orm::ConnectionTrait;
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::index_on;
+use crate::{emails, index_on};
 
 /// Mail to people: password-reset and address-verification links.
-/// - `users.email`: the `email` claim, trimmed and in lower case, kept beside the claims so a
+/// - `users.email`: the `email` claim by `emails::normalized`, kept beside the claims so a
 ///   reset can be asked for by address; filled here from the claims already stored;
 /// - `email_links`: the links sent, by keyed hash of their token, each for one purpose
 ///   (`reset` or `verify`), one user and the address it went to, until `expires_at`; a link
@@ -26,18 +26,26 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index_on(Users::Table, Users::Email, "idx_users_email"))
             .await?;
+        // The column for users stored before, by the same rule the server keeps it with; a
+        // row whose claims do not read as JSON is left without one.
         let db = manager.get_connection();
-        let fill = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                "UPDATE users SET email = lower(btrim(claims::jsonb->>'email')) \
-                 WHERE jsonb_typeof(claims::jsonb->'email') = 'string'"
+        let backend = db.get_database_backend();
+        let select = Query::select()
+            .columns([Users::Id, Users::Claims])
+            .from(Users::Table)
+            .to_owned();
+        for row in db.query_all(backend.build(&select)).await? {
+            let id: String = row.try_get("", "id")?;
+            let claims: String = row.try_get("", "claims")?;
+            if let Some(email) = emails::of_claims(&claims) {
+                let update = Query::update()
+                    .table(Users::Table)
+                    .value(Users::Email, email)
+                    .and_where(Expr::col(Users::Id).eq(id))
+                    .to_owned();
+                db.execute(backend.build(&update)).await?;
             }
-            _ => {
-                "UPDATE users SET email = lower(trim(json_extract(claims, '$.email'))) \
-                 WHERE json_valid(claims) AND json_type(claims, '$.email') = 'text'"
-            }
-        };
-        db.execute_unprepared(fill).await?;
+        }
         manager
             .create_table(
                 Table::create()
@@ -94,6 +102,7 @@ impl MigrationTrait for Migration {
 enum Users {
     Table,
     Id,
+    Claims,
     Email,
 }
 

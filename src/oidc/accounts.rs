@@ -170,8 +170,9 @@ pub async fn set_password(
     Ok(user)
 }
 
-/// Stores a new password hash in `txn` and ends every session of the user but `keep` (and,
-/// with `revoke_grants`, every grant): what follows any password change.
+/// Stores a new password hash in `txn`, drops the user's reset links, and ends every session
+/// of the user but `keep` (and, with `revoke_grants`, every grant): what follows any
+/// password change.
 pub async fn store_password(
     p: Provider<'_>,
     txn: &impl ConnectionTrait,
@@ -182,6 +183,8 @@ pub async fn store_password(
     now: UnixTime,
 ) -> Result<(), AccountError> {
     store::users::set_password_hash(txn, &user.username, hash, now).await?;
+    // Reset links asked for before no longer apply.
+    store::email_links::delete_for_user(txn, &user.id, store::email_links::Purpose::Reset).await?;
     sign_out::end_user_sessions(p, txn, &user.id, keep, now).await?;
     if revoke_grants {
         sign_out::revoke_user(p, txn, &user.id, now).await?;

@@ -3,11 +3,13 @@
 //!
 //! A link carries a random 256-bit token; only its keyed hash is stored, with the user, the
 //! address it went to and when it dies. It works once (spent by deleting its row) and dies
-//! early when the address changes. Whether an account matched never shows: the page that
+//! early when the address changes, the account is disabled, or (a reset link) the password
+//! changes. Whether an account matched never shows: the page that
 //! asks says the same, and the lookup and the mail happen after it is answered. Asking is
-//! limited per client address; mail to one account is limited per account, or per browser
-//! for one that signed in to it before, so a stranger who spends the account's count does
-//! not keep its owner from a reset.
+//! limited per client address; mail to one account is limited per account and address and
+//! per account, or per browser for one that signed in to it before, so strangers who spend
+//! the account's count do not keep its owner from a reset (and every mail they cause goes to
+//! the owner, with a link that works).
 
 use serde_json::Value;
 
@@ -60,6 +62,13 @@ async fn accounts_named(p: Provider<'_>, typed: &str) -> Result<Vec<User>, Store
     Ok(Vec::new())
 }
 
+/// Where a mail to `user` goes (the `email` claim as written, trimmed) and the address as
+/// compared (lower case); `None` without one.
+fn recipient(user: &User) -> Option<(String, String)> {
+    let to = user.claims.get("email")?.as_str()?.trim();
+    Some((to.to_owned(), users::email_of(&user.claims)?))
+}
+
 /// Makes a link for `purpose` to `email` and returns its token.
 async fn new_link(
     p: Provider<'_>,
@@ -89,23 +98,24 @@ async fn new_link(
 }
 
 /// Sends a reset link to each account `typed` names that has an address and is not over
-/// its limit; `device_token` is the asking browser's device cookie. Run after the page is
-/// answered; how many mails went out, for the log.
+/// its limits; `device_token` is the asking browser's device cookie, `ip` its address. Run
+/// after the page is answered; how many mails went out, for the log.
 pub async fn send_reset(
     p: Provider<'_>,
     mailer: &Mailer,
     typed: &str,
     device_token: Option<&str>,
+    ip: &str,
     now: UnixTime,
 ) -> Result<usize, OAuthError> {
     let mut sent = 0;
     for user in accounts_named(p, typed).await? {
-        let Some(email) = users::email_of(&user.claims) else {
+        let Some((to, email)) = recipient(&user) else {
             continue;
         };
         let trusted =
             device_token.and_then(|t| abuse::trusted_device(p.secrets, t, &user.username));
-        let rules = abuse::mail_to_account(p.config, &format!("reset:{}", user.id), trusted);
+        let rules = abuse::reset_mail(p.config, &user.id, trusted, ip);
         if abuse::reserve(p.db, &rules, now).await?.verdict != Verdict::Allowed {
             tracing::info!(user_id = %user.id, "password reset mail held back: too many for this account");
             continue;
@@ -117,7 +127,7 @@ pub async fn send_reset(
             link => format!("{}{RESET_PATH}?token={token}", p.issuer),
             lifetime => lifetime_words(p.config.mail.reset_link_lifetime.0),
         };
-        mailer.send(Kind::PasswordReset, &email, context).await;
+        mailer.send(Kind::PasswordReset, &to, context).await;
         tracing::info!(user_id = %user.id, "password reset link sent");
         sent += 1;
     }
@@ -166,9 +176,9 @@ pub async fn reset(
     if let Err(AccountError::Invalid(e)) = accounts::validate_password(&new_password) {
         return Ok(Reset::Invalid(format!("The new password {}.", e.message)));
     }
-    let Some(user) = reset_link_user(p, token, now).await? else {
+    if reset_link_user(p, token, now).await?.is_none() {
         return Ok(Reset::Gone);
-    };
+    }
     let hash = p
         .passwords
         .hash(new_password)
@@ -181,7 +191,14 @@ pub async fn reset(
         // Spent by another request meanwhile.
         return Ok(Reset::Gone);
     };
-    store::email_links::delete_for_user(&txn, &user.id, Purpose::Reset).await?;
+    // Read again in the transaction: disabled, or the address changed, since the page.
+    let user = match users::get(&txn, &link.user_id).await {
+        Ok(user) if !user.disabled && users::email_of(&user.claims) == Some(link.email.clone()) => {
+            user
+        }
+        Ok(_) | Err(StoreError::NotFound) => return Ok(Reset::Gone),
+        Err(e) => return Err(e.into()),
+    };
     accounts::store_password(
         p,
         &txn,
@@ -196,30 +213,35 @@ pub async fn reset(
         AccountError::Store(s) => s.into(),
         other => OAuthError::server_error(&other),
     })?;
-    mark_verified(&txn, &user, &link.email, now).await?;
+    mark_verified(&txn, &user.id, &link.email, now).await?;
     txn.commit().await?;
     tracing::info!(user_id = %user.id, "password set through a reset link; every session ended");
     Ok(Reset::Done)
 }
 
-/// Sets `email_verified` when `email` is still the user's address; whether it did.
+/// Sets `email_verified` when `email` is still the address of the enabled user `user_id`;
+/// whether it did. Only over the claims as read here: a change made meanwhile (an
+/// operator's) wins, and nothing is marked.
 async fn mark_verified(
     db: &impl sea_orm::ConnectionTrait,
-    user: &User,
+    user_id: &str,
     email: &str,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    let user = users::get(db, &user.id).await?;
-    if users::email_of(&user.claims).as_deref() != Some(email) {
+    let user = match users::get(db, user_id).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if user.disabled || users::email_of(&user.claims).as_deref() != Some(email) {
         return Ok(false);
     }
     if user.claims.get("email_verified") == Some(&Value::Bool(true)) {
         return Ok(true);
     }
-    let mut claims = user.claims;
+    let mut claims = user.claims.clone();
     claims.insert("email_verified".to_owned(), Value::Bool(true));
-    users::set_claims(db, &user.id, &claims, now).await?;
-    Ok(true)
+    users::set_claims_if_unchanged(db, &user, &claims, now).await
 }
 
 /// Why no verification link was made.
@@ -231,25 +253,25 @@ pub enum VerifyAsked {
     TooMany,
 }
 
-/// Makes a verification link for the signed-in `user`'s address: the token and the
-/// address to send it to, or why not.
+/// Makes a verification link for the signed-in `user`'s address: the token and where to
+/// send it, or why not.
 pub async fn verification_link(
     p: Provider<'_>,
     user: &User,
     now: UnixTime,
 ) -> Result<Result<(String, String), VerifyAsked>, OAuthError> {
-    let Some(email) = users::email_of(&user.claims) else {
+    let Some((to, email)) = recipient(user) else {
         return Ok(Err(VerifyAsked::Nothing));
     };
     if user.claims.get("email_verified") == Some(&Value::Bool(true)) {
         return Ok(Err(VerifyAsked::Nothing));
     }
-    let rules = abuse::mail_to_account(p.config, &format!("verify:{}", user.id), None);
+    let rules = abuse::verify_mail(p.config, &user.id);
     if abuse::reserve(p.db, &rules, now).await?.verdict != Verdict::Allowed {
         return Ok(Err(VerifyAsked::TooMany));
     }
     let token = new_link(p, user, &email, Purpose::Verify, now).await?;
-    Ok(Ok((token, email)))
+    Ok(Ok((token, to)))
 }
 
 /// Sends the verification link made by [`verification_link`].
@@ -292,16 +314,11 @@ pub async fn verify(p: Provider<'_>, token: &str, now: UnixTime) -> Result<bool,
     else {
         return Ok(false);
     };
-    let user = match users::get(&txn, &link.user_id).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    let verified = mark_verified(&txn, &user, &link.email, now).await?;
-    store::email_links::delete_for_user(&txn, &user.id, Purpose::Verify).await?;
+    let verified = mark_verified(&txn, &link.user_id, &link.email, now).await?;
+    store::email_links::delete_for_user(&txn, &link.user_id, Purpose::Verify).await?;
     txn.commit().await?;
     if verified {
-        tracing::info!(user_id = %user.id, "email address verified");
+        tracing::info!(user_id = %link.user_id, "email address verified");
     }
     Ok(verified)
 }

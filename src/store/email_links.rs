@@ -1,6 +1,6 @@
 //! Links sent by mail (password reset, address verification), by keyed hash of their
-//! token. A link is spent by deleting its row, so it works once even when it is followed
-//! twice at the same moment.
+//! token. A link is spent by one conditional write, so it works once even when it is
+//! followed twice at the same moment.
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
@@ -60,21 +60,32 @@ pub async fn find(
 }
 
 /// Spends the live link for `purpose` with this token hash: the link, or `None` when it is
-/// unknown, expired, or was spent (by another request meanwhile too).
+/// unknown, expired, or was spent (by another request meanwhile too). The write comes first,
+/// so in a transaction it takes the write lock before anything is read, and concurrent
+/// spends queue instead of racing on a stale read.
 pub async fn take(
     db: &impl ConnectionTrait,
     token_hash: &str,
     purpose: Purpose,
     now: UnixTime,
 ) -> Result<Option<EmailLink>, StoreError> {
-    let Some(link) = find(db, token_hash, purpose, now).await? else {
-        return Ok(None);
-    };
-    let deleted = email_link::Entity::delete_by_id(token_hash)
+    use sea_orm::sea_query::Expr;
+    let spent = email_link::Entity::update_many()
+        .col_expr(email_link::Column::ExpiresAt, Expr::value(now))
+        .filter(email_link::Column::TokenHash.eq(token_hash))
+        .filter(email_link::Column::Purpose.eq(purpose.as_str()))
+        .filter(email_link::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?
         .rows_affected;
-    Ok((deleted == 1).then_some(link))
+    if spent != 1 {
+        return Ok(None);
+    }
+    let link = email_link::Entity::find_by_id(token_hash).one(db).await?;
+    email_link::Entity::delete_by_id(token_hash)
+        .exec(db)
+        .await?;
+    Ok(link)
 }
 
 /// Deletes every link of the user for `purpose`: the others die when one is used.
@@ -89,4 +100,19 @@ pub async fn delete_for_user(
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// Deletes every link of the user not sent to `email` (all of them for `None`): the links
+/// die when the address changes or the account is disabled.
+pub async fn delete_not_to(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    email: Option<&str>,
+) -> Result<u64, StoreError> {
+    let mut delete =
+        email_link::Entity::delete_many().filter(email_link::Column::UserId.eq(user_id));
+    if let Some(email) = email {
+        delete = delete.filter(email_link::Column::Email.ne(email));
+    }
+    Ok(delete.exec(db).await?.rows_affected)
 }

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, Condition, ConnectionTrait, EntityTrait as _,
-    QueryFilter as _, QueryOrder as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _,
 };
 
 use super::StoreError;
@@ -49,6 +49,9 @@ pub async fn has_confirmed(db: &impl ConnectionTrait, user_id: &str) -> Result<b
     Ok(user_factor::Entity::find()
         .filter(user_factor::Column::UserId.eq(user_id))
         .filter(user_factor::Column::ConfirmedAt.is_not_null())
+        .select_only()
+        .column(user_factor::Column::Id)
+        .into_tuple::<String>()
         .one(db)
         .await?
         .is_some())

@@ -51,11 +51,7 @@ fn from_row(row: user::Model) -> Result<User, StoreError> {
 /// The `email` claim as the `email` column keeps it: trimmed, in lower case; `None` when
 /// the claims have no string address.
 pub fn email_of(claims: &Map<String, Value>) -> Option<String> {
-    claims
-        .get("email")
-        .and_then(Value::as_str)
-        .map(|e| e.trim().to_lowercase())
-        .filter(|e| !e.is_empty())
+    migration::emails::normalized(claims.get("email")?.as_str()?)
 }
 
 pub async fn insert(db: &impl ConnectionTrait, u: &User) -> Result<(), StoreError> {
@@ -154,8 +150,11 @@ pub async fn find_by_email(
     db: &impl ConnectionTrait,
     email: &str,
 ) -> Result<Vec<User>, StoreError> {
+    let Some(email) = migration::emails::normalized(email) else {
+        return Ok(Vec::new());
+    };
     user::Entity::find()
-        .filter(user::Column::Email.eq(email.trim().to_lowercase()))
+        .filter(user::Column::Email.eq(email))
         .filter(user::Column::Disabled.eq(false))
         .order_by_asc(user::Column::Id)
         .limit(5)
@@ -229,27 +228,55 @@ pub async fn set_password_hash(
     Ok(())
 }
 
-/// Replaces a user's claims.
+/// Replaces a user's claims. Links mailed to an address that is no longer the user's die.
 pub async fn set_claims(
     db: &impl ConnectionTrait,
     id: &str,
     claims: &Map<String, Value>,
     now: UnixTime,
 ) -> Result<(), StoreError> {
-    let r = user::Entity::update_many()
+    if !write_claims(db, id, claims, None, now).await? {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Replaces a user's claims only if the row is unchanged since it was read (its
+/// `updated_at`): whether it did. For a change made from a read, so a write made meanwhile
+/// (an operator's) is not lost.
+pub async fn set_claims_if_unchanged(
+    db: &impl ConnectionTrait,
+    user: &User,
+    claims: &Map<String, Value>,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    write_claims(db, &user.id, claims, Some(user.updated_at), now).await
+}
+
+async fn write_claims(
+    db: &impl ConnectionTrait,
+    id: &str,
+    claims: &Map<String, Value>,
+    read_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let email = email_of(claims);
+    let mut update = user::Entity::update_many()
         .col_expr(
             user::Column::Claims,
             Expr::value(Value::Object(claims.clone()).to_string()),
         )
-        .col_expr(user::Column::Email, Expr::value(email_of(claims)))
+        .col_expr(user::Column::Email, Expr::value(email.clone()))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    if r.rows_affected == 0 {
-        return Err(StoreError::NotFound);
+        .filter(user::Column::Id.eq(id));
+    if let Some(read_at) = read_at {
+        update = update.filter(user::Column::UpdatedAt.eq(read_at));
     }
-    Ok(())
+    if update.exec(db).await?.rows_affected == 0 {
+        return Ok(false);
+    }
+    super::email_links::delete_not_to(db, id, email.as_deref()).await?;
+    Ok(true)
 }
 
 pub async fn set_disabled(
@@ -266,6 +293,10 @@ pub async fn set_disabled(
         .await?;
     if r.rows_affected == 0 {
         return Err(StoreError::NotFound);
+    }
+    if disabled {
+        // A disabled account's mailed links die with it.
+        super::email_links::delete_not_to(db, id, None).await?;
     }
     Ok(())
 }

@@ -520,7 +520,7 @@ async fn send_verification(
         Ok((token, email)) => {
             let (state, user) = (state.clone(), user.clone());
             let answer = back(&state, "verify-sent");
-            tokio::spawn(async move {
+            std::sync::Arc::clone(&mailer).spawn(async move {
                 recovery::send_verification(state.provider(), &mailer, &user, &token, &email).await;
             });
             Ok(answer)

@@ -9,6 +9,8 @@
 //! Every form carries a CSRF token bound to the browser session (an anonymous one is made
 //! when there is none).
 
+use std::sync::Arc;
+
 use poem::http::{HeaderMap, Method, StatusCode};
 use poem::web::Data;
 use poem::{handler, Body, Request, Response};
@@ -21,6 +23,7 @@ use crate::oauth::params::Params;
 use crate::oidc::recovery::{self, Reset};
 use crate::oidc::sessions::BrowserSession;
 use crate::state::AppState;
+use crate::store::email_links::Purpose;
 
 pub const FORGOT_PATH: &str = "/account/forgot-password";
 pub use recovery::{RESET_PATH, VERIFY_PATH};
@@ -141,15 +144,11 @@ async fn ask_reset(
     if let Some(mailer) = state.mailer.clone() {
         let state = state.clone();
         let device_token = session::device_token(&state, headers);
-        tokio::spawn(async move {
-            let sent = recovery::send_reset(
-                state.provider(),
-                &mailer,
-                &typed,
-                device_token.as_deref(),
-                now,
-            )
-            .await;
+        let ip = ip.to_owned();
+        Arc::clone(&mailer).spawn(async move {
+            let p = state.provider();
+            let sent =
+                recovery::send_reset(p, &mailer, &typed, device_token.as_deref(), &ip, now).await;
             if let Err(e) = sent {
                 tracing::error!(error = %e, "a password reset could not be sent");
             }
@@ -158,17 +157,31 @@ async fn ask_reset(
     Ok(forgot_page(state, session, true, None))
 }
 
-/// The page a link that is dead leads to.
-fn dead_link(state: &AppState, what: &str) -> Response {
+/// The page a dead link (unknown, expired or spent) leads to, for a reset link or a
+/// verification link: where to get a new one.
+fn dead_link(state: &AppState, purpose: Purpose) -> Response {
+    let (message, link, link_text) = match purpose {
+        Purpose::Reset => (
+            "The link was used already, or it is too old. Ask for a new one.",
+            format!("{}{FORGOT_PATH}", state.issuer),
+            "Ask for a new password-reset link",
+        ),
+        Purpose::Verify => (
+            "The link was used already, is too old, or your address changed since. Ask for a \
+             new one on your account page.",
+            format!("{}{}", state.issuer, account::PATH),
+            "Your account",
+        ),
+    };
     pages::render(
         state,
         StatusCode::NOT_FOUND,
         "message.html",
         minijinja::context! {
             title => "This link no longer works",
-            message => format!("The link was used already, or it is too old. {what}"),
-            link => format!("{}{FORGOT_PATH}", state.issuer),
-            link_text => "Ask for a new password-reset link",
+            message,
+            link,
+            link_text,
         },
         None,
     )
@@ -183,7 +196,7 @@ async fn reset_page(
 ) -> Result<Response, OAuthError> {
     let token = params.get("token").unwrap_or_default();
     let Some(user) = recovery::reset_link_user(state.provider(), token, now).await? else {
-        return Ok(dead_link(state, "Ask for a new one."));
+        return Ok(dead_link(state, Purpose::Reset));
     };
     Ok(pages::render(
         state,
@@ -213,7 +226,7 @@ async fn set_password(
             &format!("{}{}?done=password-reset", state.issuer, account::PATH),
             true,
         )),
-        Reset::Gone => Ok(dead_link(state, "Ask for a new one.")),
+        Reset::Gone => Ok(dead_link(state, Purpose::Reset)),
         Reset::Invalid(words) => reset_page(state, session, params, Some(&words), now).await,
     }
 }
@@ -226,7 +239,7 @@ async fn verify_page(
 ) -> Result<Response, OAuthError> {
     let token = params.get("token").unwrap_or_default();
     let Some(email) = recovery::verify_link_email(state.provider(), token, now).await? else {
-        return Ok(dead_verify_link(state));
+        return Ok(dead_link(state, Purpose::Verify));
     };
     Ok(pages::render(
         state,
@@ -242,22 +255,6 @@ async fn verify_page(
     ))
 }
 
-fn dead_verify_link(state: &AppState) -> Response {
-    pages::render(
-        state,
-        StatusCode::NOT_FOUND,
-        "message.html",
-        minijinja::context! {
-            title => "This link no longer works",
-            message => "The link was used already, is too old, or your address changed since. \
-                        Ask for a new one on your account page.",
-            link => format!("{}{}", state.issuer, account::PATH),
-            link_text => "Your account",
-        },
-        None,
-    )
-}
-
 async fn confirm_address(
     state: &AppState,
     params: &Params,
@@ -265,7 +262,7 @@ async fn confirm_address(
 ) -> Result<Response, OAuthError> {
     let token = params.get("token").unwrap_or_default();
     if !recovery::verify(state.provider(), token, now).await? {
-        return Ok(dead_verify_link(state));
+        return Ok(dead_link(state, Purpose::Verify));
     }
     Ok(pages::render(
         state,

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use oidcd::config::SmtpTls;
+use oidcd::config::{Seconds, SmtpTls};
 use oidcd::Config;
+use serde_json::json;
 
 use crate::account::page;
-use crate::factors::account_sign_in;
+use crate::admin::Admin;
+use crate::factors::{account_sign_in, set_up_app};
 use crate::helpers::{
     input_value, location, Backend, Browser, ScratchDir, TestApp, TestEnv, TestUser,
 };
@@ -189,6 +191,18 @@ async fn ask_reset(app: &TestApp, browser: &Browser, account: &str) -> (u16, Str
     (status, response.text().await.unwrap())
 }
 
+/// Makes `user`'s address one not confirmed yet.
+pub async fn unconfirm(app: &TestApp, user: &TestUser) {
+    let mut claims = oidcd::store::users::get(&app.state.db, &user.sub)
+        .await
+        .unwrap()
+        .claims;
+    claims.insert("email_verified".into(), false.into());
+    oidcd::store::users::set_claims(&app.state.db, &user.sub, &claims, 0)
+        .await
+        .unwrap();
+}
+
 fn email_of(user: &TestUser) -> String {
     format!("{}@example.com", user.username)
 }
@@ -200,6 +214,7 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once(backend:
     let env = TestEnv::new(backend).await;
     let mut config = env.config();
     smtp.configure(&mut config);
+    config.mail.reset_link_lifetime = Seconds(600);
     let (app, clock) = env.spawn_on_fixed_clock(config).await;
     let user = app.create_user().await;
 
@@ -214,7 +229,8 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once(backend:
         "{sign_in}"
     );
 
-    // Asked by address (in another case), and for an address nobody has: the same page.
+    // Asked by address (in another case) and by username, and for ones nobody has: the
+    // same page either way.
     let asker = Browser::new(&app);
     let (status, known) = ask_reset(&app, &asker, &email_of(&user).to_uppercase()).await;
     assert_eq!(status, 200);
@@ -226,19 +242,26 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once(backend:
     assert_eq!(status, 200);
     assert_eq!(
         known, unknown,
-        "the page says the same whether or not the address is known"
+        "the same page whether or not the address is known"
     );
-    let mails = smtp.wait_for(1).await;
+    let (_, known) = ask_reset(&app, &asker, &user.username).await;
+    let (_, unknown) = ask_reset(&app, &asker, "nobody-here").await;
+    assert_eq!(
+        known, unknown,
+        "the same page whether or not the username is known"
+    );
+    let mails = smtp.wait_for(2).await;
     assert_eq!(
         smtp.settled().await.len(),
-        1,
-        "no mail for an unknown address"
+        2,
+        "no mail for the unknown ones"
     );
     let mail = &mails[0];
     assert_eq!(mail.to, email_of(&user));
     assert_eq!(mail.subject, "Reset your password");
-    assert!(mail.body.contains(&user.username) && mail.body.contains("30 minutes"));
+    assert!(mail.body.contains(&user.username) && mail.body.contains("10 minutes"));
     let link = mail.link("/account/reset-password?token=");
+    let second_link = mails[1].link("/account/reset-password?token=");
 
     // Opening the link (twice, as a mail scanner might) spends nothing.
     let reader = Browser::new(&app);
@@ -251,7 +274,7 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once(backend:
     let reset_url = app.url("/account/reset-password");
     let token = input_value(&form, "token").unwrap();
 
-    // A password that breaks the rules keeps the link.
+    // A password that breaks the rules keeps the link; a forged form is refused.
     let response = post_form(
         &reader,
         &reset_url,
@@ -265,7 +288,6 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once(backend:
         .await
         .unwrap()
         .contains("The new password must be 8 to 1024 characters"));
-    // A forged form is refused.
     let forged = reader
         .http
         .post(&reset_url)
@@ -279,30 +301,39 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once(backend:
         .unwrap();
     assert_eq!(forged.status(), 400);
 
-    let response = post_form(
-        &reader,
-        &reset_url,
-        &form,
-        &[("token", &token), ("new_password", "a-new-password-1")],
-    )
-    .await;
-    assert_eq!(response.status(), 303);
-    assert!(location(&response).ends_with("/account?done=password-reset"));
+    // Sent twice at the same moment: one sets the password, the other finds the link spent.
+    let one = [
+        ("token", token.as_str()),
+        ("new_password", "a-new-password-1"),
+    ];
+    let other = [
+        ("token", token.as_str()),
+        ("new_password", "another-password-2"),
+    ];
+    let (first, second) = tokio::join!(
+        post_form(&reader, &reset_url, &form, &one),
+        post_form(&reader, &reset_url, &form, &other),
+    );
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 404]);
+    let (done, new_password) = if first.status() == 303 {
+        (first, "a-new-password-1")
+    } else {
+        (second, "another-password-2")
+    };
+    assert!(location(&done).ends_with("/account?done=password-reset"));
     assert!(page(&app, &reader, "?done=password-reset")
         .await
         .contains("Your new password is set"));
-
-    // The link worked once, even sent again at once.
-    let again = post_form(
-        &reader,
-        &reset_url,
-        &form,
-        &[("token", &token), ("new_password", "another-password-2")],
-    )
-    .await;
-    assert_eq!(again.status(), 404);
-    assert!(again.text().await.unwrap().contains("no longer works"));
     assert_eq!(reader.get(&link).await.status(), 404);
+    let dead = reader.get(&second_link).await;
+    assert_eq!(
+        dead.status(),
+        404,
+        "a link asked for before the change dies with it"
+    );
+    assert!(dead.text().await.unwrap().contains("no longer works"));
 
     // Every session ended; the old password no longer signs in, the new one does.
     assert!(!page(&app, &owner, "").await.contains("Sign out here"));
@@ -320,18 +351,86 @@ async fn a_forgotten_password_is_reset_by_a_mailed_link_that_works_once(backend:
     .await;
     assert_eq!(response.status(), 200, "the old password is refused");
     let renewed = TestUser {
-        password: "a-new-password-1".into(),
+        password: new_password.into(),
         ..user
     };
     account_sign_in(&app, &stranger, &renewed).await;
     assert!(page(&app, &stranger, "").await.contains("Sign out here"));
 
-    // Later links die with their time.
-    let (_, _) = ask_reset(&app, &asker, &renewed.username).await;
+    // A link dies with its time: the form sent after it is refused.
+    ask_reset(&app, &asker, &renewed.username).await;
+    let mails = smtp.wait_for(3).await;
+    let link = mails[2].link("/account/reset-password?token=");
+    let response = reader.get(&link).await;
+    assert_eq!(response.status(), 200);
+    let form = response.text().await.unwrap();
+    let token = input_value(&form, "token").unwrap();
+    clock.advance(600);
+    let response = post_form(
+        &reader,
+        &reset_url,
+        &form,
+        &[("token", &token), ("new_password", "a-third-password-3")],
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+}
+
+/// A link dies when the address it went to stops being the account's; the new address is
+/// found; and a reset does not stand in for the second factor.
+#[tokio::test]
+async fn a_reset_link_dies_with_its_address_and_the_second_factor_stays() {
+    let Some(smtp) = SmtpServer::start().await else {
+        return;
+    };
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let mut config = env.config();
+    smtp.configure(&mut config);
+    let (app, clock) = env.spawn_on_fixed_clock(config).await;
+    let user = app.create_user().await;
+    let browser = Browser::new(&app);
+    account_sign_in(&app, &browser, &user).await;
+    set_up_app(&app, &browser, &clock).await;
+
+    ask_reset(&app, &Browser::new(&app), &user.username).await;
+    let old_link = smtp.wait_for(1).await[0].link("/account/reset-password?token=");
+    let admin = Admin::new(&app).await;
+    let (status, _) = admin
+        .patch(
+            &format!("/admin/users/{}", user.sub),
+            json!({"claims": {"email": "Ada.New@Example.org"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reader = Browser::new(&app);
+    assert_eq!(reader.get(&old_link).await.status(), 404);
+
+    ask_reset(&app, &Browser::new(&app), "ada.new@example.org").await;
     let mails = smtp.wait_for(2).await;
-    let link = mails[1].link("/account/reset-password?token=");
-    clock.advance(30 * 60);
-    assert_eq!(reader.get(&link).await.status(), 404);
+    assert_eq!(mails[1].to, "Ada.New@Example.org");
+    let response = reader
+        .get(&mails[1].link("/account/reset-password?token="))
+        .await;
+    let form = response.text().await.unwrap();
+    let token = input_value(&form, "token").unwrap();
+    let response = post_form(
+        &reader,
+        &app.url("/account/reset-password"),
+        &form,
+        &[("token", &token), ("new_password", "a-new-password-1")],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+
+    // The new password, then the authenticator app is still asked for.
+    let renewed = TestUser {
+        password: "a-new-password-1".into(),
+        ..user
+    };
+    account_sign_in(&app, &reader, &renewed).await;
+    let next = page(&app, &reader, "").await;
+    assert!(next.contains("Code from your authenticator app"), "{next}");
+    assert!(!next.contains("Sign out here"));
 }
 
 async fn a_mailed_link_confirms_the_address(backend: Backend) {
@@ -343,14 +442,7 @@ async fn a_mailed_link_confirms_the_address(backend: Backend) {
     smtp.configure(&mut config);
     let (app, _clock) = env.spawn_on_fixed_clock(config).await;
     let user = app.create_user().await;
-    let mut claims = oidcd::store::users::get(&app.state.db, &user.sub)
-        .await
-        .unwrap()
-        .claims;
-    claims.insert("email_verified".into(), false.into());
-    oidcd::store::users::set_claims(&app.state.db, &user.sub, &claims, 0)
-        .await
-        .unwrap();
+    unconfirm(&app, &user).await;
 
     let browser = Browser::new(&app);
     account_sign_in(&app, &browser, &user).await;
@@ -386,7 +478,7 @@ async fn a_mailed_link_confirms_the_address(backend: Backend) {
     assert_eq!(response.status(), 404);
 }
 
-/// Mail to one account is limited (the owner's browser counted apart), asking is limited
+/// Mail to one account is limited per address (the owner's browser counted apart), asking is limited
 /// per client address, and a server without SMTP offers no reset.
 #[tokio::test]
 async fn reset_mail_is_limited_without_locking_the_owner_out() {
@@ -396,7 +488,7 @@ async fn reset_mail_is_limited_without_locking_the_owner_out() {
     let env = TestEnv::new(Backend::Sqlite).await;
     let mut config = env.config();
     smtp.configure(&mut config);
-    config.mail.per_address = 2;
+    config.mail.per_account_per_ip = 2;
     config.mail.per_ip = 4;
     // The operator's own words for the mail, like the pages.
     let templates = ScratchDir::new("mail-templates");

@@ -14,7 +14,11 @@ use crate::on_both_databases;
 on_both_databases!(
     stored_usernames_are_brought_under_the_username_rule,
     a_migration_that_would_merge_two_accounts_stops_and_names_them,
+    stored_addresses_fill_the_column_a_reset_looks_up,
 );
+
+/// The migration that adds `users.email`.
+const MAIL: &str = "m20261204_000003_mail";
 
 /// The migration under test.
 const CANONICAL_USERNAMES: &str = "m20261202_000003_canonical_usernames";
@@ -24,9 +28,14 @@ const PASSWORD: &str = "correct-horse-battery-staple";
 /// A fresh database (this test's) with every migration before [`CANONICAL_USERNAMES`]
 /// applied, as an older oidcd left it.
 async fn database_before_the_migration(env: &TestEnv) -> DatabaseConnection {
+    database_before(env, CANONICAL_USERNAMES).await
+}
+
+/// A fresh database with every migration before `name` applied.
+async fn database_before(env: &TestEnv, name: &str) -> DatabaseConnection {
     let before = Migrator::migrations()
         .iter()
-        .position(|m| m.name() == CANONICAL_USERNAMES)
+        .position(|m| m.name() == name)
         .expect("the migration is in the Migrator's list");
     let db = Database::connect(&env.database_url).await.unwrap();
     Migrator::up(&db, Some(u32::try_from(before).unwrap()))
@@ -40,7 +49,7 @@ async fn database_before_the_migration(env: &TestEnv) -> DatabaseConnection {
         .collect();
     assert_eq!(
         pending.first().map(String::as_str),
-        Some(CANONICAL_USERNAMES),
+        Some(name),
         "pending: {pending:?}"
     );
     db
@@ -56,6 +65,17 @@ fn password_hash(env: &TestEnv) -> String {
 
 /// Inserts a user as an older oidcd stored it: the username exactly as typed.
 async fn insert_user(db: &DatabaseConnection, id: &str, username: &str, password_hash: &str) {
+    insert_user_with_claims(db, id, username, password_hash, "{}").await;
+}
+
+/// The same, with `claims` (text, as stored).
+async fn insert_user_with_claims(
+    db: &DatabaseConnection,
+    id: &str,
+    username: &str,
+    password_hash: &str,
+    claims: &str,
+) {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
@@ -74,7 +94,7 @@ async fn insert_user(db: &DatabaseConnection, id: &str, username: &str, password
             id.to_owned().into(),
             username.to_owned().into(),
             password_hash.to_owned().into(),
-            "{}".to_owned().into(),
+            claims.to_owned().into(),
             false.into(),
             1_700_000_000_i64.into(),
             1_700_000_000_i64.into(),
@@ -229,4 +249,60 @@ async fn a_migration_that_would_merge_two_accounts_stops_and_names_them(backend:
         pairs(&[("u-1", "alice"), ("u-3", "bob")])
     );
     db.close().await.unwrap();
+}
+
+/// Users stored before `users.email` existed get it from their `email` claim, by the rule
+/// the server keeps it with (trimmed, lower case, beyond ASCII too); a reset asked by
+/// address finds them.
+async fn stored_addresses_fill_the_column_a_reset_looks_up(backend: Backend) {
+    let env = TestEnv::new(backend).await;
+    let db = database_before(&env, MAIL).await;
+    let hash = password_hash(&env);
+    let stored = [
+        ("u-1", "ada", r#"{"email":" Ada@Example.COM "}"#),
+        (
+            "u-2",
+            "elodie",
+            r#"{"email":"ÉLODIE@EXAMPLE.FR","name":"Élodie"}"#,
+        ),
+        ("u-3", "nobody", r#"{"name":"No Address"}"#),
+        ("u-4", "number", r#"{"email":7}"#),
+    ];
+    for (id, username, claims) in stored {
+        insert_user_with_claims(&db, id, username, &hash, claims).await;
+    }
+    Migrator::up(&db, None).await.unwrap();
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id, email FROM users ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    let emails: Vec<(String, Option<String>)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "id").unwrap(),
+                row.try_get::<Option<String>>("", "email").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        emails,
+        vec![
+            ("u-1".to_owned(), Some("ada@example.com".to_owned())),
+            ("u-2".to_owned(), Some("élodie@example.fr".to_owned())),
+            ("u-3".to_owned(), None),
+            ("u-4".to_owned(), None),
+        ]
+    );
+    db.close().await.unwrap();
+    let app = env.spawn().await;
+    let found = oidcd::store::users::find_by_email(&app.state.db, "élodie@Example.fr")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, "u-2");
+    app.stop().await;
 }
