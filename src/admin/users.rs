@@ -378,8 +378,9 @@ impl UsersApi {
     ///
     /// Removes every authenticator app and recovery code of the user, for someone who lost
     /// them: they sign in with their password alone again (unless `login.second_factor` is
-    /// `required`, which then has them set up a new one). Logged with the admin client that
-    /// did it.
+    /// `required`, which then has them set up a new one). Every session of the user ends
+    /// (whoever holds the lost device may hold one). Logged with the admin client that did
+    /// it.
     ///
     /// **Permissions**: admin.
     #[oai(
@@ -399,7 +400,7 @@ impl UsersApi {
             .await
             .map_err(not_found)?;
         let by = format!("admin client {}", auth.0.client_id);
-        factors::reset(&state.db, &id.0, &by).await?;
+        factors::reset(state.provider(), &id.0, &by, state.clock.now()).await?;
         Ok(Done::Done)
     }
 

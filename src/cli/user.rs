@@ -196,8 +196,13 @@ pub async fn run(rt: Runtime, cmd: UserCommand) -> Result<(), CliError> {
                 "the command line (OS user {})",
                 std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
             );
-            let removed = crate::oidc::factors::reset(&rt.db, &user.id, &by).await?;
-            say!("removed {removed} second factor(s) and the recovery codes of {username}");
+            let metrics = crate::metrics::Metrics::default();
+            let removed =
+                crate::oidc::factors::reset(rt.provider(&metrics), &user.id, &by, now).await?;
+            say!(
+                "removed {removed} second factor(s) and the recovery codes of {username}, and \
+                 signed out every session"
+            );
             Ok(())
         }
         UserCommand::SetPassword {

@@ -478,10 +478,24 @@ pub async fn remove(p: Provider<'_>, user_id: &str, factor_id: &str) -> Result<b
 }
 
 /// Removes every second factor and recovery code of the user (an operator's reset, for
-/// someone who lost them), saying who did it.
-pub async fn reset(db: &crate::db::Db, user_id: &str, by: &str) -> Result<u64, StoreError> {
-    let removed = factors::delete_all(db, user_id).await?;
-    tracing::warn!(user_id, by, removed, "second factors reset");
+/// someone who lost them) and ends every session of the user, saying who did it.
+pub async fn reset(
+    p: Provider<'_>,
+    user_id: &str,
+    by: &str,
+    now: UnixTime,
+) -> Result<u64, super::accounts::AccountError> {
+    let txn = p.db.begin().await.map_err(StoreError::from)?;
+    let removed = factors::delete_all(&txn, user_id).await?;
+    // Whoever holds a session that passed the lost factor (a thief, maybe) is signed out.
+    super::sign_out::end_user_sessions(p, &txn, user_id, None, now).await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    tracing::warn!(
+        user_id,
+        by,
+        removed,
+        "second factors reset; every session ended"
+    );
     Ok(removed)
 }
 

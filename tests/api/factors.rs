@@ -276,7 +276,21 @@ async fn an_authenticator_app_is_asked_for_at_every_sign_in(backend: Backend) {
     let claims = finish(&app, &browser, &client, done).await;
     assert_eq!(claims["acr"], ACR_PASSWORD);
     assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
-    let html = page(&app, &laptop, "").await;
+    // The sessions that passed the lost factor were ended with it.
+    assert_signed_out_then_in_with_the_password(&app, &laptop, &user).await;
+}
+
+/// `browser`'s session was ended by a reset of the factors; the password alone signs in
+/// again, to a page that offers to set one up.
+async fn assert_signed_out_then_in_with_the_password(
+    app: &TestApp,
+    browser: &Browser,
+    user: &TestUser,
+) {
+    let html = page(app, browser, "").await;
+    assert!(html.contains("name=\"step\" value=\"login\""), "{html}");
+    account_sign_in(app, browser, user).await;
+    let html = page(app, browser, "").await;
     assert!(html.contains("Set up an authenticator app"), "{html}");
 }
 
@@ -476,8 +490,7 @@ async fn the_command_line_resets_the_factors_of_someone_who_lost_them(backend: B
             .await
             .unwrap()
     );
-    let html = page(&app, &laptop, "").await;
-    assert!(html.contains("Set up an authenticator app"), "{html}");
+    assert_signed_out_then_in_with_the_password(&app, &laptop, &user).await;
 }
 
 async fn under_the_requested_policy_only_apps_that_ask_get_the_second_factor(backend: Backend) {
