@@ -671,7 +671,7 @@ async fn main() {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let oidcd = std::fs::canonicalize(&args.oidcd).expect("build oidcd with --release first");
+    let oidcd = std::fs::canonicalize(&args.oidcd).expect("build oidcd first (bench/run does)");
     // The CLI's commands work on an existing database only: make it first.
     cli(&oidcd, &env, &dir, &["migrate"], None);
     let machine = cli(

@@ -218,7 +218,8 @@ pub fn mail_requests(config: &Config, address: &str) -> Vec<Rule> {
 
 /// The rules for mailing account `user_id` a password reset asked from `address`: per
 /// browser for one that signed in to it before (`trusted`, its device id), as with
-/// sign-ins; otherwise per account and address, and per account.
+/// sign-ins; otherwise per account and address, then per account (for
+/// [`reserve_in_order`], so what the first refuses does not count against the second).
 pub fn reset_mail(
     config: &Config,
     user_id: &str,
@@ -300,6 +301,23 @@ pub async fn reserve(
         }
     }
     Ok(Reservation { verdict, highest })
+}
+
+/// Counts one attempt against `rules` in order and stops at the first that refuses: a
+/// narrow rule (one address's) that refuses spends nothing of a wide one after it (the
+/// account's), so one address cannot use up the account's count with requests that were
+/// refused anyway.
+pub async fn reserve_in_order(
+    db: &impl ConnectionTrait,
+    rules: &[Rule],
+    now: UnixTime,
+) -> Result<Verdict, StoreError> {
+    for rule in rules {
+        if store::throttle::reserve(db, &rule.key, rule.window, now).await? > rule.max {
+            return Ok(Verdict::Refused(rule.limit));
+        }
+    }
+    Ok(Verdict::Allowed)
 }
 
 /// Gives back the attempt [`reserve`] counted: it succeeded. The account's own failures are

@@ -168,9 +168,12 @@ impl UsersApi {
     ) -> Result<Found, AdminFailure> {
         let claims = claims_map(body.0.claims);
         accounts::validate_claims(&state.claims, &claims)?;
-        store::users::set_claims(&state.db, &id.0, &claims, state.clock.now())
+        // In one transaction: the claims, and the mailed links that die with the address.
+        let txn = state.db.begin().await.map_err(StoreError::from)?;
+        store::users::set_claims(&txn, &id.0, &claims, state.clock.now())
             .await
             .map_err(not_found)?;
+        txn.commit().await.map_err(StoreError::from)?;
         tracing::info!(admin = %auth.0.client_id, action = "user.update", user_id = %id.0);
         let user = store::users::get(&state.db, &id.0)
             .await

@@ -183,11 +183,23 @@ pub async fn store_password(
     now: UnixTime,
 ) -> Result<(), AccountError> {
     store::users::set_password_hash(txn, &user.username, hash, now).await?;
-    // Reset links asked for before no longer apply.
-    store::email_links::delete_for_user(txn, &user.id, store::email_links::Purpose::Reset).await?;
-    sign_out::end_user_sessions(p, txn, &user.id, keep, now).await?;
+    after_password_change(p, txn, &user.id, revoke_grants, keep, now).await
+}
+
+/// What follows any password change, in `txn`: the user's reset links asked for before no
+/// longer apply, every session but `keep` ends, and with `revoke_grants` every grant.
+pub async fn after_password_change(
+    p: Provider<'_>,
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    revoke_grants: bool,
+    keep: Option<&str>,
+    now: UnixTime,
+) -> Result<(), AccountError> {
+    store::email_links::delete_for_user(txn, user_id, store::email_links::Purpose::Reset).await?;
+    sign_out::end_user_sessions(p, txn, user_id, keep, now).await?;
     if revoke_grants {
-        sign_out::revoke_user(p, txn, &user.id, now).await?;
+        sign_out::revoke_user(p, txn, user_id, now).await?;
     }
     Ok(())
 }

@@ -116,7 +116,7 @@ pub async fn send_reset(
         let trusted =
             device_token.and_then(|t| abuse::trusted_device(p.secrets, t, &user.username));
         let rules = abuse::reset_mail(p.config, &user.id, trusted, ip);
-        if abuse::reserve(p.db, &rules, now).await?.verdict != Verdict::Allowed {
+        if abuse::reserve_in_order(p.db, &rules, now).await? != Verdict::Allowed {
             tracing::info!(user_id = %user.id, "password reset mail held back: too many for this account");
             continue;
         }
@@ -165,8 +165,10 @@ pub enum Reset {
 
 /// Sets a new password through a reset link: spends the link (and the user's other reset
 /// links), ends every session of the user (and, with `login.password_change_revokes_grants`,
-/// every grant), and, since the link proved the mailbox, marks the address verified when it
-/// is still the account's.
+/// every grant), and, since the link proved the mailbox, marks the address verified. The
+/// user's row is written first, and only while the account is enabled and the link's
+/// address is still its own: the order every password or address change takes (the user,
+/// then the links), so none of them can slip between the check and the change.
 pub async fn reset(
     p: Provider<'_>,
     token: &str,
@@ -176,34 +178,31 @@ pub async fn reset(
     if let Err(AccountError::Invalid(e)) = accounts::validate_password(&new_password) {
         return Ok(Reset::Invalid(format!("The new password {}.", e.message)));
     }
-    if reset_link_user(p, token, now).await?.is_none() {
+    let token_hash = p.secrets.hash(token);
+    let Some(link) = store::email_links::find(p.db, &token_hash, Purpose::Reset, now).await? else {
         return Ok(Reset::Gone);
-    }
+    };
     let hash = p
         .passwords
         .hash(new_password)
         .await
         .map_err(|e| OAuthError::server_error(&e))?;
     let txn = p.db.begin().await?;
-    let Some(link) =
-        store::email_links::take(&txn, &p.secrets.hash(token), Purpose::Reset, now).await?
-    else {
-        // Spent by another request meanwhile.
+    if !users::set_password_hash_for_link(&txn, &link.user_id, &link.email, &hash, now).await? {
+        // Disabled, or the address changed, since the link was sent.
         return Ok(Reset::Gone);
-    };
-    // Read again in the transaction: disabled, or the address changed, since the page.
-    let user = match users::get(&txn, &link.user_id).await {
-        Ok(user) if !user.disabled && users::email_of(&user.claims) == Some(link.email.clone()) => {
-            user
-        }
-        Ok(_) | Err(StoreError::NotFound) => return Ok(Reset::Gone),
-        Err(e) => return Err(e.into()),
-    };
-    accounts::store_password(
+    }
+    if store::email_links::take(&txn, &token_hash, Purpose::Reset, now)
+        .await?
+        .is_none()
+    {
+        // Spent by another request meanwhile (dropping the transaction undoes the above).
+        return Ok(Reset::Gone);
+    }
+    accounts::after_password_change(
         p,
         &txn,
-        &user,
-        &hash,
+        &link.user_id,
         p.config.login.password_change_revokes_grants,
         None,
         now,
@@ -213,35 +212,10 @@ pub async fn reset(
         AccountError::Store(s) => s.into(),
         other => OAuthError::server_error(&other),
     })?;
-    mark_verified(&txn, &user.id, &link.email, now).await?;
+    users::mark_email_verified(&txn, &link.user_id, &link.email, now).await?;
     txn.commit().await?;
-    tracing::info!(user_id = %user.id, "password set through a reset link; every session ended");
+    tracing::info!(user_id = %link.user_id, "password set through a reset link; every session ended");
     Ok(Reset::Done)
-}
-
-/// Sets `email_verified` when `email` is still the address of the enabled user `user_id`;
-/// whether it did. Only over the claims as read here: a change made meanwhile (an
-/// operator's) wins, and nothing is marked.
-async fn mark_verified(
-    db: &impl sea_orm::ConnectionTrait,
-    user_id: &str,
-    email: &str,
-    now: UnixTime,
-) -> Result<bool, StoreError> {
-    let user = match users::get(db, user_id).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound) => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    if user.disabled || users::email_of(&user.claims).as_deref() != Some(email) {
-        return Ok(false);
-    }
-    if user.claims.get("email_verified") == Some(&Value::Bool(true)) {
-        return Ok(true);
-    }
-    let mut claims = user.claims.clone();
-    claims.insert("email_verified".to_owned(), Value::Bool(true));
-    users::set_claims_if_unchanged(db, &user, &claims, now).await
 }
 
 /// Why no verification link was made.
@@ -306,21 +280,28 @@ pub async fn verify_link_email(
 }
 
 /// Spends a verification link: whether it marked the address verified (`false` when the
-/// link is unknown, expired, spent, or the account's address changed since).
+/// link is unknown, expired, spent, the account's address changed since, or it is
+/// disabled). The user's row first, then the link, as in [`reset`].
 pub async fn verify(p: Provider<'_>, token: &str, now: UnixTime) -> Result<bool, OAuthError> {
-    let txn = p.db.begin().await?;
-    let Some(link) =
-        store::email_links::take(&txn, &p.secrets.hash(token), Purpose::Verify, now).await?
+    let token_hash = p.secrets.hash(token);
+    let Some(link) = store::email_links::find(p.db, &token_hash, Purpose::Verify, now).await?
     else {
         return Ok(false);
     };
-    let verified = mark_verified(&txn, &link.user_id, &link.email, now).await?;
+    let txn = p.db.begin().await?;
+    if !users::mark_email_verified(&txn, &link.user_id, &link.email, now).await? {
+        return Ok(false);
+    }
+    if store::email_links::take(&txn, &token_hash, Purpose::Verify, now)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
     store::email_links::delete_for_user(&txn, &link.user_id, Purpose::Verify).await?;
     txn.commit().await?;
-    if verified {
-        tracing::info!(user_id = %link.user_id, "email address verified");
-    }
-    Ok(verified)
+    tracing::info!(user_id = %link.user_id, "email address verified");
+    Ok(true)
 }
 
 #[cfg(test)]

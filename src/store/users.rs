@@ -241,23 +241,60 @@ pub async fn set_claims(
     Ok(())
 }
 
-/// Replaces a user's claims only if the row is unchanged since it was read (its
-/// `updated_at`): whether it did. For a change made from a read, so a write made meanwhile
-/// (an operator's) is not lost.
-pub async fn set_claims_if_unchanged(
+/// Sets `email_verified` when `email` (lower case) is still the address of the enabled user
+/// `id`: whether it is set now. Only over the claims as read here (the update is
+/// conditional on the stored text), so an operator's change made meanwhile wins and nothing
+/// is marked.
+pub async fn mark_email_verified(
     db: &impl ConnectionTrait,
-    user: &User,
-    claims: &Map<String, Value>,
+    id: &str,
+    email: &str,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    write_claims(db, &user.id, claims, Some(user.updated_at), now).await
+    let Some(row) = user::Entity::find_by_id(id).one(db).await? else {
+        return Ok(false);
+    };
+    let read = row.claims.clone();
+    let user = from_row(row)?;
+    if user.disabled || email_of(&user.claims).as_deref() != Some(email) {
+        return Ok(false);
+    }
+    if user.claims.get("email_verified") == Some(&Value::Bool(true)) {
+        return Ok(true);
+    }
+    let mut claims = user.claims;
+    claims.insert("email_verified".to_owned(), Value::Bool(true));
+    write_claims(db, id, &claims, Some(&read), now).await
 }
 
+/// Sets the password hash of the enabled user `id` whose address is still `email` (lower
+/// case): what a reset link may do. Whether it did.
+pub async fn set_password_hash_for_link(
+    db: &impl ConnectionTrait,
+    id: &str,
+    email: &str,
+    password_hash: &str,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let r = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Email.eq(email))
+        .filter(user::Column::Disabled.eq(false))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// Writes the claims (and the `email` column from them), only over `read` (the stored text
+/// as read) when given; whether it did. Links mailed to an address that is no longer the
+/// user's die.
 async fn write_claims(
     db: &impl ConnectionTrait,
     id: &str,
     claims: &Map<String, Value>,
-    read_at: Option<UnixTime>,
+    read: Option<&str>,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
     let email = email_of(claims);
@@ -269,8 +306,8 @@ async fn write_claims(
         .col_expr(user::Column::Email, Expr::value(email.clone()))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(id));
-    if let Some(read_at) = read_at {
-        update = update.filter(user::Column::UpdatedAt.eq(read_at));
+    if let Some(read) = read {
+        update = update.filter(user::Column::Claims.eq(read));
     }
     if update.exec(db).await?.rows_affected == 0 {
         return Ok(false);

@@ -331,7 +331,7 @@ fn trust_the_local_proxy(config: &mut Config) {
 }
 
 /// A browser at `address` (sent as `X-Forwarded-For`) whose cookies live in `jar`.
-fn browser_from(app: &TestApp, address: &str, jar: Arc<Jar>) -> Browser {
+pub fn browser_from(app: &TestApp, address: &str, jar: Arc<Jar>) -> Browser {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("x-forwarded-for", address.parse().unwrap());
     Browser {

@@ -271,6 +271,11 @@ async fn an_authenticator_app_is_asked_for_at_every_sign_in(backend: Backend) {
     };
     assert_eq!(reset("no-such-user".into()).await.status(), 404);
     assert_eq!(reset(user.sub.clone()).await.status(), 204);
+    let html = page(&app, &phone, "").await;
+    assert!(
+        html.contains("name=\"step\" value=\"login\""),
+        "the session that passed the factor is over: {html}"
+    );
     let browser = Browser::new(&app);
     let done = browser.authorize(&url, &user).await;
     let claims = finish(&app, &browser, &client, done).await;

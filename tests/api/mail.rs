@@ -13,6 +13,11 @@ use oidcd::Config;
 use serde_json::json;
 
 use crate::account::page;
+use std::sync::Arc;
+
+use reqwest::cookie::Jar;
+
+use crate::abuse::browser_from;
 use crate::admin::Admin;
 use crate::factors::{account_sign_in, set_up_app};
 use crate::helpers::{
@@ -422,6 +427,12 @@ async fn a_reset_link_dies_with_its_address_and_the_second_factor_stays() {
     .await;
     assert_eq!(response.status(), 303);
 
+    // The link proved the new address.
+    let stored = oidcd::store::users::get(&app.state.db, &user.sub)
+        .await
+        .unwrap();
+    assert_eq!(stored.claims["email_verified"], true);
+
     // The new password, then the authenticator app is still asked for.
     let renewed = TestUser {
         password: "a-new-password-1".into(),
@@ -431,6 +442,15 @@ async fn a_reset_link_dies_with_its_address_and_the_second_factor_stays() {
     let next = page(&app, &reader, "").await;
     assert!(next.contains("Code from your authenticator app"), "{next}");
     assert!(!next.contains("Sign out here"));
+
+    // A link dies with the account when it is disabled.
+    ask_reset(&app, &Browser::new(&app), &renewed.username).await;
+    let link = smtp.wait_for(3).await[2].link("/account/reset-password?token=");
+    let (status, _) = admin
+        .post(&format!("/admin/users/{}/disable", renewed.sub), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(reader.get(&link).await.status(), 404);
 }
 
 async fn a_mailed_link_confirms_the_address(backend: Backend) {
@@ -478,8 +498,9 @@ async fn a_mailed_link_confirms_the_address(backend: Backend) {
     assert_eq!(response.status(), 404);
 }
 
-/// Mail to one account is limited per address (the owner's browser counted apart), asking is limited
-/// per client address, and a server without SMTP offers no reset.
+/// Mail to one account is limited per client address, then per account (what one address
+/// was refused spends nothing of the account's count), the owner's browser counted apart;
+/// asking is limited per client address; an operator's template words the mail.
 #[tokio::test]
 async fn reset_mail_is_limited_without_locking_the_owner_out() {
     let Some(smtp) = SmtpServer::start().await else {
@@ -489,7 +510,9 @@ async fn reset_mail_is_limited_without_locking_the_owner_out() {
     let mut config = env.config();
     smtp.configure(&mut config);
     config.mail.per_account_per_ip = 2;
-    config.mail.per_ip = 4;
+    config.mail.per_account = 3;
+    config.mail.per_ip = 5;
+    config.http.trusted_proxies = "127.0.0.1".parse().unwrap();
     // The operator's own words for the mail, like the pages.
     let templates = ScratchDir::new("mail-templates");
     std::fs::write(
@@ -501,10 +524,11 @@ async fn reset_mail_is_limited_without_locking_the_owner_out() {
     config.pages.templates_dir = Some(templates.to_path_buf());
     let app = env.spawn_config(config, oidcd::Clock::System).await;
     let user = app.create_user().await;
+    let from = |address: &str| browser_from(&app, address, Arc::new(Jar::default()));
 
-    // A stranger asks three times: two mails.
-    let stranger = Browser::new(&app);
-    for _ in 0..3 {
+    // A stranger asks five times from one address: two mails.
+    let stranger = from("198.51.100.1");
+    for _ in 0..5 {
         let (status, _) = ask_reset(&app, &stranger, &user.username).await;
         assert_eq!(status, 200);
     }
@@ -516,14 +540,21 @@ async fn reset_mail_is_limited_without_locking_the_owner_out() {
         .starts_with(&format!("Dear {}, follow http", user.username)));
     assert!(mails[0].body.contains("within 30 minutes."));
 
+    // Another address still gets one (the refused three spent nothing of the account's
+    // count); then the account's count is spent for browsers that never signed in.
+    ask_reset(&app, &from("198.51.100.2"), &user.username).await;
+    smtp.wait_for(3).await;
+    ask_reset(&app, &from("198.51.100.3"), &user.username).await;
+    assert_eq!(smtp.settled().await.len(), 3);
+
     // The owner's browser, which signed in before, still gets one.
-    let owner = Browser::new(&app);
+    let owner = from("203.0.113.9");
     account_sign_in(&app, &owner, &user).await;
     let (status, _) = ask_reset(&app, &owner, &user.username).await;
     assert_eq!(status, 200);
-    smtp.wait_for(3).await;
+    smtp.wait_for(4).await;
 
-    // The fifth request from this address is refused.
+    // The sixth request from the first address is refused.
     let (status, _) = ask_reset(&app, &stranger, "nobody@example.com").await;
     assert_eq!(status, 429);
 
