@@ -950,6 +950,24 @@ pub struct UserView {
     pub disabled: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// In the answer for one user (not in lists): the authenticator apps they set up, for
+    /// telling whether they use two-step verification and when they last did.
+    #[oai(skip_serializing_if_is_none)]
+    pub second_factors: Option<Vec<SecondFactorView>>,
+    /// In the answer for one user (not in lists): how many unused recovery codes they have.
+    #[oai(skip_serializing_if_is_none)]
+    pub recovery_codes_left: Option<u64>,
+}
+
+/// A second factor of a user, as an operator sees it (never its secret).
+#[derive(Debug, Object)]
+pub struct SecondFactorView {
+    pub id: String,
+    /// `totp`: an authenticator app.
+    pub kind: String,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
 }
 
 impl Example for UserView {
@@ -961,6 +979,8 @@ impl Example for UserView {
             disabled: false,
             created_at: EXAMPLE_TIME.into(),
             updated_at: EXAMPLE_TIME.into(),
+            second_factors: None,
+            recovery_codes_left: None,
         }
     }
 }
@@ -979,6 +999,8 @@ impl From<User> for UserView {
             disabled: u.disabled,
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
+            second_factors: None,
+            recovery_codes_left: None,
         }
     }
 }

@@ -7,10 +7,11 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::auth::AdminAuth;
 use super::objects::{
-    claims_map, AdminFailure, PasswordSet, UserAppList, UserCreate, UserPage, UserPatch,
-    UserSessionList, UserView,
+    claims_map, AdminFailure, PasswordSet, SecondFactorView, UserAppList, UserCreate, UserPage,
+    UserPatch, UserSessionList, UserView,
 };
 use super::payload::AdminJson;
+use crate::clock::rfc3339;
 use crate::http::tags::ApiTags;
 use crate::oidc::account;
 use crate::oidc::accounts::{self, NewUser};
@@ -135,6 +136,9 @@ impl UsersApi {
 
     /// Get a user
     ///
+    /// With their second factors (the authenticator apps they set up, never a secret) and how
+    /// many recovery codes they have left, which lists leave out.
+    ///
     /// **Permissions**: admin.
     #[oai(path = "/:id", method = "get", operation_id = "admin_get_user")]
     async fn get(
@@ -148,7 +152,23 @@ impl UsersApi {
         let user = store::users::get(&state.db, &id.0)
             .await
             .map_err(not_found)?;
-        Ok(Found::Ok(Json(user.into())))
+        let factors = store::factors::list(&state.db, &user.id)
+            .await?
+            .into_iter()
+            .filter(|f| f.confirmed_at.is_some())
+            .map(|f| SecondFactorView {
+                id: f.id,
+                kind: f.kind,
+                name: f.name,
+                created_at: rfc3339(f.created_at),
+                last_used_at: f.last_used_at.map(rfc3339),
+            })
+            .collect();
+        let recovery_codes_left = store::factors::recovery_codes_left(&state.db, &user.id).await?;
+        let mut view = UserView::from(user);
+        view.second_factors = Some(factors);
+        view.recovery_codes_left = Some(recovery_codes_left);
+        Ok(Found::Ok(Json(view)))
     }
 
     /// Update a user's claims

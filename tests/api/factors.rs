@@ -269,8 +269,33 @@ async fn an_authenticator_app_is_asked_for_at_every_sign_in(backend: Backend) {
                 .unwrap()
         }
     };
+    // The operator sees the app and the codes left (never the secret), then resets them.
+    let read = || {
+        let admin = admin.clone();
+        let url = app.url(&format!("/admin/users/{}", user.sub));
+        async move {
+            let response = http_client()
+                .get(url)
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let seen = read().await;
+    let factors = seen["second_factors"].as_array().unwrap();
+    assert_eq!(factors.len(), 1, "{seen}");
+    assert_eq!(factors[0]["kind"], "totp");
+    assert!(factors[0]["last_used_at"].is_string(), "{seen}");
+    assert!(factors[0].get("secret").is_none());
+    assert_eq!(seen["recovery_codes_left"], 9, "one was used: {seen}");
     assert_eq!(reset("no-such-user".into()).await.status(), 404);
     assert_eq!(reset(user.sub.clone()).await.status(), 204);
+    let seen = read().await;
+    assert_eq!(seen["second_factors"], serde_json::json!([]));
+    assert_eq!(seen["recovery_codes_left"], 0);
     let html = page(&app, &phone, "").await;
     assert!(
         html.contains("name=\"step\" value=\"login\""),
