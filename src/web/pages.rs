@@ -72,13 +72,29 @@ pub fn render(
 /// An error page for a person (never a redirect).
 /// 429: this client address has started too many sign-ins for now.
 pub fn too_many_requests(state: &AppState) -> Response {
+    too_many(
+        state,
+        "Too many sign-ins were started from your network. Wait a few minutes, then try again.",
+    )
+}
+
+/// 429: this client address has asked for too many mails (password resets) for now.
+pub fn too_many_mail_requests(state: &AppState) -> Response {
+    too_many(
+        state,
+        "Too many password resets were asked for from your network. Wait a while, then try \
+         again.",
+    )
+}
+
+fn too_many(state: &AppState, message: &str) -> Response {
     render(
         state,
         StatusCode::TOO_MANY_REQUESTS,
         "error.html",
         minijinja::context! {
             title => "Too many requests",
-            message => "Too many sign-ins were started from your network. Wait a few minutes, then try again.",
+            message,
             code => "too_many_requests",
         },
         None,

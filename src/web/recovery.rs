@@ -139,7 +139,7 @@ async fn ask_reset(
         ));
     }
     if !recovery::admit(state.provider(), ip, now).await? {
-        return Ok(pages::too_many_requests(state));
+        return Ok(pages::too_many_mail_requests(state));
     }
     if let Some(mailer) = state.mailer.clone() {
         let state = state.clone();

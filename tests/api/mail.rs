@@ -555,8 +555,12 @@ async fn reset_mail_is_limited_without_locking_the_owner_out() {
     smtp.wait_for(4).await;
 
     // The sixth request from the first address is refused.
-    let (status, _) = ask_reset(&app, &stranger, "nobody@example.com").await;
+    let (status, page_text) = ask_reset(&app, &stranger, "nobody@example.com").await;
     assert_eq!(status, 429);
+    assert!(
+        page_text.contains("Too many password resets"),
+        "{page_text}"
+    );
 
     // Without SMTP settings, nothing of this is offered.
     let plain = TestApp::spawn(Backend::Sqlite).await;
