@@ -192,10 +192,7 @@ pub async fn reset(
         // Disabled, or the address changed, since the link was sent.
         return Ok(Reset::Gone);
     }
-    if store::email_links::take(&txn, &token_hash, Purpose::Reset, now)
-        .await?
-        .is_none()
-    {
+    if !store::email_links::take(&txn, &token_hash, Purpose::Reset, now).await? {
         // Spent by another request meanwhile (dropping the transaction undoes the above).
         return Ok(Reset::Gone);
     }
@@ -292,10 +289,7 @@ pub async fn verify(p: Provider<'_>, token: &str, now: UnixTime) -> Result<bool,
     if !users::mark_email_verified(&txn, &link.user_id, &link.email, now).await? {
         return Ok(false);
     }
-    if store::email_links::take(&txn, &token_hash, Purpose::Verify, now)
-        .await?
-        .is_none()
-    {
+    if !store::email_links::take(&txn, &token_hash, Purpose::Verify, now).await? {
         return Ok(false);
     }
     store::email_links::delete_for_user(&txn, &link.user_id, Purpose::Verify).await?;

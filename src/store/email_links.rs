@@ -59,33 +59,24 @@ pub async fn find(
         .await?)
 }
 
-/// Spends the live link for `purpose` with this token hash: the link, or `None` when it is
-/// unknown, expired, or was spent (by another request meanwhile too). The write comes first,
-/// so in a transaction it takes the write lock before anything is read, and concurrent
-/// spends queue instead of racing on a stale read.
+/// Spends the live link for `purpose` with this token hash: whether it was live (`false`
+/// when it is unknown, expired, or was spent, by another request meanwhile too). The write
+/// comes first, so in a transaction it takes the write lock before anything is read, and
+/// concurrent spends queue instead of racing on a stale read.
 pub async fn take(
     db: &impl ConnectionTrait,
     token_hash: &str,
     purpose: Purpose,
     now: UnixTime,
-) -> Result<Option<EmailLink>, StoreError> {
-    use sea_orm::sea_query::Expr;
-    let spent = email_link::Entity::update_many()
-        .col_expr(email_link::Column::ExpiresAt, Expr::value(now))
+) -> Result<bool, StoreError> {
+    let deleted = email_link::Entity::delete_many()
         .filter(email_link::Column::TokenHash.eq(token_hash))
         .filter(email_link::Column::Purpose.eq(purpose.as_str()))
         .filter(email_link::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?
         .rows_affected;
-    if spent != 1 {
-        return Ok(None);
-    }
-    let link = email_link::Entity::find_by_id(token_hash).one(db).await?;
-    email_link::Entity::delete_by_id(token_hash)
-        .exec(db)
-        .await?;
-    Ok(link)
+    Ok(deleted == 1)
 }
 
 /// Deletes every link of the user for `purpose`: the others die when one is used.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use crate::account::{page, post};
-use crate::admin::admin_token;
+use crate::admin::{admin_token, Admin};
 use crate::helpers::{
     http_client, jwt_claims, location, location_params, Backend, Browser, TestApp, TestClient,
     TestEnv, TestUser,
@@ -270,21 +270,10 @@ async fn an_authenticator_app_is_asked_for_at_every_sign_in(backend: Backend) {
         }
     };
     // The operator sees the app and the codes left (never the secret), then resets them.
-    let read = || {
-        let admin = admin.clone();
-        let url = app.url(&format!("/admin/users/{}", user.sub));
-        async move {
-            let response = http_client()
-                .get(url)
-                .bearer_auth(admin)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-            response.json::<Value>().await.unwrap()
-        }
-    };
-    let seen = read().await;
+    let operator = Admin::new(&app).await;
+    let user_path = format!("/admin/users/{}", user.sub);
+    let (status, seen) = operator.get(&user_path).await;
+    assert_eq!(status, 200);
     let factors = seen["second_factors"].as_array().unwrap();
     assert_eq!(factors.len(), 1, "{seen}");
     assert_eq!(factors[0]["kind"], "totp");
@@ -293,7 +282,7 @@ async fn an_authenticator_app_is_asked_for_at_every_sign_in(backend: Backend) {
     assert_eq!(seen["recovery_codes_left"], 9, "one was used: {seen}");
     assert_eq!(reset("no-such-user".into()).await.status(), 404);
     assert_eq!(reset(user.sub.clone()).await.status(), 204);
-    let seen = read().await;
+    let (_, seen) = operator.get(&user_path).await;
     assert_eq!(seen["second_factors"], serde_json::json!([]));
     assert_eq!(seen["recovery_codes_left"], 0);
     let html = page(&app, &phone, "").await;
