@@ -79,6 +79,7 @@ impl Runtime {
             kek: self.keys.kek(),
             metrics,
             issuer: self.config.issuer.as_deref().unwrap_or_default(),
+            webauthn: None,
         }
     }
 
@@ -185,7 +186,10 @@ impl Application {
         let registration = Arc::new(crate::oauth::dynamic::Policy::new(
             &runtime.config.registration,
         )?);
+        let webauthn = crate::oidc::passkeys::relying_party(&issuer, runtime.config.login.passkeys)
+            .map(Arc::new);
         let state = AppState {
+            webauthn,
             registration,
             client_jwks,
             db: runtime.db,

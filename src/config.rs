@@ -408,6 +408,8 @@ pub struct LoginConfig {
     pub password_change_revokes_grants: bool,
     /// Who is asked for a second factor.
     pub second_factor: SecondFactorPolicy,
+    /// Whether people may register passkeys and sign in with them.
+    pub passkeys: bool,
 }
 
 impl Default for LoginConfig {
@@ -419,6 +421,7 @@ impl Default for LoginConfig {
             pending_requests_per_ip: 1000,
             password_change_revokes_grants: true,
             second_factor: SecondFactorPolicy::Enrolled,
+            passkeys: true,
         }
     }
 }
@@ -1448,9 +1451,16 @@ pub static SETTINGS: &[Setting] = &[
     setting!(
         login.second_factor,
         "OIDCD_LOGIN_SECOND_FACTOR",
-        "who is asked for a second factor (a one-time code): enrolled (everyone who set one up, \
-         at every sign-in), requested (only for apps that require one or ask for it with \
-         acr_values), required (everyone; people without one set one up first)"
+        "who is asked for a second factor (a one-time code or a passkey): enrolled (everyone \
+         who set one up, at every sign-in), requested (only for apps that require one or ask \
+         for it with acr_values), required (everyone; people without one set one up first)"
+    ),
+    setting!(
+        login.passkeys,
+        "OIDCD_LOGIN_PASSKEYS",
+        "people may register passkeys (WebAuthn) on /account and sign in with one alone or use \
+         it as the second factor; the relying party id is the issuer's host, and browsers \
+         offer passkeys only on https or http://localhost"
     ),
     setting!(
         client_auth.failures_per_client,

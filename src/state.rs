@@ -41,6 +41,9 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     /// Sends password-reset and verification mail; `None` without `mail.smtp_host`.
     pub mailer: Option<Arc<crate::mail::Mailer>>,
+    /// The passkey relying party; `None` when passkeys are off (`login.passkeys`) or the
+    /// issuer cannot have them.
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     pub metrics: Arc<Metrics>,
     /// What apps registering themselves may ask for (`registration.*`).
     pub registration: Arc<crate::oauth::dynamic::Policy>,
@@ -59,6 +62,7 @@ impl AppState {
             kek: self.keys.kek(),
             metrics: &self.metrics,
             issuer: &self.issuer,
+            webauthn: self.webauthn.as_deref(),
         }
     }
 

@@ -32,6 +32,7 @@ mod m20261203_000009_metadata_documents;
 mod m20261204_000001_logout;
 mod m20261204_000002_factors;
 mod m20261204_000003_mail;
+mod m20261204_000004_passkeys;
 pub mod usernames;
 
 pub struct Migrator;
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_logout::Migration),
             Box::new(m20261204_000002_factors::Migration),
             Box::new(m20261204_000003_mail::Migration),
+            Box::new(m20261204_000004_passkeys::Migration),
         ]
     }
 }

@@ -963,7 +963,7 @@ pub struct UserView {
 #[derive(Debug, Object)]
 pub struct SecondFactorView {
     pub id: String,
-    /// `totp`: an authenticator app.
+    /// `totp`: an authenticator app; `passkey`: a passkey (WebAuthn).
     pub kind: String,
     pub name: String,
     pub created_at: String,

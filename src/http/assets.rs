@@ -135,3 +135,19 @@ mod tests {
         }
     }
 }
+
+/// Where the pages' passkey script is served.
+pub const PASSKEY_SCRIPT_PATH: &str = "/assets/passkeys.js";
+
+/// The script that runs passkey ceremonies on the sign-in, second-factor and account pages
+/// (allowed by their Content-Security-Policy by this address alone).
+const PASSKEY_SCRIPT: &str = include_str!("../../assets/passkeys.js");
+
+#[handler]
+pub fn passkey_script() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(PASSKEY_SCRIPT)
+}

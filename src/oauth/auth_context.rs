@@ -1,6 +1,7 @@
 //! The authentication context: how the person signed in (`amr`, RFC 8176) and the level
 //! that reached (`acr`, OIDC Core 2). Two levels: a password alone, and two factors (a
-//! password and a one-time code or recovery code, or a passkey that verified its user).
+//! password and a one-time code, recovery code or passkey, or a passkey alone, which
+//! verified its user).
 //! What a sign-in proved is kept beside its `auth_time`, on the session and on each code
 //! and grant made from it, as the methods space-separated; none recorded reads as a
 //! password.
@@ -45,12 +46,20 @@ impl Level {
 pub enum Method {
     /// A one-time code from an authenticator app, or a recovery code.
     Otp,
+    /// A passkey that cannot leave its device (a security key, a platform authenticator
+    /// that does not sync), which verified its user: `hwk` and `user`.
+    HardwareKey,
+    /// A passkey that may be copied to other devices (synced by a password manager or a
+    /// platform account), which verified its user: `swk` and `user`.
+    SoftwareKey,
 }
 
 impl Method {
     fn names(self) -> &'static [&'static str] {
         match self {
             Self::Otp => &["otp"],
+            Self::HardwareKey => &["hwk", "user"],
+            Self::SoftwareKey => &["swk", "user"],
         }
     }
 }
@@ -63,6 +72,12 @@ impl Amr {
     /// A password alone.
     pub fn password() -> Self {
         Self(vec!["pwd".to_owned()])
+    }
+
+    /// A passkey alone: the key and the verification its authenticator did (a PIN or a
+    /// biometric) are two factors.
+    pub fn passkey(method: Method) -> Self {
+        Self(Vec::new()).with(method)
     }
 
     /// As stored; none (a row from before methods were recorded) is a password.
@@ -124,6 +139,13 @@ mod tests {
         assert_eq!(Amr::from_stored(Some(&both.to_stored())), both);
         assert_eq!(Amr::from_stored(None), Amr::password());
         assert_eq!(Amr::from_stored(Some(" ")), Amr::password());
+        let passkey = Amr::passkey(Method::HardwareKey);
+        assert_eq!(passkey.methods(), ["hwk", "user", "mfa"]);
+        assert_eq!(passkey.level(), Level::Mfa);
+        assert_eq!(
+            amr.with(Method::SoftwareKey).methods(),
+            ["pwd", "swk", "user", "mfa"]
+        );
     }
 
     #[test]

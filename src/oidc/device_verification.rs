@@ -30,12 +30,8 @@ pub enum Step<'a> {
     Code,
     /// The person signed in, for the code they verified.
     Login(Attempt<'a>),
-    /// The person typed a second factor (a one-time or recovery code), in a browser holding
-    /// this device token (if any).
-    SecondFactor {
-        code: &'a str,
-        device_token: Option<&'a str>,
-    },
+    /// The person gave a second factor (a one-time or recovery code, or a passkey).
+    SecondFactor(factors::Typed<'a>),
     /// The person is back from setting up a second factor.
     Continue,
     /// The person approved or denied the code they verified.
@@ -156,12 +152,7 @@ pub async fn step(
     match step {
         Step::Code => Ok(page(enter_code(p, &session, typed, ip, now).await?)),
         Step::Login(attempt) => login(p, session, typed, attempt, now).await,
-        Step::SecondFactor { code, device_token } => {
-            let typed_factor = factors::Typed {
-                code,
-                ip,
-                device_token,
-            };
+        Step::SecondFactor(typed_factor) => {
             second_factor(p, session, typed, typed_factor, now).await
         }
         Step::Continue => Ok(page(match pending(p, typed, now).await? {

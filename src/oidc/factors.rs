@@ -17,6 +17,7 @@ use qrcode::render::svg;
 use qrcode::QrCode;
 use totp_rs::{Algorithm, TOTP};
 
+use super::passkeys;
 use super::sessions::BrowserSession;
 use super::Provider;
 use crate::abuse;
@@ -102,10 +103,50 @@ pub async fn needed_for_client(
 #[derive(Clone, Copy, Debug)]
 pub struct Typed<'a> {
     pub code: &'a str,
+    /// A passkey's answer instead of a code.
+    pub passkey: Option<PasskeyAnswer<'a>>,
     /// The client address.
     pub ip: &'a str,
     /// The browser's device token, if it holds one.
     pub device_token: Option<&'a str>,
+}
+
+/// The browser's answer to a passkey ceremony, as a form sent it.
+#[derive(Clone, Copy, Debug)]
+pub struct PasskeyAnswer<'a> {
+    /// The ceremony's handle.
+    pub ceremony: &'a str,
+    /// The credential, as `PublicKeyCredential.toJSON()` gives it.
+    pub response: &'a str,
+}
+
+/// What the second-factor page offers `session`'s user: a passkey ceremony when they have a
+/// passkey (and passkeys are on), and whether they have an authenticator app (else the code
+/// field takes recovery codes only).
+pub struct Choices {
+    pub passkey: Option<passkeys::Prompt>,
+    pub app: bool,
+}
+
+pub async fn choices(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    now: UnixTime,
+) -> Result<Choices, OAuthError> {
+    let Some(user_id) = session.row.user_id.as_deref() else {
+        return Ok(Choices {
+            passkey: None,
+            app: true,
+        });
+    };
+    let app = factors::list(p.db, user_id)
+        .await?
+        .iter()
+        .any(|f| f.kind == KIND_TOTP && f.confirmed_at.is_some());
+    Ok(Choices {
+        passkey: passkeys::begin_second_factor(p, session, user_id, now).await?,
+        app,
+    })
 }
 
 /// A second factor that was accepted.
@@ -122,6 +163,8 @@ pub enum CodeRefusal {
     /// Wrong, outside the window, or already used: the same words for each.
     Wrong,
     TooManyFailures,
+    /// A passkey's answer was not taken.
+    Passkey(passkeys::Refusal),
 }
 
 impl CodeRefusal {
@@ -129,6 +172,7 @@ impl CodeRefusal {
         match self {
             Self::Wrong => "That code is wrong or was already used. Try the next one.",
             Self::TooManyFailures => "Too many wrong codes. Wait a few minutes, then try again.",
+            Self::Passkey(refusal) => refusal.message(),
         }
     }
 }
@@ -237,6 +281,7 @@ pub async fn begin_totp(
             confirmed_at: None,
             last_used_at: None,
             session_id_hash: Some(session.row.id_hash.clone()),
+            credential_id: None,
         },
     )
     .await?;
@@ -323,7 +368,7 @@ pub async fn confirm_totp(
 }
 
 /// The session has now used `method` as well: its methods and `auth_time` say so.
-async fn raise_session(
+pub(super) async fn raise_session(
     db: &impl sea_orm::ConnectionTrait,
     session: &BrowserSession,
     method: Method,
@@ -346,9 +391,34 @@ pub async fn verify(
 ) -> Result<Result<Passed, CodeRefusal>, OAuthError> {
     let Typed {
         code: typed_code,
+        passkey,
         ip,
         device_token,
     } = typed;
+    if let Some(answer) = passkey {
+        // Not counted with the codes: a passkey's answer cannot be guessed, and a thief who
+        // spent the account's count of codes does not keep its owner's passkey out.
+        return match passkeys::finish_second_factor(
+            p,
+            session,
+            user,
+            answer.ceremony,
+            answer.response,
+            now,
+        )
+        .await?
+        {
+            Ok(method) => {
+                let amr = raise_session(p.db, session, method, now).await?;
+                tracing::info!(user_id = %user.id, "second factor: a passkey");
+                Ok(Ok(Passed {
+                    amr,
+                    device_token: abuse::device_token(p.secrets, &user.username)?,
+                }))
+            }
+            Err(refusal) => Ok(Err(CodeRefusal::Passkey(refusal))),
+        };
+    }
     let user_id = user.id.as_str();
     let device =
         device_token.and_then(|token| abuse::trusted_device(p.secrets, token, &user.username));
@@ -422,7 +492,7 @@ fn recovery_code(typed: &str) -> Option<String> {
 
 /// Ten new recovery codes for the user (the old ones stop working), as shown: `xxxxx-xxxxx`,
 /// 50 bits each.
-async fn new_recovery_codes(
+pub(super) async fn new_recovery_codes(
     p: Provider<'_>,
     db: &impl sea_orm::ConnectionTrait,
     user_id: &str,
@@ -463,8 +533,18 @@ pub async fn regenerate_recovery_codes(
     Ok(Some(codes))
 }
 
-/// Removes one of the user's generators; the last one takes the recovery codes with it.
-pub async fn remove(p: Provider<'_>, user_id: &str, factor_id: &str) -> Result<bool, OAuthError> {
+/// Removes one of the user's generators or passkeys; the last one takes the recovery codes
+/// with it. The kind of what was removed, if anything was.
+pub async fn remove(
+    p: Provider<'_>,
+    user_id: &str,
+    factor_id: &str,
+) -> Result<Option<String>, OAuthError> {
+    let kind = factors::list(p.db, user_id)
+        .await?
+        .into_iter()
+        .find(|f| f.id == factor_id)
+        .map(|f| f.kind);
     let txn = p.db.begin().await?;
     let removed = factors::delete(&txn, user_id, factor_id).await?;
     if removed && !factors::has_confirmed(&txn, user_id).await? {
@@ -472,9 +552,9 @@ pub async fn remove(p: Provider<'_>, user_id: &str, factor_id: &str) -> Result<b
     }
     txn.commit().await?;
     if removed {
-        tracing::info!(user_id, "second factor removed");
+        tracing::info!(user_id, kind = kind.as_deref(), "second factor removed");
     }
-    Ok(removed)
+    Ok(kind.filter(|_| removed))
 }
 
 /// Removes every second factor and recovery code of the user (an operator's reset, for
@@ -499,15 +579,17 @@ pub async fn reset(
     Ok(removed)
 }
 
-/// A generator as the account page lists it.
+/// A generator or passkey as the account page lists it.
 pub struct Listed {
     pub id: String,
+    /// `totp` or `passkey`.
+    pub kind: String,
     pub name: String,
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
 }
 
-/// The user's confirmed generators, and how many recovery codes are left.
+/// The user's confirmed generators and passkeys, and how many recovery codes are left.
 pub async fn list(p: Provider<'_>, user_id: &str) -> Result<(Vec<Listed>, u64), OAuthError> {
     let listed = factors::list(p.db, user_id)
         .await?
@@ -515,6 +597,7 @@ pub async fn list(p: Provider<'_>, user_id: &str) -> Result<(Vec<Listed>, u64), 
         .filter(|f| f.confirmed_at.is_some())
         .map(|f| Listed {
             id: f.id,
+            kind: f.kind,
             name: f.name,
             created_at: f.created_at,
             last_used_at: f.last_used_at,

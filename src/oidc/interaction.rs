@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! begin ──▶ issue a code / error to the client                (nothing to ask)
-//!       └─▶ Login ──sign-in──▶ issue / SecondFactor / Enrol / Consent / error
+//!       └─▶ Login ──sign-in (password or passkey)──▶ issue / SecondFactor / Enrol / Consent / error
 //!       └─▶ SecondFactor ──code──▶ issue / Consent / error    (the session stepped up)
 //!       └─▶ Enrol ──continue──▶ decided again                 (set one up on /account)
 //!       └─▶ Consent ──allow──▶ issue (consent remembered)
@@ -111,12 +111,12 @@ impl Answer {
 pub enum Action<'a> {
     Cancel,
     Login(Attempt<'a>),
-    /// A one-time or recovery code, typed from this address.
-    SecondFactor {
-        code: &'a str,
-        ip: &'a str,
-        /// The browser's device token, if it holds one.
-        device_token: Option<&'a str>,
+    /// A one-time or recovery code, or a passkey, from this address.
+    SecondFactor(factors::Typed<'a>),
+    /// A sign-in with a passkey alone, from a browser with this User-Agent.
+    Passkey {
+        answer: factors::PasskeyAnswer<'a>,
+        user_agent: Option<&'a str>,
     },
     /// Back from setting up a second factor.
     Continue,
@@ -274,20 +274,11 @@ pub async fn act(
         (Action::Login(attempt), Stage::Login) => {
             login(p, session, &id_hash, waiting, attempt, now).await
         }
-        (
-            Action::SecondFactor {
-                code,
-                ip,
-                device_token,
-            },
-            Stage::SecondFactor,
-        ) => {
-            let typed = factors::Typed {
-                code,
-                ip,
-                device_token,
-            };
+        (Action::SecondFactor(typed), Stage::SecondFactor) => {
             second_factor(p, session, &id_hash, waiting, typed, now).await
+        }
+        (Action::Passkey { answer, user_agent }, Stage::Login) => {
+            passkey(p, session, &id_hash, waiting, answer, user_agent, now).await
         }
         (Action::Continue, Stage::Enrol | Stage::SecondFactor) => {
             let page = redecide(p, &session, &id_hash, waiting, fresh, now).await?;
@@ -323,6 +314,39 @@ async fn login(
         SignIn::Signed(signed) => *signed,
         SignIn::Refused(refusal) => {
             let failure = Some((attempt.username.to_owned(), refusal));
+            return Ok(Answer::page(
+                Page::Login(Box::new(waiting), failure),
+                Some(old),
+            ));
+        }
+    };
+    let (signed_in, _) = sessions::identified(p, &signed.session)
+        .await?
+        .ok_or_else(|| OAuthError::server_error(&"a new session without its user"))?;
+    let page = next_page(p, &signed.session, id_hash, waiting, &signed_in, true, now).await?;
+    Ok(Answer {
+        page,
+        session: Some(signed.session),
+        new_session: true,
+        device_token: signed.device_token,
+    })
+}
+
+/// A sign-in with a passkey alone on the login page; the request is decided again, as
+/// after a password.
+async fn passkey(
+    p: Provider<'_>,
+    old: BrowserSession,
+    id_hash: &str,
+    waiting: Waiting,
+    answer: factors::PasskeyAnswer<'_>,
+    user_agent: Option<&str>,
+    now: UnixTime,
+) -> Result<Answer, OAuthError> {
+    let signed = match sign_in::sign_in_with_passkey(p, &old, answer, user_agent, now).await? {
+        Ok(signed) => signed,
+        Err(refusal) => {
+            let failure = Some((String::new(), Refusal::Passkey(refusal)));
             return Ok(Answer::page(
                 Page::Login(Box::new(waiting), failure),
                 Some(old),

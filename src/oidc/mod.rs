@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod factors;
 pub mod interaction;
 pub mod logout;
+pub mod passkeys;
 pub mod recovery;
 pub mod sessions;
 pub mod sign_in;
@@ -38,4 +39,6 @@ pub struct Provider<'a> {
     pub metrics: &'a Metrics,
     /// The issuer identifier, without a trailing slash.
     pub issuer: &'a str,
+    /// The passkey relying party; `None` when passkeys are off.
+    pub webauthn: Option<&'a webauthn_rs::Webauthn>,
 }

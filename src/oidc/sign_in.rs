@@ -6,10 +6,11 @@
 //! new one (a planted session id gains nothing).
 
 use super::sessions::{self, BrowserSession};
-use super::{accounts, Provider};
+use super::{accounts, factors, passkeys, Provider};
 use crate::abuse;
 use crate::clock::UnixTime;
 use crate::metrics::Metrics;
+use crate::oauth::auth_context::Amr;
 use crate::oauth::error::OAuthError;
 use crate::store;
 use crate::store::users::User;
@@ -33,6 +34,8 @@ pub struct Attempt<'a> {
 pub enum Refusal {
     WrongCredentials,
     TooManyFailures,
+    /// A passkey was not taken.
+    Passkey(passkeys::Refusal),
 }
 
 impl Refusal {
@@ -43,6 +46,7 @@ impl Refusal {
             Self::TooManyFailures => {
                 "Too many failed attempts. Wait a few minutes, then try again."
             }
+            Self::Passkey(refusal) => refusal.message(),
         }
     }
 }
@@ -80,10 +84,58 @@ pub async fn sign_in(
     // The sign-in page this browser was given led somewhere: it no longer counts against
     // the address.
     abuse::release(p.db, &abuse::pending_requests(p.config, attempt.ip), now).await?;
+    let session = start_session(p, old, &user, &Amr::password(), attempt.user_agent, now).await?;
+    tracing::info!(user_id = %user.id, "login");
+    let device_token = if store::factors::has_confirmed(p.db, &user.id).await? {
+        None
+    } else {
+        Some(abuse::device_token(p.secrets, &user.username)?)
+    };
+    Ok(SignIn::Signed(Box::new(Signed {
+        session,
+        user,
+        device_token,
+    })))
+}
+
+/// A sign-in with a passkey alone (which verified its user: two factors): on success a new
+/// session replaces `old` as after a password, and this browser is trusted for the account.
+pub async fn sign_in_with_passkey(
+    p: Provider<'_>,
+    old: &BrowserSession,
+    answer: factors::PasskeyAnswer<'_>,
+    user_agent: Option<&str>,
+    now: UnixTime,
+) -> Result<Result<Signed, passkeys::Refusal>, OAuthError> {
+    let (user, method) =
+        match passkeys::finish_sign_in(p, old, answer.ceremony, answer.response, now).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+    let session = start_session(p, old, &user, &Amr::passkey(method), user_agent, now).await?;
+    let device_token = Some(abuse::device_token(p.secrets, &user.username)?);
+    Ok(Ok(Signed {
+        session,
+        user,
+        device_token,
+    }))
+}
+
+/// A new session for `user`, signed in now with `amr`, that replaces `old`: the sign-in
+/// requests waiting in `old` move to it; the same person's apps move with them, and
+/// someone else's session on this browser ends as a sign-out.
+pub async fn start_session(
+    p: Provider<'_>,
+    old: &BrowserSession,
+    user: &User,
+    amr: &Amr,
+    user_agent: Option<&str>,
+    now: UnixTime,
+) -> Result<BrowserSession, OAuthError> {
     let mut session = sessions::new_session(p, Some((&user.id, now)), now)?;
-    session.row.user_agent = attempt
-        .user_agent
-        .map(|ua| ua.chars().filter(|c| !c.is_control()).take(200).collect());
+    session.row.amr = Some(amr.to_stored());
+    session.row.user_agent =
+        user_agent.map(|ua| ua.chars().filter(|c| !c.is_control()).take(200).collect());
     let txn = p.db.begin().await?;
     store::sessions::insert(&txn, &session.row).await?;
     store::sessions::rebind_requests(&txn, &old.row.id_hash, &session.row.id_hash).await?;
@@ -107,17 +159,7 @@ pub async fn sign_in(
         }
     }
     txn.commit().await?;
-    tracing::info!(user_id = %user.id, "login");
-    let device_token = if store::factors::has_confirmed(p.db, &user.id).await? {
-        None
-    } else {
-        Some(abuse::device_token(p.secrets, &user.username)?)
-    };
-    Ok(SignIn::Signed(Box::new(Signed {
-        session,
-        user,
-        device_token,
-    })))
+    Ok(session)
 }
 
 /// Checks a username and password under the limits above: the user, or why not. A success

@@ -84,6 +84,7 @@ pub fn build(state: AppState) -> impl IntoEndpoint {
         .at("/healthz", get(health::healthz))
         .at("/metrics", get(health::metrics))
         .at("/static/:name", get(assets::asset))
+        .at(assets::PASSKEY_SCRIPT_PATH, get(assets::passkey_script))
         .at(assets::CLIENT_LOGO_PATH, get(assets::client_logo))
         .at("/openapi.json", spec)
         .at("/docs", docs)

@@ -1,4 +1,4 @@
-//! Second factors (one-time code generators) and recovery codes, by user.
+//! Second factors (one-time code generators and passkeys) and recovery codes, by user.
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -14,6 +14,8 @@ pub type Factor = user_factor::Model;
 
 /// The kind of a time-based one-time code generator (RFC 6238).
 pub const TOTP: &str = "totp";
+/// The kind of a passkey (WebAuthn).
+pub const PASSKEY: &str = "passkey";
 
 pub async fn insert(db: &impl ConnectionTrait, f: &Factor) -> Result<(), StoreError> {
     let row = user_factor::ActiveModel {
@@ -27,11 +29,75 @@ pub async fn insert(db: &impl ConnectionTrait, f: &Factor) -> Result<(), StoreEr
         confirmed_at: Set(f.confirmed_at),
         last_used_at: Set(f.last_used_at),
         session_id_hash: Set(f.session_id_hash.clone()),
+        credential_id: Set(f.credential_id.clone()),
     };
     user_factor::Entity::insert(row)
         .exec_without_returning(db)
-        .await?;
+        .await
+        .map_err(|e| super::conflict_or_db(e, "credential"))?;
     Ok(())
+}
+
+/// The passkey with this credential id (base64url), whoever's it is.
+pub async fn find_by_credential(
+    db: &impl ConnectionTrait,
+    credential_id: &str,
+) -> Result<Option<Factor>, StoreError> {
+    Ok(user_factor::Entity::find()
+        .filter(user_factor::Column::CredentialId.eq(credential_id))
+        .filter(user_factor::Column::Kind.eq(PASSKEY))
+        .one(db)
+        .await?)
+}
+
+/// Records a passkey's use: its stored form (counter, backup flags) and the time. A passkey
+/// with a counter (`counter > 0`) is written only while the stored counter is lower, so of
+/// two answers with the same counter (a cloned authenticator, or one answer raced) one
+/// wins; `false` for the other.
+pub async fn passkey_used(
+    db: &impl ConnectionTrait,
+    id: &str,
+    stored: Option<&str>,
+    counter: u32,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let mut update = user_factor::Entity::update_many()
+        .col_expr(user_factor::Column::LastUsedAt, Expr::value(now))
+        .filter(user_factor::Column::Id.eq(id))
+        .filter(user_factor::Column::Kind.eq(PASSKEY));
+    if let Some(stored) = stored {
+        update = update.col_expr(user_factor::Column::Secret, Expr::value(stored));
+    }
+    if counter > 0 {
+        update = update
+            .col_expr(
+                user_factor::Column::LastStep,
+                Expr::value(i64::from(counter)),
+            )
+            .filter(
+                Condition::any()
+                    .add(user_factor::Column::LastStep.is_null())
+                    .add(user_factor::Column::LastStep.lt(i64::from(counter))),
+            );
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Renames one of the user's factors.
+pub async fn rename(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    id: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let r = user_factor::Entity::update_many()
+        .col_expr(user_factor::Column::Name, Expr::value(name))
+        .filter(user_factor::Column::Id.eq(id))
+        .filter(user_factor::Column::UserId.eq(user_id))
+        .filter(user_factor::Column::ConfirmedAt.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
 }
 
 /// The user's factors, confirmed or not, oldest first.

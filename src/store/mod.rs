@@ -3,6 +3,7 @@
 
 pub mod assertions;
 pub mod authorization_requests;
+pub mod ceremonies;
 pub mod client_logos;
 pub mod clients;
 pub mod codes;

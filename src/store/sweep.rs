@@ -6,7 +6,7 @@ use super::StoreError;
 use crate::clock::UnixTime;
 use crate::db::entities::{
     auth_code, authorization_request, browser_session, client_assertion, device_code, email_link,
-    grant, initial_access_token, logout_delivery, revocation, throttle,
+    grant, initial_access_token, logout_delivery, passkey_ceremony, revocation, throttle,
 };
 
 /// How many rows each sweep removed.
@@ -28,6 +28,8 @@ pub struct Swept {
     pub logout_deliveries: u64,
     /// Password-reset and verification links past their expiry.
     pub email_links: u64,
+    /// Passkey ceremonies nobody finished.
+    pub passkey_ceremonies: u64,
 }
 
 /// How long a logout delivery stays listed after its retries would have ended.
@@ -91,6 +93,11 @@ pub async fn expired(db: &impl ConnectionTrait, now: UnixTime) -> Result<Swept, 
             .rows_affected,
         email_links: email_link::Entity::delete_many()
             .filter(email_link::Column::ExpiresAt.lte(now))
+            .exec(db)
+            .await?
+            .rows_affected,
+        passkey_ceremonies: passkey_ceremony::Entity::delete_many()
+            .filter(passkey_ceremony::Column::ExpiresAt.lte(now))
             .exec(db)
             .await?
             .rows_affected,

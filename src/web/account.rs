@@ -14,27 +14,31 @@ use super::pages;
 use super::session;
 use crate::clock::UnixTime;
 use crate::http::extract;
-use crate::oauth::auth_context::Level;
+use crate::oauth::auth_context::{Amr, Level};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oidc::account::{self, PasswordChange};
 use crate::oidc::factors::{self, CodeRefusal, Confirmed, Enrolment};
+use crate::oidc::passkeys;
 use crate::oidc::recovery::{self, VerifyAsked};
 use crate::oidc::sessions::{self, BrowserSession};
 use crate::oidc::sign_in::{self, Attempt, SignIn};
 use crate::oidc::sign_out;
 use crate::state::AppState;
 use crate::store;
+use crate::store::factors::PASSKEY;
 
 pub const PATH: &str = "/account";
 
 /// What a finished form says on the page it leads back to (`?done=`): fixed words, never
 /// the request's own.
-const NOTICES: [(&str, &str); 9] = [
+const NOTICES: [(&str, &str); 11] = [
     (
         "factor-removed",
         "The authenticator app is removed. Without one, your password alone signs you in.",
     ),
+    ("passkey-removed", "The passkey is removed."),
+    ("renamed", "The name is changed."),
     ("revoked", "The app no longer has access to your account."),
     ("ended", "That session is signed out."),
     (
@@ -155,7 +159,7 @@ async fn show(
             return account_page(state, current, &user, extra, StatusCode::OK, now).await;
         }
         if sessions::identified(p, current).await?.is_some() {
-            return Ok(second_factor_page(state, current, None));
+            return Ok(second_factor_page(state, current, None).await);
         }
     }
     // Signed out: a sign-in form, in a session made to carry it.
@@ -170,11 +174,11 @@ async fn show(
         .iter()
         .find(|(key, _)| Some(*key) == done && matches!(*key, "signed-out" | "password-reset"))
         .map(|(_, words)| *words);
-    let response = login_page(state, &session, "", notice, None, StatusCode::OK);
+    let response = login_page(state, &session, "", notice, None, StatusCode::OK).await;
     Ok(pages::with_cookies(response, cookies))
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
     session: &BrowserSession,
     username: &str,
@@ -192,13 +196,14 @@ fn login_page(
             username,
             notice,
             error,
+            passkey => pages::passkey_sign_in(state, session).await,
         },
         None,
     )
 }
 
 /// The second-factor page for someone who gave their password here.
-fn second_factor_page(
+async fn second_factor_page(
     state: &AppState,
     current: &BrowserSession,
     refusal: Option<CodeRefusal>,
@@ -210,7 +215,7 @@ fn second_factor_page(
         cancel: Some("sign_out"),
         client_name: None,
     };
-    pages::second_factor_page(state, &form, refusal)
+    pages::second_factor_page(state, current, &form, refusal).await
 }
 
 async fn account_page(
@@ -223,15 +228,25 @@ async fn account_page(
 ) -> Result<Response, OAuthError> {
     let p = state.provider();
     let (listed, recovery_left) = factors::list(p, &user.id).await?;
-    let factors: Vec<FactorView> = listed
-        .into_iter()
-        .map(|f| FactorView {
-            id: f.id,
-            name: f.name,
-            created_at: when(f.created_at),
-            last_used_at: f.last_used_at.map(when),
-        })
-        .collect();
+    let (passkeys, factors): (Vec<_>, Vec<_>) = listed.into_iter().partition(|f| f.kind == PASSKEY);
+    let view = |f: factors::Listed| FactorView {
+        id: f.id,
+        name: f.name,
+        created_at: when(f.created_at),
+        last_used_at: f.last_used_at.map(when),
+    };
+    let may_change_factors =
+        may_change_factors(current, !(passkeys.is_empty() && factors.is_empty()));
+    let factors: Vec<FactorView> = factors.into_iter().map(view).collect();
+    let passkeys: Vec<FactorView> = passkeys.into_iter().map(view).collect();
+    // A passkey can be added right here by a session that may change the factors.
+    let passkey = match (&state.webauthn, may_change_factors) {
+        (Some(_), true) => Some(pages::PasskeyView::new(
+            state,
+            passkeys::begin_registration(p, current, user, now).await?,
+        )),
+        _ => None,
+    };
     let Extra {
         notice,
         error,
@@ -279,6 +294,9 @@ async fn account_page(
             apps,
             sessions,
             factors,
+            passkeys,
+            passkey,
+            passkeys_offered => state.webauthn.is_some(),
             recovery_left,
             enrolment,
             recovery_codes,
@@ -326,7 +344,7 @@ async fn submit(
             .and_then(|v| v.to_str().ok()),
     };
     let signed_in = sessions::signed_in(p, &current).await?;
-    let Some((signed_in, user)) = signed_in else {
+    let Some((_, user)) = signed_in else {
         if let Some((_, owed_user)) = sessions::identified(p, &current).await? {
             // The password was given; the second factor is owed.
             return match params.get("step") {
@@ -336,6 +354,9 @@ async fn submit(
                 Some("sign_out") => sign_out_here(state, &current, now).await,
                 _ => Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true)),
             };
+        }
+        if params.get("step") == Some("passkey") {
+            return sign_in_with_passkey(state, headers, &current, params, now).await;
         }
         if params.get("step") != Some("login") {
             return Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true));
@@ -358,18 +379,28 @@ async fn submit(
                 None,
                 Some(refusal.message()),
                 StatusCode::OK,
-            )),
+            )
+            .await),
         };
     };
     let step = params.get("step");
     if matches!(
         step,
-        Some("totp_begin" | "totp_confirm" | "remove_factor" | "recovery_codes")
-    ) && signed_in.amr.level() < Level::Mfa
-        && store::factors::has_confirmed(p.db, &user.id).await?
-    {
+        Some(
+            "totp_begin"
+                | "totp_confirm"
+                | "remove_factor"
+                | "recovery_codes"
+                | "passkey_add"
+                | "passkey_register"
+                | "rename_factor"
+        )
+    ) && !may_change_factors(
+        &current,
+        store::factors::has_confirmed(p.db, &user.id).await?,
+    ) {
         // Only a session that used the second factor may change the second factors.
-        return Ok(second_factor_page(state, &current, None));
+        return Ok(second_factor_page(state, &current, None).await);
     }
     match step {
         // A session that used the password alone steps up (`login.second_factor =
@@ -408,8 +439,57 @@ async fn submit(
             }
         }
         Some("remove_factor") => {
-            factors::remove(p, &user.id, params.require("factor_id")?).await?;
-            Ok(back(state, "factor-removed"))
+            let kind = factors::remove(p, &user.id, params.require("factor_id")?).await?;
+            Ok(back(
+                state,
+                match kind.as_deref() {
+                    Some(PASSKEY) => "passkey-removed",
+                    _ => "factor-removed",
+                },
+            ))
+        }
+        Some("passkey_add") => Ok(pages::redirect(
+            &format!("{}{PATH}#passkeys", state.issuer),
+            true,
+        )),
+        Some("passkey_register") => {
+            let Some(answer) = pages::passkey_answer(params) else {
+                return Ok(back(state, ""));
+            };
+            let registered = passkeys::finish_registration(
+                p,
+                &current,
+                &user,
+                answer.ceremony,
+                answer.response,
+                params.get("name").unwrap_or_default(),
+                now,
+            )
+            .await?;
+            let extra = match &registered {
+                Ok(done) => Extra {
+                    notice: Some("Your passkey is added. You can sign in with it alone."),
+                    recovery_codes: done.recovery_codes.as_deref(),
+                    ..Extra::default()
+                },
+                Err(refusal) => Extra {
+                    error: Some(refusal.message()),
+                    ..Extra::default()
+                },
+            };
+            account_page(state, &current, &user, extra, StatusCode::OK, now).await
+        }
+        Some("rename_factor") => {
+            let factor_id = params.require("factor_id")?;
+            let Some(name) = passkeys::factor_name(params.get("name").unwrap_or_default()) else {
+                let extra = Extra {
+                    error: Some("Give it a name."),
+                    ..Extra::default()
+                };
+                return account_page(state, &current, &user, extra, StatusCode::OK, now).await;
+            };
+            store::factors::rename(p.db, &user.id, factor_id, &name).await?;
+            Ok(back(state, "renamed"))
         }
         Some("recovery_codes") => {
             let codes = factors::regenerate_recovery_codes(p, &user.id, now).await?;
@@ -456,7 +536,9 @@ async fn submit(
                 PasswordChange::Refused(refusal) => {
                     let words = match refusal {
                         sign_in::Refusal::WrongCredentials => "Your current password is wrong.",
-                        sign_in::Refusal::TooManyFailures => refusal.message(),
+                        sign_in::Refusal::TooManyFailures | sign_in::Refusal::Passkey(_) => {
+                            refusal.message()
+                        }
                     };
                     let extra = Extra {
                         error: Some(words),
@@ -490,17 +572,55 @@ async fn second_factor(
     device_token: Option<&str>,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
-    let typed = factors::Typed {
-        code: params.get("code").unwrap_or_default(),
-        ip,
-        device_token,
-    };
+    let typed = pages::typed_factor(params, ip, device_token);
     match factors::verify(state.provider(), current, user, typed, now).await? {
         Ok(passed) => Ok(pages::with_cookies(
             pages::redirect(&format!("{}{PATH}", state.issuer), true),
             session::cookies(state, None, Some(&passed.device_token)),
         )),
-        Err(refusal) => Ok(second_factor_page(state, current, Some(refusal))),
+        Err(refusal) => Ok(second_factor_page(state, current, Some(refusal)).await),
+    }
+}
+
+/// Whether `session` may add, rename or remove second factors: one that used a second factor,
+/// or any for an account without one.
+fn may_change_factors(session: &BrowserSession, has_factor: bool) -> bool {
+    !has_factor || Amr::from_stored(session.row.amr.as_deref()).level() >= Level::Mfa
+}
+
+/// A sign-in here with a passkey alone: back to the page signed in, or the sign-in form
+/// again with why not.
+async fn sign_in_with_passkey(
+    state: &AppState,
+    headers: &HeaderMap,
+    current: &BrowserSession,
+    params: &Params,
+    now: UnixTime,
+) -> Result<Response, OAuthError> {
+    let outcome = match pages::passkey_answer(params) {
+        Some(answer) => {
+            let user_agent = headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok());
+            sign_in::sign_in_with_passkey(state.provider(), current, answer, user_agent, now)
+                .await?
+        }
+        None => Err(passkeys::Refusal::Failed),
+    };
+    match outcome {
+        Ok(signed) => Ok(pages::with_cookies(
+            pages::redirect(&format!("{}{PATH}", state.issuer), true),
+            session::cookies(state, Some(&signed.session), signed.device_token.as_deref()),
+        )),
+        Err(refusal) => Ok(login_page(
+            state,
+            current,
+            "",
+            None,
+            Some(refusal.message()),
+            StatusCode::OK,
+        )
+        .await),
     }
 }
 

@@ -31,13 +31,16 @@ pub async fn endpoint(req: &Request, body: Body, Data(state): Data<&AppState>) -
     let result = if is_post && params.contains("request_id") {
         interaction(state, req.headers(), &params, &ip, now)
             .await
-            .map(|answer| render(state, answer, true))
+            .map(|answer| (answer, true))
     } else {
         start(state, req.headers(), &params, &ip, now)
             .await
-            .map(|answer| render(state, answer, is_post))
+            .map(|answer| (answer, is_post))
     };
-    result.unwrap_or_else(|e| pages::error_page(state, &e))
+    match result {
+        Ok((answer, after_post)) => render(state, answer, after_post).await,
+        Err(e) => pages::error_page(state, &e),
+    }
 }
 
 async fn start(
@@ -88,10 +91,14 @@ async fn interaction(
                 .get(poem::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),
         }),
-        Some("second_factor") => Action::SecondFactor {
-            code: params.get("code").unwrap_or_default(),
-            ip,
-            device_token: device_token.as_deref(),
+        Some("second_factor") => {
+            Action::SecondFactor(pages::typed_factor(params, ip, device_token.as_deref()))
+        }
+        Some("passkey") => Action::Passkey {
+            answer: pages::passkey_answer(params).ok_or_else(interaction::expired)?,
+            user_agent: headers
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
         },
         Some("continue") => Action::Continue,
         Some("consent") => Action::Consent {
@@ -111,7 +118,7 @@ async fn interaction(
 }
 
 /// The page for an answer, with the cookies it sets.
-fn render(state: &AppState, answer: Answer, after_post: bool) -> Response {
+async fn render(state: &AppState, answer: Answer, after_post: bool) -> Response {
     let Answer {
         page,
         session,
@@ -122,9 +129,9 @@ fn render(state: &AppState, answer: Answer, after_post: bool) -> Response {
         (Page::Error(e), _) => pages::error_page(state, &e),
         (Page::Respond(r), _) => pages::authorization_response(state, &r, after_post),
         (Page::Throttled, _) => pages::too_many_requests(state),
-        (Page::Login(waiting, failure), Some(s)) => login_page(state, s, &waiting, failure),
+        (Page::Login(waiting, failure), Some(s)) => login_page(state, s, &waiting, failure).await,
         (Page::SecondFactor(waiting, refusal), Some(s)) => {
-            pages::second_factor_page(state, &factor_form(state, s, &waiting), refusal)
+            pages::second_factor_page(state, s, &factor_form(state, s, &waiting), refusal).await
         }
         (Page::Enrol(waiting), Some(s)) => {
             pages::enrol_factor_page(state, &factor_form(state, s, &waiting))
@@ -157,7 +164,7 @@ fn factor_form<'a>(
     }
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
     session: &BrowserSession,
     waiting: &Waiting,
@@ -179,6 +186,7 @@ fn login_page(
             csrf_token => session::csrf_token(state, session),
             username,
             error => failure.map(|(_, refusal)| refusal.message()),
+            passkey => pages::passkey_sign_in(state, session).await,
         },
         Some(&request.redirect_uri),
     )

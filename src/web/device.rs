@@ -100,10 +100,9 @@ async fn post(
                 .get(poem::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),
         }),
-        Some("second_factor") => Step::SecondFactor {
-            code: params.get("code").unwrap_or_default(),
-            device_token: device_token.as_deref(),
-        },
+        Some("second_factor") => {
+            Step::SecondFactor(pages::typed_factor(params, ip, device_token.as_deref()))
+        }
         Some("continue") => Step::Continue,
         Some("decide") => Step::Decide {
             approve: match params.get("decision") {
@@ -131,11 +130,11 @@ async fn post(
     let answer =
         device_verification::step(provider(state), session, typed, presented, step, ip, now)
             .await?;
-    Ok(render(state, answer))
+    Ok(render(state, answer).await)
 }
 
 /// The page for an answer, with the cookies it sets.
-fn render(state: &AppState, answer: Answer) -> Response {
+async fn render(state: &AppState, answer: Answer) -> Response {
     let Answer {
         page,
         session,
@@ -146,7 +145,13 @@ fn render(state: &AppState, answer: Answer) -> Response {
         Page::Entry { typed, problem } => entry_page(state, &session, &typed, Some(problem)),
         Page::Login(verified, failure) => login_page(state, &session, &verified, failure),
         Page::SecondFactor(verified, refusal) => {
-            pages::second_factor_page(state, &factor_form(state, &session, &verified), refusal)
+            pages::second_factor_page(
+                state,
+                &session,
+                &factor_form(state, &session, &verified),
+                refusal,
+            )
+            .await
         }
         Page::Enrol(verified) => {
             pages::enrol_factor_page(state, &factor_form(state, &session, &verified))

@@ -6,8 +6,11 @@ use poem::Response;
 use serde::Serialize;
 
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
 use crate::oauth::redirect::{AuthResponse, ResponseMode};
-use crate::oidc::factors::CodeRefusal;
+use crate::oidc::factors::{self, CodeRefusal, PasskeyAnswer, Typed};
+use crate::oidc::passkeys;
+use crate::oidc::sessions::BrowserSession;
 use crate::state::AppState;
 
 const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -52,13 +55,25 @@ pub fn render(
 ) -> Response {
     let form_action = redirect_to.map(form_action_source).unwrap_or_default();
     match state.templates.render(template, context) {
-        Ok(html) => secure_headers(Response::builder(), state.is_https())
-            .status(status)
-            .header(
-                "Content-Security-Policy",
-                format!("{CSP}; form-action 'self' {form_action}"),
-            )
-            .body(html),
+        Ok(html) => {
+            // The passkey script, by its address, on the pages with a passkey form; no other.
+            let script_src = if html.contains("data-passkey=") {
+                format!(
+                    "; script-src {}{}",
+                    state.issuer,
+                    crate::http::assets::PASSKEY_SCRIPT_PATH
+                )
+            } else {
+                String::new()
+            };
+            secure_headers(Response::builder(), state.is_https())
+                .status(status)
+                .header(
+                    "Content-Security-Policy",
+                    format!("{CSP}{script_src}; form-action 'self' {form_action}"),
+                )
+                .body(html)
+        }
         Err(e) => {
             tracing::error!(error = %e, template, "cannot render a page");
             Response::builder()
@@ -235,6 +250,64 @@ pub fn scope_views(catalog: &crate::oauth::scope::Catalog, scopes: &[String]) ->
         .collect()
 }
 
+/// A second factor as a form sent it: a code, or a passkey's answer.
+pub fn typed_factor<'a>(
+    params: &'a Params,
+    ip: &'a str,
+    device_token: Option<&'a str>,
+) -> Typed<'a> {
+    Typed {
+        code: params.get("code").unwrap_or_default(),
+        passkey: passkey_answer(params),
+        ip,
+        device_token,
+    }
+}
+
+/// A passkey ceremony's answer as a form sent it, if it carries one.
+pub fn passkey_answer(params: &Params) -> Option<PasskeyAnswer<'_>> {
+    Some(PasskeyAnswer {
+        ceremony: params.get("passkey_ceremony").filter(|c| !c.is_empty())?,
+        response: params.get("passkey_response").filter(|r| !r.is_empty())?,
+    })
+}
+
+/// A passkey ceremony as a page's template gets it: the handle its form sends back, the
+/// options for the browser, and the script's address.
+#[derive(Serialize)]
+pub struct PasskeyView {
+    pub ceremony: String,
+    pub options: String,
+    pub script: String,
+}
+
+impl PasskeyView {
+    pub fn new(state: &AppState, prompt: passkeys::Prompt) -> Self {
+        Self {
+            ceremony: prompt.ceremony,
+            options: prompt.options,
+            script: format!(
+                "{}{}",
+                state.issuer,
+                crate::http::assets::PASSKEY_SCRIPT_PATH
+            ),
+        }
+    }
+}
+
+/// A sign-in with a passkey alone for a sign-in page shown to `session`, when passkeys are
+/// on. A failure to start one leaves the page with the password only.
+pub async fn passkey_sign_in(state: &AppState, session: &BrowserSession) -> Option<PasskeyView> {
+    state.webauthn.as_ref()?;
+    match passkeys::begin_sign_in(state.provider(), session, state.clock.now()).await {
+        Ok(prompt) => Some(PasskeyView::new(state, prompt)),
+        Err(e) => {
+            tracing::error!(error = %e.description, "cannot start a passkey sign-in");
+            None
+        }
+    }
+}
+
 /// Where a second-factor page's forms go: the page's own address, the fields that carry the
 /// flow along, and the step a Cancel button sends (none: no button).
 pub struct FactorForm<'a> {
@@ -246,12 +319,18 @@ pub struct FactorForm<'a> {
     pub client_name: Option<&'a str>,
 }
 
-/// The page that asks for a one-time or recovery code; after a refused one, why.
-pub fn second_factor_page(
+/// The page that asks `session`'s user for a second factor (a passkey of theirs, a one-time
+/// code, a recovery code); after a refused one, why.
+pub async fn second_factor_page(
     state: &AppState,
+    session: &BrowserSession,
     form: &FactorForm<'_>,
     refusal: Option<CodeRefusal>,
 ) -> Response {
+    let choices = match factors::choices(state.provider(), session, state.clock.now()).await {
+        Ok(choices) => choices,
+        Err(e) => return error_page(state, &e),
+    };
     let status = match refusal {
         Some(CodeRefusal::TooManyFailures) => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::OK,
@@ -266,6 +345,8 @@ pub fn second_factor_page(
             csrf_token => &form.csrf_token,
             cancel => form.cancel,
             client_name => form.client_name,
+            passkey => choices.passkey.map(|p| PasskeyView::new(state, p)),
+            app => choices.app,
             error => refusal.map(CodeRefusal::message),
         },
         None,

@@ -548,3 +548,56 @@ async fn the_password_reset_and_verification_pages_meet_wcag_2_1_aa() {
         .await;
     audit.finish();
 }
+
+#[tokio::test]
+async fn the_passkey_pages_meet_wcag_2_1_aa() {
+    let Some(mut audit) = Audit::start("axe-passkeys").await else {
+        return;
+    };
+    audit.driver.add_virtual_authenticator().await;
+    // The pages with their passkey buttons (autofill would sign in at once).
+    audit.driver.without_passkey_autofill().await;
+    let app = crate::passkeys::localhost_app(Backend::Sqlite, |_| {}).await;
+    let user = app.create_user().await;
+    let client = app
+        .register_client_with(ClientRegistration {
+            name: "Photo Album".into(),
+            redirect_uris: vec![app.url("/healthz")],
+            ..Default::default()
+        })
+        .await;
+    async fn sign_in(driver: &Driver, user: &TestUser) {
+        let field = driver.find("#username").await;
+        driver.type_into(&field, &user.username).await;
+        let field = driver.find("#password").await;
+        driver.type_into(&field, &user.password).await;
+    }
+
+    // The sign-in pages offer a passkey.
+    audit.driver.goto(&app.url("/account")).await;
+    audit.check("account-sign-in-passkey", "Sign in").await;
+    sign_in(&audit.driver, &user).await;
+    audit.driver.click_button("Sign in").await;
+    audit.check("account-add-passkey", "Your account").await;
+    let field = audit.driver.find("#passkey_name").await;
+    audit.driver.type_into(&field, "Phone").await;
+    audit.driver.click_button("Add a passkey").await;
+    audit.check("account-passkey-added", "Your account").await;
+    audit.driver.click_button("Sign out here").await;
+
+    // After a password, the passkey as the second factor.
+    let url = app.authorize_url(&[
+        ("response_type", "code"),
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", app.url("/healthz").as_str()),
+        ("scope", "openid"),
+    ]);
+    audit.driver.goto(&url).await;
+    audit.check("sign-in-passkey", "Sign in").await;
+    sign_in(&audit.driver, &user).await;
+    audit.driver.click_button("Sign in").await;
+    audit
+        .check("second-factor-passkey", "Two-step verification")
+        .await;
+    audit.finish();
+}

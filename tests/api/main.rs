@@ -50,6 +50,7 @@ mod openapi_examples;
 mod pages;
 mod pairwise;
 mod parsers;
+mod passkeys;
 mod proxy;
 mod pushed_requests;
 mod refresh;

@@ -179,6 +179,63 @@ impl Driver {
         .await;
     }
 
+    /// Empties a text field.
+    pub async fn clear(&self, element: &Element) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", element.0),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Adds a WebAuthn virtual authenticator to the browser (W3C WebAuthn 11.3): CTAP2, built
+    /// in, keeping discoverable credentials, verifying its user and consenting to every
+    /// request without asking. Its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        self.call(
+            reqwest::Method::POST,
+            "/webauthn/authenticator",
+            Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+    }
+
+    /// Makes the pages loaded from now on see a browser that offers no passkeys in autofill
+    /// (conditional mediation), where a virtual authenticator would answer at once: they
+    /// fall back to their buttons.
+    pub async fn without_passkey_autofill(&self) {
+        self.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source":
+                "PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);"}),
+        )
+        .await;
+    }
+
+    /// The credentials a virtual authenticator holds.
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Vec<Value> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/webauthn/authenticator/{authenticator}/credentials"),
+            None,
+        )
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    }
+
     pub async fn click(&self, element: &Element) {
         self.call(
             reqwest::Method::POST,

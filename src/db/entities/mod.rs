@@ -12,6 +12,7 @@ pub mod email_link;
 pub mod grant;
 pub mod initial_access_token;
 pub mod logout_delivery;
+pub mod passkey_ceremony;
 pub mod prelude;
 pub mod recovery_code;
 pub mod refresh_token;
