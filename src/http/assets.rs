@@ -1,3 +1,6 @@
+//! `/assets/passkeys.js`: the script the sign-in, second-factor and account pages run passkey
+//! ceremonies with, built in.
+//!
 //! `/static/NAME`: the operator's own files for the pages (logo, stylesheet, fonts), from the
 //! flat directory `pages.static_dir`. Names are plain file names (no path separators, no
 //! leading dot), so nothing outside the directory can be reached; only image, stylesheet and
@@ -110,6 +113,22 @@ pub async fn client_logo(Path(client_id): Path<String>, Data(state): Data<&AppSt
     }
 }
 
+/// Where the pages' passkey script is served.
+pub const PASSKEY_SCRIPT_PATH: &str = "/assets/passkeys.js";
+
+/// The script that runs passkey ceremonies on the sign-in, second-factor and account pages
+/// (allowed by their Content-Security-Policy by this address alone).
+const PASSKEY_SCRIPT: &str = include_str!("../../assets/passkeys.js");
+
+#[handler]
+pub fn passkey_script() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(PASSKEY_SCRIPT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,20 +153,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Where the pages' passkey script is served.
-pub const PASSKEY_SCRIPT_PATH: &str = "/assets/passkeys.js";
-
-/// The script that runs passkey ceremonies on the sign-in, second-factor and account pages
-/// (allowed by their Content-Security-Policy by this address alone).
-const PASSKEY_SCRIPT: &str = include_str!("../../assets/passkeys.js");
-
-#[handler]
-pub fn passkey_script() -> Response {
-    Response::builder()
-        .content_type("text/javascript; charset=utf-8")
-        .header(header::CACHE_CONTROL, "public, max-age=300")
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .body(PASSKEY_SCRIPT)
 }

@@ -203,3 +203,37 @@ pub async fn change_password(
     tracing::info!(user_id = %user.id, "password changed on the account page");
     Ok(PasswordChange::Changed)
 }
+
+/// How long after signing in a session may add a passkey without giving the password again:
+/// a passkey signs in alone, so whoever holds a session left open (or a stolen cookie) must
+/// not be able to plant one.
+pub const RECENT_SIGN_IN: i64 = 900;
+
+/// Whether `session` signed in (or confirmed the password) within [`RECENT_SIGN_IN`].
+pub fn signed_in_recently(session: &BrowserSession, now: UnixTime) -> bool {
+    session
+        .row
+        .auth_time
+        .is_some_and(|t| now - t <= RECENT_SIGN_IN)
+}
+
+/// Checks `user`'s password again in `session` (counted like a sign-in); on success the
+/// session's sign-in time is now, its methods unchanged.
+pub async fn confirm_password(
+    p: Provider<'_>,
+    session: &BrowserSession,
+    user: &User,
+    attempt: Attempt<'_>,
+    now: UnixTime,
+) -> Result<Result<(), Refusal>, OAuthError> {
+    let attempt = Attempt {
+        username: &user.username,
+        ..attempt
+    };
+    if let Err(refusal) = sign_in::check_password(p, attempt, now).await? {
+        return Ok(Err(refusal));
+    }
+    let amr = crate::oauth::auth_context::Amr::from_stored(session.row.amr.as_deref());
+    store::sessions::raise(p.db, &session.row.id_hash, &amr.to_stored(), now).await?;
+    Ok(Ok(()))
+}

@@ -50,6 +50,13 @@ pub struct Need {
     pub has_factor: bool,
 }
 
+/// Whether the user has a second factor they can use here: passkeys count only while
+/// passkeys are on (`login.passkeys`, an issuer browsers accept them on), so turning them off
+/// does not leave someone with passkeys alone asked for what they cannot give.
+pub async fn has_factor(p: Provider<'_>, user_id: &str) -> Result<bool, StoreError> {
+    factors::has_confirmed(p.db, user_id, p.webauthn.is_some()).await
+}
+
 /// The level every session of the user must reach to count as signed in at all: a second
 /// factor for someone who set one up, unless the policy asks only where apps want it.
 pub fn baseline(policy: SecondFactorPolicy, has_factor: bool) -> Level {
@@ -69,7 +76,7 @@ pub async fn needed(
     request: &AuthorizationRequest,
     user_id: &str,
 ) -> Result<Need, OAuthError> {
-    let has_factor = factors::has_confirmed(p.db, user_id).await?;
+    let has_factor = has_factor(p, user_id).await?;
     let policy = p.config.login.second_factor;
     let demanded = policy == SecondFactorPolicy::Required
         || client.require_mfa
@@ -89,7 +96,7 @@ pub async fn needed_for_client(
     client: &Client,
     user_id: &str,
 ) -> Result<Need, OAuthError> {
-    let has_factor = factors::has_confirmed(p.db, user_id).await?;
+    let has_factor = has_factor(p, user_id).await?;
     let policy = p.config.login.second_factor;
     let level = if policy == SecondFactorPolicy::Required || client.require_mfa {
         Level::Mfa
@@ -350,7 +357,7 @@ pub async fn confirm_totp(
     let Some(step) = one_time_code(typed).and_then(|code| matching_step(&totp, &code, now)) else {
         return Ok(Confirmed::Refused(CodeRefusal::Wrong));
     };
-    let had_factor = factors::has_confirmed(p.db, &user.id).await?;
+    let had_factor = factors::has_confirmed(p.db, &user.id, true).await?;
     let txn = p.db.begin().await?;
     if !factors::confirm(&txn, &user.id, &pending.id, step, now).await? {
         return Ok(Confirmed::Nothing);
@@ -523,7 +530,7 @@ pub async fn regenerate_recovery_codes(
     user_id: &str,
     now: UnixTime,
 ) -> Result<Option<Vec<String>>, OAuthError> {
-    if !factors::has_confirmed(p.db, user_id).await? {
+    if !factors::has_confirmed(p.db, user_id, true).await? {
         return Ok(None);
     }
     let txn = p.db.begin().await?;
@@ -533,28 +540,68 @@ pub async fn regenerate_recovery_codes(
     Ok(Some(codes))
 }
 
+/// What removing a factor did.
+pub struct Removed {
+    /// `totp` or `passkey`.
+    pub kind: String,
+    /// It was the last one: the recovery codes went with it.
+    pub last: bool,
+}
+
 /// Removes one of the user's generators or passkeys; the last one takes the recovery codes
-/// with it. The kind of what was removed, if anything was.
+/// with it. `None` when there was no such factor.
 pub async fn remove(
     p: Provider<'_>,
     user_id: &str,
     factor_id: &str,
-) -> Result<Option<String>, OAuthError> {
-    let kind = factors::list(p.db, user_id)
+) -> Result<Option<Removed>, OAuthError> {
+    let Some(kind) = factors::list(p.db, user_id)
         .await?
         .into_iter()
         .find(|f| f.id == factor_id)
-        .map(|f| f.kind);
+        .map(|f| f.kind)
+    else {
+        return Ok(None);
+    };
     let txn = p.db.begin().await?;
-    let removed = factors::delete(&txn, user_id, factor_id).await?;
-    if removed && !factors::has_confirmed(&txn, user_id).await? {
+    if !factors::delete(&txn, user_id, factor_id).await? {
+        return Ok(None);
+    }
+    let last = !factors::has_confirmed(&txn, user_id, true).await?;
+    if last {
         factors::delete_all(&txn, user_id).await?;
     }
     txn.commit().await?;
-    if removed {
-        tracing::info!(user_id, kind = kind.as_deref(), "second factor removed");
-    }
-    Ok(kind.filter(|_| removed))
+    tracing::info!(user_id, kind, last, "second factor removed");
+    Ok(Some(Removed { kind, last }))
+}
+
+/// Renames one of the user's factors; `false` when there is no such factor.
+pub async fn rename(
+    p: Provider<'_>,
+    user_id: &str,
+    factor_id: &str,
+    name: &str,
+) -> Result<bool, OAuthError> {
+    Ok(factors::rename(p.db, user_id, factor_id, name).await?)
+}
+
+/// The longest name a person may give a factor.
+pub const NAME_MAX: usize = 64;
+
+/// A factor's name as the person typed it: trimmed, without control characters, at most
+/// [`NAME_MAX`] characters; `None` when nothing is left.
+pub fn factor_name(typed: &str) -> Option<String> {
+    let name: String = typed
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(NAME_MAX)
+        .collect();
+    let name = name.trim_end().to_owned();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Removes every second factor and recovery code of the user (an operator's reset, for
@@ -637,6 +684,19 @@ mod tests {
         assert_eq!(recovery_code("abcde fghjk"), Some("abcdefghjk".to_owned()));
         assert_eq!(recovery_code("abcde-fghj0"), None);
         assert_eq!(recovery_code("abcde-fghj"), None);
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            factor_name("  Work laptop \n"),
+            Some("Work laptop".to_owned())
+        );
+        assert_eq!(factor_name(" \t "), None);
+        assert_eq!(
+            factor_name(&"x".repeat(100)).map(|n| n.chars().count()),
+            Some(NAME_MAX)
+        );
     }
 
     #[test]

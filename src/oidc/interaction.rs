@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::factors::{self, CodeRefusal};
+use super::passkeys;
 use super::sessions::{self, BrowserSession};
 use super::sign_in::{self, Attempt, Refusal, SignIn};
 use super::Provider;
@@ -113,9 +114,11 @@ pub enum Action<'a> {
     Login(Attempt<'a>),
     /// A one-time or recovery code, or a passkey, from this address.
     SecondFactor(factors::Typed<'a>),
-    /// A sign-in with a passkey alone, from a browser with this User-Agent.
+    /// A sign-in with a passkey alone (the form's answer, if it carried one), from this
+    /// address and a browser with this User-Agent.
     Passkey {
-        answer: factors::PasskeyAnswer<'a>,
+        answer: Option<factors::PasskeyAnswer<'a>>,
+        ip: &'a str,
         user_agent: Option<&'a str>,
     },
     /// Back from setting up a second factor.
@@ -277,8 +280,30 @@ pub async fn act(
         (Action::SecondFactor(typed), Stage::SecondFactor) => {
             second_factor(p, session, &id_hash, waiting, typed, now).await
         }
-        (Action::Passkey { answer, user_agent }, Stage::Login) => {
-            passkey(p, session, &id_hash, waiting, answer, user_agent, now).await
+        (
+            Action::Passkey {
+                answer,
+                ip,
+                user_agent,
+            },
+            Stage::Login,
+        ) => {
+            let signed = match answer {
+                Some(answer) => {
+                    sign_in::sign_in_with_passkey(p, &session, answer, ip, user_agent, now).await?
+                }
+                None => Err(passkeys::Refusal::Failed),
+            };
+            match signed {
+                Ok(signed) => signed_in(p, signed, &id_hash, waiting, now).await,
+                Err(refusal) => {
+                    let failure = Some((String::new(), Refusal::Passkey(refusal)));
+                    Ok(Answer::page(
+                        Page::Login(Box::new(waiting), failure),
+                        Some(session),
+                    ))
+                }
+            }
         }
         (Action::Continue, Stage::Enrol | Stage::SecondFactor) => {
             let page = redecide(p, &session, &id_hash, waiting, fresh, now).await?;
@@ -320,39 +345,18 @@ async fn login(
             ));
         }
     };
-    let (signed_in, _) = sessions::identified(p, &signed.session)
-        .await?
-        .ok_or_else(|| OAuthError::server_error(&"a new session without its user"))?;
-    let page = next_page(p, &signed.session, id_hash, waiting, &signed_in, true, now).await?;
-    Ok(Answer {
-        page,
-        session: Some(signed.session),
-        new_session: true,
-        device_token: signed.device_token,
-    })
+    signed_in(p, signed, id_hash, waiting, now).await
 }
 
-/// A sign-in with a passkey alone on the login page; the request is decided again, as
-/// after a password.
-async fn passkey(
+/// After a sign-in (a password, or a passkey alone) in a new session: the request decided
+/// again, as one the person just signed in for.
+async fn signed_in(
     p: Provider<'_>,
-    old: BrowserSession,
+    signed: sign_in::Signed,
     id_hash: &str,
     waiting: Waiting,
-    answer: factors::PasskeyAnswer<'_>,
-    user_agent: Option<&str>,
     now: UnixTime,
 ) -> Result<Answer, OAuthError> {
-    let signed = match sign_in::sign_in_with_passkey(p, &old, answer, user_agent, now).await? {
-        Ok(signed) => signed,
-        Err(refusal) => {
-            let failure = Some((String::new(), Refusal::Passkey(refusal)));
-            return Ok(Answer::page(
-                Page::Login(Box::new(waiting), failure),
-                Some(old),
-            ));
-        }
-    };
     let (signed_in, _) = sessions::identified(p, &signed.session)
         .await?
         .ok_or_else(|| OAuthError::server_error(&"a new session without its user"))?;

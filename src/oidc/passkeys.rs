@@ -20,7 +20,7 @@
 use webauthn_rs::prelude::{
     CredentialID, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
-    WebauthnBuilder,
+    WebauthnBuilder, WebauthnError,
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
@@ -28,7 +28,7 @@ use super::sessions::BrowserSession;
 use super::Provider;
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::oauth::auth_context::Method;
+use crate::oauth::auth_context::{Amr, Method};
 use crate::oauth::error::OAuthError;
 use crate::store::ceremonies::{self, Ceremony};
 use crate::store::factors::{self, Factor, PASSKEY};
@@ -37,8 +37,6 @@ use crate::store::{self, StoreError};
 
 /// How long a started ceremony waits for the browser's answer.
 const CEREMONY_SECONDS: i64 = 900;
-/// The longest name a person may give a factor.
-pub const NAME_MAX: usize = 64;
 
 /// What a ceremony is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +150,9 @@ fn credential_key(id: &CredentialID) -> String {
     crypto::b64url(id.as_ref())
 }
 
-/// Stores a new ceremony for `session` and returns what its page needs.
+/// Stores a new ceremony for `session` (in place of the one it had for `purpose`, so a
+/// session keeps one of each however often its pages are shown) and returns what its page
+/// needs.
 async fn start(
     p: Provider<'_>,
     session: &BrowserSession,
@@ -163,8 +163,9 @@ async fn start(
     now: UnixTime,
 ) -> Result<Prompt, OAuthError> {
     let handle = crypto::random_token()?;
-    ceremonies::insert(
-        p.db,
+    let txn = p.db.begin().await?;
+    ceremonies::replace(
+        &txn,
         &Ceremony {
             id_hash: p.secrets.hash(&handle),
             session_id_hash: session.row.id_hash.clone(),
@@ -175,6 +176,7 @@ async fn start(
         },
     )
     .await?;
+    txn.commit().await?;
     Ok(Prompt {
         ceremony: handle,
         options,
@@ -205,32 +207,48 @@ async fn take<S: serde::de::DeserializeOwned>(
     if ceremony.user_id.as_deref() != user_id {
         return Ok(None);
     }
-    serde_json::from_str(&ceremony.state)
-        .map(Some)
-        .map_err(server_error)
+    match serde_json::from_str(&ceremony.state) {
+        Ok(state) => Ok(Some(state)),
+        Err(e) => {
+            // Started by another version of the server, say: as if it had expired.
+            tracing::warn!(error = %e, "unreadable passkey ceremony");
+            Ok(None)
+        }
+    }
+}
+
+/// A stored passkey, or `None` (logged) when its row does not read as one.
+fn stored_key(factor: &Factor) -> Option<Passkey> {
+    match serde_json::from_str(&factor.secret) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::error!(factor_id = %factor.id, error = %e, "unreadable passkey");
+            None
+        }
+    }
+}
+
+/// Logs why the library refused an answer; a counter that went backwards, which may be a
+/// cloned authenticator, louder than the rest.
+fn log_refusal(user_id: &str, what: &str, e: &WebauthnError) {
+    if matches!(e, WebauthnError::CredentialPossibleCompromise) {
+        tracing::warn!(
+            user_id,
+            "{what}: the passkey's counter went backwards (a cloned authenticator?); refused"
+        );
+    } else {
+        tracing::info!(user_id, error = %e, "{what}: refused");
+    }
 }
 
 /// The user's passkeys, with their rows.
 async fn passkeys_of(p: Provider<'_>, user_id: &str) -> Result<Vec<(Factor, Passkey)>, OAuthError> {
-    let mut found = Vec::new();
-    for factor in factors::list(p.db, user_id).await? {
-        if factor.kind != PASSKEY || factor.confirmed_at.is_none() {
-            continue;
-        }
-        match serde_json::from_str::<Passkey>(&factor.secret) {
-            Ok(key) => found.push((factor, key)),
-            Err(e) => tracing::error!(factor_id = %factor.id, error = %e, "unreadable passkey"),
-        }
-    }
-    Ok(found)
-}
-
-/// Whether the user has a passkey.
-pub async fn has_passkey(p: Provider<'_>, user_id: &str) -> Result<bool, OAuthError> {
     Ok(factors::list(p.db, user_id)
         .await?
-        .iter()
-        .any(|f| f.kind == PASSKEY && f.confirmed_at.is_some()))
+        .into_iter()
+        .filter(|f| f.kind == PASSKEY && f.confirmed_at.is_some())
+        .filter_map(|f| stored_key(&f).map(|key| (f, key)))
+        .collect())
 }
 
 /// Starts registering a passkey for `user` in `session`. The authenticator is asked to keep
@@ -282,8 +300,8 @@ pub async fn begin_registration(
 
 /// A passkey that was registered.
 pub struct Registered {
-    /// How `amr` names it.
-    pub method: Method,
+    /// The session's methods now (it used the new passkey).
+    pub amr: Amr,
     /// Recovery codes made with it, when it is the user's first second factor (shown once).
     pub recovery_codes: Option<Vec<String>>,
 }
@@ -312,22 +330,29 @@ pub async fn finish_registration(
     let passkey = match rp.finish_passkey_registration(&answer, &state) {
         Ok(key) => key,
         Err(e) => {
-            tracing::info!(user_id = %user.id, error = %e, "passkey registration refused");
+            log_refusal(&user.id, "passkey registration", &e);
             return Ok(Err(Refusal::Failed));
         }
     };
+    // The library keeps the backup flags and the counter inside its `Passkey`; its stored
+    // form is what says them.
     let stored = serde_json::to_value(&passkey).map_err(server_error)?;
-    let backed_up = stored
+    let method = match stored
         .pointer("/cred/backup_eligible")
         .and_then(serde_json::Value::as_bool)
-        .unwrap_or(true);
-    let method = if backed_up {
-        Method::SoftwareKey
-    } else {
-        Method::HardwareKey
+    {
+        Some(false) => Method::HardwareKey,
+        Some(true) => Method::SoftwareKey,
+        None => {
+            tracing::warn!("a new passkey without its backup flag: taken as one that syncs");
+            Method::SoftwareKey
+        }
     };
-    let name = factor_name(name).unwrap_or_else(|| "Passkey".to_owned());
-    let had_factor = factors::has_confirmed(p.db, &user.id).await?;
+    let counter = stored
+        .pointer("/cred/counter")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|c| *c > 0);
+    let name = super::factors::factor_name(name).unwrap_or_else(|| "Passkey".to_owned());
     let txn = p.db.begin().await?;
     let inserted = factors::insert(
         &txn,
@@ -337,7 +362,7 @@ pub async fn finish_registration(
             kind: PASSKEY.to_owned(),
             name,
             secret: stored.to_string(),
-            last_step: None,
+            last_step: counter,
             created_at: now,
             confirmed_at: Some(now),
             last_used_at: Some(now),
@@ -351,32 +376,26 @@ pub async fn finish_registration(
         Err(StoreError::Conflict(_)) => return Ok(Err(Refusal::Registered)),
         Err(e) => return Err(e.into()),
     }
-    let recovery_codes = if had_factor {
-        None
-    } else {
+    // Counted after the insert, in its transaction: of two first registrations at once,
+    // one makes the recovery codes.
+    let first = factors::list(&txn, &user.id)
+        .await?
+        .iter()
+        .filter(|f| f.confirmed_at.is_some())
+        .count()
+        == 1;
+    let recovery_codes = if first {
         Some(super::factors::new_recovery_codes(p, &txn, &user.id, now).await?)
+    } else {
+        None
     };
-    super::factors::raise_session(&txn, session, method, now).await?;
+    let amr = super::factors::raise_session(&txn, session, method, now).await?;
     txn.commit().await?;
     tracing::info!(user_id = %user.id, "passkey registered");
     Ok(Ok(Registered {
-        method,
+        amr,
         recovery_codes,
     }))
-}
-
-/// A name as the person typed it: trimmed, without control characters, at most
-/// [`NAME_MAX`] characters; `None` when nothing is left.
-pub fn factor_name(typed: &str) -> Option<String> {
-    let name: String = typed
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .chars()
-        .take(NAME_MAX)
-        .collect();
-    (!name.is_empty()).then_some(name)
 }
 
 /// Starts a sign-in with a discoverable passkey in `session` (nobody named yet): the page
@@ -425,13 +444,15 @@ pub async fn finish_sign_in(
         Ok(_) | Err(StoreError::NotFound) => return Ok(Err(Refusal::Unknown)),
         Err(e) => return Err(e.into()),
     };
-    let key: Passkey = serde_json::from_str(&factor.secret).map_err(server_error)?;
+    let Some(key) = stored_key(&factor) else {
+        return Ok(Err(Refusal::Failed));
+    };
     let result =
         match rp.finish_discoverable_authentication(&answer, state, &[DiscoverableKey::from(&key)])
         {
             Ok(result) => result,
             Err(e) => {
-                tracing::info!(user_id = %user.id, error = %e, "passkey sign-in refused");
+                log_refusal(&user.id, "passkey sign-in", &e);
                 return Ok(Err(Refusal::Failed));
             }
         };
@@ -462,7 +483,8 @@ async fn record_use(
         tracing::warn!(
             user_id = %factor.user_id,
             factor_id = %factor.id,
-            "passkey counter did not move forward; refused"
+            "passkey refused: another use with the same counter won (a cloned authenticator, \
+             or one answer sent twice), or it was removed meanwhile"
         );
         return Ok(None);
     }
@@ -543,11 +565,13 @@ pub async fn finish_second_factor(
     if factor.user_id != user.id {
         return Ok(Err(Refusal::Unknown));
     }
-    let key: Passkey = serde_json::from_str(&factor.secret).map_err(server_error)?;
+    let Some(key) = stored_key(&factor) else {
+        return Ok(Err(Refusal::Failed));
+    };
     let result = match rp.finish_passkey_authentication(&answer, &state) {
         Ok(result) => result,
         Err(e) => {
-            tracing::info!(user_id = %user.id, error = %e, "passkey refused as a second factor");
+            log_refusal(&user.id, "passkey as a second factor", &e);
             return Ok(Err(Refusal::Failed));
         }
     };
@@ -576,18 +600,5 @@ mod tests {
         assert_eq!(user_handle(id).to_string(), id);
         assert_eq!(user_handle("alice-1"), user_handle("alice-1"));
         assert_ne!(user_handle("alice-1"), user_handle("alice-2"));
-    }
-
-    #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(
-            factor_name("  Work laptop \n"),
-            Some("Work laptop".to_owned())
-        );
-        assert_eq!(factor_name(" \t "), None);
-        assert_eq!(
-            factor_name(&"x".repeat(100)).map(|n| n.len()),
-            Some(NAME_MAX)
-        );
     }
 }

@@ -94,7 +94,7 @@ pub async fn signed_in(
     let Some((signed_in, user)) = identified(p, session).await? else {
         return Ok(None);
     };
-    let has_factor = store::factors::has_confirmed(p.db, &user.id).await?;
+    let has_factor = factors::has_factor(p, &user.id).await?;
     if signed_in.amr.level() < factors::baseline(p.config.login.second_factor, has_factor) {
         return Ok(None);
     }

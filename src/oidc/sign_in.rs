@@ -86,7 +86,7 @@ pub async fn sign_in(
     abuse::release(p.db, &abuse::pending_requests(p.config, attempt.ip), now).await?;
     let session = start_session(p, old, &user, &Amr::password(), attempt.user_agent, now).await?;
     tracing::info!(user_id = %user.id, "login");
-    let device_token = if store::factors::has_confirmed(p.db, &user.id).await? {
+    let device_token = if factors::has_factor(p, &user.id).await? {
         None
     } else {
         Some(abuse::device_token(p.secrets, &user.username)?)
@@ -104,6 +104,7 @@ pub async fn sign_in_with_passkey(
     p: Provider<'_>,
     old: &BrowserSession,
     answer: factors::PasskeyAnswer<'_>,
+    ip: &str,
     user_agent: Option<&str>,
     now: UnixTime,
 ) -> Result<Result<Signed, passkeys::Refusal>, OAuthError> {
@@ -112,6 +113,8 @@ pub async fn sign_in_with_passkey(
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
+    // As after a password: the sign-in page led somewhere.
+    abuse::release(p.db, &abuse::pending_requests(p.config, ip), now).await?;
     let session = start_session(p, old, &user, &Amr::passkey(method), user_agent, now).await?;
     let device_token = Some(abuse::device_token(p.secrets, &user.username)?);
     Ok(Ok(Signed {

@@ -1,6 +1,7 @@
-//! Passkey ceremonies waiting for the browser's answer, by keyed hash of their handle. A
-//! ceremony is spent by one conditional DELETE, so each challenge is answered once even
-//! when the answer is sent twice at the same moment.
+//! Passkey ceremonies waiting for the browser's answer, by keyed hash of their handle, one
+//! per browser session and purpose. A ceremony is spent by deleting its row, and only the
+//! caller whose DELETE removed it goes on, so each challenge is answered once even when the
+//! answer is sent twice at the same moment.
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
@@ -12,7 +13,14 @@ use crate::db::entities::passkey_ceremony;
 
 pub type Ceremony = passkey_ceremony::Model;
 
-pub async fn insert(db: &impl ConnectionTrait, c: &Ceremony) -> Result<(), StoreError> {
+/// Stores `c` in place of the session's ceremony for the same purpose, if any (the delete
+/// first: in a transaction it takes the write lock before anything is read).
+pub async fn replace(db: &impl ConnectionTrait, c: &Ceremony) -> Result<(), StoreError> {
+    passkey_ceremony::Entity::delete_many()
+        .filter(passkey_ceremony::Column::SessionIdHash.eq(&c.session_id_hash))
+        .filter(passkey_ceremony::Column::Purpose.eq(&c.purpose))
+        .exec(db)
+        .await?;
     let row = passkey_ceremony::ActiveModel {
         id_hash: Set(c.id_hash.clone()),
         session_id_hash: Set(c.session_id_hash.clone()),

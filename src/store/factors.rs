@@ -110,11 +110,19 @@ pub async fn list(db: &impl ConnectionTrait, user_id: &str) -> Result<Vec<Factor
         .await?)
 }
 
-/// Whether the user has a confirmed factor.
-pub async fn has_confirmed(db: &impl ConnectionTrait, user_id: &str) -> Result<bool, StoreError> {
-    Ok(user_factor::Entity::find()
+/// Whether the user has a confirmed factor; passkeys count only with `passkeys`.
+pub async fn has_confirmed(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    passkeys: bool,
+) -> Result<bool, StoreError> {
+    let mut query = user_factor::Entity::find()
         .filter(user_factor::Column::UserId.eq(user_id))
-        .filter(user_factor::Column::ConfirmedAt.is_not_null())
+        .filter(user_factor::Column::ConfirmedAt.is_not_null());
+    if !passkeys {
+        query = query.filter(user_factor::Column::Kind.ne(PASSKEY));
+    }
+    Ok(query
         .select_only()
         .column(user_factor::Column::Id)
         .into_tuple::<String>()

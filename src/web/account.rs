@@ -25,19 +25,28 @@ use crate::oidc::sessions::{self, BrowserSession};
 use crate::oidc::sign_in::{self, Attempt, SignIn};
 use crate::oidc::sign_out;
 use crate::state::AppState;
-use crate::store;
 use crate::store::factors::PASSKEY;
 
 pub const PATH: &str = "/account";
 
 /// What a finished form says on the page it leads back to (`?done=`): fixed words, never
 /// the request's own.
-const NOTICES: [(&str, &str); 11] = [
+const NOTICES: [(&str, &str); 14] = [
     (
         "factor-removed",
         "The authenticator app is removed. Without one, your password alone signs you in.",
     ),
+    ("app-removed", "The authenticator app is removed."),
+    (
+        "confirm-password",
+        "You signed in a while ago: confirm your password, then add the passkey.",
+    ),
     ("passkey-removed", "The passkey is removed."),
+    (
+        "passkey-removed-last",
+        "The passkey is removed, and the recovery codes with it. Without a second factor, \
+         your password alone signs you in.",
+    ),
     ("renamed", "The name is changed."),
     ("revoked", "The app no longer has access to your account."),
     ("ended", "That session is signed out."),
@@ -239,12 +248,17 @@ async fn account_page(
         may_change_factors(current, !(passkeys.is_empty() && factors.is_empty()));
     let factors: Vec<FactorView> = factors.into_iter().map(view).collect();
     let passkeys: Vec<FactorView> = passkeys.into_iter().map(view).collect();
-    // A passkey can be added right here by a session that may change the factors.
-    let passkey = match (&state.webauthn, may_change_factors) {
-        (Some(_), true) => Some(pages::PasskeyView::new(
-            state,
-            passkeys::begin_registration(p, current, user, now).await?,
-        )),
+    // A passkey can be added right here by a session that may change the factors and
+    // signed in lately; others give their password first.
+    let recent = account::signed_in_recently(current, now);
+    let passkey = match (&state.webauthn, may_change_factors && recent) {
+        (Some(_), true) => match passkeys::begin_registration(p, current, user, now).await {
+            Ok(prompt) => Some(pages::PasskeyView::new(state, prompt)),
+            Err(e) => {
+                tracing::error!(error = %e.description, "cannot start a passkey registration");
+                None
+            }
+        },
         _ => None,
     };
     let Extra {
@@ -297,6 +311,7 @@ async fn account_page(
             passkeys,
             passkey,
             passkeys_offered => state.webauthn.is_some(),
+            passkey_needs_password => !recent,
             recovery_left,
             enrolment,
             recovery_codes,
@@ -356,7 +371,7 @@ async fn submit(
             };
         }
         if params.get("step") == Some("passkey") {
-            return sign_in_with_passkey(state, headers, &current, params, now).await;
+            return sign_in_with_passkey(state, headers, &current, params, ip, now).await;
         }
         if params.get("step") != Some("login") {
             return Ok(pages::redirect(&format!("{}{PATH}", state.issuer), true));
@@ -395,10 +410,8 @@ async fn submit(
                 | "passkey_register"
                 | "rename_factor"
         )
-    ) && !may_change_factors(
-        &current,
-        store::factors::has_confirmed(p.db, &user.id).await?,
-    ) {
+    ) && !may_change_factors(&current, factors::has_factor(p, &user.id).await?)
+    {
         // Only a session that used the second factor may change the second factors.
         return Ok(second_factor_page(state, &current, None).await);
     }
@@ -439,23 +452,56 @@ async fn submit(
             }
         }
         Some("remove_factor") => {
-            let kind = factors::remove(p, &user.id, params.require("factor_id")?).await?;
-            Ok(back(
-                state,
-                match kind.as_deref() {
-                    Some(PASSKEY) => "passkey-removed",
-                    _ => "factor-removed",
+            let removed = factors::remove(p, &user.id, params.require("factor_id")?).await?;
+            let done = match removed {
+                None => "",
+                Some(r) => match (r.kind.as_str(), r.last) {
+                    (PASSKEY, true) => "passkey-removed-last",
+                    (PASSKEY, false) => "passkey-removed",
+                    (_, true) => "factor-removed",
+                    (_, false) => "app-removed",
                 },
-            ))
+            };
+            Ok(back(state, done))
         }
-        Some("passkey_add") => Ok(pages::redirect(
-            &format!("{}{PATH}#passkeys", state.issuer),
-            true,
-        )),
+        Some("passkey_add") => {
+            // The password again, for a session that signed in a while ago.
+            let confirmed = account::confirm_password(
+                p,
+                &current,
+                &user,
+                Attempt {
+                    password: params.get("current_password").unwrap_or_default(),
+                    ..attempt("")
+                },
+                now,
+            )
+            .await?;
+            match confirmed {
+                Ok(()) => Ok(pages::redirect(
+                    &format!("{}{PATH}#passkeys", state.issuer),
+                    true,
+                )),
+                Err(refusal) => {
+                    let words = match refusal {
+                        sign_in::Refusal::WrongCredentials => "That password is wrong.",
+                        _ => refusal.message(),
+                    };
+                    let extra = Extra {
+                        error: Some(words),
+                        ..Extra::default()
+                    };
+                    account_page(state, &current, &user, extra, StatusCode::OK, now).await
+                }
+            }
+        }
         Some("passkey_register") => {
             let Some(answer) = pages::passkey_answer(params) else {
                 return Ok(back(state, ""));
             };
+            if !account::signed_in_recently(&current, now) {
+                return Ok(back(state, "confirm-password"));
+            }
             let registered = passkeys::finish_registration(
                 p,
                 &current,
@@ -466,30 +512,35 @@ async fn submit(
                 now,
             )
             .await?;
+            let mut shown = current.clone();
             let extra = match &registered {
-                Ok(done) => Extra {
-                    notice: Some("Your passkey is added. You can sign in with it alone."),
-                    recovery_codes: done.recovery_codes.as_deref(),
-                    ..Extra::default()
-                },
+                Ok(done) => {
+                    // The session used the new passkey: the page shows what it now may do.
+                    shown.row.amr = Some(done.amr.to_stored());
+                    Extra {
+                        notice: Some("Your passkey is added. You can sign in with it alone."),
+                        recovery_codes: done.recovery_codes.as_deref(),
+                        ..Extra::default()
+                    }
+                }
                 Err(refusal) => Extra {
                     error: Some(refusal.message()),
                     ..Extra::default()
                 },
             };
-            account_page(state, &current, &user, extra, StatusCode::OK, now).await
+            account_page(state, &shown, &user, extra, StatusCode::OK, now).await
         }
         Some("rename_factor") => {
             let factor_id = params.require("factor_id")?;
-            let Some(name) = passkeys::factor_name(params.get("name").unwrap_or_default()) else {
+            let Some(name) = factors::factor_name(params.get("name").unwrap_or_default()) else {
                 let extra = Extra {
                     error: Some("Give it a name."),
                     ..Extra::default()
                 };
                 return account_page(state, &current, &user, extra, StatusCode::OK, now).await;
             };
-            store::factors::rename(p.db, &user.id, factor_id, &name).await?;
-            Ok(back(state, "renamed"))
+            let renamed = factors::rename(p, &user.id, factor_id, &name).await?;
+            Ok(back(state, if renamed { "renamed" } else { "" }))
         }
         Some("recovery_codes") => {
             let codes = factors::regenerate_recovery_codes(p, &user.id, now).await?;
@@ -595,6 +646,7 @@ async fn sign_in_with_passkey(
     headers: &HeaderMap,
     current: &BrowserSession,
     params: &Params,
+    ip: &str,
     now: UnixTime,
 ) -> Result<Response, OAuthError> {
     let outcome = match pages::passkey_answer(params) {
@@ -602,7 +654,7 @@ async fn sign_in_with_passkey(
             let user_agent = headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok());
-            sign_in::sign_in_with_passkey(state.provider(), current, answer, user_agent, now)
+            sign_in::sign_in_with_passkey(state.provider(), current, answer, ip, user_agent, now)
                 .await?
         }
         None => Err(passkeys::Refusal::Failed),

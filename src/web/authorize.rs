@@ -95,7 +95,8 @@ async fn interaction(
             Action::SecondFactor(pages::typed_factor(params, ip, device_token.as_deref()))
         }
         Some("passkey") => Action::Passkey {
-            answer: pages::passkey_answer(params).ok_or_else(interaction::expired)?,
+            answer: pages::passkey_answer(params),
+            ip,
             user_agent: headers
                 .get(poem::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),

@@ -56,8 +56,9 @@ pub fn render(
     let form_action = redirect_to.map(form_action_source).unwrap_or_default();
     match state.templates.render(template, context) {
         Ok(html) => {
-            // The passkey script, by its address, on the pages with a passkey form; no other.
-            let script_src = if html.contains("data-passkey=") {
+            // The passkey script, by its address, on the pages that load it (a script
+            // element, which no text a page shows can forge: `<` is escaped); no other.
+            let script_src = if html.contains("<script src=") {
                 format!(
                     "; script-src {}{}",
                     state.issuer,

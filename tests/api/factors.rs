@@ -489,7 +489,7 @@ async fn the_command_line_resets_the_factors_of_someone_who_lost_them(backend: B
     account_sign_in(&app, &laptop, &user).await;
     set_up_app(&app, &laptop, &clock).await;
     assert!(
-        oidcd::store::factors::has_confirmed(&app.state.db, &user.sub)
+        oidcd::store::factors::has_confirmed(&app.state.db, &user.sub, true)
             .await
             .unwrap()
     );
@@ -505,7 +505,7 @@ async fn the_command_line_resets_the_factors_of_someone_who_lost_them(backend: B
     assert!(reset.status.success(), "{said}");
     assert!(said.contains("removed 1 second factor"), "{said}");
     assert!(
-        !oidcd::store::factors::has_confirmed(&app.state.db, &user.sub)
+        !oidcd::store::factors::has_confirmed(&app.state.db, &user.sub, true)
             .await
             .unwrap()
     );

@@ -14,6 +14,14 @@ use crate::webdriver::{chromedriver, Driver, CHROMEDRIVER_ENV};
 
 /// The app, with `http://localhost:PORT` as its issuer and address.
 pub async fn localhost_app(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    localhost_app_on(backend, oidcd::Clock::System, adjust).await
+}
+
+async fn localhost_app_on(
+    backend: Backend,
+    clock: oidcd::Clock,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let env = TestEnv::new(backend).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -24,7 +32,7 @@ pub async fn localhost_app(backend: Backend, adjust: impl FnOnce(&mut Config)) -
     config.bind = format!("127.0.0.1:{port}");
     config.issuer = Some(format!("http://localhost:{port}"));
     adjust(&mut config);
-    let mut app = env.spawn_config(config, oidcd::Clock::System).await;
+    let mut app = env.spawn_config(config, clock).await;
     app.address = format!("http://localhost:{port}");
     app
 }
@@ -223,6 +231,37 @@ async fn passkeys_register_sign_in_alone_and_after_a_password(backend: Backend) 
     );
     assert_eq!(claims["acr"], "urn:oidcd:acr:mfa", "{claims}");
 
+    // The signature counter is kept: the stored one is the authenticator's.
+    let held = driver.virtual_credentials(&authenticator).await;
+    let count = held[0]["signCount"].as_i64().unwrap();
+    assert!(count >= 3, "{held:?}");
+    let stored = oidcd::store::factors::list(&s.app.state.db, &s.user.sub)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].last_step, Some(count), "{stored:?}");
+    // A copy of the passkey whose counter is behind (a cloned authenticator) is refused,
+    // and its use leaves the stored counter as it was.
+    driver.remove_virtual_credentials(&authenticator).await;
+    let mut clone = held[0].clone();
+    clone["signCount"] = serde_json::json!(0);
+    driver.add_virtual_credential(&authenticator, &clone).await;
+    driver.goto(&s.authorize_url(&[("prompt", "login")])).await;
+    use_passkey(&driver, "Sign in with a passkey").await;
+    let page = driver.text("main").await;
+    assert!(page.contains("That passkey was not accepted."), "{page}");
+    let stored = oidcd::store::factors::list(&s.app.state.db, &s.user.sub)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].last_step, Some(count), "{stored:?}");
+    // The real one, whose counter moves on, still works.
+    driver.remove_virtual_credentials(&authenticator).await;
+    driver
+        .add_virtual_credential(&authenticator, &held[0])
+        .await;
+    driver.goto(&s.authorize_url(&[("prompt", "login")])).await;
+    use_passkey(&driver, "Sign in with a passkey").await;
+    s.id_token(&driver).await;
+
     // The account page shows when it was last used; it is removed, with the recovery codes.
     driver.goto(&s.app.url("/account")).await;
     let page = driver.text("main").await;
@@ -233,7 +272,10 @@ async fn passkeys_register_sign_in_alone_and_after_a_password(backend: Backend) 
         .await;
     driver.click_and_wait(&remove).await;
     let page = driver.text("main").await;
-    assert!(page.contains("The passkey is removed."), "{page}");
+    assert!(
+        page.contains("The passkey is removed, and the recovery codes with it."),
+        "{page}"
+    );
     assert!(!page.contains("Desk key"), "{page}");
     assert!(!page.contains("recovery codes left"), "{page}");
 
@@ -327,9 +369,11 @@ async fn malformed_replayed_and_foreign_passkey_answers_are_refused(backend: Bac
     let (theirs, _) = sign_in_page(&s.app, &stranger, &s.authorize_url(&[])).await;
     let answer = send(theirs, forged.clone()).await;
     assert!(answer.text().await.unwrap().contains(refused));
-    // No answer at all: the request is not known to have one.
-    let empty = send(String::new(), String::new()).await;
-    assert_eq!(empty.status(), 400);
+    // No answer at all: the same.
+    let (ceremony, _) = sign_in_page(&s.app, &client, &s.authorize_url(&[])).await;
+    let empty = send(ceremony, String::new()).await;
+    assert_eq!(empty.status(), 200);
+    assert!(empty.text().await.unwrap().contains(refused));
 
     // The script is served as JavaScript, on its own.
     let script = s
@@ -378,4 +422,182 @@ async fn no_passkeys_where_browsers_cannot_use_them() {
         assert!(!html.contains("passkey"), "{html}");
         assert!(html.contains("autocomplete=\"username\""), "{html}");
     }
+}
+
+/// A passkey that may sync between devices (backup eligible, as a password manager's) is a
+/// software key: `swk`. On the device page it is the second factor after the password.
+#[tokio::test]
+async fn a_synced_passkey_is_a_software_key_and_serves_the_device_flow() {
+    let Some(path) = chromedriver() else {
+        eprintln!("skipped: no chromedriver ({CHROMEDRIVER_ENV} is not set)");
+        return;
+    };
+    let driver = Driver::start(&path, "passkeys-synced").await;
+    // Through DevTools, which can set the backup flags a WebDriver authenticator cannot.
+    driver.cdp("WebAuthn.enable", serde_json::json!({})).await;
+    driver
+        .cdp(
+            "WebAuthn.addVirtualAuthenticator",
+            serde_json::json!({"options": {
+                "protocol": "ctap2", "ctap2Version": "ctap2_1", "transport": "internal",
+                "hasResidentKey": true, "hasUserVerification": true, "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+                "defaultBackupEligibility": true, "defaultBackupState": true,
+            }}),
+        )
+        .await;
+    driver.without_passkey_autofill().await;
+    let s = setup(Backend::Sqlite).await;
+    driver.goto(&s.app.url("/account")).await;
+    s.type_password(&driver).await;
+    driver.click_button("Add a passkey").await;
+    let page = driver.text("main").await;
+    assert!(page.contains("Your passkey is added."), "{page}");
+    // Named for it when the person gave no name.
+    assert!(page.contains("Passkey"), "{page}");
+
+    driver.goto(&s.authorize_url(&[("prompt", "login")])).await;
+    use_passkey(&driver, "Sign in with a passkey").await;
+    let claims = s.id_token(&driver).await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["swk", "user", "mfa"]),
+        "{claims}"
+    );
+
+    // The device flow in a browser signed out of the account: the password, then the
+    // passkey.
+    driver.goto(&s.app.url("/account")).await;
+    driver.click_button("Sign out here").await;
+    let client = crate::device::device_client(&s.app).await;
+    let started = crate::device::start(&s.app, &client, "openid").await;
+    let user_code = started["user_code"].as_str().unwrap();
+    driver
+        .goto(&format!("{}?user_code={user_code}", s.app.url("/device")))
+        .await;
+    driver.click_button("Continue").await;
+    s.type_password(&driver).await;
+    assert!(driver.title().await.starts_with("Two-step verification"));
+    use_passkey(&driver, "Use a passkey").await;
+    driver.click_button("Allow").await;
+    let polled =
+        crate::device::poll(&s.app, &client, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(polled.status(), 200);
+    let tokens: serde_json::Value = polled.json().await.unwrap();
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["pwd", "swk", "user", "mfa"]),
+        "{claims}"
+    );
+    assert_eq!(claims["acr"], "urn:oidcd:acr:mfa", "{claims}");
+
+    // With passkeys turned off, someone who has only passkeys is not asked for one they
+    // cannot give: the password alone signs them in.
+    let off = s.app.env.spawn_with(|c| c.login.passkeys = false).await;
+    let app_client = off.register_client().await;
+    let tokens = off.signed_in_tokens(&app_client, &s.user, "openid").await;
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]), "{claims}");
+
+    // A disabled account's passkey signs nobody in.
+    oidcd::oidc::accounts::set_disabled(
+        s.app.state.provider(),
+        &s.user.sub,
+        true,
+        oidcd::Clock::System.now(),
+    )
+    .await
+    .unwrap();
+    driver.goto(&s.authorize_url(&[])).await;
+    use_passkey(&driver, "Sign in with a passkey").await;
+    let page = driver.text("main").await;
+    assert!(page.contains("That passkey was not accepted."), "{page}");
+}
+
+/// A passkey signs in alone, so a session that signed in a while ago (one left open, or a
+/// stolen cookie) gives the password before it may add one.
+#[tokio::test]
+async fn adding_a_passkey_asks_for_the_password_after_a_while() {
+    let clock = oidcd::Clock::fixed(crate::helpers::T0);
+    let app = localhost_app_on(Backend::Sqlite, clock.clone(), |_| {}).await;
+    let user = app.create_user().await;
+    let browser = crate::helpers::http_client();
+    let account = app.url("/account");
+    let page = browser
+        .get(&account)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed = browser
+        .post(&account)
+        .form(&[
+            (
+                "csrf_token",
+                input_value(&page, "csrf_token").unwrap().as_str(),
+            ),
+            ("step", "login"),
+            ("username", user.username.as_str()),
+            ("password", user.password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let page = browser
+        .get(&account)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-passkey=\"register\""), "{page}");
+
+    clock.advance(16 * 60);
+    let page = browser
+        .get(&account)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("data-passkey=\"register\""), "{page}");
+    assert!(
+        page.contains("name=\"current_password\" autocomplete"),
+        "{page}"
+    );
+    let csrf = input_value(&page, "csrf_token").unwrap();
+    let confirm = |password: String| {
+        browser
+            .post(&account)
+            .form(&[
+                ("csrf_token", csrf.clone()),
+                ("step", "passkey_add".to_owned()),
+                ("current_password", password),
+            ])
+            .send()
+    };
+    let wrong = confirm("not-the-password".to_owned()).await.unwrap();
+    assert_eq!(wrong.status(), 200);
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("That password is wrong."));
+    let right = confirm(user.password.clone()).await.unwrap();
+    assert_eq!(right.status(), 303);
+    let page = browser
+        .get(&account)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-passkey=\"register\""), "{page}");
 }

@@ -211,6 +211,27 @@ impl Driver {
         .to_owned()
     }
 
+    /// Puts a credential (as [`virtual_credentials`](Self::virtual_credentials) lists them:
+    /// id, RP id, private key, user handle, signature counter) into a virtual authenticator.
+    pub async fn add_virtual_credential(&self, authenticator: &str, credential: &Value) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/webauthn/authenticator/{authenticator}/credential"),
+            Some(credential.clone()),
+        )
+        .await;
+    }
+
+    /// Empties a virtual authenticator.
+    pub async fn remove_virtual_credentials(&self, authenticator: &str) {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/webauthn/authenticator/{authenticator}/credentials"),
+            None,
+        )
+        .await;
+    }
+
     /// Makes the pages loaded from now on see a browser that offers no passkeys in autofill
     /// (conditional mediation), where a virtual authenticator would answer at once: they
     /// fall back to their buttons.
