@@ -28,8 +28,15 @@ use crate::store::device_codes::DeviceRow;
 pub enum Step<'a> {
     /// The person typed a code.
     Code,
-    /// The person signed in, for the code they verified.
+    /// The person signed in with a password, for the code they verified.
     Login(Attempt<'a>),
+    /// The person signed in with a passkey alone (the form's answer, if it carried one), from
+    /// this address and a browser with this User-Agent.
+    Passkey {
+        answer: Option<factors::PasskeyAnswer<'a>>,
+        ip: &'a str,
+        user_agent: Option<&'a str>,
+    },
     /// The person gave a second factor (a one-time or recovery code, or a passkey).
     SecondFactor(factors::Typed<'a>),
     /// The person is back from setting up a second factor.
@@ -151,7 +158,19 @@ pub async fn step(
     }
     match step {
         Step::Code => Ok(page(enter_code(p, &session, typed, ip, now).await?)),
-        Step::Login(attempt) => login(p, session, typed, attempt, now).await,
+        Step::Login(attempt) => login(p, session, typed, How::Password(attempt), now).await,
+        Step::Passkey {
+            answer,
+            ip,
+            user_agent,
+        } => {
+            let how = How::Passkey {
+                answer,
+                ip,
+                user_agent,
+            };
+            login(p, session, typed, how, now).await
+        }
         Step::SecondFactor(typed_factor) => {
             second_factor(p, session, typed, typed_factor, now).await
         }
@@ -280,11 +299,21 @@ fn finished() -> Page {
     }
 }
 
+/// How the person signs in on the device page.
+enum How<'a> {
+    Password(Attempt<'a>),
+    Passkey {
+        answer: Option<factors::PasskeyAnswer<'a>>,
+        ip: &'a str,
+        user_agent: Option<&'a str>,
+    },
+}
+
 async fn login(
     p: Provider<'_>,
     old: BrowserSession,
     typed: &str,
-    attempt: Attempt<'_>,
+    how: How<'_>,
     now: UnixTime,
 ) -> Result<Answer, OAuthError> {
     let Some((code, row, client)) = pending(p, typed, now).await? else {
@@ -295,10 +324,26 @@ async fn login(
             device_token: None,
         });
     };
-    match sign_in::sign_in(p, &old, attempt, now).await? {
-        SignIn::Refused(refusal) => {
-            let failure = Some((attempt.username.to_owned(), refusal));
-            let page = next_page(p, &old, &code, &row, client, failure).await?;
+    let signed = match how {
+        How::Password(attempt) => match sign_in::sign_in(p, &old, attempt, now).await? {
+            SignIn::Signed(signed) => Ok(*signed),
+            SignIn::Refused(refusal) => Err((attempt.username.to_owned(), refusal)),
+        },
+        How::Passkey {
+            answer: Some(answer),
+            ip,
+            user_agent,
+        } => sign_in::sign_in_with_passkey(p, &old, answer, ip, user_agent, now)
+            .await?
+            .map_err(|refusal| (String::new(), Refusal::Passkey(refusal))),
+        How::Passkey { answer: None, .. } => Err((
+            String::new(),
+            Refusal::Passkey(super::passkeys::Refusal::Failed),
+        )),
+    };
+    match signed {
+        Err(failure) => {
+            let page = next_page(p, &old, &code, &row, client, Some(failure)).await?;
             Ok(Answer {
                 page,
                 session: old,
@@ -306,7 +351,7 @@ async fn login(
                 device_token: None,
             })
         }
-        SignIn::Signed(signed) => {
+        Ok(signed) => {
             let page = next_page(p, &signed.session, &code, &row, client, None).await?;
             Ok(Answer {
                 page,

@@ -100,6 +100,13 @@ async fn post(
                 .get(poem::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),
         }),
+        Some("passkey") => Step::Passkey {
+            answer: pages::passkey_answer(params),
+            ip,
+            user_agent: headers
+                .get(poem::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        },
         Some("second_factor") => {
             Step::SecondFactor(pages::typed_factor(params, ip, device_token.as_deref()))
         }
@@ -143,7 +150,7 @@ async fn render(state: &AppState, answer: Answer) -> Response {
     } = answer;
     let response = match page {
         Page::Entry { typed, problem } => entry_page(state, &session, &typed, Some(problem)),
-        Page::Login(verified, failure) => login_page(state, &session, &verified, failure),
+        Page::Login(verified, failure) => login_page(state, &session, &verified, failure).await,
         Page::SecondFactor(verified, refusal) => {
             pages::second_factor_page(
                 state,
@@ -220,7 +227,7 @@ fn factor_form<'a>(
     }
 }
 
-fn login_page(
+async fn login_page(
     state: &AppState,
     session: &BrowserSession,
     verified: &Verified,
@@ -241,6 +248,7 @@ fn login_page(
             csrf_token => session::csrf_token(state, session),
             username => failure.as_ref().map(|(name, _)| name.as_str()).unwrap_or_default(),
             error => failure.map(|(_, refusal)| refusal.message()),
+            passkey => pages::passkey_sign_in(state, session).await,
         },
         None,
     )

@@ -425,7 +425,8 @@ async fn no_passkeys_where_browsers_cannot_use_them() {
 }
 
 /// A passkey that may sync between devices (backup eligible, as a password manager's) is a
-/// software key: `swk`. On the device page it is the second factor after the password.
+/// software key: `swk`. On the device page it signs in alone, or is the second factor after
+/// the password.
 #[tokio::test]
 async fn a_synced_passkey_is_a_software_key_and_serves_the_device_flow() {
     let Some(path) = chromedriver() else {
@@ -491,6 +492,28 @@ async fn a_synced_passkey_is_a_software_key_and_serves_the_device_flow() {
         "{claims}"
     );
     assert_eq!(claims["acr"], "urn:oidcd:acr:mfa", "{claims}");
+
+    // Signed out again: on the device page the passkey alone signs in.
+    driver.goto(&s.app.url("/account")).await;
+    driver.click_button("Sign out here").await;
+    let started = crate::device::start(&s.app, &client, "openid").await;
+    let user_code = started["user_code"].as_str().unwrap();
+    driver
+        .goto(&format!("{}?user_code={user_code}", s.app.url("/device")))
+        .await;
+    driver.click_button("Continue").await;
+    use_passkey(&driver, "Sign in with a passkey").await;
+    driver.click_button("Allow").await;
+    let polled =
+        crate::device::poll(&s.app, &client, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(polled.status(), 200);
+    let tokens: serde_json::Value = polled.json().await.unwrap();
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["swk", "user", "mfa"]),
+        "{claims}"
+    );
 
     // With passkeys turned off, someone who has only passkeys is not asked for one they
     // cannot give: the password alone signs them in.
