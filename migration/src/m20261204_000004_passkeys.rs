@@ -5,8 +5,12 @@ use sea_orm_migration::{prelude::*, schema::*};
 ///   every account, so a sign-in with a discoverable credential finds its row and no
 ///   credential is registered twice; null for other kinds of factor;
 /// - `passkey_ceremonies`: a registration or sign-in ceremony started for a browser session
-///   (by keyed hash of its handle), waiting for the browser's answer until `expires_at`; a
-///   ceremony is spent by deleting its row, so each challenge is answered once.
+///   (by keyed hash of its handle), waiting for the browser's answer until `expires_at`; one
+///   per session and purpose; a ceremony is spent by deleting its row, so each challenge is
+///   answered once;
+/// - `browser_sessions.reauth_at`: when the person last signed in or gave their password
+///   again in the session (a second factor added or used later does not move it), which
+///   changing the sign-in methods asks to be recent; sessions from before have none.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -51,10 +55,37 @@ impl MigrationTrait for Migration {
                     )
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_passkey_ceremonies_session")
+                    .table(PasskeyCeremonies::Table)
+                    .col(PasskeyCeremonies::SessionIdHash)
+                    .col(PasskeyCeremonies::Purpose)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(BrowserSessions::Table)
+                    .add_column(big_integer_null(BrowserSessions::ReauthAt))
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(BrowserSessions::Table)
+                    .drop_column(BrowserSessions::ReauthAt)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(PasskeyCeremonies::Table).to_owned())
             .await?;
@@ -75,6 +106,12 @@ impl MigrationTrait for Migration {
             )
             .await
     }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum BrowserSessions {
+    Table,
+    ReauthAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]

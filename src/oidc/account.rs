@@ -209,16 +209,15 @@ pub async fn change_password(
 /// not be able to plant one.
 pub const RECENT_SIGN_IN: i64 = 900;
 
-/// Whether `session` signed in (or confirmed the password) within [`RECENT_SIGN_IN`].
-pub fn signed_in_recently(session: &BrowserSession, now: UnixTime) -> bool {
-    session
-        .row
-        .auth_time
-        .is_some_and(|t| now - t <= RECENT_SIGN_IN)
+/// Whether `session` signed in (or gave its password again) within `seconds`: its
+/// `reauth_at`, which only those set (a second factor added or used does not).
+pub fn signed_in_within(session: &BrowserSession, seconds: i64, now: UnixTime) -> bool {
+    session.row.reauth_at.is_some_and(|t| now - t <= seconds)
 }
 
 /// Checks `user`'s password again in `session` (counted like a sign-in); on success the
-/// session's sign-in time is now, its methods unchanged.
+/// session counts as signed in just now for [`signed_in_within`] (its `auth_time` and
+/// methods, what tokens say, are unchanged).
 pub async fn confirm_password(
     p: Provider<'_>,
     session: &BrowserSession,
@@ -233,7 +232,6 @@ pub async fn confirm_password(
     if let Err(refusal) = sign_in::check_password(p, attempt, now).await? {
         return Ok(Err(refusal));
     }
-    let amr = crate::oauth::auth_context::Amr::from_stored(session.row.amr.as_deref());
-    store::sessions::raise(p.db, &session.row.id_hash, &amr.to_stored(), now).await?;
+    store::sessions::reauthenticated(p.db, &session.row.id_hash, now).await?;
     Ok(Ok(()))
 }

@@ -357,15 +357,21 @@ pub async fn confirm_totp(
     let Some(step) = one_time_code(typed).and_then(|code| matching_step(&totp, &code, now)) else {
         return Ok(Confirmed::Refused(CodeRefusal::Wrong));
     };
-    let had_factor = factors::has_confirmed(p.db, &user.id, true).await?;
     let txn = p.db.begin().await?;
     if !factors::confirm(&txn, &user.id, &pending.id, step, now).await? {
         return Ok(Confirmed::Nothing);
     }
-    let recovery_codes = if had_factor {
-        None
-    } else {
+    // Counted after the write, in its transaction: the first factor brings the codes.
+    let first = factors::list(&txn, &user.id)
+        .await?
+        .iter()
+        .filter(|f| f.confirmed_at.is_some())
+        .count()
+        == 1;
+    let recovery_codes = if first {
         Some(new_recovery_codes(p, &txn, &user.id, now).await?)
+    } else {
+        None
     };
     raise_session(&txn, session, Method::Otp, now).await?;
     txn.commit().await?;

@@ -36,7 +36,7 @@ use crate::store::users::User;
 use crate::store::{self, StoreError};
 
 /// How long a started ceremony waits for the browser's answer.
-const CEREMONY_SECONDS: i64 = 900;
+pub const CEREMONY_SECONDS: i64 = 900;
 
 /// What a ceremony is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,9 +163,8 @@ async fn start(
     now: UnixTime,
 ) -> Result<Prompt, OAuthError> {
     let handle = crypto::random_token()?;
-    let txn = p.db.begin().await?;
     ceremonies::replace(
-        &txn,
+        p.db,
         &Ceremony {
             id_hash: p.secrets.hash(&handle),
             session_id_hash: session.row.id_hash.clone(),
@@ -176,7 +175,6 @@ async fn start(
         },
     )
     .await?;
-    txn.commit().await?;
     Ok(Prompt {
         ceremony: handle,
         options,

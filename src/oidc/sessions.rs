@@ -60,6 +60,7 @@ pub fn new_session(
                 None => lifetimes.authorization_request.as_i64(),
             },
         user_agent: None,
+        reauth_at: user.map(|(_, t)| t),
     };
     Ok(BrowserSession { id, row })
 }

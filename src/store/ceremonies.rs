@@ -3,6 +3,7 @@
 //! caller whose DELETE removed it goes on, so each challenge is answered once even when the
 //! answer is sent twice at the same moment.
 
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, QueryFilter as _,
 };
@@ -13,14 +14,11 @@ use crate::db::entities::passkey_ceremony;
 
 pub type Ceremony = passkey_ceremony::Model;
 
-/// Stores `c` in place of the session's ceremony for the same purpose, if any (the delete
-/// first: in a transaction it takes the write lock before anything is read).
+/// Stores `c` in place of the session's ceremony for the same purpose, if any: one
+/// statement (an upsert on the session and purpose, which are unique together), so two
+/// pages shown at once leave one.
 pub async fn replace(db: &impl ConnectionTrait, c: &Ceremony) -> Result<(), StoreError> {
-    passkey_ceremony::Entity::delete_many()
-        .filter(passkey_ceremony::Column::SessionIdHash.eq(&c.session_id_hash))
-        .filter(passkey_ceremony::Column::Purpose.eq(&c.purpose))
-        .exec(db)
-        .await?;
+    use passkey_ceremony::Column;
     let row = passkey_ceremony::ActiveModel {
         id_hash: Set(c.id_hash.clone()),
         session_id_hash: Set(c.session_id_hash.clone()),
@@ -30,6 +28,16 @@ pub async fn replace(db: &impl ConnectionTrait, c: &Ceremony) -> Result<(), Stor
         expires_at: Set(c.expires_at),
     };
     passkey_ceremony::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([Column::SessionIdHash, Column::Purpose])
+                .update_columns([
+                    Column::IdHash,
+                    Column::UserId,
+                    Column::State,
+                    Column::ExpiresAt,
+                ])
+                .to_owned(),
+        )
         .exec_without_returning(db)
         .await?;
     Ok(())

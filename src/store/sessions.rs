@@ -21,6 +21,7 @@ pub async fn insert(db: &impl ConnectionTrait, s: &Session) -> Result<(), StoreE
         last_seen_at: Set(s.last_seen_at),
         expires_at: Set(s.expires_at),
         user_agent: Set(s.user_agent.clone()),
+        reauth_at: Set(s.reauth_at),
     };
     browser_session::Entity::insert(row)
         .exec_without_returning(db)
@@ -66,6 +67,21 @@ pub async fn raise(
     browser_session::Entity::update_many()
         .col_expr(browser_session::Column::Amr, Expr::value(amr.to_owned()))
         .col_expr(browser_session::Column::AuthTime, Expr::value(now))
+        .filter(browser_session::Column::IdHash.eq(id_hash))
+        .filter(browser_session::Column::UserId.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The person gave their password again in this session, now.
+pub async fn reauthenticated(
+    db: &impl ConnectionTrait,
+    id_hash: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    browser_session::Entity::update_many()
+        .col_expr(browser_session::Column::ReauthAt, Expr::value(now))
         .filter(browser_session::Column::IdHash.eq(id_hash))
         .filter(browser_session::Column::UserId.is_not_null())
         .exec(db)

@@ -31,20 +31,25 @@ pub const PATH: &str = "/account";
 
 /// What a finished form says on the page it leads back to (`?done=`): fixed words, never
 /// the request's own.
-const NOTICES: [(&str, &str); 14] = [
+const NOTICES: [(&str, &str); 15] = [
     (
         "factor-removed",
-        "The authenticator app is removed. Without one, your password alone signs you in.",
+        "The authenticator app is removed. The recovery codes went with it: without a second \
+         factor, your password alone signs you in.",
     ),
     ("app-removed", "The authenticator app is removed."),
     (
         "confirm-password",
-        "You signed in a while ago: confirm your password, then add the passkey.",
+        "You signed in a while ago: give your password again to change how you sign in.",
+    ),
+    (
+        "confirmed",
+        "Thank you. For the next 15 minutes you can change how you sign in.",
     ),
     ("passkey-removed", "The passkey is removed."),
     (
         "passkey-removed-last",
-        "The passkey is removed, and the recovery codes with it. Without a second factor, \
+        "The passkey is removed. The recovery codes went with it: without a second factor, \
          your password alone signs you in.",
     ),
     ("renamed", "The name is changed."),
@@ -129,6 +134,8 @@ struct Extra<'a> {
     enrolment: Option<&'a Enrolment>,
     /// Recovery codes just made, shown this once.
     recovery_codes: Option<&'a [String]>,
+    /// The form that takes the password again, before sign-in methods may change.
+    confirm_password: bool,
 }
 
 /// A generator as the page lists it.
@@ -163,6 +170,7 @@ async fn show(
             let extra = Extra {
                 notice,
                 enrolment: enrolment.as_ref(),
+                confirm_password: done == Some("confirm-password"),
                 ..Extra::default()
             };
             return account_page(state, current, &user, extra, StatusCode::OK, now).await;
@@ -250,7 +258,7 @@ async fn account_page(
     let passkeys: Vec<FactorView> = passkeys.into_iter().map(view).collect();
     // A passkey can be added right here by a session that may change the factors and
     // signed in lately; others give their password first.
-    let recent = account::signed_in_recently(current, now);
+    let recent = account::signed_in_within(current, account::RECENT_SIGN_IN, now);
     let passkey = match (&state.webauthn, may_change_factors && recent) {
         (Some(_), true) => match passkeys::begin_registration(p, current, user, now).await {
             Ok(prompt) => Some(pages::PasskeyView::new(state, prompt)),
@@ -266,6 +274,7 @@ async fn account_page(
         error,
         enrolment,
         recovery_codes,
+        confirm_password,
     } = extra;
     let enrolment = enrolment.map(|e| {
         minijinja::context! {
@@ -311,7 +320,7 @@ async fn account_page(
             passkeys,
             passkey,
             passkeys_offered => state.webauthn.is_some(),
-            passkey_needs_password => !recent,
+            confirm_password,
             recovery_left,
             enrolment,
             recovery_codes,
@@ -410,10 +419,22 @@ async fn submit(
                 | "passkey_register"
                 | "rename_factor"
         )
-    ) && !may_change_factors(&current, factors::has_factor(p, &user.id).await?)
-    {
-        // Only a session that used the second factor may change the second factors.
-        return Ok(second_factor_page(state, &current, None).await);
+    ) {
+        if !may_change_factors(&current, factors::has_factor(p, &user.id).await?) {
+            // Only a session that used the second factor may change the second factors.
+            return Ok(second_factor_page(state, &current, None).await);
+        }
+        // And only one that signed in lately (or gave its password again): whoever holds a
+        // session left open, or a stolen cookie, cannot plant a way in or take the owner's
+        // codes. A passkey's registration, started while recent, may finish within its
+        // ceremony's time.
+        let within = match step {
+            Some("passkey_register") => account::RECENT_SIGN_IN + passkeys::CEREMONY_SECONDS,
+            _ => account::RECENT_SIGN_IN,
+        };
+        if !account::signed_in_within(&current, within, now) {
+            return Ok(back(state, "confirm-password"));
+        }
     }
     match step {
         // A session that used the password alone steps up (`login.second_factor =
@@ -464,8 +485,12 @@ async fn submit(
             };
             Ok(back(state, done))
         }
-        Some("passkey_add") => {
-            // The password again, for a session that signed in a while ago.
+        // The form to add one shows once the session may (see above).
+        Some("passkey_add") => Ok(pages::redirect(
+            &format!("{}{PATH}#passkeys", state.issuer),
+            true,
+        )),
+        Some("confirm_password") => {
             let confirmed = account::confirm_password(
                 p,
                 &current,
@@ -478,10 +503,7 @@ async fn submit(
             )
             .await?;
             match confirmed {
-                Ok(()) => Ok(pages::redirect(
-                    &format!("{}{PATH}#passkeys", state.issuer),
-                    true,
-                )),
+                Ok(()) => Ok(back(state, "confirmed")),
                 Err(refusal) => {
                     let words = match refusal {
                         sign_in::Refusal::WrongCredentials => "That password is wrong.",
@@ -489,6 +511,7 @@ async fn submit(
                     };
                     let extra = Extra {
                         error: Some(words),
+                        confirm_password: true,
                         ..Extra::default()
                     };
                     account_page(state, &current, &user, extra, StatusCode::OK, now).await
@@ -499,9 +522,6 @@ async fn submit(
             let Some(answer) = pages::passkey_answer(params) else {
                 return Ok(back(state, ""));
             };
-            if !account::signed_in_recently(&current, now) {
-                return Ok(back(state, "confirm-password"));
-            }
             let registered = passkeys::finish_registration(
                 p,
                 &current,

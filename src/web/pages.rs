@@ -56,9 +56,9 @@ pub fn render(
     let form_action = redirect_to.map(form_action_source).unwrap_or_default();
     match state.templates.render(template, context) {
         Ok(html) => {
-            // The passkey script, by its address, on the pages that load it (a script
-            // element, which no text a page shows can forge: `<` is escaped); no other.
-            let script_src = if html.contains("<script src=") {
+            // The passkey script, by its address, on the pages that load it (its name in an
+            // attribute, which no text a page shows can forge: `"` is escaped); no other.
+            let script_src = if html.contains("passkeys.js\"") {
                 format!(
                     "; script-src {}{}",
                     state.issuer,

@@ -583,6 +583,14 @@ async fn the_passkey_pages_meet_wcag_2_1_aa() {
     audit.driver.type_into(&field, "Phone").await;
     audit.driver.click_button("Add a passkey").await;
     audit.check("account-passkey-added", "Your account").await;
+    // The form that asks for the password again, before sign-in methods change.
+    audit
+        .driver
+        .goto(&app.url("/account?done=confirm-password"))
+        .await;
+    audit
+        .check("account-confirm-password", "Your account")
+        .await;
     audit.driver.click_button("Sign out here").await;
 
     // After a password, the passkey as the second factor.

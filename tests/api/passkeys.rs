@@ -273,7 +273,7 @@ async fn passkeys_register_sign_in_alone_and_after_a_password(backend: Backend) 
     driver.click_and_wait(&remove).await;
     let page = driver.text("main").await;
     assert!(
-        page.contains("The passkey is removed, and the recovery codes with it."),
+        page.contains("The passkey is removed. The recovery codes went with it"),
         "{page}"
     );
     assert!(!page.contains("Desk key"), "{page}");
@@ -471,21 +471,7 @@ async fn a_synced_passkey_is_a_software_key_and_serves_the_device_flow() {
     driver.goto(&s.app.url("/account")).await;
     driver.click_button("Sign out here").await;
     let client = crate::device::device_client(&s.app).await;
-    let started = crate::device::start(&s.app, &client, "openid").await;
-    let user_code = started["user_code"].as_str().unwrap();
-    driver
-        .goto(&format!("{}?user_code={user_code}", s.app.url("/device")))
-        .await;
-    driver.click_button("Continue").await;
-    s.type_password(&driver).await;
-    assert!(driver.title().await.starts_with("Two-step verification"));
-    use_passkey(&driver, "Use a passkey").await;
-    driver.click_button("Allow").await;
-    let polled =
-        crate::device::poll(&s.app, &client, started["device_code"].as_str().unwrap()).await;
-    assert_eq!(polled.status(), 200);
-    let tokens: serde_json::Value = polled.json().await.unwrap();
-    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    let claims = device_flow(&driver, &s, &client, true).await;
     assert_eq!(
         claims["amr"],
         serde_json::json!(["pwd", "swk", "user", "mfa"]),
@@ -496,19 +482,7 @@ async fn a_synced_passkey_is_a_software_key_and_serves_the_device_flow() {
     // Signed out again: on the device page the passkey alone signs in.
     driver.goto(&s.app.url("/account")).await;
     driver.click_button("Sign out here").await;
-    let started = crate::device::start(&s.app, &client, "openid").await;
-    let user_code = started["user_code"].as_str().unwrap();
-    driver
-        .goto(&format!("{}?user_code={user_code}", s.app.url("/device")))
-        .await;
-    driver.click_button("Continue").await;
-    use_passkey(&driver, "Sign in with a passkey").await;
-    driver.click_button("Allow").await;
-    let polled =
-        crate::device::poll(&s.app, &client, started["device_code"].as_str().unwrap()).await;
-    assert_eq!(polled.status(), 200);
-    let tokens: serde_json::Value = polled.json().await.unwrap();
-    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    let claims = device_flow(&driver, &s, &client, false).await;
     assert_eq!(
         claims["amr"],
         serde_json::json!(["swk", "user", "mfa"]),
@@ -538,6 +512,40 @@ async fn a_synced_passkey_is_a_software_key_and_serves_the_device_flow() {
     assert!(page.contains("That passkey was not accepted."), "{page}");
 }
 
+/// The device flow for `client` in a browser signed out of the account: the code, a sign-in
+/// with the password then the passkey (`with_password`) or the passkey alone, then Allow; the
+/// claims of the ID token the device gets.
+async fn device_flow(
+    driver: &Driver,
+    s: &Setup,
+    client: &TestClient,
+    with_password: bool,
+) -> serde_json::Value {
+    let started = crate::device::start(&s.app, client, "openid").await;
+    let user_code = started["user_code"].as_str().unwrap();
+    driver
+        .goto(&format!("{}?user_code={user_code}", s.app.url("/device")))
+        .await;
+    driver.click_button("Continue").await;
+    if with_password {
+        s.type_password(driver).await;
+        assert!(driver.title().await.starts_with("Two-step verification"));
+        use_passkey(driver, "Use a passkey").await;
+    } else {
+        use_passkey(driver, "Sign in with a passkey").await;
+    }
+    driver.click_button("Allow").await;
+    let polled =
+        crate::device::poll(&s.app, client, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(polled.status(), 200);
+    let tokens: serde_json::Value = polled.json().await.unwrap();
+    jwt_claims(tokens["id_token"].as_str().unwrap())
+}
+
+async fn text_of(browser: &reqwest::Client, url: &str) -> String {
+    browser.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// A passkey signs in alone, so a session that signed in a while ago (one left open, or a
 /// stolen cookie) gives the password before it may add one.
 #[tokio::test]
@@ -547,14 +555,7 @@ async fn adding_a_passkey_asks_for_the_password_after_a_while() {
     let user = app.create_user().await;
     let browser = crate::helpers::http_client();
     let account = app.url("/account");
-    let page = browser
-        .get(&account)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&browser, &account).await;
     let signed = browser
         .post(&account)
         .form(&[
@@ -570,57 +571,47 @@ async fn adding_a_passkey_asks_for_the_password_after_a_while() {
         .await
         .unwrap();
     assert_eq!(signed.status(), 303);
-    let page = browser
-        .get(&account)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&browser, &account).await;
     assert!(page.contains("data-passkey=\"register\""), "{page}");
 
+    // A while later, nothing about the sign-in methods changes without the password:
+    // neither a passkey nor an authenticator app (which, once used, would make the session
+    // look signed in again).
     clock.advance(16 * 60);
-    let page = browser
-        .get(&account)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&browser, &account).await;
     assert!(!page.contains("data-passkey=\"register\""), "{page}");
-    assert!(
-        page.contains("name=\"current_password\" autocomplete"),
-        "{page}"
-    );
     let csrf = input_value(&page, "csrf_token").unwrap();
+    let post = |fields: Vec<(&'static str, String)>| {
+        let mut form = vec![("csrf_token", csrf.clone())];
+        form.extend(fields);
+        browser.post(&account).form(&form).send()
+    };
+    for step in ["passkey_add", "totp_begin", "recovery_codes"] {
+        let asked = post(vec![("step", step.to_owned())]).await.unwrap();
+        assert_eq!(asked.status(), 303, "{step}");
+        assert_eq!(
+            asked.headers()["location"],
+            format!("{account}?done=confirm-password").as_str(),
+            "{step}"
+        );
+    }
+    let page = text_of(&browser, &format!("{account}?done=confirm-password")).await;
+    assert!(page.contains("give your password again"), "{page}");
+    assert!(page.contains("id=\"confirm_password\""), "{page}");
+    assert!(!page.contains("totp-secret"), "no app was set up: {page}");
     let confirm = |password: String| {
-        browser
-            .post(&account)
-            .form(&[
-                ("csrf_token", csrf.clone()),
-                ("step", "passkey_add".to_owned()),
-                ("current_password", password),
-            ])
-            .send()
+        post(vec![
+            ("step", "confirm_password".to_owned()),
+            ("current_password", password),
+        ])
     };
     let wrong = confirm("not-the-password".to_owned()).await.unwrap();
     assert_eq!(wrong.status(), 200);
-    assert!(wrong
-        .text()
-        .await
-        .unwrap()
-        .contains("That password is wrong."));
+    let page = wrong.text().await.unwrap();
+    assert!(page.contains("That password is wrong."), "{page}");
+    assert!(page.contains("id=\"confirm_password\""), "{page}");
     let right = confirm(user.password.clone()).await.unwrap();
     assert_eq!(right.status(), 303);
-    let page = browser
-        .get(&account)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&browser, &account).await;
     assert!(page.contains("data-passkey=\"register\""), "{page}");
 }

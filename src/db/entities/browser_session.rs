@@ -16,6 +16,10 @@ pub struct Model {
     pub expires_at: i64,
     /// The browser's User-Agent at sign-in (shortened), so a person can tell sessions apart.
     pub user_agent: Option<String>,
+    /// When the person last proved who they are here with a sign-in (a password, a passkey
+    /// alone) or by giving the password again; a second factor used later does not move it.
+    /// What changing the sign-in methods asks to be recent.
+    pub reauth_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
